@@ -485,7 +485,7 @@ def special_tokens(tokenizer: dict, vocab: int) -> dict:
 def io_spec(model: onnx.ModelProto) -> dict:
     def vi(v):
         t = v.type.tensor_type
-        dims = [d.dim_param if d.dim_param else d.dim_value for d in t.shape.dim]
+        dims = [d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else None) for d in t.shape.dim]
         return {"name": v.name, "dtype": TensorProto.DataType.Name(t.elem_type).lower(), "shape": dims}
     return {"inputs": [vi(v) for v in model.graph.input], "outputs": [vi(v) for v in model.graph.output]}
 
