@@ -192,6 +192,9 @@ def main(argv=None):
     ap.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--language", default="en")
+    ap.add_argument("--ours-frames", choices=["full", "content"], default="full",
+                    help="full: pad every window to 3000 frames like faster-whisper; content: feed only the "
+                         "frames that hold audio (experiment: shorter encoder input, positional slice)")
     ap.add_argument("--no-reference-timing-int8", action="store_true")
     ap.add_argument("--json", type=Path, help="write per-clip results here")
     args = ap.parse_args(argv)
@@ -251,8 +254,14 @@ def main(argv=None):
         seek, all_tokens, texts, first_hs = 0, [], [], None
         windows = []
         while seek < content:
-            seg = _pad(feats[:, seek:seek + N_FRAMES])
-            hs = ours.encode(seg)
+            # faster-whisper: frames [seek, min(seek+3000, content)), zero-padded to 3000
+            seg = _pad(feats[:, seek:min(seek + N_FRAMES, content)])
+            if args.ours_frames == "content":
+                n = min(N_FRAMES, content - seek)
+                n += n % 2
+                hs = ours.encode(seg[:, :n])
+            else:
+                hs = ours.encode(seg)
             if first_hs is None:
                 first_hs = hs
             prompt = ours.prompt(lang, all_tokens)
@@ -324,7 +333,7 @@ def main(argv=None):
             tot["nref"] += len(rw)
 
     summary = {
-        "variant": args.variant, "threads": args.threads, "clips": len(results),
+        "variant": args.variant, "threads": args.threads, "ours_frames": args.ours_frames, "clips": len(results),
         "audio_s": round(tot["dur"], 2), "windows": tot["windows"],
         "tokens_equal_windows": tot["tokens_equal_windows"],
         "same_text_clips": sum(r["same_text"] for r in results),
