@@ -1,0 +1,48 @@
+//! Tenant administration used by `ddalkkak admin …` (and by tests to set up tenants).
+
+use crate::auth::ApiKeySecret;
+use crate::model::{Role, Tenant, User};
+use crate::store::{NewApiKey, NewUser, Store, StoreError};
+use crate::validate::{FieldError, Validator};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error("a tenant with slug {0:?} already exists")]
+    SlugTaken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new tenant, its OWNER, and the owner's API key in clear text (not stored anywhere).
+pub struct CreatedTenant {
+    pub tenant: Tenant,
+    pub owner: User,
+    pub api_key: String,
+}
+
+pub async fn create_tenant(
+    store: &dyn Store,
+    name: &str,
+    slug: &str,
+    owner_email: &str,
+    owner_name: Option<&str>,
+) -> Result<CreatedTenant, AdminError> {
+    let email = owner_email.trim().to_lowercase();
+    let owner_name = owner_name
+        .map(str::to_owned)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    let mut v = Validator::new();
+    v.text("name", name, 100).slug("slug", slug).email("owner_email", &email).text("owner_name", &owner_name, 100);
+    v.finish().map_err(AdminError::Invalid)?;
+
+    let secret = ApiKeySecret::generate();
+    let owner = NewUser { email, name: owner_name.trim().to_owned(), role: Role::Owner, slack_user_id: None };
+    let key = NewApiKey { user_id: None, name: "owner key".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    match store.create_tenant(name.trim(), slug, owner, key).await {
+        Ok((tenant, owner, _)) => Ok(CreatedTenant { tenant, owner, api_key: secret.full }),
+        Err(StoreError::Constraint(c)) if c == "uq_tenants_slug" => Err(AdminError::SlugTaken(slug.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,166 @@
+//! Command-line and environment configuration. Every flag is also an environment variable
+//! `DDALKKAK_*`; flags win.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::parse_key;
+
+#[derive(Debug, Parser)]
+#[command(name = "ddalkkak", version, about = "DdalKkak (똑똑): real-time meeting transcription server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit (the `db:migrate:deploy` step, D-145).
+    Migrate(DbArgs),
+    /// Tenant administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant with its OWNER and print the owner's API key (shown once).
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        owner_email: String,
+        /// Defaults to the part of the email before `@`.
+        #[arg(long)]
+        owner_name: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete a tenant and everything it owns (irreversible).
+    DeleteTenant {
+        #[arg(long)]
+        slug: String,
+        /// Required: confirms the deletion.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Where the embedded database and generated secrets live.
+    #[arg(long, env = "DDALKKAK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; without it the embedded SQLite file is used.
+    #[arg(long, env = "DDALKKAK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[arg(long, env = "DDALKKAK_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+impl DbArgs {
+    pub fn url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+                Ok(crate::store::sqlite_url(&self.data_dir))
+            }
+        }
+    }
+
+    pub fn embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "DDALKKAK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Prometheus metrics listener, kept off the public port.
+    #[arg(long, env = "DDALKKAK_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// 32-byte key (64 hex digits or base64) for integration tokens at rest. Required with
+    /// PostgreSQL; with the embedded database one is generated into the data directory.
+    #[arg(long, env = "DDALKKAK_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// 32-byte key that signs stream tokens; same rules as the encryption key.
+    #[arg(long, env = "DDALKKAK_TOKEN_SIGNING_KEY", hide_env_values = true)]
+    pub token_signing_key: Option<String>,
+    /// How long live work may take to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "DDALKKAK_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+    /// Interval of the retention purge.
+    #[arg(long, env = "DDALKKAK_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    pub retention_interval_secs: u64,
+    #[arg(long, env = "DDALKKAK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn encryption_key(&self) -> anyhow::Result<[u8; 32]> {
+        self.key(self.encryption_key.as_deref(), "encryption", "DDALKKAK_ENCRYPTION_KEY")
+    }
+
+    pub fn token_signing_key(&self) -> anyhow::Result<[u8; 32]> {
+        self.key(self.token_signing_key.as_deref(), "token-signing", "DDALKKAK_TOKEN_SIGNING_KEY")
+    }
+
+    /// A configured key, or — for the embedded single-node default only — one generated once and
+    /// kept in `<data-dir>/secrets/` (mode 0600). Several PostgreSQL-backed servers must share
+    /// keys, so there a missing key is an error rather than a silent divergence.
+    fn key(&self, configured: Option<&str>, name: &str, env: &str) -> anyhow::Result<[u8; 32]> {
+        if let Some(text) = configured {
+            return parse_key(text).map_err(|e| anyhow::anyhow!("{env}: {e}"));
+        }
+        if !self.db.embedded() {
+            anyhow::bail!("{env} is required with --database-url (generate one with `openssl rand -hex 32`)");
+        }
+        load_or_create_key(&self.db.data_dir.join("secrets").join(format!("{name}.key")))
+    }
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return parse_key(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(path.parent().expect("secrets dir"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(hex.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "generated a new key for the embedded database; back it up with the data directory");
+    Ok(key)
+}

@@ -1,0 +1,153 @@
+//! The one error type of the HTTP layer, rendered as `application/problem+json` (RFC 9457) with
+//! a stable `code`. Store errors are mapped here, once; internal errors are logged with a trace id
+//! and never echoed.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::store::StoreError;
+use crate::validate::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{code}: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{code}: {detail}")]
+    Conflict { code: &'static str, detail: &'static str },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; ends in `code`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable; clients switch on this.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Per-field problems of a request body or query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError { field: field.into(), code: code.into(), message: message.into() }])
+    }
+
+    fn parts(self) -> (StatusCode, &'static str, Option<String>, Vec<FieldError>) {
+        use StatusCode as S;
+        match self {
+            ApiError::Unauthorized(why) => (S::UNAUTHORIZED, "unauthorized", Some(why.into()), vec![]),
+            ApiError::Forbidden(why) => (S::FORBIDDEN, "forbidden", Some(why.into()), vec![]),
+            ApiError::NotFound | ApiError::Store(StoreError::NotFound) => (S::NOT_FOUND, "not_found", None, vec![]),
+            ApiError::Validation(errors) => (S::UNPROCESSABLE_ENTITY, "validation_failed", None, errors),
+            ApiError::BadRequest { code, detail } => (S::BAD_REQUEST, code, Some(detail), vec![]),
+            ApiError::Conflict { code, detail } => (S::CONFLICT, code, Some(detail.into()), vec![]),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", None, vec![]),
+            ApiError::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some("send the body as application/json".into()),
+                vec![],
+            ),
+            ApiError::Store(StoreError::Rule { code, field, message }) => (
+                S::UNPROCESSABLE_ENTITY,
+                code,
+                Some(message.into()),
+                vec![FieldError { field: field.into(), code: code.into(), message: message.into() }],
+            ),
+            ApiError::Store(StoreError::Constraint(name)) => constraint_problem(&name),
+            ApiError::Store(StoreError::Database(e)) => internal(&e),
+            ApiError::Internal(e) => internal(&*e),
+        }
+    }
+}
+
+fn internal(e: &dyn std::error::Error) -> (StatusCode, &'static str, Option<String>, Vec<FieldError>) {
+    let trace = Uuid::new_v4();
+    tracing::error!(%trace, error = %e, "internal error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        Some(format!("internal error; quote trace id {trace} when reporting it")),
+        vec![],
+    )
+}
+
+/// Every named constraint of the migrations, as the client sees it. The same names exist in
+/// both backends, so PostgreSQL and SQLite give the same answer.
+fn constraint_problem(name: &str) -> (StatusCode, &'static str, Option<String>, Vec<FieldError>) {
+    use StatusCode as S;
+    let conflict = |code: &'static str, detail: &str| (S::CONFLICT, code, Some(detail.to_owned()), vec![]);
+    let invalid = |field: &str, message: &str| {
+        let errors = vec![FieldError { field: field.into(), code: "invalid".into(), message: message.into() }];
+        (S::UNPROCESSABLE_ENTITY, "validation_failed", None, errors)
+    };
+    match name {
+        "uq_tenants_slug" => conflict("slug_taken", "a tenant with this slug already exists"),
+        "uq_users_tenant_email" => conflict("email_taken", "a user with this email already exists in this tenant"),
+        "uq_users_tenant_owner" => conflict("owner_exists", "a tenant has exactly one OWNER"),
+        "uq_integrations_tenant_service" => conflict(
+            "integration_exists",
+            "this service is already connected; disconnect the existing integration first",
+        ),
+        "uq_realtime_sessions_active_socket" => conflict("socket_in_use", "this socket already has an active session"),
+        "uq_realtime_sessions_meeting" => conflict("meeting_has_session", "this meeting already has a session"),
+        "uq_api_keys_prefix" | "uq_usage_stats_tenant_date" => conflict("conflict", "a concurrent write won; retry"),
+        "fk_meetings_users_host" => conflict("user_hosts_meetings", "the user hosts meetings and cannot be deleted"),
+        "chk_tenants_slug" => invalid("slug", "lowercase letters, digits and single hyphens"),
+        "chk_users_email" => invalid("email", "must be an email address"),
+        "chk_meetings_audio_duration" => invalid("audio_duration", "must be positive"),
+        other if other.starts_with("chk_") => invalid(other.rsplit('_').next().unwrap_or("body"), "invalid value"),
+        _ => conflict("conflict", "the change conflicts with existing data"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, detail, errors) = self.parts();
+        let body = Problem {
+            kind: format!("https://ddalkkak.dev/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            code: code.to_owned(),
+            detail,
+            errors,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,143 @@
+//! Request extractors whose rejections are problem+json: the body, query and path, and the
+//! authenticated [`Principal`].
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use chrono::Duration;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{ApiKeySecret, StreamTokenSigner, hash_key};
+use crate::model::{Role, now};
+use crate::store::StoreError;
+
+/// A JSON body. Syntax errors are 400 `malformed_json`; a body of the wrong shape is 422 naming
+/// the offending field path.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
+            code: "unreadable_body",
+            detail: e.body_text(),
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut de) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(e) if e.inner().is_data() => {
+                let path = e.path().to_string();
+                let field = if path == "." { "body".to_owned() } else { path };
+                Err(ApiError::field(&field, "invalid", e.inner().to_string()))
+            }
+            Err(e) => Err(ApiError::BadRequest { code: "malformed_json", detail: e.inner().to_string() }),
+        }
+    }
+}
+
+/// Query parameters; a bad one is 400 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.to_string() })
+    }
+}
+
+/// A resource id in the path. An id that is not a UUID cannot name anything: 404.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Who is calling: resolved from an API key in `Authorization: Bearer <key>` or `Token <key>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub api_key_id: Uuid,
+}
+
+impl Principal {
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role.at_least(role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(match role {
+                Role::Owner => "only the tenant's OWNER may do this",
+                _ => "requires the ADMIN or OWNER role",
+            }))
+        }
+    }
+}
+
+/// `last_used_at` is written at most this often per key, to keep reads from becoming writes.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = credential(parts).ok_or(ApiError::Unauthorized(
+            "send an API key as `Authorization: Bearer <key>`",
+        ))?;
+        if StreamTokenSigner::looks_like_token(presented) {
+            return Err(ApiError::Unauthorized("stream tokens open live streams only; use an API key"));
+        }
+        let prefix = ApiKeySecret::prefix_of(presented).ok_or(ApiError::Unauthorized("malformed API key"))?;
+        let (key, user) = match state.store.api_key_by_prefix(prefix).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => return Err(ApiError::Unauthorized("unknown API key")),
+            Err(e) => return Err(e.into()),
+        };
+        if !bool::from(hash_key(presented).ct_eq(&key.key_hash)) {
+            return Err(ApiError::Unauthorized("unknown API key"));
+        }
+        if key.revoked_at.is_some() {
+            return Err(ApiError::Unauthorized("API key revoked"));
+        }
+        let now = now();
+        if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
+            state.store.touch_api_key(key.tenant_id, key.id, now).await?;
+        }
+        Ok(Principal { tenant_id: key.tenant_id, user_id: user.id, role: user.role, api_key_id: key.id })
+    }
+}
+
+fn credential(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| rest.trim())
+}

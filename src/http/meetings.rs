@@ -1,0 +1,203 @@
+//! `/v1/meetings`: list with filters and cursor pagination, get, transcript, soft delete, restore.
+//! Live sessions create meetings too; `POST` registers one for an uploaded recording.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::{AppState, pagination};
+use crate::model::{Meeting, Role, SttStatus};
+use crate::store::{MeetingFilter, MeetingPatch, NewMeeting};
+use crate::validate::Validator;
+
+/// Audio containers the transcription pipeline accepts (D-114 "file format").
+pub const AUDIO_EXTENSIONS: [&str; 8] = ["wav", "flac", "mp3", "m4a", "mp4", "ogg", "opus", "webm"];
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMeeting {
+    pub title: String,
+    /// Defaults to the caller; naming someone else requires ADMIN.
+    pub host_id: Option<Uuid>,
+    /// `http(s)://` or `s3://` URL of a recording in one of the supported formats.
+    pub audio_file_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeeting {
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MeetingListQuery {
+    pub stt_status: Option<SttStatus>,
+    pub host_id: Option<Uuid>,
+    /// Case-insensitive substring of the title.
+    pub q: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// List soft-deleted meetings instead.
+    #[serde(default)]
+    pub deleted: bool,
+    /// 1..=100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingPage {
+    pub items: Vec<Meeting>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Transcript {
+    pub meeting_id: Uuid,
+    pub stt_status: SttStatus,
+    pub audio_duration: Option<i32>,
+    pub text: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub segments: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub speaker_labels: Option<Value>,
+}
+
+fn check_audio_url(v: &mut Validator, url: &str) {
+    let lower = url.to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return v.fail("audio_file_url", "invalid_url", "must be an absolute URL");
+    };
+    if !matches!(scheme, "http" | "https" | "s3") || rest.is_empty() {
+        return v.fail("audio_file_url", "invalid_url", "scheme must be http, https or s3");
+    }
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    if !AUDIO_EXTENSIONS.contains(&ext) {
+        v.fail(
+            "audio_file_url",
+            "unsupported_audio_format",
+            format!("supported formats: {}", AUDIO_EXTENSIONS.join(", ")),
+        );
+    }
+}
+
+#[utoipa::path(post, path = "/v1/meetings", tag = "meetings", request_body = CreateMeeting,
+    responses((status = 201, body = Meeting), (status = "4XX", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<CreateMeeting>,
+) -> ApiResult<(StatusCode, Json<Meeting>)> {
+    let host_id = body.host_id.unwrap_or(who.user_id);
+    if host_id != who.user_id {
+        who.require(Role::Admin)?;
+    }
+    let mut v = Validator::new();
+    v.text("title", &body.title, 200);
+    if let Some(url) = &body.audio_file_url {
+        check_audio_url(&mut v, url);
+    }
+    v.finish().map_err(ApiError::Validation)?;
+    let meeting = NewMeeting {
+        title: body.title.trim().to_owned(),
+        host_id,
+        audio_file_url: body.audio_file_url,
+        stt_status: SttStatus::Pending,
+    };
+    Ok((StatusCode::CREATED, Json(state.store.create_meeting(who.tenant_id, meeting).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/meetings", tag = "meetings", params(MeetingListQuery),
+    responses((status = 200, body = MeetingPage), (status = "4XX", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<MeetingListQuery>,
+) -> ApiResult<Json<MeetingPage>> {
+    let limit = pagination::limit(q.limit)?;
+    let after = pagination::decode(q.cursor.as_deref())?;
+    let filter = MeetingFilter {
+        stt_status: q.stt_status,
+        host_id: q.host_id,
+        title_contains: q.q.filter(|s| !s.trim().is_empty()),
+        created_from: q.created_from,
+        created_to: q.created_to,
+        deleted: q.deleted,
+    };
+    let page = state.store.list_meetings(who.tenant_id, &filter, after, limit).await?;
+    Ok(Json(MeetingPage { items: page.items, next_cursor: page.next.map(pagination::encode) }))
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
+pub async fn get(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Meeting>> {
+    Ok(Json(state.store.get_meeting(who.tenant_id, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}/transcript", tag = "meetings", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Transcript), (status = "4XX", body = Problem)))]
+pub async fn transcript(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Transcript>> {
+    let m = state.store.get_meeting(who.tenant_id, id).await?;
+    Ok(Json(Transcript {
+        meeting_id: m.id,
+        stt_status: m.stt_status,
+        audio_duration: m.audio_duration,
+        text: m.transcript_text,
+        segments: m.transcript_segments.map(|j| j.0),
+        speaker_labels: m.speaker_labels.map(|j| j.0),
+    }))
+}
+
+/// The host may change or delete their own meeting; anyone else needs ADMIN.
+async fn require_host_or_admin(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<()> {
+    let meeting = state.store.get_meeting(who.tenant_id, id).await?;
+    if meeting.host_id != who.user_id {
+        who.require(Role::Admin)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(patch, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)), request_body = UpdateMeeting,
+    responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateMeeting>,
+) -> ApiResult<Json<Meeting>> {
+    require_host_or_admin(&state, &who, id).await?;
+    let mut v = Validator::new();
+    v.opt_text("title", body.title.as_deref(), 200);
+    v.finish().map_err(ApiError::Validation)?;
+    let patch = MeetingPatch { title: body.title.map(|t| t.trim().to_owned()) };
+    Ok(Json(state.store.update_meeting(who.tenant_id, id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = "4XX", body = Problem)))]
+pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+    require_host_or_admin(&state, &who, id).await?;
+    state.store.soft_delete_meeting(who.tenant_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/meetings/{id}/restore", tag = "meetings", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
+pub async fn restore(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Meeting>> {
+    who.require(Role::Admin)?;
+    Ok(Json(state.store.restore_meeting(who.tenant_id, id).await?))
+}

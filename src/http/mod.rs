@@ -1,0 +1,156 @@
+//! The HTTP surface: `/v1` REST API, `/healthz`, `/readyz`, `/openapi.json`. Every route is
+//! registered in [`router`]; handlers live in one file per resource.
+
+mod api_keys;
+mod error;
+mod extract;
+mod integrations;
+mod meetings;
+mod notifications;
+mod pagination;
+mod realtime_sessions;
+mod stream_tokens;
+mod tasks;
+mod tenant;
+mod users;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Deserializer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::{ApiError, Problem};
+pub use extract::Principal;
+
+use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::metrics;
+use crate::store::Store;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub cipher: TokenCipher,
+    pub signer: StreamTokenSigner,
+}
+
+/// Request bodies of the REST API are small JSON documents.
+const BODY_LIMIT: usize = 1 << 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/me", get(users::me))
+        .route("/tenant", get(tenant::get).delete(tenant::delete))
+        .route("/usage", get(tenant::usage))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/users/{id}/restore", post(users::restore))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/stream-tokens", post(stream_tokens::create))
+        .route("/meetings", get(meetings::list).post(meetings::create))
+        .route("/meetings/{id}", get(meetings::get).patch(meetings::update).delete(meetings::delete))
+        .route("/meetings/{id}/transcript", get(meetings::transcript))
+        .route("/meetings/{id}/restore", post(meetings::restore))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/{id}", get(tasks::get).patch(tasks::update).delete(tasks::delete))
+        .route("/tasks/{id}/restore", post(tasks::restore))
+        .route("/realtime-sessions", get(realtime_sessions::list))
+        .route("/realtime-sessions/{id}", get(realtime_sessions::get))
+        .route("/integrations", get(integrations::list).post(integrations::create))
+        .route(
+            "/integrations/{id}",
+            get(integrations::get).patch(integrations::update).delete(integrations::delete),
+        )
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}/read", post(notifications::mark_read));
+
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// For PATCH bodies: an absent field is `None`, an explicit `null` is `Some(None)`.
+pub(crate) fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "DdalKkak API", description = "Multi-tenant meeting transcription: REST API v1. \
+        Authenticate with `Authorization: Bearer <api key>`. Errors are application/problem+json."),
+    paths(
+        users::me, users::list, users::create, users::get, users::update, users::delete, users::restore,
+        tenant::get, tenant::delete, tenant::usage,
+        api_keys::list, api_keys::create, api_keys::revoke,
+        stream_tokens::create,
+        meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update,
+        meetings::delete, meetings::restore,
+        tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
+        realtime_sessions::list, realtime_sessions::get,
+        integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,
+        notifications::list, notifications::mark_read,
+    ),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}

@@ -1,0 +1,81 @@
+//! `/v1/tenant` (the caller's organisation) and `/v1/usage`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{ApiQuery, Principal};
+use crate::model::{Role, Tenant, UsageDay, now};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeleteTenantQuery {
+    /// Must equal the tenant's slug: deleting a tenant removes all its data for good.
+    pub confirm: String,
+}
+
+#[utoipa::path(get, path = "/v1/tenant", tag = "tenant",
+    responses((status = 200, body = Tenant), (status = "4XX", body = Problem)))]
+pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Tenant>> {
+    Ok(Json(state.store.get_tenant(who.tenant_id).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/tenant", tag = "tenant", params(DeleteTenantQuery),
+    responses((status = 204), (status = "4XX", body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<DeleteTenantQuery>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Owner)?;
+    let tenant = state.store.get_tenant(who.tenant_id).await?;
+    if q.confirm != tenant.slug {
+        return Err(ApiError::field("confirm", "mismatch", "pass the tenant's slug to confirm"));
+    }
+    state.store.delete_tenant(tenant.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsageQuery {
+    /// First day (UTC), default 30 days ago.
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC), default today.
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub users: i64,
+    pub meetings: i64,
+    pub tasks: i64,
+    pub active_sessions: i64,
+    pub daily: Vec<UsageDay>,
+}
+
+#[utoipa::path(get, path = "/v1/usage", tag = "tenant", params(UsageQuery),
+    responses((status = 200, body = Usage), (status = "4XX", body = Problem)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<Usage>> {
+    let to = q.to.unwrap_or_else(|| now().date_naive());
+    let from = q.from.unwrap_or(to - Duration::days(30));
+    if from > to {
+        return Err(ApiError::field("from", "invalid_range", "from must not be after to"));
+    }
+    let totals = state.store.tenant_totals(who.tenant_id).await?;
+    let daily = state.store.usage(who.tenant_id, from, to).await?;
+    Ok(Json(Usage {
+        users: totals.users,
+        meetings: totals.meetings,
+        tasks: totals.tasks,
+        active_sessions: totals.active_sessions,
+        daily,
+    }))
+}

@@ -1,0 +1,75 @@
+//! DdalKkak (똑똑): a multi-tenant real-time meeting transcription server.
+//!
+//! - [`http`]: the REST API (`/v1`), auth extractor, problem+json errors, OpenAPI document.
+//! - [`store`]: the [`store::Store`] trait and its PostgreSQL and SQLite implementations.
+//! - [`auth`]: API keys, stream tokens, integration-token encryption.
+//! - [`jobs`]: background work owned by the server (retention purge).
+//! - [`model`]: row types of the data model; [`validate`]: input rules.
+//! - [`admin`]: tenant administration shared by the CLI and tests.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod jobs;
+pub mod metrics;
+pub mod model;
+pub mod store;
+pub mod validate;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::http::AppState;
+use crate::jobs::{Retention, RetentionJob};
+
+/// How the server runs besides what [`AppState`] holds.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub retention: Retention,
+    pub retention_interval: Duration,
+    /// After shutdown is requested, background work gets this long to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            retention: Retention::default(),
+            retention_interval: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then drains in-flight requests
+/// and background jobs (each job is a tracked task watching the same token).
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let tasks = TaskTracker::new();
+    let retention = RetentionJob {
+        store: state.store.clone(),
+        retention: options.retention,
+        interval: options.retention_interval,
+    };
+    tasks.spawn(retention.run(shutdown.clone()));
+
+    tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+
+    tasks.close();
+    if tokio::time::timeout(options.shutdown_timeout, tasks.wait()).await.is_err() {
+        tracing::warn!(timeout = ?options.shutdown_timeout, "background tasks did not stop in time");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

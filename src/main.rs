@@ -1,0 +1,94 @@
+//! The `ddalkkak` binary: parses the command line and hands over to the library.
+
+use clap::Parser;
+use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
+use ddalkkak::config::{AdminCommand, Cli, Command, LogFormat, ServeArgs};
+use ddalkkak::http::AppState;
+use ddalkkak::{RunOptions, admin, store};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_tracing(format);
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            let store = store::connect(&db.url()?, 1).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateTenant { name, slug, owner_email, owner_name, db }) => {
+            let store = store::connect(&db.url()?, 1).await?;
+            let created = admin::create_tenant(&*store, &name, &slug, &owner_email, owner_name.as_deref()).await?;
+            println!("tenant   {} ({})", created.tenant.slug, created.tenant.id);
+            println!("owner    {} ({})", created.owner.email, created.owner.id);
+            println!("api key  {}", created.api_key);
+            eprintln!("The API key is shown only this once; store it now.");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::DeleteTenant { slug, yes, db }) => {
+            anyhow::ensure!(yes, "deleting a tenant removes all its data; pass --yes to confirm");
+            let store = store::connect(&db.url()?, 1).await?;
+            let tenant = store.tenant_by_slug(&slug).await?;
+            store.delete_tenant(tenant.id).await?;
+            println!("deleted tenant {slug} and all its data");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = store::connect(&args.db.url()?, args.db.db_max_connections).await?;
+    let state = AppState {
+        store,
+        cipher: TokenCipher::new(&args.encryption_key()?),
+        signer: StreamTokenSigner::new(args.token_signing_key()?),
+    };
+    ddalkkak::metrics::install(args.metrics_listen)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let options = RunOptions {
+        retention_interval: std::time::Duration::from_secs(args.retention_interval_secs.max(1)),
+        shutdown_timeout: args.shutdown_timeout(),
+        ..RunOptions::default()
+    };
+    ddalkkak::run(state, listener, options, shutdown).await
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("DDALKKAK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

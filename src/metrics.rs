@@ -1,0 +1,35 @@
+//! Every metric the server exports, named in one place. Exposed in Prometheus format on the
+//! separate metrics listener (`--metrics-listen`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const HTTP_REQUESTS_TOTAL: &str = "ddalkkak_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ddalkkak_http_request_duration_seconds";
+pub const RETENTION_PURGED_ROWS_TOTAL: &str = "ddalkkak_retention_purged_rows_total";
+
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn retention_purged(table: &'static str, rows: u64) {
+    metrics::counter!(RETENTION_PURGED_ROWS_TOTAL, "table" => table).increment(rows);
+}
+
+/// Installs the process-wide recorder and its HTTP listener. Call once, from `serve`.
+pub fn install(listen: SocketAddr) -> anyhow::Result<()> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(listen)
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+        )?
+        .install()?;
+    Ok(())
+}

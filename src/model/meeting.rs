@@ -1,0 +1,41 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// `stt_status_enum`; the spec names only PENDING, the rest is decision D-179.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
+#[sqlx(type_name = "stt_status_enum", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SttStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Meeting {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub title: String,
+    pub host_id: Uuid,
+    pub audio_file_url: Option<String>,
+    /// Seconds of audio.
+    pub audio_duration: Option<i32>,
+    pub stt_status: SttStatus,
+    pub transcript_text: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub transcript_segments: Option<Json<Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub speaker_labels: Option<Json<Value>>,
+    pub ai_summary: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub ai_action_items: Option<Json<Value>>,
+    pub slack_message_ts: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}

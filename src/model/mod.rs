@@ -1,0 +1,29 @@
+//! Row types of the data model (`../migrations`), shared by the store, the HTTP layer and the
+//! OpenAPI document. Enums map to PostgreSQL enum types and to checked TEXT in SQLite.
+
+mod api_key;
+mod integration;
+mod meeting;
+mod notification;
+mod realtime_session;
+mod task;
+mod tenant;
+mod usage;
+mod user;
+
+pub use api_key::ApiKey;
+pub use integration::{Integration, ServiceType};
+pub use meeting::{Meeting, SttStatus};
+pub use notification::Notification;
+pub use realtime_session::{RealtimeSession, SessionStatus};
+pub use task::{Task, TaskStatus};
+pub use tenant::Tenant;
+pub use usage::UsageDay;
+pub use user::{Role, User};
+
+/// Timestamps are kept in UTC with microsecond precision, the resolution PostgreSQL stores, so a
+/// value read back from either backend equals the one written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,18 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A message for one user (D-174), e.g. "action items ready".
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Notification {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub is_read: bool,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,26 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// `session_status_enum` (D-014).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
+#[sqlx(type_name = "session_status_enum", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    Active,
+    Ended,
+}
+
+/// One live WebSocket stream (D-099): created ACTIVE when the socket opens, ENDED when it closes.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct RealtimeSession {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub meeting_id: Option<Uuid>,
+    pub host_id: Uuid,
+    pub socket_id: String,
+    pub status: SessionStatus,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}

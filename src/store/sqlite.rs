@@ -1,0 +1,52 @@
+//! SQLite backend, the embedded default. One file in the data directory, WAL journal, foreign
+//! keys on. Write transactions start with `BEGIN IMMEDIATE` so concurrent writers wait on the
+//! busy timeout instead of failing a lock upgrade half-way.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::common::{impl_store, like_pattern, page};
+use super::*;
+use crate::model::now;
+
+type Db = Sqlite;
+
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+    const QUARANTINE_TABLE: &'static str = "quarantine_records";
+
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// SQLite has no row-level security: the tenant is scoped by every query's `tenant_id`.
+    async fn tenant_tx(&self, _tenant: Uuid) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn system_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl_store!(SqliteStore);
