@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Convert a CTranslate2 Whisper model (model.bin + config.json + tokenizer.json)
-into three ONNX graphs built with the `onnx` helper API (standard ops only, no torch):
+into ONNX graphs built with the `onnx` helper API (standard ops only, no torch):
 
+  mel.onnx       audio [batch, samples] (16 kHz)       -> mel [batch, n_mels, samples/160 + 1]
+                 (faster-whisper-compatible log-mel front end; optional for a runtime)
   encoder.onnx   mel [batch, n_mels, frames]          -> encoder_hidden_states [batch, frames/2, d]
   cross_kv.onnx  encoder_hidden_states [batch, S, d]   -> cross_k.N / cross_v.N [batch, heads, S, head_dim]
   decoder.onnx   input_ids [batch, seq] int64,
@@ -456,6 +458,55 @@ def build_decoder(w: Weights, dims: Dims, alignment_heads: list[list[int]]) -> o
     return g.model("Whisper decoder with self-attention KV cache, from models/convert_whisper.py")
 
 
+def mel_filters(sr: int = 16000, n_fft: int = 400, n_mels: int = 80) -> np.ndarray:
+    """Slaney-style mel filterbank [n_mels, n_fft/2+1] (librosa defaults, as Whisper/faster-whisper use)."""
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mels = np.linspace(0.0, 45.245640471924965, n_mels + 2)  # hz_to_mel(8000) in slaney units
+    f_sp = 200.0 / 3
+    freqs = f_sp * mels
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    log_t = mels >= min_log_mel
+    freqs[log_t] = min_log_hz * np.exp(logstep * (mels[log_t] - min_log_mel))
+    fdiff = np.diff(freqs)
+    ramps = freqs.reshape(-1, 1) - fftfreqs.reshape(1, -1)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (freqs[2:n_mels + 2] - freqs[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def build_mel(n_mels: int) -> onnx.ModelProto:
+    """Whisper log-mel front end, same arithmetic as faster-whisper's FeatureExtractor:
+    pad 160 zeros, reflect-pad n_fft/2, periodic Hann STFT (n_fft 400, hop 160), |X|^2 without the
+    last frame, mel filterbank, log10(max(., 1e-10)), max(x, max(x) - 8) over the whole input,
+    (x + 4) / 4. audio [batch, samples] (16 kHz mono float) -> mel [batch, n_mels, samples/160 + 1]."""
+    g = G("whisper_log_mel")
+    n_fft, hop = 400, 160
+    g.add_input("audio", TensorProto.FLOAT, ["batch", "samples"])
+    g.add_output("mel", TensorProto.FLOAT, ["batch", n_mels, "frames"])
+    x = g.op("Pad", ["audio", g.const_i64([0, 0, 0, hop])], name="mel/pad_hop", mode="constant")
+    x = g.op("Pad", [x, g.const_i64([0, n_fft // 2, 0, n_fft // 2])], name="mel/pad_reflect", mode="reflect")
+    x = g.op("Unsqueeze", [x, g.const_i64([-1])], name="mel/to_signal")  # [B, L, 1]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)  # periodic Hann
+    spec = g.op("STFT", [x, g.const_i64(hop), g.init("mel.window", window), g.const_i64(n_fft)],
+                name="mel/stft", onesided=1)  # [B, frames, 201, 2]
+    sq = g.op("Mul", [spec, spec], name="mel/square")
+    power = g.op("ReduceSum", [sq, g.const_i64([-1])], name="mel/power", keepdims=0)  # [B, frames, 201]
+    power = g.op("Slice", [power, g.const_i64([0]), g.const_i64([-1]), g.const_i64([1])], name="mel/drop_last")
+    mel = g.op("MatMul", [power, g.init("mel.filters_t", mel_filters(n_mels=n_mels).T.copy())], name="mel/filters")
+    mel = g.op("Max", [mel, g.const_f32(1e-10)], name="mel/clip")
+    mel = g.op("Log", [mel], name="mel/ln")
+    mel = g.op("Mul", [mel, g.const_f32(1.0 / math.log(10.0))], name="mel/log10")
+    top = g.op("ReduceMax", [mel], name="mel/max", axes=[1, 2], keepdims=1)
+    floor = g.op("Sub", [top, g.const_f32(8.0)], name="mel/floor")
+    mel = g.op("Max", [mel, floor], name="mel/dyn_range")
+    mel = g.op("Add", [mel, g.const_f32(4.0)], name="mel/add4")
+    mel = g.op("Mul", [mel, g.const_f32(0.25)], name="mel/div4")
+    g.op("Transpose", [mel], name="mel/to_bmt", outputs=["mel"], perm=[0, 2, 1])
+    return g.model("Whisper log-mel front end (faster-whisper compatible), from models/convert_whisper.py")
+
+
 # --------------------------------------------------------------------------------------
 # config / tokens
 # --------------------------------------------------------------------------------------
@@ -560,6 +611,7 @@ def main(argv=None):
         "encoder": build_encoder(w, dims),
         "cross_kv": build_cross_kv(w, dims),
         "decoder": build_decoder(w, dims, alignment_heads),
+        "mel": build_mel(dims.n_mels),
     }
     io = {}
     for name, m in graphs.items():
@@ -573,12 +625,13 @@ def main(argv=None):
     variants = {"fp32": {k: f"{k}.onnx" for k in io}}
     if args.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
-        for name in io:
+        for name in ("encoder", "cross_kv", "decoder"):
             src, dst = args.out_dir / f"{name}.onnx", args.out_dir / f"{name}.int8.onnx"
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                              per_channel=False, extra_options={"MatMulConstBOnly": True})
             print(f"[convert] wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
-        variants["int8"] = {k: f"{k}.int8.onnx" for k in io}
+        variants["int8"] = {k: f"{k}.int8.onnx" for k in ("encoder", "cross_kv", "decoder")}
+        variants["int8"]["mel"] = "mel.onnx"
 
     toks = special_tokens(tokenizer, dims.vocab)
     wc = {

@@ -53,6 +53,8 @@ class OnnxWhisper:
         self.enc = ort.InferenceSession(str(model_dir / files["encoder"]), so, providers=prov)
         self.ckv = ort.InferenceSession(str(model_dir / files["cross_kv"]), so, providers=prov)
         self.dec = ort.InferenceSession(str(model_dir / files["decoder"]), so, providers=prov)
+        self.mel = (ort.InferenceSession(str(model_dir / files["mel"]), so, providers=prov)
+                    if "mel" in files else None)
         self.dec_out = [o.name for o in self.dec.get_outputs()]
         self.ckv_out = [o.name for o in self.ckv.get_outputs()]
         d = self.cfg["dims"]
@@ -63,7 +65,7 @@ class OnnxWhisper:
         # same list faster-whisper builds for suppress_tokens=[-1]
         self.suppress = np.array(self.cfg["suppress_tokens"], np.int64)
         self.suppress_begin = np.array(self.cfg["suppress_ids_begin"], np.int64)
-        self.timings = {"encoder": 0.0, "cross_kv": 0.0, "decoder": 0.0, "decoder_steps": 0}
+        self.timings = {"mel": 0.0, "encoder": 0.0, "cross_kv": 0.0, "decoder": 0.0, "decoder_steps": 0}
 
     def prompt(self, language: str | None, previous: list[int] | None = None) -> list[int]:
         p: list[int] = []
@@ -74,6 +76,12 @@ class OnnxWhisper:
             p += [self.tok["languages"][language or "en"], self.tok["transcribe"]]
         p.append(self.tok["no_timestamps"])
         return p
+
+    def log_mel(self, audio: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        m = self.mel.run(None, {"audio": audio[None].astype(np.float32)})[0][0]
+        self.timings["mel"] += time.perf_counter() - t0
+        return m
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -195,6 +203,8 @@ def main(argv=None):
     ap.add_argument("--ours-frames", choices=["full", "content"], default="full",
                     help="full: pad every window to 3000 frames like faster-whisper; content: feed only the "
                          "frames that hold audio (experiment: shorter encoder input, positional slice)")
+    ap.add_argument("--ours-mel", choices=["onnx", "fw"], default="onnx",
+                    help="log-mel for our pipeline: our mel.onnx (default) or faster-whisper's FeatureExtractor")
     ap.add_argument("--no-reference-timing-int8", action="store_true")
     ap.add_argument("--json", type=Path, help="write per-clip results here")
     args = ap.parse_args(argv)
@@ -234,6 +244,8 @@ def main(argv=None):
 
     # warm-up (first-run allocations) so timings are steady-state
     warm = np.zeros(16000, np.float32)
+    if ours.mel is not None:
+        ours.log_mel(warm)
     ours.greedy(ours.encode(_pad(fe(warm))), ours.prompt(lang))
     list(ref_model.transcribe(warm, **fw_kwargs)[0])
     if ref_int8:
@@ -247,10 +259,13 @@ def main(argv=None):
     for path, ref, label in clips:
         audio = decode_audio(str(path), sampling_rate=16000)
         dur = len(audio) / 16000
-        feats = fe(audio)
-        content = feats.shape[-1] - 1
+        fw_feats = fe(audio)
         # ---- ours: same window loop as faster-whisper without timestamps
         t0 = time.perf_counter()
+        onnx_feats = ours.log_mel(audio) if ours.mel is not None else None
+        mel_diff = None if onnx_feats is None else float(np.abs(onnx_feats - fw_feats).max())
+        feats = onnx_feats if (args.ours_mel == "onnx" and onnx_feats is not None) else fw_feats
+        content = feats.shape[-1] - 1
         seek, all_tokens, texts, first_hs = 0, [], [], None
         windows = []
         while seek < content:
@@ -285,6 +300,8 @@ def main(argv=None):
         # ---- numerical checks against ctranslate2 on identical features/prompts
         import ctranslate2
         ct_hs = ref_model.model.encode(ctranslate2.StorageView.from_array(windows[0][0][None].astype(np.float32)))
+        # (windows hold the features our pipeline used; with --ours-mel onnx they differ from
+        #  faster-whisper's by mel_max_abs_diff, which is part of the end-to-end comparison)
         ct_hs = np.array(ct_hs)
         enc_diff = float(np.abs(ct_hs - first_hs).max())
         enc_mean = float(np.abs(ct_hs - first_hs).mean())
@@ -303,7 +320,7 @@ def main(argv=None):
         rw = normalize(ref)
         e_ours = edit_distance(rw, normalize(ours_text)) if ref else None
         e_fw = edit_distance(rw, normalize(fw_text)) if ref else None
-        r = {"clip": label, "duration_s": round(dur, 3), "windows": len(windows),
+        r = {"clip": label, "duration_s": round(dur, 3), "windows": len(windows), "mel_max_abs_diff": mel_diff,
              "encoder_max_abs_diff": enc_diff, "encoder_mean_abs_diff": enc_mean,
              "tokens_equal_windows": tok_equal, "first_divergence": first_div,
              "ours_text": ours_text, "faster_whisper_text": fw_text, "same_text": ours_text == fw_text,
@@ -312,6 +329,7 @@ def main(argv=None):
              "fw_int8_s": None if fw8_s is None else round(fw8_s, 3)}
         results.append(r)
         print(f"\n== {label} ({dur:.1f} s, {len(windows)} window(s))")
+        print(f"  mel.onnx vs faster-whisper features: max|diff| {mel_diff}")
         print(f"  encoder vs ct2: max|diff| {enc_diff:.2e} mean {enc_mean:.2e}; tokens equal to ct2 greedy: "
               f"{tok_equal}/{len(windows)} {first_div if tok_equal < len(windows) else ''}")
         print(f"  ours: {ours_text!r}")
@@ -327,6 +345,8 @@ def main(argv=None):
         tot["windows"] += len(windows)
         tot["tokens_equal_windows"] += tok_equal
         tot["enc_max"] = max(tot["enc_max"], enc_diff)
+        if mel_diff is not None:
+            tot["mel_max"] = max(tot.get("mel_max", 0.0), mel_diff)
         if ref:
             tot["err_ours"] += e_ours
             tot["err_fw"] += e_fw
@@ -337,7 +357,7 @@ def main(argv=None):
         "audio_s": round(tot["dur"], 2), "windows": tot["windows"],
         "tokens_equal_windows": tot["tokens_equal_windows"],
         "same_text_clips": sum(r["same_text"] for r in results),
-        "encoder_max_abs_diff": tot["enc_max"],
+        "encoder_max_abs_diff": tot["enc_max"], "mel_max_abs_diff": tot.get("mel_max"), "ours_mel": args.ours_mel,
         "wer_ours": round(tot["err_ours"] / tot["nref"], 4) if tot["nref"] else None,
         "wer_faster_whisper": round(tot["err_fw"] / tot["nref"], 4) if tot["nref"] else None,
         "ref_words": tot["nref"],
