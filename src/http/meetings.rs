@@ -28,6 +28,8 @@ pub struct CreateMeeting {
     pub host_id: Option<Uuid>,
     /// `http(s)://` or `s3://` URL of a recording in one of the supported formats.
     pub audio_file_url: Option<String>,
+    /// Length of that recording in seconds, if known; must be positive.
+    pub audio_duration: Option<i32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,11 +109,15 @@ pub async fn create(
     if let Some(url) = &body.audio_file_url {
         check_audio_url(&mut v, url);
     }
+    if body.audio_duration.is_some_and(|d| d <= 0) {
+        v.fail("audio_duration", "invalid", "must be positive");
+    }
     v.finish().map_err(ApiError::Validation)?;
     let meeting = NewMeeting {
         title: body.title.trim().to_owned(),
         host_id,
         audio_file_url: body.audio_file_url,
+        audio_duration: body.audio_duration,
         stt_status: SttStatus::Pending,
     };
     Ok((StatusCode::CREATED, Json(state.store.create_meeting(who.tenant_id, meeting).await?)))

@@ -8,7 +8,9 @@
 //! - `const QUARANTINE_TABLE: &str` and `const BACKEND: &str`.
 //!
 //! Parameters are `$n` in both dialects. Timestamps are always bound by the application
-//! (`model::now()`), never taken from the database clock, so both backends store the same shape.
+//! (`model::now()`), never taken from the database clock, so both backends store the same shape;
+//! statements that return a row set `updated_at` themselves, because SQLite's RETURNING does not
+//! see what its AFTER UPDATE trigger writes (the triggers stay as a backstop for other writers).
 
 /// Escapes `%`, `_` and `\` so user text is matched literally by `LIKE … ESCAPE '\'`.
 pub(crate) fn like_pattern(needle: &str) -> String {
@@ -179,7 +181,7 @@ macro_rules! impl_store {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
                     "UPDATE users SET name = COALESCE($3, name), role = COALESCE($4, role), \
-                     slack_user_id = CASE WHEN $5 THEN $6 ELSE slack_user_id END \
+                     slack_user_id = CASE WHEN $5 THEN $6 ELSE slack_user_id END, updated_at = $7 \
                      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
                 )
                 .bind(tenant)
@@ -188,6 +190,7 @@ macro_rules! impl_store {
                 .bind(patch.role)
                 .bind(patch.slack_user_id.is_some())
                 .bind(patch.slack_user_id.flatten())
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -234,11 +237,12 @@ macro_rules! impl_store {
             async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
-                    "UPDATE users SET deleted_at = NULL WHERE tenant_id = $1 AND id = $2 \
+                    "UPDATE users SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
                      AND deleted_at IS NOT NULL RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -362,14 +366,15 @@ macro_rules! impl_store {
                     other => other,
                 })?;
                 let row = sqlx::query_as(
-                    "INSERT INTO meetings (id, tenant_id, title, host_id, audio_file_url, stt_status, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+                    "INSERT INTO meetings (id, tenant_id, title, host_id, audio_file_url, audio_duration, \
+                     stt_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *",
                 )
                 .bind(Uuid::new_v4())
                 .bind(tenant)
                 .bind(&meeting.title)
                 .bind(meeting.host_id)
                 .bind(&meeting.audio_file_url)
+                .bind(meeting.audio_duration)
                 .bind(meeting.stt_status)
                 .bind(now)
                 .fetch_one(&mut *tx)
@@ -421,12 +426,13 @@ macro_rules! impl_store {
             async fn update_meeting(&self, tenant: Uuid, id: Uuid, patch: MeetingPatch) -> StoreResult<Meeting> {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
-                    "UPDATE meetings SET title = COALESCE($3, title) \
+                    "UPDATE meetings SET title = COALESCE($3, title), updated_at = $4 \
                      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(&patch.title)
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -453,11 +459,12 @@ macro_rules! impl_store {
             async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
-                    "UPDATE meetings SET deleted_at = NULL WHERE tenant_id = $1 AND id = $2 \
+                    "UPDATE meetings SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
                      AND deleted_at IS NOT NULL RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -565,7 +572,7 @@ macro_rules! impl_store {
                 }
                 let row = sqlx::query_as(
                     "UPDATE tasks SET title = $3, description = $4, status = $5, assignee_id = $6, \
-                     due_date = $7, meeting_id = $8 WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                     due_date = $7, meeting_id = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
@@ -575,6 +582,7 @@ macro_rules! impl_store {
                 .bind(assignee_id)
                 .bind(patch.due_date.unwrap_or(current.due_date))
                 .bind(meeting_id)
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -601,11 +609,12 @@ macro_rules! impl_store {
             async fn restore_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<Task> {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
-                    "UPDATE tasks SET deleted_at = NULL WHERE tenant_id = $1 AND id = $2 \
+                    "UPDATE tasks SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
                      AND deleted_at IS NOT NULL RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -736,7 +745,7 @@ macro_rules! impl_store {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
                     "UPDATE integrations SET is_active = COALESCE($3, is_active), \
-                     access_token = CASE WHEN $4 THEN $5 ELSE access_token END \
+                     access_token = CASE WHEN $4 THEN $5 ELSE access_token END, updated_at = $6 \
                      WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
@@ -744,6 +753,7 @@ macro_rules! impl_store {
                 .bind(patch.is_active)
                 .bind(patch.access_token.is_some())
                 .bind(patch.access_token.flatten())
+                .bind(now())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;

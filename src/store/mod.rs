@@ -67,6 +67,8 @@ pub struct NewMeeting {
     pub title: String,
     pub host_id: Uuid,
     pub audio_file_url: Option<String>,
+    /// Seconds, for a recording registered after the fact; must be positive (D-087).
+    pub audio_duration: Option<i32>,
     pub stt_status: SttStatus,
 }
 

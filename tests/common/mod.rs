@@ -1,0 +1,196 @@
+//! Test harness: a fresh database per test on each backend, and a server on port 0.
+//!
+//! SQLite always runs (a file in a temporary directory). PostgreSQL runs when
+//! `DDALKKAK_TEST_DATABASE_URL` points at a server: each test creates its own database there and
+//! drops it afterwards.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ddalkkak::admin::{self, CreatedTenant};
+use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
+use ddalkkak::http::AppState;
+use ddalkkak::store::{PgStore, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+pub const PG_ENV: &str = "DDALKKAK_TEST_DATABASE_URL";
+
+/// A store on a database that exists only for this test.
+pub struct TestDb {
+    pub store: Arc<dyn Store>,
+    /// Set on PostgreSQL, for raw-SQL checks.
+    pub pg: Option<Arc<PgStore>>,
+    /// Set on SQLite: the database file's URL, for raw-SQL checks.
+    pub sqlite_url: Option<String>,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            let (url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&pool)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = ddalkkak::store::sqlite_url(dir.path());
+    let store = SqliteStore::connect(&url, 4).await.expect("sqlite store");
+    TestDb { store: Arc::new(store), pg: None, sqlite_url: Some(url), _guard: Guard::Sqlite(dir) }
+}
+
+/// `None` (and a note on stderr) when no PostgreSQL is configured.
+pub async fn postgres() -> Option<TestDb> {
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("{PG_ENV} not set: PostgreSQL variant skipped");
+        return None;
+    };
+    let name = format!("ddalkkak_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to DDALKKAK_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let guard = Guard::Postgres { admin_url: admin_url.clone(), name: name.clone() };
+    let url = database_url_with_name(&admin_url, &name);
+    let store = Arc::new(PgStore::connect(&url, 4).await.expect("postgres store"));
+    Some(TestDb { store: store.clone(), pg: Some(store), sqlite_url: None, _guard: guard })
+}
+
+fn database_url_with_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// Runs each listed `async fn(TestDb)` once per backend: `mod sqlite { … }` always, and
+/// `mod postgres { … }` when a PostgreSQL URL is configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(db) = $crate::common::postgres().await {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub async fn tenant(store: &dyn Store, slug: &str) -> CreatedTenant {
+    admin::create_tenant(store, &format!("Tenant {slug}"), slug, &format!("owner@{slug}.com"), Some("Owner"))
+        .await
+        .expect("create tenant")
+}
+
+pub const TEST_KEY: [u8; 32] = [42u8; 32];
+
+/// A server on 127.0.0.1:0 over `db`, stopped when the value is dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> TestApp {
+        let state = AppState {
+            store: db.store.clone(),
+            cipher: TokenCipher::new(&TEST_KEY),
+            signer: StreamTokenSigner::new(TEST_KEY),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+        TestApp { addr, db, http: reqwest::Client::new(), shutdown }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.db.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::PATCH, path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, key, None).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

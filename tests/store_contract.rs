@@ -1,0 +1,531 @@
+//! The Store contract: every test runs against SQLite and (when configured) PostgreSQL, through
+//! the `Store` trait only, bypassing the HTTP layer's own validation so the database's
+//! constraints and the store's rules are what is tested.
+
+mod common;
+
+use chrono::Duration;
+use ddalkkak::model::{Role, ServiceType, SessionStatus, SttStatus, TaskStatus, now};
+use ddalkkak::store::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use common::{TestDb, tenant};
+
+on_both_backends!(
+    slug_check_and_uniqueness,
+    email_format_and_per_tenant_uniqueness_with_reuse_after_soft_delete,
+    at_most_one_owner_per_tenant,
+    audio_duration_must_be_positive,
+    task_rules_ai_meeting_assignee_and_status_machine,
+    hard_deletes_follow_the_fk_policies,
+    tenant_delete_cascades_to_everything_and_spares_others,
+    one_active_session_per_socket_and_one_session_per_meeting,
+    one_integration_per_service_per_tenant,
+    soft_deleted_rows_vanish_from_lists_and_come_back,
+    meetings_page_by_cursor_with_filters,
+    cross_tenant_ids_are_not_found,
+    updated_at_is_maintained,
+    usage_is_counted_per_day,
+    retention_purges_only_expired_rows,
+    api_keys_resolve_by_prefix_and_die_with_their_user,
+    notifications_belong_to_their_user,
+);
+
+fn user(email: &str, role: Role) -> NewUser {
+    NewUser { email: email.into(), name: "Someone".into(), role, slack_user_id: None }
+}
+
+fn meeting(host: Uuid, title: &str) -> NewMeeting {
+    NewMeeting { title: title.into(), host_id: host, audio_file_url: None, audio_duration: None, stt_status: SttStatus::Pending }
+}
+
+fn task(title: &str) -> NewTask {
+    NewTask {
+        meeting_id: None,
+        title: title.into(),
+        description: None,
+        status: TaskStatus::Todo,
+        assignee_id: None,
+        due_date: None,
+        is_ai_generated: false,
+    }
+}
+
+fn constraint(result: StoreResult<impl std::fmt::Debug>) -> String {
+    match result {
+        Err(StoreError::Constraint(name)) => name,
+        other => panic!("expected a constraint violation, got {other:?}"),
+    }
+}
+
+fn rule(result: StoreResult<impl std::fmt::Debug>) -> &'static str {
+    match result {
+        Err(StoreError::Rule { code, .. }) => code,
+        other => panic!("expected a rule violation, got {other:?}"),
+    }
+}
+
+fn not_found(result: StoreResult<impl std::fmt::Debug>) {
+    assert!(matches!(result, Err(StoreError::NotFound)), "expected NotFound, got {result:?}");
+}
+
+fn key(name: &str) -> NewApiKey {
+    let secret = ddalkkak::auth::ApiKeySecret::generate();
+    NewApiKey { user_id: None, name: name.into(), prefix: secret.prefix.clone(), key_hash: secret.hash() }
+}
+
+async fn slug_check_and_uniqueness(db: TestDb) {
+    let s = &*db.store;
+    s.create_tenant("A", "company-abc", user("o@a.com", Role::Owner), key("k")).await.unwrap();
+    for bad in ["Company_B", "-abc", "abc-", "a--b", "has space"] {
+        let r = s.create_tenant("B", bad, user("o@b.com", Role::Owner), key("k")).await;
+        assert_eq!(constraint(r), "chk_tenants_slug", "{bad}");
+    }
+    let r = s.create_tenant("C", "company-abc", user("o@c.com", Role::Owner), key("k")).await;
+    assert_eq!(constraint(r), "uq_tenants_slug");
+    // The whole creation is one transaction: no half-made tenant remains.
+    not_found(s.tenant_by_slug("has space").await);
+}
+
+async fn email_format_and_per_tenant_uniqueness_with_reuse_after_soft_delete(db: TestDb) {
+    let s = &*db.store;
+    let t1 = tenant(s, "one").await.tenant.id;
+    let t2 = tenant(s, "two").await.tenant.id;
+    for bad in ["not-an-email", "a@b", "@x.com", "a b@c.com", "a@b@c.com"] {
+        assert_eq!(constraint(s.create_user(t1, user(bad, Role::Member)).await), "chk_users_email", "{bad}");
+    }
+    let first = s.create_user(t1, user("dup@x.com", Role::Member)).await.unwrap();
+    assert_eq!(constraint(s.create_user(t1, user("dup@x.com", Role::Member)).await), "uq_users_tenant_email");
+    assert_eq!(constraint(s.create_user(t1, user("DUP@x.com", Role::Member)).await), "uq_users_tenant_email");
+    s.create_user(t2, user("dup@x.com", Role::Member)).await.expect("same email, other tenant");
+
+    s.soft_delete_user(t1, first.id).await.unwrap();
+    let second = s.create_user(t1, user("dup@x.com", Role::Member)).await.expect("email reusable after soft delete");
+    assert_ne!(second.id, first.id);
+    assert_eq!(constraint(s.restore_user(t1, first.id).await), "uq_users_tenant_email");
+}
+
+async fn at_most_one_owner_per_tenant(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    assert_eq!(constraint(s.create_user(tid, user("o2@x.com", Role::Owner)).await), "uq_users_tenant_owner");
+    let admin = s.create_user(tid, user("admin@x.com", Role::Admin)).await.unwrap();
+    let promote = UserPatch { role: Some(Role::Owner), ..Default::default() };
+    assert_eq!(constraint(s.update_user(tid, admin.id, promote).await), "uq_users_tenant_owner");
+    let other = tenant(s, "other").await;
+    assert_eq!(other.owner.role, Role::Owner, "another tenant has its own owner");
+}
+
+async fn audio_duration_must_be_positive(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    for bad in [0, -5] {
+        let m = NewMeeting { audio_duration: Some(bad), ..meeting(t.owner.id, "x") };
+        assert_eq!(constraint(s.create_meeting(t.tenant.id, m).await), "chk_meetings_audio_duration");
+    }
+    let ok = NewMeeting { audio_duration: Some(90), ..meeting(t.owner.id, "x") };
+    assert_eq!(s.create_meeting(t.tenant.id, ok).await.unwrap().audio_duration, Some(90));
+    assert_eq!(s.create_meeting(t.tenant.id, meeting(t.owner.id, "y")).await.unwrap().audio_duration, None);
+}
+
+async fn task_rules_ai_meeting_assignee_and_status_machine(db: TestDb) {
+    let s = &*db.store;
+    let a = tenant(s, "a").await;
+    let b = tenant(s, "b").await;
+    let (ta, tb) = (a.tenant.id, b.tenant.id);
+    let m = s.create_meeting(ta, meeting(a.owner.id, "standup")).await.unwrap();
+    let foreign_meeting = s.create_meeting(tb, meeting(b.owner.id, "theirs")).await.unwrap();
+
+    let ai_without_meeting = NewTask { is_ai_generated: true, ..task("x") };
+    assert_eq!(rule(s.create_task(ta, ai_without_meeting).await), "ai_task_requires_meeting");
+    let ai = s.create_task(ta, NewTask { is_ai_generated: true, meeting_id: Some(m.id), ..task("x") }).await.unwrap();
+    assert!(ai.is_ai_generated && ai.meeting_id == Some(m.id));
+    let manual = s.create_task(ta, task("manual")).await.expect("manual tasks need no meeting");
+    assert_eq!(manual.meeting_id, None);
+
+    let foreign = NewTask { assignee_id: Some(b.owner.id), ..task("x") };
+    assert_eq!(rule(s.create_task(ta, foreign).await), "assignee_not_in_tenant");
+    let foreign_m = NewTask { meeting_id: Some(foreign_meeting.id), ..task("x") };
+    assert_eq!(rule(s.create_task(ta, foreign_m).await), "meeting_not_found");
+    let patch = TaskPatch { assignee_id: Some(Some(b.owner.id)), ..Default::default() };
+    assert_eq!(rule(s.update_task(ta, manual.id, patch).await), "assignee_not_in_tenant");
+    let unlink = TaskPatch { meeting_id: Some(None), ..Default::default() };
+    assert_eq!(rule(s.update_task(ta, ai.id, unlink).await), "ai_task_requires_meeting");
+
+    let leaver = s.create_user(ta, user("leaver@a.com", Role::Member)).await.unwrap();
+    s.soft_delete_user(ta, leaver.id).await.unwrap();
+    let to_leaver = NewTask { assignee_id: Some(leaver.id), ..task("x") };
+    assert_eq!(rule(s.create_task(ta, to_leaver).await), "assignee_not_in_tenant");
+
+    let set = |st| TaskPatch { status: Some(st), ..Default::default() };
+    s.update_task(ta, manual.id, set(TaskStatus::InProgress)).await.unwrap();
+    s.update_task(ta, manual.id, set(TaskStatus::Done)).await.unwrap();
+    assert_eq!(rule(s.update_task(ta, manual.id, set(TaskStatus::InProgress)).await), "invalid_status_transition");
+    assert_eq!(s.update_task(ta, manual.id, set(TaskStatus::Todo)).await.unwrap().status, TaskStatus::Todo);
+
+    // A task may keep its meeting after the meeting is soft-deleted (D-112) and still be edited.
+    s.soft_delete_meeting(ta, m.id).await.unwrap();
+    let retitle = TaskPatch { title: Some("renamed".into()), ..Default::default() };
+    assert_eq!(s.update_task(ta, ai.id, retitle).await.unwrap().meeting_id, Some(m.id));
+}
+
+async fn hard_deletes_follow_the_fk_policies(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let host = s.create_user(tid, user("host@a.com", Role::Member)).await.unwrap();
+    let worker = s.create_user(tid, user("worker@a.com", Role::Member)).await.unwrap();
+    let m = s.create_meeting(tid, meeting(host.id, "m")).await.unwrap();
+    let session = s.create_realtime_session(tid, host.id, Some(m.id), "sock-1").await.unwrap();
+    let linked = s
+        .create_task(tid, NewTask { meeting_id: Some(m.id), assignee_id: Some(worker.id), ..task("t") })
+        .await
+        .unwrap();
+
+    // D-074: a host of meetings cannot be removed.
+    assert_eq!(constraint(s.hard_delete_user(tid, host.id).await), "fk_meetings_users_host");
+    // D-092: deleting the assignee leaves the task unassigned.
+    s.hard_delete_user(tid, worker.id).await.unwrap();
+    assert_eq!(s.get_task(tid, linked.id).await.unwrap().assignee_id, None);
+    // D-095/D-079: deleting the meeting orphans its tasks and detaches its session.
+    s.hard_delete_meeting(tid, m.id).await.unwrap();
+    assert_eq!(s.get_task(tid, linked.id).await.unwrap().meeting_id, None);
+    assert_eq!(s.get_realtime_session(tid, session.id).await.unwrap().meeting_id, None);
+    // D-080 (decision): sessions are temporary data and go with their host.
+    s.hard_delete_user(tid, host.id).await.unwrap();
+    not_found(s.get_realtime_session(tid, session.id).await);
+}
+
+async fn tenant_delete_cascades_to_everything_and_spares_others(db: TestDb) {
+    let s = &*db.store;
+    let doomed = tenant(s, "doomed").await;
+    let kept = tenant(s, "kept").await;
+    let mut ids = Vec::new();
+    for t in [&doomed, &kept] {
+        let tid = t.tenant.id;
+        let member = s.create_user(tid, user("m@x.com", Role::Member)).await.unwrap();
+        let m = s.create_meeting(tid, meeting(member.id, "m")).await.unwrap();
+        let tk = s.create_task(tid, NewTask { meeting_id: Some(m.id), assignee_id: Some(member.id), ..task("t") }).await.unwrap();
+        s.create_realtime_session(tid, member.id, Some(m.id), &format!("sock-{tid}")).await.unwrap();
+        s.create_integration(tid, NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true }).await.unwrap();
+        s.create_notification(tid, member.id, "test", "hello").await.unwrap();
+        let e = ErrorRecord { table: ErrorTable::Ai, subject_id: Some(m.id), trace_id: None, payload: json!({}), error: "x".into() };
+        s.record_error(tid, e).await.unwrap();
+        s.quarantine(Some(tid), "meetings", Some(m.id), json!({"bad": true}), "corrupt").await.unwrap();
+        ids.push((tid, member.id, m.id, tk.id));
+    }
+    // The diamond (tenant → users → meetings.host RESTRICT, tenant → meetings) must not block it (D-184).
+    s.delete_tenant(doomed.tenant.id).await.unwrap();
+    let (tid, member, m, tk) = ids[0];
+    not_found(s.get_tenant(tid).await);
+    assert!(s.list_users(tid, false).await.unwrap().is_empty());
+    assert!(s.list_users(tid, true).await.unwrap().is_empty());
+    not_found(s.get_user(tid, member).await);
+    not_found(s.get_meeting(tid, m).await);
+    not_found(s.get_task(tid, tk).await);
+    assert!(s.list_realtime_sessions(tid, None).await.unwrap().is_empty());
+    assert!(s.list_integrations(tid).await.unwrap().is_empty());
+    assert!(s.list_api_keys(tid, None).await.unwrap().is_empty());
+    assert_eq!(s.count_errors(tid, ErrorTable::Ai).await.unwrap(), 0);
+    assert_eq!(s.tenant_totals(tid).await.unwrap(), TenantTotals::default());
+    not_found(s.api_key_by_prefix("whatever").await);
+
+    let (tid, member, m, tk) = ids[1];
+    s.get_tenant(tid).await.unwrap();
+    s.get_user(tid, member).await.unwrap();
+    s.get_meeting(tid, m).await.unwrap();
+    s.get_task(tid, tk).await.unwrap();
+    assert_eq!(s.count_errors(tid, ErrorTable::Ai).await.unwrap(), 1);
+    assert_eq!(s.tenant_totals(tid).await.unwrap().active_sessions, 1);
+}
+
+async fn one_active_session_per_socket_and_one_session_per_meeting(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let m1 = s.create_meeting(tid, meeting(host, "1")).await.unwrap();
+    let m2 = s.create_meeting(tid, meeting(host, "2")).await.unwrap();
+    let first = s.create_realtime_session(tid, host, Some(m1.id), "sock").await.unwrap();
+    assert_eq!((first.status, first.ended_at), (SessionStatus::Active, None));
+    assert_eq!(
+        constraint(s.create_realtime_session(tid, host, Some(m2.id), "sock").await),
+        "uq_realtime_sessions_active_socket"
+    );
+    assert_eq!(
+        constraint(s.create_realtime_session(tid, host, Some(m1.id), "other").await),
+        "uq_realtime_sessions_meeting"
+    );
+    let ended = s.end_realtime_session(tid, first.id).await.unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    let ended_at = ended.ended_at.expect("ended_at set");
+    assert_eq!(s.end_realtime_session(tid, first.id).await.unwrap().ended_at, Some(ended_at), "ending is idempotent");
+    s.create_realtime_session(tid, host, Some(m2.id), "sock").await.expect("socket free again once ENDED");
+    let active = s.list_realtime_sessions(tid, Some(SessionStatus::Active)).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(s.list_realtime_sessions(tid, None).await.unwrap().len(), 2);
+}
+
+async fn one_integration_per_service_per_tenant(db: TestDb) {
+    let s = &*db.store;
+    let a = tenant(s, "a").await.tenant.id;
+    let b = tenant(s, "b").await.tenant.id;
+    let slack = |token: &str| NewIntegration { service_type: ServiceType::Slack, access_token: Some(token.into()), is_active: true };
+    let i = s.create_integration(a, slack("v1:abc")).await.unwrap();
+    assert_eq!(constraint(s.create_integration(a, slack("v1:def")).await), "uq_integrations_tenant_service");
+    s.create_integration(b, slack("v1:ghi")).await.expect("other tenant may connect Slack too");
+    let notion = NewIntegration { service_type: ServiceType::Notion, access_token: None, is_active: true };
+    s.create_integration(a, notion).await.expect("other service");
+
+    let off = IntegrationPatch { is_active: Some(false), ..Default::default() };
+    let updated = s.update_integration(a, i.id, off).await.unwrap();
+    assert!(!updated.is_active);
+    assert_eq!(updated.access_token.as_deref(), Some("v1:abc"), "token kept when not patched");
+    let cleared = s.update_integration(a, i.id, IntegrationPatch { access_token: Some(None), ..Default::default() }).await.unwrap();
+    assert_eq!(cleared.access_token, None);
+    s.delete_integration(a, i.id).await.unwrap();
+    s.create_integration(a, slack("v1:new")).await.expect("reconnect after delete");
+}
+
+async fn soft_deleted_rows_vanish_from_lists_and_come_back(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let u = s.create_user(tid, user("u@a.com", Role::Member)).await.unwrap();
+    let m = s.create_meeting(tid, meeting(u.id, "m")).await.unwrap();
+    let tk = s.create_task(tid, NewTask { assignee_id: Some(u.id), ..task("open") }).await.unwrap();
+    let done = s.create_task(tid, NewTask { assignee_id: Some(u.id), status: TaskStatus::Done, ..task("done") }).await.unwrap();
+    let live = MeetingFilter::default();
+    let gone = MeetingFilter { deleted: true, ..Default::default() };
+
+    s.soft_delete_user(tid, u.id).await.unwrap();
+    not_found(s.get_user(tid, u.id).await);
+    assert!(!s.list_users(tid, false).await.unwrap().iter().any(|x| x.id == u.id));
+    assert!(s.list_users(tid, true).await.unwrap().iter().any(|x| x.id == u.id && x.deleted_at.is_some()));
+    // Open work returns to the pool; finished work keeps its history (D-092 with D-118).
+    assert_eq!(s.get_task(tid, tk.id).await.unwrap().assignee_id, None);
+    assert_eq!(s.get_task(tid, done.id).await.unwrap().assignee_id, Some(u.id));
+    assert_eq!(s.restore_user(tid, u.id).await.unwrap().deleted_at, None);
+    s.get_user(tid, u.id).await.unwrap();
+    not_found(s.restore_user(tid, u.id).await);
+
+    s.soft_delete_meeting(tid, m.id).await.unwrap();
+    not_found(s.get_meeting(tid, m.id).await);
+    not_found(s.soft_delete_meeting(tid, m.id).await);
+    assert!(s.list_meetings(tid, &live, None, 10).await.unwrap().items.is_empty());
+    assert_eq!(s.list_meetings(tid, &gone, None, 10).await.unwrap().items.len(), 1);
+    s.restore_meeting(tid, m.id).await.unwrap();
+    assert_eq!(s.list_meetings(tid, &live, None, 10).await.unwrap().items.len(), 1);
+
+    s.soft_delete_task(tid, tk.id).await.unwrap();
+    not_found(s.get_task(tid, tk.id).await);
+    let tasks = s.list_tasks(tid, &TaskFilter::default(), None, 10).await.unwrap().items;
+    assert!(!tasks.iter().any(|x| x.id == tk.id));
+    let deleted = TaskFilter { deleted: true, ..Default::default() };
+    assert_eq!(s.list_tasks(tid, &deleted, None, 10).await.unwrap().items.len(), 1);
+    s.restore_task(tid, tk.id).await.unwrap();
+    s.get_task(tid, tk.id).await.unwrap();
+}
+
+async fn meetings_page_by_cursor_with_filters(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let other_host = s.create_user(tid, user("h@a.com", Role::Member)).await.unwrap();
+    let mut created = Vec::new();
+    for i in 0..23 {
+        let host = if i % 2 == 0 { t.owner.id } else { other_host.id };
+        let title = if i == 7 { "50% done_review".to_owned() } else { format!("Meeting {i}") };
+        created.push(s.create_meeting(tid, meeting(host, &title)).await.unwrap().id);
+    }
+    let all = MeetingFilter::default();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.list_meetings(tid, &all, cursor, 10).await.unwrap();
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|m| m.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "every meeting exactly once, newest first");
+
+    let by_host = MeetingFilter { host_id: Some(other_host.id), ..Default::default() };
+    assert_eq!(s.list_meetings(tid, &by_host, None, 100).await.unwrap().items.len(), 11);
+    // `%` and `_` in the search text match literally.
+    let search = MeetingFilter { title_contains: Some("50% DONE_".into()), ..Default::default() };
+    let found = s.list_meetings(tid, &search, None, 100).await.unwrap().items;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].title, "50% done_review");
+    let literal = MeetingFilter { title_contains: Some("g_1".into()), ..Default::default() };
+    assert!(s.list_meetings(tid, &literal, None, 100).await.unwrap().items.is_empty());
+    let status = MeetingFilter { stt_status: Some(SttStatus::Completed), ..Default::default() };
+    assert!(s.list_meetings(tid, &status, None, 100).await.unwrap().items.is_empty());
+    let future = MeetingFilter { created_from: Some(now() + Duration::hours(1)), ..Default::default() };
+    assert!(s.list_meetings(tid, &future, None, 100).await.unwrap().items.is_empty());
+    let past = MeetingFilter { created_to: Some(now() + Duration::hours(1)), ..Default::default() };
+    assert_eq!(s.list_meetings(tid, &past, None, 100).await.unwrap().items.len(), 23);
+}
+
+async fn cross_tenant_ids_are_not_found(db: TestDb) {
+    let s = &*db.store;
+    let a = tenant(s, "a").await;
+    let b = tenant(s, "b").await;
+    let (ta, tb) = (a.tenant.id, b.tenant.id);
+    let u = s.create_user(ta, user("u@a.com", Role::Member)).await.unwrap();
+    let m = s.create_meeting(ta, meeting(u.id, "m")).await.unwrap();
+    let tk = s.create_task(ta, task("t")).await.unwrap();
+    let rs = s.create_realtime_session(ta, u.id, None, "sock").await.unwrap();
+    let i = s.create_integration(ta, NewIntegration { service_type: ServiceType::Teams, access_token: None, is_active: true }).await.unwrap();
+    let n = s.create_notification(ta, u.id, "t", "m").await.unwrap();
+    let keys = s.list_api_keys(ta, None).await.unwrap();
+
+    not_found(s.get_user(tb, u.id).await);
+    not_found(s.update_user(tb, u.id, UserPatch { name: Some("x".into()), ..Default::default() }).await);
+    not_found(s.soft_delete_user(tb, u.id).await);
+    not_found(s.get_meeting(tb, m.id).await);
+    not_found(s.update_meeting(tb, m.id, MeetingPatch { title: Some("x".into()) }).await);
+    not_found(s.soft_delete_meeting(tb, m.id).await);
+    not_found(s.hard_delete_meeting(tb, m.id).await);
+    not_found(s.get_task(tb, tk.id).await);
+    not_found(s.update_task(tb, tk.id, TaskPatch::default()).await);
+    not_found(s.soft_delete_task(tb, tk.id).await);
+    not_found(s.get_realtime_session(tb, rs.id).await);
+    not_found(s.end_realtime_session(tb, rs.id).await);
+    not_found(s.get_integration(tb, i.id).await);
+    not_found(s.update_integration(tb, i.id, IntegrationPatch::default()).await);
+    not_found(s.delete_integration(tb, i.id).await);
+    not_found(s.revoke_api_key(tb, keys[0].id).await);
+    not_found(s.mark_notification_read(tb, u.id, n.id).await);
+    assert!(matches!(s.create_realtime_session(tb, u.id, None, "x").await, Err(StoreError::NotFound)));
+    assert!(!s.list_users(tb, false).await.unwrap().iter().any(|x| x.id == u.id));
+    assert!(s.list_realtime_sessions(tb, None).await.unwrap().is_empty());
+    // …and nothing was changed by the attempts.
+    assert_eq!(s.get_meeting(ta, m.id).await.unwrap().title, "m");
+    assert!(s.get_integration(ta, i.id).await.is_ok());
+}
+
+async fn updated_at_is_maintained(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let u = s.create_user(tid, user("u@a.com", Role::Member)).await.unwrap();
+    let m = s.create_meeting(tid, meeting(u.id, "m")).await.unwrap();
+    let tk = s.create_task(tid, task("t")).await.unwrap();
+    assert_eq!(u.created_at, u.updated_at);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let u2 = s.update_user(tid, u.id, UserPatch { name: Some("New".into()), ..Default::default() }).await.unwrap();
+    assert!(u2.updated_at > u.updated_at, "{:?} > {:?}", u2.updated_at, u.updated_at);
+    assert_eq!(u2.created_at, u.created_at);
+    let m2 = s.update_meeting(tid, m.id, MeetingPatch { title: Some("n".into()) }).await.unwrap();
+    assert!(m2.updated_at > m.updated_at);
+    let tk2 = s.update_task(tid, tk.id, TaskPatch { title: Some("n".into()), ..Default::default() }).await.unwrap();
+    assert!(tk2.updated_at > tk.updated_at);
+}
+
+async fn usage_is_counted_per_day(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    for i in 0..3 {
+        s.create_meeting(tid, meeting(t.owner.id, &format!("m{i}"))).await.unwrap();
+    }
+    let today = now().date_naive();
+    s.add_usage(tid, today, 0, 12, 2).await.unwrap();
+    s.add_usage(tid, today, 0, 3, 1).await.unwrap();
+    let yesterday = today - Duration::days(1);
+    s.add_usage(tid, yesterday, 1, 0, 0).await.unwrap();
+    let days = s.usage(tid, yesterday, today).await.unwrap();
+    assert_eq!(days.len(), 2);
+    assert_eq!((days[0].date, days[0].meetings_count), (yesterday, 1));
+    assert_eq!((days[1].meetings_count, days[1].audio_minutes, days[1].ai_requests), (3, 15, 3));
+    assert!(s.usage(tid, today + Duration::days(1), today + Duration::days(2)).await.unwrap().is_empty());
+    let totals = s.tenant_totals(tid).await.unwrap();
+    assert_eq!((totals.users, totals.meetings, totals.tasks), (1, 3, 0));
+}
+
+async fn retention_purges_only_expired_rows(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    for table in [ErrorTable::Meetings, ErrorTable::Ai, ErrorTable::Integration] {
+        let e = ErrorRecord { table, subject_id: None, trace_id: Some(Uuid::new_v4()), payload: json!({"raw": "x"}), error: "boom".into() };
+        s.record_error(tid, e).await.unwrap();
+    }
+    s.quarantine(None, "meetings", None, json!({"raw": 1}), "unparseable").await.unwrap();
+    let active = s.create_realtime_session(tid, t.owner.id, None, "live").await.unwrap();
+    let ended = s.create_realtime_session(tid, t.owner.id, None, "old").await.unwrap();
+    s.end_realtime_session(tid, ended.id).await.unwrap();
+
+    let job = ddalkkak::jobs::RetentionJob {
+        store: db.store.clone(),
+        retention: ddalkkak::jobs::Retention::default(),
+        interval: std::time::Duration::from_secs(3600),
+    };
+    assert_eq!(job.run_once().await.unwrap(), PurgeReport::default(), "nothing is old yet");
+    let later = now() + Duration::days(31);
+    let report = s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(later)).await.unwrap();
+    assert_eq!(
+        report,
+        PurgeReport { meetings_error: 1, ai_error_log: 1, integration_error_log: 1, quarantine: 0, ended_sessions: 1 }
+    );
+    let much_later = ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(91));
+    assert_eq!(s.purge_expired(much_later).await.unwrap().quarantine, 1);
+    for table in [ErrorTable::Meetings, ErrorTable::Ai, ErrorTable::Integration] {
+        assert_eq!(s.count_errors(tid, table).await.unwrap(), 0);
+    }
+    s.get_realtime_session(tid, active.id).await.expect("ACTIVE sessions are never purged");
+    not_found(s.get_realtime_session(tid, ended.id).await);
+
+    // Retention differs per table: at 5 days only the 3-day integration log is due.
+    let e = |table| ErrorRecord { table, subject_id: None, trace_id: None, payload: json!({}), error: "e".into() };
+    s.record_error(tid, e(ErrorTable::Integration)).await.unwrap();
+    s.record_error(tid, e(ErrorTable::Ai)).await.unwrap();
+    let five_days = s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(5))).await.unwrap();
+    assert_eq!((five_days.integration_error_log, five_days.ai_error_log), (1, 0));
+}
+
+async fn api_keys_resolve_by_prefix_and_die_with_their_user(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let member = s.create_user(tid, user("m@a.com", Role::Member)).await.unwrap();
+    let secret = ddalkkak::auth::ApiKeySecret::generate();
+    let new = NewApiKey { user_id: Some(member.id), name: "ci".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    let k = s.create_api_key(tid, new).await.unwrap();
+    let (found, owner) = s.api_key_by_prefix(&secret.prefix).await.unwrap();
+    assert_eq!((found.id, owner.id), (k.id, member.id));
+    assert_eq!(found.key_hash, secret.hash());
+    let dup = NewApiKey { user_id: Some(member.id), name: "dup".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    assert_eq!(constraint(s.create_api_key(tid, dup).await), "uq_api_keys_prefix");
+    assert_eq!(s.list_api_keys(tid, Some(member.id)).await.unwrap().len(), 1);
+    assert_eq!(s.list_api_keys(tid, None).await.unwrap().len(), 2);
+
+    s.soft_delete_user(tid, member.id).await.unwrap();
+    not_found(s.api_key_by_prefix(&secret.prefix).await);
+    s.restore_user(tid, member.id).await.unwrap();
+    let (again, _) = s.api_key_by_prefix(&secret.prefix).await.unwrap();
+    assert!(again.revoked_at.is_some(), "deleting a user revoked their keys for good");
+    let revoked = s.revoke_api_key(tid, k.id).await.unwrap();
+    assert_eq!(revoked.revoked_at, again.revoked_at, "first revocation time is kept");
+}
+
+async fn notifications_belong_to_their_user(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let tid = t.tenant.id;
+    let other = s.create_user(tid, user("o@a.com", Role::Member)).await.unwrap();
+    let n1 = s.create_notification(tid, t.owner.id, "action_items_ready", "3 new tasks").await.unwrap();
+    s.create_notification(tid, t.owner.id, "action_items_ready", "1 new task").await.unwrap();
+    assert!(!n1.is_read);
+    assert_eq!(s.list_notifications(tid, t.owner.id, true).await.unwrap().len(), 2);
+    not_found(s.mark_notification_read(tid, other.id, n1.id).await);
+    assert!(s.mark_notification_read(tid, t.owner.id, n1.id).await.unwrap().is_read);
+    assert_eq!(s.list_notifications(tid, t.owner.id, true).await.unwrap().len(), 1);
+    assert_eq!(s.list_notifications(tid, t.owner.id, false).await.unwrap().len(), 2);
+    assert!(s.list_notifications(tid, other.id, false).await.unwrap().is_empty());
+}
