@@ -30,19 +30,36 @@ pub async fn create_tenant(
     owner_name: Option<&str>,
 ) -> Result<CreatedTenant, AdminError> {
     let email = owner_email.trim().to_lowercase();
-    let owner_name = owner_name
-        .map(str::to_owned)
-        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    let owner_name =
+        owner_name.map(str::to_owned).unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
     let mut v = Validator::new();
     v.text("name", name, 100).slug("slug", slug).email("owner_email", &email).text("owner_name", &owner_name, 100);
     v.finish().map_err(AdminError::Invalid)?;
 
     let secret = ApiKeySecret::generate();
     let owner = NewUser { email, name: owner_name.trim().to_owned(), role: Role::Owner, slack_user_id: None };
-    let key = NewApiKey { user_id: None, name: "owner key".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    let key =
+        NewApiKey { user_id: None, name: "owner key".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
     match store.create_tenant(name.trim(), slug, owner, key).await {
         Ok((tenant, owner, _)) => Ok(CreatedTenant { tenant, owner, api_key: secret.full }),
         Err(StoreError::Constraint(c)) if c == "uq_tenants_slug" => Err(AdminError::SlugTaken(slug.to_owned())),
         Err(e) => Err(e.into()),
     }
+}
+
+/// First start of the embedded single-node server: with no tenant at all, create tenant
+/// `default` and write its owner's API key to `path` (mode 0600) so the quick start works without
+/// a separate command. Returns the path when it created one. Never runs against PostgreSQL.
+pub async fn bootstrap_embedded(store: &dyn Store, path: &std::path::Path) -> anyhow::Result<bool> {
+    if store.count_tenants().await? > 0 {
+        return Ok(false);
+    }
+    let created = create_tenant(store, "Default", "default", "owner@example.com", Some("Owner")).await?;
+    std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, format!("{}\n", created.api_key).as_bytes())?;
+    Ok(true)
 }

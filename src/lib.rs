@@ -54,17 +54,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
-    let retention = RetentionJob {
-        store: state.store.clone(),
-        retention: options.retention,
-        interval: options.retention_interval,
-    };
+    let retention =
+        RetentionJob { store: state.store.clone(), retention: options.retention, interval: options.retention_interval };
     tasks.spawn(retention.run(shutdown.clone()));
 
     tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
 
     tasks.close();
     if tokio::time::timeout(options.shutdown_timeout, tasks.wait()).await.is_err() {

@@ -44,12 +44,17 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Configuration errors first: they should not wait on a database connection.
+    let cipher = TokenCipher::new(&args.encryption_key()?);
+    let signer = StreamTokenSigner::new(args.token_signing_key()?);
     let store = store::connect(&args.db.url()?, args.db.db_max_connections).await?;
-    let state = AppState {
-        store,
-        cipher: TokenCipher::new(&args.encryption_key()?),
-        signer: StreamTokenSigner::new(args.token_signing_key()?),
-    };
+    if args.db.embedded() {
+        let key_file = args.db.data_dir.join("secrets").join("owner-api-key");
+        if admin::bootstrap_embedded(&*store, &key_file).await? {
+            tracing::info!(path = %key_file.display(), "first start: created tenant `default`; its owner's API key is in this file");
+        }
+    }
+    let state = AppState { store, cipher, signer };
     ddalkkak::metrics::install(args.metrics_listen)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let shutdown = CancellationToken::new();
@@ -84,9 +89,10 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("DDALKKAK_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("DDALKKAK_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

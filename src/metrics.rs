@@ -9,11 +9,7 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ddalkkak_http_request_duration_
 pub const RETENTION_PURGED_ROWS_TOTAL: &str = "ddalkkak_retention_purged_rows_total";
 
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
+    let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
     metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
 }

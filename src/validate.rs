@@ -71,7 +71,8 @@ impl Validator {
 /// `^[a-z0-9]+(-[a-z0-9]+)*$` (D-085, D-181).
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && s.split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 /// `^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$` (D-086, related design 003's regex).
@@ -103,7 +104,17 @@ mod tests {
         for ok in ["user@company.com", "a.b+c@sub.my-co.co.kr", "x%y@h.io"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "user", "user@", "@company.com", "user@company", "user@company.c", "a b@c.com", "a@b@c.com", "user@company.c0m"] {
+        for bad in [
+            "",
+            "user",
+            "user@",
+            "@company.com",
+            "user@company",
+            "user@company.c",
+            "a b@c.com",
+            "a@b@c.com",
+            "user@company.c0m",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }

@@ -42,7 +42,10 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
     let t = common::tenant(store, slug).await;
     let tid = t.tenant.id;
     let member = store
-        .create_user(tid, NewUser { email: format!("m@{slug}.com"), name: "M".into(), role: Role::Member, slack_user_id: None })
+        .create_user(
+            tid,
+            NewUser { email: format!("m@{slug}.com"), name: "M".into(), role: Role::Member, slack_user_id: None },
+        )
         .await
         .unwrap();
     let new_meeting = NewMeeting {
@@ -106,22 +109,18 @@ async fn app_role_sees_only_the_current_tenant() {
             .await
             .unwrap();
         assert_eq!(other, 0, "{table}: only the current tenant's rows, even unfiltered");
-        let own: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let own: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut *tx).await.unwrap();
         assert!(own >= 1, "{table}: own rows visible");
     }
-    let tenants: Vec<Uuid> = sqlx::query("SELECT id FROM tenants")
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tenants: Vec<Uuid> =
+        sqlx::query("SELECT id FROM tenants").fetch_all(&mut *tx).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(tenants, vec![b]);
     // Updates and deletes of the other tenant's rows touch nothing.
-    let changed = sqlx::query("UPDATE meetings SET title = 'pwned' WHERE tenant_id = $1").bind(a).execute(&mut *tx).await.unwrap();
+    let changed = sqlx::query("UPDATE meetings SET title = 'pwned' WHERE tenant_id = $1")
+        .bind(a)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(changed.rows_affected(), 0);
     let deleted = sqlx::query("DELETE FROM users WHERE tenant_id = $1").bind(a).execute(&mut *tx).await.unwrap();
     assert_eq!(deleted.rows_affected(), 0);

@@ -41,10 +41,16 @@ async fn tables_and_columns_match() {
     .await
     .unwrap();
     let sqlite = collect(sqlite);
-    for table in ["tenants", "users", "meetings", "tasks", "realtime_sessions", "integrations", "notifications", "usage_stats"] {
+    for table in
+        ["tenants", "users", "meetings", "tasks", "realtime_sessions", "integrations", "notifications", "usage_stats"]
+    {
         assert!(sqlite.contains_key(table), "{table} exists");
     }
-    assert!(sqlite["users"].contains("deleted_at") && sqlite["meetings"].contains("deleted_at") && sqlite["tasks"].contains("deleted_at"));
+    assert!(
+        sqlite["users"].contains("deleted_at")
+            && sqlite["meetings"].contains("deleted_at")
+            && sqlite["tasks"].contains("deleted_at")
+    );
 
     let Some(pg) = common::postgres().await else { return };
     let pg_rows: Vec<(String, String)> = sqlx::query_as(

@@ -37,7 +37,13 @@ fn user(email: &str, role: Role) -> NewUser {
 }
 
 fn meeting(host: Uuid, title: &str) -> NewMeeting {
-    NewMeeting { title: title.into(), host_id: host, audio_file_url: None, audio_duration: None, stt_status: SttStatus::Pending }
+    NewMeeting {
+        title: title.into(),
+        host_id: host,
+        audio_file_url: None,
+        audio_duration: None,
+        stt_status: SttStatus::Pending,
+    }
 }
 
 fn task(title: &str) -> NewTask {
@@ -207,11 +213,25 @@ async fn tenant_delete_cascades_to_everything_and_spares_others(db: TestDb) {
         let tid = t.tenant.id;
         let member = s.create_user(tid, user("m@x.com", Role::Member)).await.unwrap();
         let m = s.create_meeting(tid, meeting(member.id, "m")).await.unwrap();
-        let tk = s.create_task(tid, NewTask { meeting_id: Some(m.id), assignee_id: Some(member.id), ..task("t") }).await.unwrap();
+        let tk = s
+            .create_task(tid, NewTask { meeting_id: Some(m.id), assignee_id: Some(member.id), ..task("t") })
+            .await
+            .unwrap();
         s.create_realtime_session(tid, member.id, Some(m.id), &format!("sock-{tid}")).await.unwrap();
-        s.create_integration(tid, NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true }).await.unwrap();
+        s.create_integration(
+            tid,
+            NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true },
+        )
+        .await
+        .unwrap();
         s.create_notification(tid, member.id, "test", "hello").await.unwrap();
-        let e = ErrorRecord { table: ErrorTable::Ai, subject_id: Some(m.id), trace_id: None, payload: json!({}), error: "x".into() };
+        let e = ErrorRecord {
+            table: ErrorTable::Ai,
+            subject_id: Some(m.id),
+            trace_id: None,
+            payload: json!({}),
+            error: "x".into(),
+        };
         s.record_error(tid, e).await.unwrap();
         s.quarantine(Some(tid), "meetings", Some(m.id), json!({"bad": true}), "corrupt").await.unwrap();
         ids.push((tid, member.id, m.id, tk.id));
@@ -271,7 +291,11 @@ async fn one_integration_per_service_per_tenant(db: TestDb) {
     let s = &*db.store;
     let a = tenant(s, "a").await.tenant.id;
     let b = tenant(s, "b").await.tenant.id;
-    let slack = |token: &str| NewIntegration { service_type: ServiceType::Slack, access_token: Some(token.into()), is_active: true };
+    let slack = |token: &str| NewIntegration {
+        service_type: ServiceType::Slack,
+        access_token: Some(token.into()),
+        is_active: true,
+    };
     let i = s.create_integration(a, slack("v1:abc")).await.unwrap();
     assert_eq!(constraint(s.create_integration(a, slack("v1:def")).await), "uq_integrations_tenant_service");
     s.create_integration(b, slack("v1:ghi")).await.expect("other tenant may connect Slack too");
@@ -282,7 +306,10 @@ async fn one_integration_per_service_per_tenant(db: TestDb) {
     let updated = s.update_integration(a, i.id, off).await.unwrap();
     assert!(!updated.is_active);
     assert_eq!(updated.access_token.as_deref(), Some("v1:abc"), "token kept when not patched");
-    let cleared = s.update_integration(a, i.id, IntegrationPatch { access_token: Some(None), ..Default::default() }).await.unwrap();
+    let cleared = s
+        .update_integration(a, i.id, IntegrationPatch { access_token: Some(None), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(cleared.access_token, None);
     s.delete_integration(a, i.id).await.unwrap();
     s.create_integration(a, slack("v1:new")).await.expect("reconnect after delete");
@@ -295,7 +322,10 @@ async fn soft_deleted_rows_vanish_from_lists_and_come_back(db: TestDb) {
     let u = s.create_user(tid, user("u@a.com", Role::Member)).await.unwrap();
     let m = s.create_meeting(tid, meeting(u.id, "m")).await.unwrap();
     let tk = s.create_task(tid, NewTask { assignee_id: Some(u.id), ..task("open") }).await.unwrap();
-    let done = s.create_task(tid, NewTask { assignee_id: Some(u.id), status: TaskStatus::Done, ..task("done") }).await.unwrap();
+    let done = s
+        .create_task(tid, NewTask { assignee_id: Some(u.id), status: TaskStatus::Done, ..task("done") })
+        .await
+        .unwrap();
     let live = MeetingFilter::default();
     let gone = MeetingFilter { deleted: true, ..Default::default() };
 
@@ -380,7 +410,13 @@ async fn cross_tenant_ids_are_not_found(db: TestDb) {
     let m = s.create_meeting(ta, meeting(u.id, "m")).await.unwrap();
     let tk = s.create_task(ta, task("t")).await.unwrap();
     let rs = s.create_realtime_session(ta, u.id, None, "sock").await.unwrap();
-    let i = s.create_integration(ta, NewIntegration { service_type: ServiceType::Teams, access_token: None, is_active: true }).await.unwrap();
+    let i = s
+        .create_integration(
+            ta,
+            NewIntegration { service_type: ServiceType::Teams, access_token: None, is_active: true },
+        )
+        .await
+        .unwrap();
     let n = s.create_notification(ta, u.id, "t", "m").await.unwrap();
     let keys = s.list_api_keys(ta, None).await.unwrap();
 
@@ -453,7 +489,13 @@ async fn retention_purges_only_expired_rows(db: TestDb) {
     let t = tenant(s, "acme").await;
     let tid = t.tenant.id;
     for table in [ErrorTable::Meetings, ErrorTable::Ai, ErrorTable::Integration] {
-        let e = ErrorRecord { table, subject_id: None, trace_id: Some(Uuid::new_v4()), payload: json!({"raw": "x"}), error: "boom".into() };
+        let e = ErrorRecord {
+            table,
+            subject_id: None,
+            trace_id: Some(Uuid::new_v4()),
+            payload: json!({"raw": "x"}),
+            error: "boom".into(),
+        };
         s.record_error(tid, e).await.unwrap();
     }
     s.quarantine(None, "meetings", None, json!({"raw": 1}), "unparseable").await.unwrap();
@@ -485,7 +527,8 @@ async fn retention_purges_only_expired_rows(db: TestDb) {
     let e = |table| ErrorRecord { table, subject_id: None, trace_id: None, payload: json!({}), error: "e".into() };
     s.record_error(tid, e(ErrorTable::Integration)).await.unwrap();
     s.record_error(tid, e(ErrorTable::Ai)).await.unwrap();
-    let five_days = s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(5))).await.unwrap();
+    let five_days =
+        s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(5))).await.unwrap();
     assert_eq!((five_days.integration_error_log, five_days.ai_error_log), (1, 0));
 }
 
@@ -495,12 +538,22 @@ async fn api_keys_resolve_by_prefix_and_die_with_their_user(db: TestDb) {
     let tid = t.tenant.id;
     let member = s.create_user(tid, user("m@a.com", Role::Member)).await.unwrap();
     let secret = ddalkkak::auth::ApiKeySecret::generate();
-    let new = NewApiKey { user_id: Some(member.id), name: "ci".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    let new = NewApiKey {
+        user_id: Some(member.id),
+        name: "ci".into(),
+        prefix: secret.prefix.clone(),
+        key_hash: secret.hash(),
+    };
     let k = s.create_api_key(tid, new).await.unwrap();
     let (found, owner) = s.api_key_by_prefix(&secret.prefix).await.unwrap();
     assert_eq!((found.id, owner.id), (k.id, member.id));
     assert_eq!(found.key_hash, secret.hash());
-    let dup = NewApiKey { user_id: Some(member.id), name: "dup".into(), prefix: secret.prefix.clone(), key_hash: secret.hash() };
+    let dup = NewApiKey {
+        user_id: Some(member.id),
+        name: "dup".into(),
+        prefix: secret.prefix.clone(),
+        key_hash: secret.hash(),
+    };
     assert_eq!(constraint(s.create_api_key(tid, dup).await), "uq_api_keys_prefix");
     assert_eq!(s.list_api_keys(tid, Some(member.id)).await.unwrap().len(), 1);
     assert_eq!(s.list_api_keys(tid, None).await.unwrap().len(), 2);

@@ -17,11 +17,7 @@ impl ApiKeySecret {
     pub fn generate() -> Self {
         let mut rng = rand::thread_rng();
         let mut pick = |n| -> String {
-            (&mut rng)
-                .sample_iter(&Alphanumeric)
-                .take(n)
-                .map(|c| char::from(c).to_ascii_lowercase())
-                .collect()
+            (&mut rng).sample_iter(&Alphanumeric).take(n).map(|c| char::from(c).to_ascii_lowercase()).collect()
         };
         let prefix = pick(PREFIX_LEN);
         let full = format!("dk_{prefix}_{}", pick(SECRET_LEN));
@@ -61,7 +57,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_have_no_prefix() {
-        for bad in ["", "dk_", "dk_short_secret", "xx_abcdefghijkl_abcdefghijklmnopqrstuvwxyz012345", "dk_abcdefghijkl_!bcdefghijklmnopqrstuvwxyz012345"] {
+        for bad in [
+            "",
+            "dk_",
+            "dk_short_secret",
+            "xx_abcdefghijkl_abcdefghijklmnopqrstuvwxyz012345",
+            "dk_abcdefghijkl_!bcdefghijklmnopqrstuvwxyz012345",
+        ] {
             assert_eq!(ApiKeySecret::prefix_of(bad), None, "{bad}");
         }
     }

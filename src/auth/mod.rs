@@ -24,7 +24,5 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
             .map_err(|_| "expected 64 hex digits or base64 of 32 bytes".to_owned())?
     };
-    bytes
-        .try_into()
-        .map_err(|v: Vec<u8>| format!("expected 32 bytes, got {}", v.len()))
+    bytes.try_into().map_err(|v: Vec<u8>| format!("expected 32 bytes, got {}", v.len()))
 }

@@ -68,10 +68,8 @@ impl StreamTokenSigner {
     }
 
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<StreamClaims, StreamTokenError> {
-        let (body, tag) = token
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split_once('.'))
-            .ok_or(StreamTokenError::Malformed)?;
+        let (body, tag) =
+            token.strip_prefix(PREFIX).and_then(|rest| rest.split_once('.')).ok_or(StreamTokenError::Malformed)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| StreamTokenError::Malformed)?;
         let mut mac = self.mac();
         mac.update(body.as_bytes());

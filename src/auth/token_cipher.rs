@@ -48,10 +48,7 @@ impl TokenCipher {
             .filter(|raw| raw.len() > NONCE_LEN)
             .ok_or(CipherError::Format)?;
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| CipherError::Decrypt)?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| CipherError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| CipherError::Decrypt)
     }
 }

@@ -65,7 +65,11 @@ pub async fn create(
 
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path)),
     responses((status = 200, body = ApiKey), (status = "4XX", body = Problem)))]
-pub async fn revoke(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<ApiKey>> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ApiKey>> {
     if !who.role.at_least(Role::Admin) {
         let own = state.store.list_api_keys(who.tenant_id, Some(who.user_id)).await?;
         if !own.iter().any(|k| k.id == id) {

@@ -25,6 +25,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, detail: String },
     #[error("{code}: {detail}")]
     Conflict { code: &'static str, detail: &'static str },
+    #[error("payload too large")]
+    PayloadTooLarge,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("unsupported media type")]
@@ -66,6 +68,9 @@ impl ApiError {
             ApiError::Validation(errors) => (S::UNPROCESSABLE_ENTITY, "validation_failed", None, errors),
             ApiError::BadRequest { code, detail } => (S::BAD_REQUEST, code, Some(detail), vec![]),
             ApiError::Conflict { code, detail } => (S::CONFLICT, code, Some(detail.into()), vec![]),
+            ApiError::PayloadTooLarge => {
+                (S::PAYLOAD_TOO_LARGE, "payload_too_large", Some("request bodies are limited to 1 MiB".into()), vec![])
+            }
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", None, vec![]),
             ApiError::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -138,13 +143,9 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

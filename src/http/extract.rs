@@ -36,9 +36,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
-            code: "unreadable_body",
-            detail: e.body_text(),
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest { code: "unreadable_body", detail: e.body_text() }
+            }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut de) {
@@ -110,9 +113,8 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = credential(parts).ok_or(ApiError::Unauthorized(
-            "send an API key as `Authorization: Bearer <key>`",
-        ))?;
+        let presented =
+            credential(parts).ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`"))?;
         if StreamTokenSigner::looks_like_token(presented) {
             return Err(ApiError::Unauthorized("stream tokens open live streams only; use an API key"));
         }

@@ -127,7 +127,11 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations", params(("id" = Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;
     state.store.delete_integration(who.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -146,7 +146,11 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)),
     responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
-pub async fn get(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Meeting>> {
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Meeting>> {
     Ok(Json(state.store.get_meeting(who.tenant_id, id).await?))
 }
 
@@ -195,7 +199,11 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
     require_host_or_admin(&state, &who, id).await?;
     state.store.soft_delete_meeting(who.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -203,7 +211,11 @@ pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): 
 
 #[utoipa::path(post, path = "/v1/meetings/{id}/restore", tag = "meetings", params(("id" = Uuid, Path)),
     responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
-pub async fn restore(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Meeting>> {
+pub async fn restore(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Meeting>> {
     who.require(Role::Admin)?;
     Ok(Json(state.store.restore_meeting(who.tenant_id, id).await?))
 }

@@ -69,10 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/realtime-sessions", get(realtime_sessions::list))
         .route("/realtime-sessions/{id}", get(realtime_sessions::get))
         .route("/integrations", get(integrations::list).post(integrations::create))
-        .route(
-            "/integrations/{id}",
-            get(integrations::get).patch(integrations::update).delete(integrations::delete),
-        )
+        .route("/integrations/{id}", get(integrations::get).patch(integrations::update).delete(integrations::delete))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}/read", post(notifications::mark_read));
 
@@ -103,11 +100,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().to_string();
     let started = Instant::now();
     let response = next.run(req).await;

@@ -100,7 +100,8 @@ pub async fn list(
 ) -> ApiResult<Json<TaskPage>> {
     let limit = pagination::limit(q.limit)?;
     let after = pagination::decode(q.cursor.as_deref())?;
-    let filter = TaskFilter { status: q.status, assignee_id: q.assignee_id, meeting_id: q.meeting_id, deleted: q.deleted };
+    let filter =
+        TaskFilter { status: q.status, assignee_id: q.assignee_id, meeting_id: q.meeting_id, deleted: q.deleted };
     let page = state.store.list_tasks(who.tenant_id, &filter, after, limit).await?;
     Ok(Json(TaskPage { items: page.items, next_cursor: page.next.map(pagination::encode) }))
 }
@@ -135,13 +136,21 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
     state.store.soft_delete_task(who.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/tasks/{id}/restore", tag = "tasks", params(("id" = Uuid, Path)),
     responses((status = 200, body = Task), (status = "4XX", body = Problem)))]
-pub async fn restore(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Task>> {
+pub async fn restore(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Task>> {
     Ok(Json(state.store.restore_task(who.tenant_id, id).await?))
 }

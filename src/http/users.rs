@@ -79,9 +79,7 @@ pub async fn create(
     who.require(if role == Role::Owner { Role::Owner } else { Role::Admin })?;
     let email = body.email.trim().to_lowercase();
     let mut v = Validator::new();
-    v.email("email", &email)
-        .text("name", &body.name, 100)
-        .opt_text("slack_user_id", body.slack_user_id.as_deref(), 50);
+    v.email("email", &email).text("name", &body.name, 100).opt_text("slack_user_id", body.slack_user_id.as_deref(), 50);
     v.finish().map_err(ApiError::Validation)?;
     let user = state
         .store
@@ -124,24 +122,31 @@ pub async fn update(
         }
     }
     let mut v = Validator::new();
-    v.opt_text("name", body.name.as_deref(), 100)
-        .opt_text("slack_user_id", body.slack_user_id.clone().flatten().as_deref(), 50);
+    v.opt_text("name", body.name.as_deref(), 100).opt_text(
+        "slack_user_id",
+        body.slack_user_id.clone().flatten().as_deref(),
+        50,
+    );
     v.finish().map_err(ApiError::Validation)?;
-    let patch = UserPatch {
-        name: body.name.map(|n| n.trim().to_owned()),
-        role: body.role,
-        slack_user_id: body.slack_user_id,
-    };
+    let patch =
+        UserPatch { name: body.name.map(|n| n.trim().to_owned()), role: body.role, slack_user_id: body.slack_user_id };
     Ok(Json(state.store.update_user(who.tenant_id, id, patch).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;
     let target = state.store.get_user(who.tenant_id, id).await?;
     if target.role == Role::Owner {
-        return Err(ApiError::Conflict { code: "owner_cannot_be_deleted", detail: "the tenant's OWNER cannot be deleted" });
+        return Err(ApiError::Conflict {
+            code: "owner_cannot_be_deleted",
+            detail: "the tenant's OWNER cannot be deleted",
+        });
     }
     if id == who.user_id {
         return Err(ApiError::Conflict { code: "cannot_delete_self", detail: "ask another ADMIN to delete you" });
@@ -152,7 +157,11 @@ pub async fn delete(State(state): State<AppState>, who: Principal, ApiPath(id): 
 
 #[utoipa::path(post, path = "/v1/users/{id}/restore", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = "4XX", body = Problem)))]
-pub async fn restore(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<User>> {
+pub async fn restore(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<User>> {
     who.require(Role::Admin)?;
     Ok(Json(state.store.restore_user(who.tenant_id, id).await?))
 }

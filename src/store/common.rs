@@ -27,11 +27,7 @@ pub(crate) fn like_pattern(needle: &str) -> String {
 }
 
 /// Splits `limit + 1` fetched rows into a page and the cursor of its last row.
-pub(crate) fn page<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    key: impl Fn(&T) -> super::Cursor,
-) -> super::Page<T> {
+pub(crate) fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> super::Cursor) -> super::Page<T> {
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(&key)
@@ -102,6 +98,10 @@ macro_rules! impl_store {
                     .bind(slug)
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            async fn count_tenants(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(&self.pool).await?)
             }
 
             async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant> {

@@ -11,11 +11,7 @@ pub enum StoreError {
     Constraint(String),
     /// A business rule checked before writing refused it (D-107b, D-108 layer 2).
     #[error("{code}: {message}")]
-    Rule {
-        code: &'static str,
-        field: &'static str,
-        message: &'static str,
-    },
+    Rule { code: &'static str, field: &'static str, message: &'static str },
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
 }

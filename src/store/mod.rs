@@ -20,8 +20,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Integration, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus,
-    SttStatus, Task, TaskStatus, Tenant, UsageDay, User,
+    ApiKey, Integration, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus, Task,
+    TaskStatus, Tenant, UsageDay, User,
 };
 
 pub use error::StoreError;
@@ -214,6 +214,7 @@ pub trait Store: Send + Sync + 'static {
         key: NewApiKey,
     ) -> StoreResult<(Tenant, User, ApiKey)>;
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant>;
+    async fn count_tenants(&self) -> StoreResult<i64>;
     async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant>;
     /// Physically deletes the tenant and, by cascade, everything it owns (D-089).
     async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()>;
@@ -290,12 +291,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_integration(&self, tenant: Uuid, integration: NewIntegration) -> StoreResult<Integration>;
     async fn get_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<Integration>;
     async fn list_integrations(&self, tenant: Uuid) -> StoreResult<Vec<Integration>>;
-    async fn update_integration(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        patch: IntegrationPatch,
-    ) -> StoreResult<Integration>;
+    async fn update_integration(&self, tenant: Uuid, id: Uuid, patch: IntegrationPatch) -> StoreResult<Integration>;
     /// Physical delete (decision D-123).
     async fn delete_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
 

@@ -41,9 +41,7 @@ impl PgStore {
 
     async fn tenant_tx(&self, tenant: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
         // A formatted Uuid is hex and hyphens only, so inlining it cannot inject SQL; one round trip.
-        let begin = format!(
-            "BEGIN; SET LOCAL ROLE authenticated_user; SET LOCAL app.current_tenant_id = '{tenant}'"
-        );
+        let begin = format!("BEGIN; SET LOCAL ROLE authenticated_user; SET LOCAL app.current_tenant_id = '{tenant}'");
         Ok(self.pool.begin_with(begin).await?)
     }
 

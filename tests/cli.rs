@@ -1,0 +1,142 @@
+//! The `ddalkkak` binary itself: tenant administration and a serve → SIGTERM → clean exit cycle
+//! on the embedded database.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ddalkkak() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddalkkak"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DDALKKAK_")) {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+#[test]
+fn create_tenant_prints_a_working_key_once_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = ddalkkak()
+        .args([
+            "admin",
+            "create-tenant",
+            "--name",
+            "Acme",
+            "--slug",
+            "acme",
+            "--owner-email",
+            "Boss@Acme.com",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().find_map(|l| l.strip_prefix("api key  ")).expect("key printed");
+    assert!(key.starts_with("dk_") && key.len() == 48, "{key}");
+    assert!(stdout.contains("boss@acme.com"), "email normalised: {stdout}");
+    assert!(dir.path().join("ddalkkak.db").exists(), "embedded SQLite file in the data dir");
+
+    let again = ddalkkak()
+        .args([
+            "admin",
+            "create-tenant",
+            "--name",
+            "Other",
+            "--slug",
+            "acme",
+            "--owner-email",
+            "x@y.com",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let bad = ddalkkak()
+        .args([
+            "admin",
+            "create-tenant",
+            "--name",
+            "B",
+            "--slug",
+            "Company_B",
+            "--owner-email",
+            "nope",
+            "--data-dir",
+            data,
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("slug") && err.contains("owner_email"), "{err}");
+
+    let gone = ddalkkak().args(["admin", "delete-tenant", "--slug", "acme", "--data-dir", data]).output().unwrap();
+    assert!(!gone.status.success(), "deletion needs --yes");
+    let gone =
+        ddalkkak().args(["admin", "delete-tenant", "--slug", "acme", "--yes", "--data-dir", data]).output().unwrap();
+    assert!(gone.status.success(), "{}", String::from_utf8_lossy(&gone.stderr));
+}
+
+#[test]
+fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ddalkkak()
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("addr=").nth(1).map(|a| a.split_whitespace().next().unwrap().to_owned()))
+        .expect("listening line");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async { reqwest::get(format!("http://{addr}/readyz")).await.unwrap().status() });
+    assert_eq!(status, 200);
+    assert!(dir.path().join("secrets/encryption.key").exists(), "embedded mode generates its keys");
+    // First start bootstraps tenant `default` and leaves its owner key in the data directory.
+    let key = std::fs::read_to_string(dir.path().join("secrets/owner-api-key")).unwrap();
+    let me = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/v1/me"))
+            .bearer_auth(key.trim())
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    assert_eq!(me["tenant"]["slug"], "default");
+    assert_eq!(me["user"]["role"], "OWNER");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not stop within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(lines.map_while(Result::ok).any(|l| l.contains("stopped")));
+}
+
+#[test]
+fn postgres_without_keys_is_refused_with_a_clear_message() {
+    let out = ddalkkak().args(["serve", "--database-url", "postgres://nobody@127.0.0.1:1/none"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DDALKKAK_ENCRYPTION_KEY is required"), "{err}");
+}
