@@ -628,7 +628,7 @@ def main(argv=None):
         for name in ("encoder", "cross_kv", "decoder"):
             src, dst = args.out_dir / f"{name}.onnx", args.out_dir / f"{name}.int8.onnx"
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                             per_channel=False, extra_options={"MatMulConstBOnly": True})
+                             per_channel=True, extra_options={"MatMulConstBOnly": True})
             print(f"[convert] wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
         variants["int8"] = {k: f"{k}.int8.onnx" for k in ("encoder", "cross_kv", "decoder")}
         variants["int8"]["mel"] = "mel.onnx"
