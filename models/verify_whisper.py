@@ -136,7 +136,7 @@ class OnnxWhisper:
 
 def normalize(text: str) -> list[str]:
     t = text.lower().replace("’", "'")
-    t = re.sub(r"[^a-z0-9' ]+", " ", t)
+    t = re.sub(r"[^\w' ]+|_", " ", t)  # keep letters of any script (Korean WER is word-level too)
     t = re.sub(r"(^| )'+|'+( |$)", " ", t)
     return t.split()
 
@@ -207,6 +207,9 @@ def main(argv=None):
                     help="log-mel for our pipeline: our mel.onnx (default) or faster-whisper's FeatureExtractor")
     ap.add_argument("--no-reference-timing-int8", action="store_true")
     ap.add_argument("--json", type=Path, help="write per-clip results here")
+    ap.add_argument("--bench", type=int, default=0, metavar="N",
+                    help="only time one 30 s window N times: encoder (+cross_kv) ours vs ctranslate2 encode, "
+                         "and one decoder step at past_len 100 (medians)")
     args = ap.parse_args(argv)
 
     from faster_whisper import WhisperModel, decode_audio
@@ -241,6 +244,9 @@ def main(argv=None):
     fw_suppress = list(get_suppressed_tokens(_fw_tokenizer(ref_model, lang), [-1]))
     if sorted(fw_suppress) != sorted(ours.suppress.tolist()):
         print(f"WARNING: suppress list differs from faster-whisper's ({len(fw_suppress)} vs {len(ours.suppress)})")
+
+    if args.bench:
+        return bench(args, ours, fe, clips[0][0], decode_audio)
 
     # warm-up (first-run allocations) so timings are steady-state
     warm = np.zeros(16000, np.float32)
@@ -374,6 +380,41 @@ def main(argv=None):
     if strict and (summary["tokens_equal_windows"] != summary["windows"] or summary["encoder_max_abs_diff"] > 1e-2):
         print("FAIL: ONNX output differs from ctranslate2")
         return 1
+    return 0
+
+
+def bench(args, ours: "OnnxWhisper", fe, path: Path, decode_audio) -> int:
+    import ctranslate2
+    audio = decode_audio(str(path), sampling_rate=16000)
+    seg = _pad(ours.log_mel(audio) if ours.mel is not None else fe(audio))
+    res = {"variant": args.variant, "threads": args.threads, "clip": str(path.name), "n": args.bench}
+
+    def med(fn):
+        fn()
+        ts = []
+        for _ in range(args.bench):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return round(float(np.median(ts)), 4)
+
+    res["ours_mel_s"] = med(lambda: ours.log_mel(audio)) if ours.mel is not None else None
+    res["fw_mel_s"] = med(lambda: fe(audio))
+    res["ours_encoder_s"] = med(lambda: ours.encode(seg))
+    hs = ours.encode(seg)
+    res["ours_cross_kv_s"] = med(lambda: ours.ckv.run(None, {"encoder_hidden_states": hs}))
+    cross = dict(zip(ours.ckv_out, ours.ckv.run(None, {"encoder_hidden_states": hs})))
+    feeds = dict(cross, input_ids=np.array([[ours.tok["eot"] - 1]], np.int64))
+    for i in range(ours.L):
+        for kv in ("key", "value"):
+            feeds[f"past_{kv}.{i}"] = np.random.default_rng(i).standard_normal((1, ours.H, 100, ours.dh)).astype(np.float32)
+    res["ours_decoder_step_s"] = med(lambda: ours.dec.run(None, feeds))
+    for ct in ("float32", "int8"):
+        m = ctranslate2.models.Whisper(str(args.ct2_dir or args.model_dir / "ct2"), device="cpu", compute_type=ct,
+                                       intra_threads=args.threads, inter_threads=1)
+        sv = ctranslate2.StorageView.from_array(seg[None].astype(np.float32))
+        res[f"ct2_{ct}_encoder_s"] = med(lambda: m.encode(sv))
+    print("BENCH " + json.dumps(res))
     return 0
 
 
