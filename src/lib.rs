@@ -4,17 +4,22 @@
 //! - [`store`]: the [`store::Store`] trait and its PostgreSQL and SQLite implementations.
 //! - [`auth`]: API keys, stream tokens, integration-token encryption.
 //! - [`jobs`]: background work owned by the server (retention purge).
+//! - [`audio`]: decoding and resampling; [`inference`]: model work (Whisper on ONNX Runtime).
 //! - [`model`]: row types of the data model; [`validate`]: input rules.
 //! - [`admin`]: tenant administration shared by the CLI and tests.
 
 pub mod admin;
+pub mod audio;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod http;
+pub mod inference;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
 pub mod store;
+pub mod subtitles;
 pub mod validate;
 
 use std::time::Duration;

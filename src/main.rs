@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::config::{AdminCommand, Cli, Command, LogFormat, ServeArgs};
+use ddalkkak::config::{AdminCommand, Cli, Command, LogFormat, ModelsCommand, ServeArgs};
 use ddalkkak::http::AppState;
 use ddalkkak::{RunOptions, admin, store};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
             println!("api key  {}", created.api_key);
             eprintln!("The API key is shown only this once; store it now.");
             Ok(())
+        }
+        Command::Transcribe(args) => ddalkkak::commands::transcribe(args),
+        Command::Models(ModelsCommand::Fetch { asr, models_dir, no_int8 }) => {
+            ddalkkak::commands::fetch_models(&ddalkkak::commands::ModelPaths::new(models_dir), &asr, !no_int8)
         }
         Command::Admin(AdminCommand::DeleteTenant { slug, yes, db }) => {
             anyhow::ensure!(yes, "deleting a tenant removes all its data; pass --yes to confirm");

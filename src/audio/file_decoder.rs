@@ -1,0 +1,82 @@
+use std::fs::File;
+use std::path::Path;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("cannot read {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("unsupported audio: {0}")]
+    Unsupported(String),
+    #[error("corrupt audio: {0}")]
+    Corrupt(String),
+}
+
+/// Interleaved samples at the file's own rate.
+pub struct DecodedAudio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    pub channels: usize,
+}
+
+/// Decodes WAV, FLAC, MP3 and Ogg/Vorbis files (container detected from the content, the
+/// extension only hints).
+pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
+    let file = File::open(path).map_err(|e| AudioError::Io(path.display().to_string(), e))?;
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .map_err(|e| AudioError::Unsupported(format!("{}: {e}", path.display())))?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
+    let track_id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| AudioError::Unsupported(format!("codec: {e}")))?;
+    let mut samples = Vec::new();
+    let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
+    let mut channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(buf) => {
+                let spec = *buf.spec();
+                sample_rate = spec.rate;
+                channels = spec.channels.count();
+                let mut out = SampleBuffer::<f32>::new(buf.capacity() as u64, spec);
+                out.copy_interleaved_ref(buf);
+                samples.extend_from_slice(out.samples());
+            }
+            // A damaged packet is skipped, as players do.
+            Err(SymphoniaError::DecodeError(_)) => continue,
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        }
+    }
+    if sample_rate == 0 || channels == 0 {
+        return Err(AudioError::Corrupt("no decodable audio".into()));
+    }
+    Ok(DecodedAudio { samples, sample_rate, channels })
+}

@@ -1,0 +1,35 @@
+//! Audio in: container/codec decoding ([`FileDecoder`]) and resampling to the 16 kHz mono the
+//! models take ([`Resampler`]).
+
+mod file_decoder;
+mod resampler;
+
+pub use file_decoder::{AudioError, DecodedAudio, decode_file};
+pub use resampler::Resampler;
+
+/// The rate every model in the server consumes.
+pub const MODEL_RATE: u32 = 16_000;
+
+/// Averages interleaved channels into mono.
+pub fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    if channels <= 1 {
+        return interleaved.to_vec();
+    }
+    interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect()
+}
+
+/// Decodes `path` and returns 16 kHz mono samples.
+pub fn load_16k_mono(path: &std::path::Path) -> Result<Vec<f32>, AudioError> {
+    let decoded = decode_file(path)?;
+    let mono = downmix(&decoded.samples, decoded.channels);
+    Ok(Resampler::new(decoded.sample_rate, MODEL_RATE)?.process_all(&mono))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn downmix_averages_frames() {
+        assert_eq!(super::downmix(&[1.0, 3.0, -1.0, 1.0], 2), vec![2.0, 0.0]);
+        assert_eq!(super::downmix(&[0.5, 0.25], 1), vec![0.5, 0.25]);
+    }
+}

