@@ -8,6 +8,7 @@ pub mod mel;
 pub mod model;
 pub mod tokenizer;
 pub mod transcriber;
+pub mod wer;
 
 pub use decoding::{DecodeOptions, WindowResult};
 pub use model::{Precision, WhisperModel};
