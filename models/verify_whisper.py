@@ -218,7 +218,10 @@ def main(argv=None):
     ct2_dir = args.ct2_dir or args.model_dir / "ct2"
     clips: list[tuple[Path, str, str]] = []
     for i, a in enumerate(args.audio):
-        clips.append((a, args.ref[i] if i < len(args.ref) else "", a.name))
+        ref = args.ref[i] if i < len(args.ref) else ""
+        if not ref and a.with_suffix(".stm").exists():
+            ref = stm_text(a.with_suffix(".stm"))
+        clips.append((a, ref, a.name))
     if args.dev_audio:
         clips += dev_audio_clips(args.dev_audio)
     strict = False
