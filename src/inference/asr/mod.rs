@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod decoding;
+pub mod engine;
 pub mod mel;
 pub mod model;
 pub mod tokenizer;
@@ -11,5 +12,6 @@ pub mod transcriber;
 pub mod wer;
 
 pub use decoding::{DecodeOptions, WindowResult};
+pub use engine::{AsrEngine, AsrHandle, EngineConfig};
 pub use model::{Precision, WhisperModel};
 pub use transcriber::{EncoderWindow, Segment, Transcriber};

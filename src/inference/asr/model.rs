@@ -147,6 +147,11 @@ impl WhisperModel {
         Ok(KvCache { batch: order.len(), len: cache.len, values: gather(&cache.values, order)? })
     }
 
+    /// The cross K/V of window `index` of a batch.
+    pub fn select_cross(&self, cross: &CrossKv, index: usize) -> Result<CrossKv, InferenceError> {
+        Ok(CrossKv { batch: 1, values: gather(&cross.values, &[index])? })
+    }
+
     /// Each window's cross K/V repeated `times` times in a row (one copy per beam or sample).
     pub fn repeat_cross(&self, cross: &CrossKv, times: usize) -> Result<CrossKv, InferenceError> {
         let order: Vec<usize> = (0..cross.batch).flat_map(|b| std::iter::repeat_n(b, times)).collect();

@@ -6,14 +6,18 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use rand::rngs::StdRng;
+
 use super::decoding::{self, DecodeOptions, TIME_PRECISION};
 use super::mel::{HOP, LogMel, N_FRAMES, SAMPLE_RATE};
-use super::model::{Precision, WhisperModel};
+use super::model::{CrossKv, Precision, WhisperModel};
 use super::tokenizer::WhisperTokenizer;
 use crate::inference::{InferenceError, OrtRuntime};
 
 /// Frames per decoder timestamp step (the encoder halves the frame rate).
 const INPUT_STRIDE: usize = 2;
+/// Seconds per mel frame.
+const FRAME_SECS: f32 = HOP as f32 / SAMPLE_RATE as f32;
 
 /// How long an encoder window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +74,79 @@ impl Transcriber {
         Ok(vec![t.sot, lang, t.transcribe])
     }
 
+    /// Frames an encoder window of `content` frames is run with.
+    fn encoder_frames(&self, content: usize) -> usize {
+        match self.window {
+            EncoderWindow::Full => N_FRAMES,
+            // Even, since the encoder's stride-2 convolution halves it.
+            EncoderWindow::Trimmed => content.max(2).div_ceil(2) * 2,
+        }
+    }
+
+    /// The decoder prompt: previous text (conditioning) then the start-of-transcript sequence.
+    /// Returns it with the index of the start-of-transcript token.
+    fn prompt(&self, previous: &[u32], options: &DecodeOptions) -> Result<(Vec<u32>, usize), InferenceError> {
+        let t = &self.model.config.tokens;
+        let mut prompt = Vec::new();
+        if !previous.is_empty() {
+            prompt.push(t.sot_prev);
+            let keep = decoding::MAX_LENGTH / 2 - 1;
+            prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        let sot_index = prompt.len();
+        prompt.extend(self.sot_sequence(options)?);
+        if options.without_timestamps {
+            prompt.push(t.no_timestamps);
+        }
+        Ok((prompt, sot_index))
+    }
+
+    /// Decodes one encoded window that starts `time_offset` seconds into the audio and holds
+    /// `segment_size` frames of content.
+    fn decode_window(
+        &mut self,
+        cross: &CrossKv,
+        previous: &[u32],
+        time_offset: f32,
+        segment_size: usize,
+        options: &DecodeOptions,
+        rng: &mut StdRng,
+    ) -> Result<WindowOutcome, InferenceError> {
+        let (prompt, sot_index) = self.prompt(previous, options)?;
+        let result =
+            decoding::decode_with_fallback(&mut self.model, &self.tokenizer, cross, &prompt, sot_index, options, rng)?;
+        if let Some(threshold) = options.no_speech_threshold {
+            let confident = options.log_prob_threshold.is_some_and(|lp| result.avg_logprob > lp);
+            if result.no_speech_prob > threshold && !confident {
+                return Ok(WindowOutcome {
+                    segments: Vec::new(),
+                    advance: segment_size,
+                    temperature: result.temperature,
+                });
+            }
+        }
+        let ts_begin = self.model.config.tokens.timestamp_begin;
+        let (pieces, advance) = split_by_timestamps(&result.tokens, ts_begin, time_offset, segment_size);
+        let mut segments = Vec::new();
+        for (start, end, piece) in pieces {
+            let text = self.tokenizer.decode(&piece);
+            if start == end || text.trim().is_empty() {
+                continue;
+            }
+            segments.push(Segment {
+                start,
+                end,
+                text,
+                tokens: piece,
+                avg_logprob: result.avg_logprob,
+                no_speech_prob: result.no_speech_prob,
+                temperature: result.temperature,
+                compression_ratio: result.compression_ratio,
+            });
+        }
+        Ok(WindowOutcome { segments, advance, temperature: result.temperature })
+    }
+
     /// Transcribes 16 kHz mono `audio`; `progress` is called with (seconds done, total).
     pub fn transcribe(
         &mut self,
@@ -79,10 +156,7 @@ impl Transcriber {
     ) -> Result<Vec<Segment>, InferenceError> {
         let features = self.mel.compute(audio);
         let content_frames = features.frames.saturating_sub(1);
-        let frame_secs = HOP as f32 / SAMPLE_RATE as f32;
-        let total = content_frames as f32 * frame_secs;
-        let sot_sequence = self.sot_sequence(options)?;
-        let t = self.model.config.tokens.clone();
+        let total = content_frames as f32 * FRAME_SECS;
         let mut rng = decoding::rng(options.seed);
         let mut all_tokens: Vec<u32> = match &options.initial_prompt {
             Some(p) => self.tokenizer.encode(&format!(" {}", p.trim()))?,
@@ -92,108 +166,134 @@ impl Transcriber {
         let mut segments = Vec::new();
         let mut seek = 0usize;
         while seek < content_frames {
-            let time_offset = seek as f32 * frame_secs;
             let segment_size = N_FRAMES.min(content_frames - seek);
-            let segment_duration = segment_size as f32 * frame_secs;
-            let frames = match self.window {
-                EncoderWindow::Full => N_FRAMES,
-                // Even, since the encoder's stride-2 convolution halves it.
-                EncoderWindow::Trimmed => segment_size.div_ceil(2) * 2,
-            };
-            let mel = features.window(seek, segment_size, frames);
-            let cross = self.model.encode(mel, 1, frames)?;
-
-            let previous = &all_tokens[prompt_reset_since..];
-            let mut prompt = Vec::new();
-            if !previous.is_empty() {
-                prompt.push(t.sot_prev);
-                let keep = decoding::MAX_LENGTH / 2 - 1;
-                prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+            let frames = self.encoder_frames(segment_size);
+            let cross = self.model.encode(features.window(seek, segment_size, frames), 1, frames)?;
+            let previous = all_tokens[prompt_reset_since..].to_vec();
+            let outcome =
+                self.decode_window(&cross, &previous, seek as f32 * FRAME_SECS, segment_size, options, &mut rng)?;
+            seek += outcome.advance;
+            for mut segment in outcome.segments {
+                all_tokens.extend_from_slice(&segment.tokens);
+                // The model may place a final timestamp past the end of the audio.
+                segment.start = segment.start.min(total);
+                segment.end = segment.end.min(total);
+                segments.push(segment);
             }
-            let sot_index = prompt.len();
-            prompt.extend_from_slice(&sot_sequence);
-            if options.without_timestamps {
-                prompt.push(t.no_timestamps);
-            }
-
-            let result = decoding::decode_with_fallback(
-                &mut self.model,
-                &self.tokenizer,
-                &cross,
-                &prompt,
-                sot_index,
-                options,
-                &mut rng,
-            )?;
-            if let Some(threshold) = options.no_speech_threshold {
-                let confident = options.log_prob_threshold.is_some_and(|lp| result.avg_logprob > lp);
-                if result.no_speech_prob > threshold && !confident {
-                    seek += segment_size;
-                    progress(seek.min(content_frames) as f32 * frame_secs, total);
-                    continue;
-                }
-            }
-
-            let tokens = &result.tokens;
-            let ts_begin = t.timestamp_begin;
-            let is_ts = |tok: u32| tok >= ts_begin;
-            let mut pieces: Vec<(f32, f32, Vec<u32>)> = Vec::new();
-            let single_timestamp_ending =
-                tokens.len() >= 2 && !is_ts(tokens[tokens.len() - 2]) && is_ts(tokens[tokens.len() - 1]);
-            let consecutive: Vec<usize> =
-                (1..tokens.len()).filter(|&i| is_ts(tokens[i]) && is_ts(tokens[i - 1])).collect();
-            if !consecutive.is_empty() {
-                let mut slices = consecutive.clone();
-                if single_timestamp_ending {
-                    slices.push(tokens.len());
-                }
-                let mut last_slice = 0;
-                for current in slices {
-                    let sliced = &tokens[last_slice..current];
-                    let start = time_offset + (sliced[0] - ts_begin) as f32 * TIME_PRECISION;
-                    let end = time_offset + (sliced[sliced.len() - 1] - ts_begin) as f32 * TIME_PRECISION;
-                    pieces.push((start, end, sliced.to_vec()));
-                    last_slice = current;
-                }
-                if single_timestamp_ending {
-                    seek += segment_size;
-                } else {
-                    let last_position = (tokens[last_slice - 1] - ts_begin) as usize;
-                    seek += last_position * INPUT_STRIDE;
-                }
-            } else {
-                let mut duration = segment_duration;
-                if let Some(&last) = tokens.iter().rev().find(|&&tok| is_ts(tok))
-                    && last != ts_begin
-                {
-                    duration = (last - ts_begin) as f32 * TIME_PRECISION;
-                }
-                pieces.push((time_offset, time_offset + duration, tokens.clone()));
-                seek += segment_size;
-            }
-
-            for (start, end, piece) in pieces {
-                let text = self.tokenizer.decode(&piece);
-                if start == end || text.trim().is_empty() {
-                    continue;
-                }
-                all_tokens.extend_from_slice(&piece);
-                segments.push(Segment {
-                    start,
-                    end,
-                    text,
-                    tokens: piece,
-                    avg_logprob: result.avg_logprob,
-                    no_speech_prob: result.no_speech_prob,
-                    temperature: result.temperature,
-                    compression_ratio: result.compression_ratio,
-                });
-            }
-            if !options.condition_on_previous_text || result.temperature > options.prompt_reset_on_temperature {
+            if !options.condition_on_previous_text || outcome.temperature > options.prompt_reset_on_temperature {
                 prompt_reset_since = all_tokens.len();
             }
-            progress(seek.min(content_frames) as f32 * frame_secs, total);
+            progress(seek.min(content_frames) as f32 * FRAME_SECS, total);
         }
         Ok(segments)
+    }
+
+    /// Transcribes several independent utterances (each at most 30 s) at once: their encoder
+    /// windows run as one batch, then each is decoded on its own. Used by the engine to serve
+    /// many live sessions with one model.
+    pub fn transcribe_utterances(
+        &mut self,
+        utterances: &[&[f32]],
+        options: &DecodeOptions,
+    ) -> Result<Vec<Vec<Segment>>, InferenceError> {
+        if utterances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features: Vec<_> = utterances.iter().map(|u| self.mel.compute(u)).collect();
+        let sizes: Vec<usize> = features.iter().map(|f| f.frames.saturating_sub(1).clamp(1, N_FRAMES)).collect();
+        let frames = self.encoder_frames(*sizes.iter().max().expect("non-empty"));
+        let mut mel = Vec::with_capacity(features.len() * self.model.config.dims.n_mels * frames);
+        for (f, &size) in features.iter().zip(&sizes) {
+            mel.extend(f.window(0, size, frames));
+        }
+        let cross = self.model.encode(mel, features.len(), frames)?;
+        let mut rng = decoding::rng(options.seed);
+        let mut out = Vec::with_capacity(features.len());
+        for (i, &size) in sizes.iter().enumerate() {
+            let one = self.model.select_cross(&cross, i)?;
+            let total = size as f32 * FRAME_SECS;
+            let mut segments = self.decode_window(&one, &[], 0.0, size, options, &mut rng)?.segments;
+            for s in &mut segments {
+                s.start = s.start.min(total);
+                s.end = s.end.min(total);
+            }
+            out.push(segments);
+        }
+        Ok(out)
+    }
+}
+
+struct WindowOutcome {
+    segments: Vec<Segment>,
+    /// Frames to move the window by.
+    advance: usize,
+    temperature: f32,
+}
+
+/// Splits a window's tokens at consecutive timestamp pairs into timed pieces, and says how far
+/// to move the window: to the last complete timestamp, or past the window when the text ended
+/// with a single timestamp (faster-whisper's `_split_segments_by_timestamps`).
+fn split_by_timestamps(
+    tokens: &[u32],
+    ts_begin: u32,
+    time_offset: f32,
+    segment_size: usize,
+) -> (Vec<(f32, f32, Vec<u32>)>, usize) {
+    let is_ts = |tok: u32| tok >= ts_begin;
+    let at = |tok: u32| time_offset + (tok - ts_begin) as f32 * TIME_PRECISION;
+    let single_timestamp_ending =
+        tokens.len() >= 2 && !is_ts(tokens[tokens.len() - 2]) && is_ts(tokens[tokens.len() - 1]);
+    let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| is_ts(tokens[i]) && is_ts(tokens[i - 1])).collect();
+    if consecutive.is_empty() {
+        let mut duration = segment_size as f32 * FRAME_SECS;
+        if let Some(&last) = tokens.iter().rev().find(|&&tok| is_ts(tok))
+            && last != ts_begin
+        {
+            duration = (last - ts_begin) as f32 * TIME_PRECISION;
+        }
+        return (vec![(time_offset, time_offset + duration, tokens.to_vec())], segment_size);
+    }
+    let mut slices = consecutive;
+    if single_timestamp_ending {
+        slices.push(tokens.len());
+    }
+    let mut pieces = Vec::with_capacity(slices.len());
+    let mut last_slice = 0;
+    for current in slices {
+        let sliced = &tokens[last_slice..current];
+        pieces.push((at(sliced[0]), at(sliced[sliced.len() - 1]), sliced.to_vec()));
+        last_slice = current;
+    }
+    let advance = if single_timestamp_ending {
+        segment_size
+    } else {
+        (tokens[last_slice - 1] - ts_begin) as usize * INPUT_STRIDE
+    };
+    (pieces, advance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: u32 = 50363;
+
+    #[test]
+    fn pieces_follow_timestamp_pairs() {
+        // <0.00> a b <1.00><1.00> c <2.00>   (single timestamp ending)
+        let tokens = [TS, 1, 2, TS + 50, TS + 50, 3, TS + 100];
+        let (pieces, advance) = split_by_timestamps(&tokens, TS, 10.0, 3000);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!((pieces[0].0, pieces[0].1), (10.0, 11.0));
+        assert_eq!((pieces[1].0, pieces[1].1), (11.0, 12.0));
+        assert_eq!(advance, 3000);
+        // <0.00> a <1.00><1.00> b      (unfinished: seek to the last complete timestamp)
+        let tokens = [TS, 1, TS + 50, TS + 50, 2];
+        let (pieces, advance) = split_by_timestamps(&tokens, TS, 0.0, 3000);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(advance, 100);
+        // No pairs: one piece for the whole window, ending at the last timestamp.
+        let (pieces, advance) = split_by_timestamps(&[TS, 1, 2, TS + 75], TS, 0.0, 3000);
+        assert_eq!((pieces.len(), pieces[0].1, advance), (1, 1.5, 3000));
     }
 }
