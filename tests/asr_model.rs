@@ -156,3 +156,27 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     drop(handle);
     engine.join();
 }
+
+#[test]
+fn vad_cuts_speech_regions_and_transcribes_them() {
+    let Some(paths) = paths() else { return };
+    let runtime = OrtRuntime::load(&paths.ort_library(), Threads::default()).unwrap();
+    let mut vad = ddalkkak::inference::vad::SileroVad::load(&runtime, &paths.vad()).unwrap();
+    let (audio, reference) = sample(&paths);
+    // 5 s of silence, the recording, 5 s of silence: regions must lie inside the speech.
+    let mut padded = vec![0.0f32; 16_000 * 5];
+    padded.extend_from_slice(&audio);
+    padded.extend(std::iter::repeat_n(0.0, 16_000 * 5));
+    let params = ddalkkak::inference::vad::VadParams::default();
+    let regions = ddalkkak::inference::vad::speech_regions(&mut vad, &padded, params).unwrap();
+    assert!(!regions.is_empty());
+    assert!(regions[0].start >= 16_000 * 5 - 16_000, "{regions:?}");
+    assert!(regions.last().unwrap().end <= 16_000 * 35 + 16_000, "{regions:?}");
+    assert!(ddalkkak::inference::vad::speech_regions(&mut vad, &vec![0.0; 16_000 * 3], params).unwrap().is_empty());
+
+    let segments =
+        with_model(|t, _| t.transcribe_with_vad(&padded, &mut vad, params, &greedy(), 4, |_, _| {}).unwrap()).unwrap();
+    let w = wer(&reference, &text(&segments));
+    assert!(w < 0.25, "WER {w}: {}", text(&segments));
+    assert!(segments.iter().all(|s| s.start >= 4.0 && s.end <= 36.0), "timestamps are offset into the file");
+}

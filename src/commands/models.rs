@@ -22,6 +22,10 @@ impl ModelPaths {
         self.root.join(format!("whisper-{name}"))
     }
 
+    pub fn vad(&self) -> PathBuf {
+        self.root.join("vad").join("silero_vad.onnx")
+    }
+
     pub fn has_whisper(&self, name: &str) -> bool {
         self.ort_library().exists() && self.whisper(name).join("whisper_config.json").exists()
     }

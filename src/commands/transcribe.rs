@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use super::models::{ModelPaths, ensure_models};
 use crate::audio;
 use crate::inference::asr::{DecodeOptions, EncoderWindow, Precision, Segment, Transcriber};
+use crate::inference::vad::{SileroVad, VadParams};
 use crate::inference::{OrtRuntime, Threads};
 use crate::subtitles::{self, Cue};
 
@@ -47,6 +48,10 @@ pub struct TranscribeArgs {
     /// Don't condition each window on the previous window's text.
     #[arg(long)]
     pub no_condition_on_previous_text: bool,
+    /// Cut the audio into speech regions with Silero VAD and transcribe those (batched) instead
+    /// of sliding 30 s windows over everything.
+    #[arg(long)]
+    pub vad: bool,
     /// Intra-op threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -76,9 +81,16 @@ pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
     }
     let audio = audio::load_16k_mono(&args.file)?;
     let started = Instant::now();
-    let segments = transcriber.transcribe(&audio, &args.decode_options(), |done, total| {
+    let progress = |done: f32, total: f32| {
         eprint!("\r[transcribe] {done:7.1} / {total:.1} s ({:3.0}%)", 100.0 * done / total.max(1e-3));
-    })?;
+    };
+    let options = args.decode_options();
+    let segments = if args.vad {
+        let mut vad = SileroVad::load(&runtime, &paths.vad())?;
+        transcriber.transcribe_with_vad(&audio, &mut vad, VadParams::default(), &options, 4, progress)?
+    } else {
+        transcriber.transcribe(&audio, &options, progress)?
+    };
     let elapsed = started.elapsed().as_secs_f32();
     eprintln!(
         "\n[transcribe] {:.1} s of audio in {elapsed:.2} s ({:.1}x real time)",

@@ -223,6 +223,41 @@ impl Transcriber {
     }
 }
 
+impl Transcriber {
+    /// Long recordings cut by the VAD: each speech region (at most 30 s) is transcribed on its
+    /// own, `batch` regions per encoder batch, and silence is never decoded. Regions are
+    /// independent (no conditioning on the previous region's text), which is what lets them be
+    /// batched and keeps one bad region from derailing the next.
+    pub fn transcribe_with_vad(
+        &mut self,
+        audio: &[f32],
+        vad: &mut crate::inference::vad::SileroVad,
+        params: crate::inference::vad::VadParams,
+        options: &DecodeOptions,
+        batch: usize,
+        mut progress: impl FnMut(f32, f32),
+    ) -> Result<Vec<Segment>, InferenceError> {
+        let total = audio.len() as f32 / SAMPLE_RATE as f32;
+        let regions = crate::inference::vad::speech_regions(vad, audio, params)?;
+        let mut segments = Vec::new();
+        for group in regions.chunks(batch.max(1)) {
+            let clips: Vec<&[f32]> = group.iter().map(|r| &audio[r.clone()]).collect();
+            let results = self.transcribe_utterances(&clips, options)?;
+            for (region, found) in group.iter().zip(results) {
+                let offset = region.start as f32 / SAMPLE_RATE as f32;
+                segments.extend(found.into_iter().map(|mut s| {
+                    s.start += offset;
+                    s.end += offset;
+                    s
+                }));
+            }
+            progress(group.last().map_or(total, |r| r.end as f32 / SAMPLE_RATE as f32), total);
+        }
+        progress(total, total);
+        Ok(segments)
+    }
+}
+
 struct WindowOutcome {
     segments: Vec<Segment>,
     /// Frames to move the window by.
