@@ -26,8 +26,8 @@ pub struct DecodedAudio {
     pub channels: usize,
 }
 
-/// Decodes WAV, FLAC, MP3 and Ogg/Vorbis files (container detected from the content, the
-/// extension only hints).
+/// Decodes WAV, FLAC, MP3, Ogg/Vorbis, and (with the `opus` feature) Ogg/Opus and WebM/Opus
+/// files. The container is detected from the content; the extension only hints.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
     let file = File::open(path).map_err(|e| AudioError::Io(path.display().to_string(), e))?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -45,6 +45,10 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
         .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         .ok_or_else(|| AudioError::Unsupported("no audio track".into()))?;
     let track_id = track.id;
+    if track.codec_params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
+        let params = track.codec_params.clone();
+        return decode_opus(format.as_mut(), track_id, &params);
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| AudioError::Unsupported(format!("codec: {e}")))?;
@@ -79,4 +83,58 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
         return Err(AudioError::Corrupt("no decodable audio".into()));
     }
     Ok(DecodedAudio { samples, sample_rate, channels })
+}
+
+/// Opus packets out of the Ogg or Matroska/WebM demuxer, decoded by libopus at 48 kHz; the
+/// encoder's pre-skip (from the Ogg header, or OpusHead in WebM's codec private data) is dropped.
+#[cfg(feature = "opus")]
+fn decode_opus(
+    format: &mut dyn symphonia::core::formats::FormatReader,
+    track_id: u32,
+    params: &symphonia::core::codecs::CodecParameters,
+) -> Result<DecodedAudio, AudioError> {
+    let head = params.extra_data.as_deref().filter(|h| h.len() >= 12 && h.starts_with(b"OpusHead"));
+    let channels = params.channels.map(|c| c.count()).or_else(|| head.map(|h| h[9] as usize)).unwrap_or(1);
+    let layout = match channels {
+        1 => opus::Channels::Mono,
+        2 => opus::Channels::Stereo,
+        n => return Err(AudioError::Unsupported(format!("Opus with {n} channels"))),
+    };
+    let pre_skip = params
+        .delay
+        .map(|d| d as usize)
+        .or_else(|| head.map(|h| u16::from_le_bytes([h[10], h[11]]) as usize))
+        .unwrap_or(0);
+    let mut decoder = opus::Decoder::new(48_000, layout).map_err(|e| AudioError::Unsupported(format!("Opus: {e}")))?;
+    // 120 ms is the longest Opus frame.
+    let mut frame = vec![0f32; 5_760 * channels];
+    let mut samples = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let n = decoder
+            .decode_float(&packet.data, &mut frame, false)
+            .map_err(|e| AudioError::Corrupt(format!("Opus packet: {e}")))?;
+        samples.extend_from_slice(&frame[..n * channels]);
+    }
+    samples.drain(..(pre_skip * channels).min(samples.len()));
+    Ok(DecodedAudio { samples, sample_rate: 48_000, channels })
+}
+
+#[cfg(not(feature = "opus"))]
+fn decode_opus(
+    _: &mut dyn symphonia::core::formats::FormatReader,
+    _: u32,
+    _: &symphonia::core::codecs::CodecParameters,
+) -> Result<DecodedAudio, AudioError> {
+    Err(AudioError::Unsupported(
+        "Opus audio: this build has no Opus decoder (build with `--features opus`, which needs libopus)".into(),
+    ))
 }
