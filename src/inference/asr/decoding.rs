@@ -247,8 +247,10 @@ fn no_speech_prob(config: &WhisperConfig, logits_at_sot: &[f32]) -> f32 {
     (logits_at_sot[config.tokens.no_speech as usize] - lse).exp()
 }
 
+/// Tokens a window may generate: half the text context, and never past its end (CTranslate2's
+/// rule, which faster-whisper inherits; it also bounds how long a repetition loop can run).
 fn max_new_tokens(prompt: &[u32]) -> usize {
-    MAX_LENGTH.saturating_sub(prompt.len()).max(1)
+    (MAX_LENGTH / 2).min(MAX_LENGTH.saturating_sub(prompt.len())).max(1)
 }
 
 /// Beam search with faster-whisper's patience semantics; `beam_size == 1` is greedy decoding.
@@ -273,23 +275,27 @@ fn beam_search(
     let mut finished: Vec<(Vec<u32>, f32)> = Vec::new();
     let max_candidates = ((beam as f32) * options.patience).round().max(1.0) as usize;
     let mut cross_beam: Option<CrossKv> = None;
-    for _ in 0..max_new_tokens(prompt) {
+    let max_new = max_new_tokens(prompt);
+    for step in 0..max_new {
         // Score every continuation of every live beam.
         let mut candidates: Vec<(usize, u32, f32)> = Vec::new();
         for (i, (generated, score)) in beams.iter().enumerate() {
             let mut logits = std::mem::take(&mut logits_rows[i]);
             rules.apply(&mut logits, generated);
             let logprobs = log_softmax(&logits);
-            for (tok, lp) in top_k(&logprobs, beam + 1) {
+            for (tok, lp) in top_k(&logprobs, 2 * beam) {
                 candidates.push((i, tok, score + lp));
             }
         }
+        // As CTranslate2: of the best 2 × beam candidates, an end-of-text among the first `beam`
+        // finishes a hypothesis; the live beams are the best `beam` others.
         candidates.sort_by(|a, b| b.2.total_cmp(&a.2));
+        candidates.truncate(2 * beam);
         let mut next: Vec<(Vec<u32>, f32)> = Vec::new();
         let mut order = Vec::new();
-        for (i, tok, score) in candidates {
+        for (rank, (i, tok, score)) in candidates.into_iter().enumerate() {
             if tok == eot {
-                if finished.len() < max_candidates {
+                if rank < beam {
                     finished.push((beams[i].0.clone(), score));
                 }
             } else if next.len() < beam {
@@ -298,14 +304,12 @@ fn beam_search(
                 next.push((generated, score));
                 order.push(i);
             }
-            if next.len() >= beam {
-                break;
-            }
         }
         if finished.len() >= max_candidates || next.is_empty() {
             break;
         }
-        if cache.len + 1 >= MAX_LENGTH {
+        if step + 1 == max_new {
+            // Out of room: the live beams end here, as they are.
             finished.extend(next);
             break;
         }
@@ -376,7 +380,8 @@ fn sample(
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut scores = vec![0f32; n];
     let mut done = vec![false; n];
-    for _ in 0..max_new_tokens(prompt) {
+    let max_new = max_new_tokens(prompt);
+    for step in 0..max_new {
         let mut next = Vec::with_capacity(n);
         for i in 0..n {
             if done[i] {
@@ -397,7 +402,7 @@ fn sample(
             }
             next.push(tok);
         }
-        if done.iter().all(|&d| d) || cache.len + 1 >= MAX_LENGTH {
+        if done.iter().all(|&d| d) || step + 1 == max_new {
             break;
         }
         let inputs: Vec<Vec<u32>> = next.into_iter().map(|t| vec![t]).collect();
