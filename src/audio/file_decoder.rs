@@ -55,16 +55,7 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
     let mut samples = Vec::new();
     let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
     let mut channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(0);
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
+    while let Some(packet) = next_packet(format.as_mut(), track_id)? {
         match decoder.decode(&packet) {
             Ok(buf) => {
                 let spec = *buf.spec();
@@ -83,6 +74,22 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
         return Err(AudioError::Corrupt("no decodable audio".into()));
     }
     Ok(DecodedAudio { samples, sample_rate, channels })
+}
+
+/// The next packet of `track_id`, or `None` at the end of the stream.
+fn next_packet(
+    format: &mut dyn symphonia::core::formats::FormatReader,
+    track_id: u32,
+) -> Result<Option<symphonia::core::formats::Packet>, AudioError> {
+    loop {
+        match format.next_packet() {
+            Ok(p) if p.track_id() == track_id => return Ok(Some(p)),
+            Ok(_) => continue,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(SymphoniaError::ResetRequired) => return Ok(None),
+            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
+        }
+    }
 }
 
 /// Opus packets out of the Ogg or Matroska/WebM demuxer, decoded by libopus at 48 kHz; the
@@ -109,16 +116,7 @@ fn decode_opus(
     // 120 ms is the longest Opus frame.
     let mut frame = vec![0f32; 5_760 * channels];
     let mut samples = Vec::new();
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(e) => return Err(AudioError::Corrupt(e.to_string())),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
+    while let Some(packet) = next_packet(format, track_id)? {
         let n = decoder
             .decode_float(&packet.data, &mut frame, false)
             .map_err(|e| AudioError::Corrupt(format!("Opus packet: {e}")))?;

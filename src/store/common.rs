@@ -200,17 +200,7 @@ macro_rules! impl_store {
             async fn soft_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
-                let done = sqlx::query(
-                    "UPDATE users SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                soft_delete(&mut tx, "users", tenant, id).await?;
                 // Open work of a departed user goes back to the pool; finished tasks keep their
                 // assignee for the record (D-092 with D-118).
                 sqlx::query(
@@ -236,15 +226,7 @@ macro_rules! impl_store {
 
             async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
-                    "UPDATE users SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
-                     AND deleted_at IS NOT NULL RETURNING *",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
+                let row = restore(&mut tx, "users", tenant, id).await?;
                 tx.commit().await?;
                 Ok(row)
             }
@@ -261,14 +243,7 @@ macro_rules! impl_store {
                 if hosted > 0 {
                     return Err(StoreError::Constraint("fk_meetings_users_host".into()));
                 }
-                let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                delete_row(&mut tx, "users", tenant, id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -441,46 +416,21 @@ macro_rules! impl_store {
 
             async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let done = sqlx::query(
-                    "UPDATE meetings SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                soft_delete(&mut tx, "meetings", tenant, id).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
-                    "UPDATE meetings SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
-                     AND deleted_at IS NOT NULL RETURNING *",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
+                let row = restore(&mut tx, "meetings", tenant, id).await?;
                 tx.commit().await?;
                 Ok(row)
             }
 
             async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let done = sqlx::query("DELETE FROM meetings WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                delete_row(&mut tx, "meetings", tenant, id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -591,32 +541,14 @@ macro_rules! impl_store {
 
             async fn soft_delete_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let done = sqlx::query(
-                    "UPDATE tasks SET deleted_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                soft_delete(&mut tx, "tasks", tenant, id).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn restore_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<Task> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
-                    "UPDATE tasks SET deleted_at = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2 \
-                     AND deleted_at IS NOT NULL RETURNING *",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
+                let row = restore(&mut tx, "tasks", tenant, id).await?;
                 tx.commit().await?;
                 Ok(row)
             }
@@ -762,14 +694,7 @@ macro_rules! impl_store {
 
             async fn delete_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let done = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                delete_row(&mut tx, "integrations", tenant, id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1008,6 +933,44 @@ macro_rules! impl_store {
                 .bind(id)
                 .fetch_one(&mut **tx)
                 .await?)
+        }
+
+        // Table names below are literals of this file, never input: formatting them is safe.
+
+        /// Soft delete (D-118..D-120): a live row gets `deleted_at`; anything else is NotFound.
+        async fn soft_delete(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+            let now = now();
+            let sql = format!(
+                "UPDATE {table} SET deleted_at = $3, updated_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+            );
+            let done = sqlx::query(&sql).bind(tenant).bind(id).bind(now).execute(&mut **tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        }
+
+        /// Undoes a soft delete; a live or missing row is NotFound.
+        async fn restore<T>(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T>
+        where
+            T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+        {
+            let sql = format!(
+                "UPDATE {table} SET deleted_at = NULL, updated_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NOT NULL RETURNING *"
+            );
+            Ok(sqlx::query_as(&sql).bind(tenant).bind(id).bind(now()).fetch_one(&mut **tx).await?)
+        }
+
+        /// Physical delete of one row of the tenant; NotFound when there is none.
+        async fn delete_row(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+            let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2");
+            let done = sqlx::query(&sql).bind(tenant).bind(id).execute(&mut **tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         }
 
         /// D-096/D-109: an AI-generated task needs a meeting.
