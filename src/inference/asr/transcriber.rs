@@ -65,6 +65,7 @@ impl Transcriber {
         if !self.model.config.multilingual {
             return Ok(vec![t.sot]);
         }
+        // `transcribe` detects the language first when none is given; other callers default to English.
         let language = options.language.as_deref().unwrap_or("en");
         let lang = t
             .languages
@@ -72,6 +73,15 @@ impl Transcriber {
             .copied()
             .ok_or_else(|| InferenceError::Config(format!("unknown language {language:?}")))?;
         Ok(vec![t.sot, lang, t.transcribe])
+    }
+
+    /// The most likely language of an encoded window (multilingual models): the decoder's
+    /// distribution over language tokens after start-of-transcript. Returns (code, probability).
+    pub fn detect_language(&mut self, cross: &CrossKv) -> Result<(String, f32), InferenceError> {
+        let t = self.model.config.tokens.clone();
+        let mut cache = self.model.empty_cache(1)?;
+        let logits = self.model.step(&[vec![t.sot]], cross, &mut cache, None)?.last.remove(0);
+        Ok(most_likely_language(&t.languages, &logits))
     }
 
     /// Frames an encoder window of `content` frames is run with.
@@ -157,6 +167,19 @@ impl Transcriber {
         let features = self.mel.compute(audio);
         let content_frames = features.frames.saturating_sub(1);
         let total = content_frames as f32 * FRAME_SECS;
+        let detected;
+        let options = if self.model.config.multilingual && options.language.is_none() && content_frames > 0 {
+            // faster-whisper's default: detect once, on the first 30 s.
+            let size = N_FRAMES.min(content_frames);
+            let frames = self.encoder_frames(size);
+            let cross = self.model.encode(features.window(0, size, frames), 1, frames)?;
+            let (language, probability) = self.detect_language(&cross)?;
+            tracing::info!(%language, probability, "detected language");
+            detected = DecodeOptions { language: Some(language), ..options.clone() };
+            &detected
+        } else {
+            options
+        };
         let mut rng = decoding::rng(options.seed);
         let mut all_tokens: Vec<u32> = match &options.initial_prompt {
             Some(p) => self.tokenizer.encode(&format!(" {}", p.trim()))?,
@@ -258,6 +281,17 @@ impl Transcriber {
     }
 }
 
+/// The language whose token has the highest probability among the language tokens.
+fn most_likely_language(languages: &std::collections::BTreeMap<String, u32>, logits: &[f32]) -> (String, f32) {
+    let max = languages.values().map(|&id| logits[id as usize]).fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = languages.values().map(|&id| (logits[id as usize] - max).exp()).sum();
+    let (code, id) = languages
+        .iter()
+        .max_by(|a, b| logits[*a.1 as usize].total_cmp(&logits[*b.1 as usize]))
+        .expect("a multilingual model has languages");
+    (code.clone(), (logits[*id as usize] - max).exp() / total)
+}
+
 struct WindowOutcome {
     segments: Vec<Segment>,
     /// Frames to move the window by.
@@ -312,6 +346,18 @@ mod tests {
     use super::*;
 
     const TS: u32 = 50363;
+
+    #[test]
+    fn language_is_the_most_likely_language_token() {
+        let languages: std::collections::BTreeMap<String, u32> =
+            [("en".to_owned(), 3), ("ko".to_owned(), 5)].into_iter().collect();
+        let mut logits = vec![0.0f32; 8];
+        logits[0] = 50.0; // a non-language token is ignored
+        logits[5] = 2.0;
+        let (code, p) = most_likely_language(&languages, &logits);
+        assert_eq!(code, "ko");
+        assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6, "{p}");
+    }
 
     #[test]
     fn pieces_follow_timestamp_pairs() {
