@@ -23,6 +23,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit (the `db:migrate:deploy` step, D-145).
     Migrate(DbArgs),
+    /// Database operations: backup before a deployment, verify after it (D-143, D-145).
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Tenant administration.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -31,6 +34,20 @@ pub enum Command {
     /// Model management.
     #[command(subcommand)]
     Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Integrity checks: row counts, orphaned references, invariants, storage checks. Exits 1 on
+    /// any problem.
+    Verify(DbArgs),
+    /// A consistent copy: `VACUUM INTO` for SQLite, `pg_dump --format=custom` for PostgreSQL.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::config::{AdminCommand, Cli, Command, LogFormat, ModelsCommand, ServeArgs};
+use ddalkkak::config::{AdminCommand, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
 use ddalkkak::http::AppState;
 use ddalkkak::{RunOptions, admin, store};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,35 @@ async fn main() -> anyhow::Result<()> {
             println!("owner    {} ({})", created.owner.email, created.owner.id);
             println!("api key  {}", created.api_key);
             eprintln!("The API key is shown only this once; store it now.");
+            Ok(())
+        }
+        Command::Db(DbCommand::Verify(db)) => {
+            let store = store::connect(&db.url()?, 1).await?;
+            let report = store.verify().await?;
+            for (table, rows) in &report.row_counts {
+                println!("{table:<24} {rows:>10} rows");
+            }
+            for problem in &report.problems {
+                println!("PROBLEM: {problem}");
+            }
+            anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
+            println!("ok: no problems");
+            Ok(())
+        }
+        Command::Db(DbCommand::Backup { out, db }) => {
+            anyhow::ensure!(!out.exists(), "{} exists; refusing to overwrite a backup", out.display());
+            match &db.database_url {
+                None => store::SqliteStore::connect(&db.url()?, 1).await?.backup(&out).await?,
+                Some(url) => {
+                    let status = std::process::Command::new("pg_dump")
+                        .args(["--format=custom", "--file"])
+                        .arg(&out)
+                        .arg(url)
+                        .status()?;
+                    anyhow::ensure!(status.success(), "pg_dump failed ({status})");
+                }
+            }
+            println!("backup written to {}", out.display());
             Ok(())
         }
         Command::Transcribe(args) => ddalkkak::commands::transcribe(args),

@@ -140,3 +140,31 @@ fn postgres_without_keys_is_refused_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("DDALKKAK_ENCRYPTION_KEY is required"), "{err}");
 }
+
+#[test]
+fn backup_and_verify_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| ddalkkak().args(args).arg("--data-dir").arg(&data).output().unwrap();
+    let created = run(&["admin", "create-tenant", "--name", "Acme", "--slug", "acme", "--owner-email", "o@acme.com"]);
+    assert!(created.status.success());
+    let verified = run(&["db", "verify"]);
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success() && out.contains("ok: no problems"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("tenants") && l.trim_end().ends_with("1 rows")), "{out}");
+
+    let copy = dir.path().join("backup.db");
+    let backup = run(&["db", "backup", "--out", copy.to_str().unwrap()]);
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    assert!(!run(&["db", "backup", "--out", copy.to_str().unwrap()]).status.success(), "no overwrite");
+    // The copy is a working database: the server's own verify passes on it.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(&copy, restored.join("ddalkkak.db")).unwrap();
+    let check = ddalkkak().args(["db", "verify", "--data-dir"]).arg(&restored).output().unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && out.lines().any(|l| l.starts_with("tenants") && l.trim_end().ends_with("1 rows")),
+        "{out}"
+    );
+}

@@ -30,6 +30,7 @@ on_both_backends!(
     retention_purges_only_expired_rows,
     api_keys_resolve_by_prefix_and_die_with_their_user,
     notifications_belong_to_their_user,
+    verify_counts_rows_and_finds_broken_references,
 );
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -581,4 +582,45 @@ async fn notifications_belong_to_their_user(db: TestDb) {
     assert_eq!(s.list_notifications(tid, t.owner.id, true).await.unwrap().len(), 1);
     assert_eq!(s.list_notifications(tid, t.owner.id, false).await.unwrap().len(), 2);
     assert!(s.list_notifications(tid, other.id, false).await.unwrap().is_empty());
+}
+
+async fn verify_counts_rows_and_finds_broken_references(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    s.create_meeting(t.tenant.id, meeting(t.owner.id, "m")).await.unwrap();
+    let clean = s.verify().await.unwrap();
+    assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+    let count = |r: &VerifyReport, table: &str| r.row_counts.iter().find(|(n, _)| n == table).map(|(_, c)| *c);
+    assert_eq!(
+        (count(&clean, "tenants"), count(&clean, "users"), count(&clean, "meetings")),
+        (Some(1), Some(1), Some(1))
+    );
+
+    // Break a reference behind the foreign keys' back, as a bad restore would.
+    let ghost = Uuid::new_v4();
+    if let Some(pg) = &db.pg {
+        let mut tx = pg.pool().begin().await.unwrap();
+        sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO tasks (id, tenant_id, title, assignee_id) VALUES ($1, $2, 'x', $3)")
+            .bind(Uuid::new_v4())
+            .bind(t.tenant.id)
+            .bind(ghost)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    } else {
+        use sqlx::ConnectOptions as _;
+        let options: sqlx::sqlite::SqliteConnectOptions = db.sqlite_url.as_deref().unwrap().parse().unwrap();
+        let mut conn = options.foreign_keys(false).connect().await.unwrap();
+        sqlx::query("INSERT INTO tasks (id, tenant_id, title, assignee_id) VALUES ($1, $2, 'x', $3)")
+            .bind(Uuid::new_v4())
+            .bind(t.tenant.id)
+            .bind(ghost)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let broken = s.verify().await.unwrap();
+    assert!(broken.problems.iter().any(|p| p.contains("tasks.assignee_id")), "{:?}", broken.problems);
 }

@@ -50,6 +50,55 @@ macro_rules! impl_store {
                 Self::BACKEND
             }
 
+            async fn verify(&self) -> StoreResult<VerifyReport> {
+                let mut report = VerifyReport::default();
+                let mut tables: Vec<&str> = REFERENCES.iter().map(|r| r.0).collect();
+                tables.insert(0, "tenants");
+                tables.dedup();
+                for table in tables {
+                    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                        .fetch_one(&self.pool)
+                        .await?;
+                    report.row_counts.push((table.to_owned(), n));
+                }
+                // References: held by foreign keys, but a restore, a manual edit or (SQLite) a
+                // writer with foreign keys off can break them.
+                for (table, column, parent) in REFERENCES {
+                    let orphans: i64 = sqlx::query_scalar(&format!(
+                        "SELECT COUNT(*) FROM {table} c WHERE c.{column} IS NOT NULL \
+                         AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})"
+                    ))
+                    .fetch_one(&self.pool)
+                    .await?;
+                    if orphans > 0 {
+                        report.problems.push(format!("{orphans} rows of {table}.{column} point at no {parent} row"));
+                    }
+                }
+                // Invariants of the data model that no single constraint states.
+                let checks = [
+                    (
+                        "tenants without a live OWNER (D-091)",
+                        "SELECT COUNT(*) FROM tenants t WHERE NOT EXISTS (SELECT 1 FROM users u \
+                         WHERE u.tenant_id = t.id AND u.role = 'OWNER' AND u.deleted_at IS NULL)",
+                    ),
+                    (
+                        "rows linked across tenants (D-088)",
+                        "SELECT (SELECT COUNT(*) FROM tasks t JOIN meetings m ON m.id = t.meeting_id \
+                         WHERE m.tenant_id <> t.tenant_id) + (SELECT COUNT(*) FROM tasks t JOIN users u \
+                         ON u.id = t.assignee_id WHERE u.tenant_id <> t.tenant_id) + (SELECT COUNT(*) \
+                         FROM meetings m JOIN users u ON u.id = m.host_id WHERE u.tenant_id <> m.tenant_id)",
+                    ),
+                ];
+                for (what, sql) in checks {
+                    let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+                    if n > 0 {
+                        report.problems.push(format!("{n} {what}"));
+                    }
+                }
+                report.problems.extend(self.storage_problems().await?);
+                Ok(report)
+            }
+
             async fn create_tenant(
                 &self,
                 name: &str,

@@ -329,7 +329,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Uuid>;
     /// System scope: deletes error records, quarantined rows and ENDED sessions past retention.
     async fn purge_expired(&self, cutoffs: PurgeCutoffs) -> StoreResult<PurgeReport>;
+
+    // --- operations (D-143/D-145: backup before deploying, verify after) ---
+    /// Integrity checks a migration or restore must pass: row counts per table, and every
+    /// problem found (orphaned references, broken invariants, storage corruption).
+    async fn verify(&self) -> StoreResult<VerifyReport>;
 }
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub row_counts: Vec<(String, i64)>,
+    pub problems: Vec<String>,
+}
+
+/// Tables and the references each must satisfy: (table, column, referenced table).
+pub(crate) const REFERENCES: [(&str, &str, &str); 21] = [
+    ("users", "tenant_id", "tenants"),
+    ("meetings", "tenant_id", "tenants"),
+    ("meetings", "host_id", "users"),
+    ("tasks", "tenant_id", "tenants"),
+    ("tasks", "meeting_id", "meetings"),
+    ("tasks", "assignee_id", "users"),
+    ("realtime_sessions", "tenant_id", "tenants"),
+    ("realtime_sessions", "meeting_id", "meetings"),
+    ("realtime_sessions", "host_id", "users"),
+    ("integrations", "tenant_id", "tenants"),
+    ("api_keys", "tenant_id", "tenants"),
+    ("api_keys", "user_id", "users"),
+    ("notifications", "tenant_id", "tenants"),
+    ("notifications", "user_id", "users"),
+    ("usage_stats", "tenant_id", "tenants"),
+    ("meetings_error", "tenant_id", "tenants"),
+    ("meetings_error", "meeting_id", "meetings"),
+    ("ai_error_log", "tenant_id", "tenants"),
+    ("ai_error_log", "meeting_id", "meetings"),
+    ("integration_error_log", "tenant_id", "tenants"),
+    ("integration_error_log", "integration_id", "integrations"),
+];
 
 #[derive(Debug, Clone)]
 pub struct NewApiKey {

@@ -48,6 +48,17 @@ impl PgStore {
     async fn system_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Constraints left NOT VALID (e.g. by a hand-made migration) are problems.
+    async fn storage_problems(&self) -> StoreResult<Vec<String>> {
+        let invalid: Vec<String> = sqlx::query_scalar(
+            "SELECT conname::text FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE n.nspname IN ('public', 'quarantine') AND NOT c.convalidated",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(invalid.into_iter().map(|c| format!("constraint {c} is not validated")).collect())
+    }
 }
 
 impl_store!(PgStore);

@@ -44,6 +44,22 @@ impl SqliteStore {
     async fn system_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// SQLite's own checks: page-level integrity and foreign keys.
+    async fn storage_problems(&self) -> StoreResult<Vec<String>> {
+        let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        let mut problems: Vec<String> = integrity.into_iter().filter(|r| r != "ok").collect();
+        let fk: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&self.pool).await?;
+        problems.extend(fk.into_iter().map(|(t,)| format!("foreign key check failed in {t}")));
+        Ok(problems)
+    }
+
+    /// A consistent copy of the database file (`VACUUM INTO`), safe while the server runs.
+    pub async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
+        sqlx::query("VACUUM INTO $1").bind(to.to_string_lossy().into_owned()).execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 impl_store!(SqliteStore);
