@@ -262,7 +262,7 @@ fn beam_search(
     options: &DecodeOptions,
 ) -> Result<Hypothesis, InferenceError> {
     let beam = options.beam_size.max(1);
-    let config = model.config.clone();
+    let config = std::sync::Arc::clone(&model.config);
     let rules = LogitRules::new(&config, options);
     let eot = config.tokens.eot;
     let mut cache = model.empty_cache(1)?;
@@ -369,7 +369,7 @@ fn sample(
     rng: &mut StdRng,
 ) -> Result<Hypothesis, InferenceError> {
     let n = options.best_of.max(1);
-    let config = model.config.clone();
+    let config = std::sync::Arc::clone(&model.config);
     let rules = LogitRules::new(&config, options);
     let eot = config.tokens.eot;
     let cross = model.repeat_cross(cross, n)?;

@@ -3,6 +3,7 @@
 //! per window) and `decoder` (tokens + cross K/V + self-attention cache → logits + new cache).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
@@ -29,7 +30,8 @@ impl Precision {
 }
 
 pub struct WhisperModel {
-    pub config: WhisperConfig,
+    /// Shared so decoding can read it while the model runs (no copy per window).
+    pub config: Arc<WhisperConfig>,
     encoder: Session,
     cross_kv: Session,
     decoder: Session,
@@ -57,7 +59,7 @@ pub struct StepOutput {
 
 impl WhisperModel {
     pub fn load(runtime: &OrtRuntime, dir: &Path, precision: Precision) -> Result<Self, InferenceError> {
-        let config = WhisperConfig::load(dir)?;
+        let config = Arc::new(WhisperConfig::load(dir)?);
         let graphs = config
             .graphs
             .get(precision.key())

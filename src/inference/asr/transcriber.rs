@@ -78,10 +78,10 @@ impl Transcriber {
     /// The most likely language of an encoded window (multilingual models): the decoder's
     /// distribution over language tokens after start-of-transcript. Returns (code, probability).
     pub fn detect_language(&mut self, cross: &CrossKv) -> Result<(String, f32), InferenceError> {
-        let t = self.model.config.tokens.clone();
+        let config = std::sync::Arc::clone(&self.model.config);
         let mut cache = self.model.empty_cache(1)?;
-        let logits = self.model.step(&[vec![t.sot]], cross, &mut cache, None)?.last.remove(0);
-        Ok(most_likely_language(&t.languages, &logits))
+        let logits = self.model.step(&[vec![config.tokens.sot]], cross, &mut cache, None)?.last.remove(0);
+        Ok(most_likely_language(&config.tokens.languages, &logits))
     }
 
     /// Frames an encoder window of `content` frames is run with.
@@ -168,6 +168,8 @@ impl Transcriber {
         let content_frames = features.frames.saturating_sub(1);
         let total = content_frames as f32 * FRAME_SECS;
         let detected;
+        // The first window's encoding, when language detection already computed it.
+        let mut first_cross = None;
         let options = if self.model.config.multilingual && options.language.is_none() && content_frames > 0 {
             // faster-whisper's default: detect once, on the first 30 s.
             let size = N_FRAMES.min(content_frames);
@@ -175,6 +177,7 @@ impl Transcriber {
             let cross = self.model.encode(features.window(0, size, frames), 1, frames)?;
             let (language, probability) = self.detect_language(&cross)?;
             tracing::info!(%language, probability, "detected language");
+            first_cross = Some(cross);
             detected = DecodeOptions { language: Some(language), ..options.clone() };
             &detected
         } else {
@@ -190,8 +193,13 @@ impl Transcriber {
         let mut seek = 0usize;
         while seek < content_frames {
             let segment_size = N_FRAMES.min(content_frames - seek);
-            let frames = self.encoder_frames(segment_size);
-            let cross = self.model.encode(features.window(seek, segment_size, frames), 1, frames)?;
+            let cross = match first_cross.take().filter(|_| seek == 0) {
+                Some(cross) => cross,
+                None => {
+                    let frames = self.encoder_frames(segment_size);
+                    self.model.encode(features.window(seek, segment_size, frames), 1, frames)?
+                }
+            };
             let previous = all_tokens[prompt_reset_since..].to_vec();
             let outcome =
                 self.decode_window(&cross, &previous, seek as f32 * FRAME_SECS, segment_size, options, &mut rng)?;
