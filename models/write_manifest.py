@@ -63,7 +63,10 @@ def main():
         }
     sources = {k: v for k, v in sources.items() if (root / k).exists()}
 
-    dirs = [root / d for d in ARTIFACT_DIRS] + sorted(root.glob("whisper-*"))
+    dirs = [root / d for d in ARTIFACT_DIRS] + sorted(root.glob("whisper-*")) + sorted(root.glob("llm-*"))
+    # sha256 of a file whose size and mtime are unchanged since the last manifest is reused
+    # (the LLM directories hold GB-sized GGUF / external-data files)
+    known = {f["path"]: f for f in old.get("files", []) if "mtime_ns" in f}
     files, graphs = [], {}
     for d in dirs:
         if not d.is_dir():
@@ -72,7 +75,10 @@ def main():
             if not p.is_file() or p.is_symlink() or p.name in SKIP_NAMES or p.name.endswith(".tmp"):
                 continue
             rel = p.relative_to(root).as_posix()
-            files.append({"path": rel, "sha256": sha256(p), "size": p.stat().st_size})
+            st = p.stat()
+            k = known.get(rel)
+            digest = k["sha256"] if k and k["size"] == st.st_size and k["mtime_ns"] == st.st_mtime_ns else sha256(p)
+            files.append({"path": rel, "sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
             if p.suffix == ".onnx":
                 graphs[rel] = onnx_io(p)
     whisper = {}
@@ -80,6 +86,12 @@ def main():
         c = json.loads(cfg.read_text())
         whisper[cfg.parent.name] = {k: c.get(k) for k in ("source", "dims", "multilingual", "tokens", "graphs",
                                                           "self_check")}
+    llm = {}
+    for cfg in sorted(root.glob("llm-*/llm_config.json")):
+        c = json.loads(cfg.read_text())
+        llm[cfg.parent.name] = {k: c.get(k) for k in ("name", "source", "architecture", "n_layers", "n_heads",
+                                                      "n_kv_heads", "head_dim", "vocab_size", "context_length",
+                                                      "eos_token_ids", "graphs", "self_check")}
     manifest = {
         "generated_by": "models/fetch.sh",
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -89,6 +101,7 @@ def main():
         "files": files,
         "onnx_io": graphs,
         "whisper": whisper,
+        "llm": llm,
     }
     out.write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"[fetch] wrote {out} ({len(files)} files, {len(graphs)} ONNX graphs)")
