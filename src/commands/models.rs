@@ -29,6 +29,15 @@ impl ModelPaths {
     pub fn has_whisper(&self, name: &str) -> bool {
         self.ort_library().exists() && self.whisper(name).join("whisper_config.json").exists()
     }
+
+    /// The speaker encoder (Resemblyzer, converted by `models/convert_resemblyzer.py`).
+    pub fn speaker(&self) -> PathBuf {
+        self.root.join("speaker").join("resemblyzer.onnx")
+    }
+
+    pub fn has_speaker(&self) -> bool {
+        self.ort_library().exists() && self.speaker().exists()
+    }
 }
 
 /// Runs the project's fetch script (`models/fetch.sh`): downloads from PyPI with sha256 checks,

@@ -3,6 +3,7 @@
 //! only on dedicated OS threads (see `asr::AsrEngine`), never inside async tasks.
 
 pub mod asr;
+pub mod diarize;
 pub mod vad;
 
 use std::path::{Path, PathBuf};
