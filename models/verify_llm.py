@@ -97,6 +97,7 @@ def greedy(llm: Llm, prompt_ids: list[int], max_new: int) -> dict:
     logits, past = llm.run(ids, llm.empty(), keep=1)
     prefill = time.time() - t0
     out = []
+    first = logits[0, -1].copy()
     t1 = time.time()
     tok = int(logits[0, -1].argmax())
     while True:
@@ -107,7 +108,7 @@ def greedy(llm: Llm, prompt_ids: list[int], max_new: int) -> dict:
         tok = int(logits[0, -1].argmax())
     dec = time.time() - t1
     steps = len(out) - 1  # decode calls (the first token comes from the prefill)
-    return {"tokens": out, "prefill_s": prefill, "decode_s": dec, "decode_steps": steps,
+    return {"tokens": out, "first_logits": first, "prefill_s": prefill, "decode_s": dec, "decode_steps": steps,
             "decode_tok_s": steps / dec if steps and dec > 0 else float("nan")}
 
 
@@ -174,8 +175,8 @@ def check_tokenizer(tok, cfg: dict, gguf_tokens: list[str] | None) -> list[str]:
         log(f"tokenizer: {n_checked} ids checked against tokenizer.ggml.tokens, {len(bad)} mismatches")
         if bad:
             errors.append(f"ids differ from the GGUF vocabulary: {bad[:5]}")
-    pieces = [tok.decode([i]) for i in enc.ids[:24]]
-    log(f"tokenizer: first pieces {pieces}")
+    ko = "회의록을 요약해 주세요"
+    log(f"tokenizer: {ko!r} -> {tok.encode(ko, add_special_tokens=False).tokens}")
     return errors
 
 
@@ -197,6 +198,9 @@ def main(argv=None):
     ap.add_argument("--llama-cpp", action="store_true", help="also compare with llama-cpp-python on the GGUF")
     ap.add_argument("--bench-tokens", type=int, default=0,
                     help="also time N decode steps without stopping at eos (tokens/s at a fixed length)")
+    ap.add_argument("--bench-prompt", type=int, default=0,
+                    help="for --bench-tokens: a synthetic transcript prompt of about N tokens instead of the "
+                         "chat prompt (prefill in one call, logits_to_keep=1)")
     args = ap.parse_args(argv)
 
     from tokenizers import Tokenizer
@@ -216,7 +220,7 @@ def main(argv=None):
     log(f"prompt ({len(prompt_ids)} tokens): {prompt!r}")
 
     variants = list(cfg["graphs"]) if args.variant == "all" else [args.variant]
-    answers = {}
+    answers, first_logits = {}, {}
     for var in variants:
         g = cfg["graphs"].get(var)
         if g is None:
@@ -226,6 +230,7 @@ def main(argv=None):
         r = greedy(llm, prompt_ids, args.max_new_tokens)
         text = tok.decode(r["tokens"], skip_special_tokens=True)
         answers[var] = r["tokens"]
+        first_logits[var] = r["first_logits"]
         log(f"[{var}] answer: {text!r} ({len(r['tokens'])} tokens {r['tokens'][:12]}{'...' if len(r['tokens']) > 12 else ''})")
         log(f"[{var}] prefill {len(prompt_ids)} tokens {r['prefill_s'] * 1e3:.0f} ms "
             f"({len(prompt_ids) / r['prefill_s']:.0f} tok/s); decode {r['decode_steps']} steps "
@@ -248,23 +253,35 @@ def main(argv=None):
         if pd > max(args.kv_tol, 1e-3):
             errors.append(f"[{var}] padded batch differs ({pd})")
         if args.bench_tokens:
-            ids = np.asarray([prompt_ids], np.int64)
-            _, past = llm.run(ids, llm.empty(), keep=1)
+            bench_ids = prompt_ids
+            if args.bench_prompt:
+                line = "Speaker 1: We agreed to ship the release on Friday, and Minji will update the docs. "
+                body = tok.encode(line * (args.bench_prompt // 10 + 1), add_special_tokens=False).ids
+                bench_ids = tok.encode(chat_prompt(cfg, "Summarize the meeting:\n"), add_special_tokens=False).ids
+                bench_ids = (bench_ids[:-5] + body)[:args.bench_prompt - 5] + bench_ids[-5:]
+            ids = np.asarray([bench_ids], np.int64)
             t0 = time.time()
-            t = prompt_ids[-1]
+            _, past = llm.run(ids, llm.empty(), keep=1)
+            pf = time.time() - t0
+            log(f"[{var}] bench: prefill of {len(bench_ids)} tokens in one call: {pf:.2f} s "
+                f"({len(bench_ids) / pf:.0f} tok/s)")
+            t0 = time.time()
+            t = bench_ids[-1]
             for _ in range(args.bench_tokens):
                 lg, past = llm.run(np.asarray([[t]], np.int64), past)
                 t = int(lg[0, -1].argmax())
             dt = time.time() - t0
-            log(f"[{var}] bench: {args.bench_tokens} decode steps after a {len(prompt_ids)}-token prompt: "
+            log(f"[{var}] bench: {args.bench_tokens} decode steps after a {len(bench_ids)}-token prompt: "
                 f"{args.bench_tokens / dt:.1f} tok/s")
         del llm
     if "fp32" in answers and "int8" in answers:
         same = answers["fp32"] == answers["int8"]
-        log(f"int8 answer {'identical to' if same else 'DIFFERS from'} fp32")
+        d = float(np.abs(first_logits["fp32"] - first_logits["int8"]).max())
+        log(f"int8 answer {'identical to' if same else 'DIFFERS from'} fp32; next-token logits after the prompt: "
+            f"max abs diff {d:.3f}")
 
     if args.llama_cpp:
-        errors += compare_llama_cpp(gg, tok, prompt, prompt_ids, answers, args.max_new_tokens)
+        errors += compare_llama_cpp(gg, tok, prompt, prompt_ids, answers, first_logits, args.max_new_tokens)
 
     if errors:
         for e in errors:
@@ -274,13 +291,14 @@ def main(argv=None):
     return 0
 
 
-def compare_llama_cpp(gg: Path, tok, prompt: str, prompt_ids: list[int], answers: dict, max_new: int) -> list[str]:
+def compare_llama_cpp(gg: Path, tok, prompt: str, prompt_ids: list[int], answers: dict, first_logits: dict,
+                      max_new: int) -> list[str]:
     try:
         from llama_cpp import Llama
     except ImportError:
         return ["--llama-cpp: llama_cpp (llama-cpp-python) is not installed"]
     errors = []
-    llm = Llama(model_path=str(gg), n_ctx=512, n_threads=2, logits_all=False, verbose=False)
+    llm = Llama(model_path=str(gg), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
     ref = llm.tokenize(TOKENIZER_SAMPLE.encode(), add_bos=False, special=True)
     ours = tok.encode(TOKENIZER_SAMPLE, add_special_tokens=False).ids
     log(f"llama.cpp: tokenizer sample ids {'identical' if ref == ours else 'DIFFER'} ({len(ref)} vs {len(ours)})")
@@ -292,6 +310,15 @@ def compare_llama_cpp(gg: Path, tok, prompt: str, prompt_ids: list[int], answers
     out = []
     llm.reset()
     llm.eval(ref_p)
+    ref_logits = np.asarray(llm.scores[llm.n_tokens - 1], np.float32)
+    top = set(np.argsort(-ref_logits)[:10].tolist())
+    for var, lg in first_logits.items():
+        lg = lg[:len(ref_logits)]
+        log(f"llama.cpp vs {var}: next-token logits after the prompt: max abs diff "
+            f"{float(np.abs(lg - ref_logits).max()):.3f}, mean {float(np.abs(lg - ref_logits).mean()):.3f} "
+            f"(|logits| max {float(np.abs(ref_logits).max()):.1f}), "
+            f"argmax {'equal' if int(lg.argmax()) == int(ref_logits.argmax()) else 'DIFFERENT'}, "
+            f"top-10 overlap {len(top & set(np.argsort(-lg)[:10].tolist()))}/10")
     for _ in range(max_new):
         t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
         out.append(t)
