@@ -33,8 +33,12 @@ struct Report {
 async fn run(store: Arc<dyn Store>, clients: usize, secs: u64) -> anyhow::Result<Report> {
     let created = ddalkkak::admin::create_tenant(&*store, "Bench", "bench", "owner@bench.com", None).await?;
     let key = created.api_key;
-    let state =
-        AppState { store: store.clone(), cipher: TokenCipher::new(&[1; 32]), signer: StreamTokenSigner::new([2; 32]) };
+    let state = AppState {
+        store: store.clone(),
+        cipher: TokenCipher::new(&[1; 32]),
+        signer: StreamTokenSigner::new([2; 32]),
+        live: None,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();

@@ -152,6 +152,56 @@ pub struct ServeArgs {
     pub retention_interval_secs: u64,
     #[arg(long, env = "DDALKKAK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Live transcription (`/v1/listen`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveArgs {
+    /// Serve the REST API only: no models are loaded and `/v1/listen` answers 503.
+    #[arg(long, env = "DDALKKAK_NO_LIVE")]
+    pub no_live: bool,
+    /// Whisper model of live sessions (`tiny.en` or `base`); fetched on first start.
+    #[arg(long, env = "DDALKKAK_ASR_MODEL", default_value = "tiny.en")]
+    pub asr_model: String,
+    /// Weights: int8 (faster on CPU, same accuracy measured on tiny.en) or fp32.
+    #[arg(long, env = "DDALKKAK_ASR_PRECISION", value_enum, default_value = "int8")]
+    pub asr_precision: AsrPrecision,
+    /// ASR worker threads, each with its own model copy; the cores are split between them.
+    #[arg(long, env = "DDALKKAK_ASR_WORKERS", default_value_t = 1)]
+    pub asr_workers: usize,
+    /// Where models are fetched to and loaded from.
+    #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Live sessions beyond this are refused (503 `overloaded`).
+    #[arg(long, env = "DDALKKAK_MAX_LIVE_SESSIONS", default_value_t = 32)]
+    pub max_live_sessions: usize,
+    /// A session with no audio and no KeepAlive for this long is closed (code 4000).
+    #[arg(long, env = "DDALKKAK_IDLE_TIMEOUT_SECS", default_value_t = 10)]
+    pub idle_timeout_secs: u64,
+    /// Names this process in `realtime_sessions.server_instance`; on start it finalizes the
+    /// sessions it left open. Give each process sharing a database its own (default: host name).
+    #[arg(long, env = "DDALKKAK_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AsrPrecision {
+    Int8,
+    Fp32,
+}
+
+impl LiveArgs {
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "local".into())
+        })
+    }
 }
 
 impl ServeArgs {

@@ -4,7 +4,8 @@
 //! - [`store`]: the [`store::Store`] trait and its PostgreSQL and SQLite implementations.
 //! - [`auth`]: API keys, stream tokens, integration-token encryption.
 //! - [`jobs`]: background work owned by the server (retention purge).
-//! - [`audio`]: decoding and resampling; [`inference`]: model work (Whisper on ONNX Runtime).
+//! - [`session`]: live sessions (`/v1/listen`): the socket actor, streaming policy, captions.
+//! - [`audio`]: decoding and resampling; [`inference`]: model work (Whisper, VAD on ONNX Runtime).
 //! - [`model`]: row types of the data model; [`validate`]: input rules.
 //! - [`admin`]: tenant administration shared by the CLI and tests.
 
@@ -18,6 +19,7 @@ pub mod inference;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
+pub mod session;
 pub mod store;
 pub mod subtitles;
 pub mod validate;
@@ -64,7 +66,13 @@ pub async fn run(
     tasks.spawn(retention.run(shutdown.clone()));
 
     tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
+    let live = state.live.clone();
     axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+    // Upgraded WebSockets outlive the HTTP server: live sessions flush, store their meetings and
+    // close (1001) within the deadline; whatever does not make it is recovered on the next start.
+    if let Some(live) = live {
+        live.drain(options.shutdown_timeout).await;
+    }
 
     tasks.close();
     if tokio::time::timeout(options.shutdown_timeout, tasks.wait()).await.is_err() {

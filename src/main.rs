@@ -2,8 +2,11 @@
 
 use clap::Parser;
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::config::{AdminCommand, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
+use ddalkkak::commands::live::{LiveSetup, start_live};
+use ddalkkak::config::{AdminCommand, AsrPrecision, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
 use ddalkkak::http::AppState;
+use ddalkkak::inference::asr::Precision;
+use ddalkkak::session::LiveConfig;
 use ddalkkak::{RunOptions, admin, store};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -87,10 +90,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(path = %key_file.display(), "first start: created tenant `default`; its owner's API key is in this file");
         }
     }
-    let state = AppState { store, cipher, signer };
     ddalkkak::metrics::install(args.metrics_listen)?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let shutdown = CancellationToken::new();
+    let live = if args.live.no_live {
+        None
+    } else {
+        let l = &args.live;
+        let setup = LiveSetup {
+            models_dir: l.models_dir.clone(),
+            precision: match l.asr_precision {
+                AsrPrecision::Int8 => Precision::Int8,
+                AsrPrecision::Fp32 => Precision::Fp32,
+            },
+            asr_workers: l.asr_workers,
+            fetch: true,
+            config: LiveConfig {
+                max_sessions: l.max_live_sessions,
+                idle_timeout: std::time::Duration::from_secs(l.idle_timeout_secs.max(1)),
+                server_instance: l.instance_id(),
+                english_only: l.asr_model.ends_with(".en"),
+                model_name: l.asr_model.clone(),
+                ..LiveConfig::default()
+            },
+        };
+        Some(start_live(setup, store.clone(), shutdown.clone()).await?)
+    };
+    let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()) };
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let options = RunOptions {
         retention_interval: std::time::Duration::from_secs(args.retention_interval_secs.max(1)),

@@ -29,3 +29,15 @@ pub fn install(listen: SocketAddr) -> anyhow::Result<()> {
         .install()?;
     Ok(())
 }
+
+pub const LIVE_SESSIONS: &str = "ddalkkak_live_sessions";
+pub const LIVE_FINAL_ASR_SECONDS: &str = "ddalkkak_live_final_asr_seconds";
+
+pub fn live_sessions(active: usize) {
+    metrics::gauge!(LIVE_SESSIONS).set(active as f64);
+}
+
+/// Time from submitting an utterance's final to its transcription.
+pub fn live_final(elapsed: Duration) {
+    metrics::histogram!(LIVE_FINAL_ASR_SECONDS).record(elapsed.as_secs_f64());
+}

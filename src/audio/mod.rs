@@ -1,11 +1,18 @@
-//! Audio in: container/codec decoding ([`FileDecoder`]) and resampling to the 16 kHz mono the
-//! models take ([`Resampler`]).
+//! Audio in: whole files ([`decode_file`]), live streams ([`StreamDecoder`], with push-mode
+//! [`OggDemuxer`] and [`WebmDemuxer`]), and resampling to the 16 kHz mono the models take
+//! ([`Resampler`]).
 
 mod file_decoder;
+mod ogg_demuxer;
 mod resampler;
+mod stream_decoder;
+mod webm_demuxer;
 
 pub use file_decoder::{AudioError, DecodedAudio, decode_file};
+pub use ogg_demuxer::OggDemuxer;
 pub use resampler::Resampler;
+pub use stream_decoder::{Encoding, StreamDecoder};
+pub use webm_demuxer::{WebmDemuxer, WebmTrack};
 
 /// The rate every model in the server consumes.
 pub const MODEL_RATE: u32 = 16_000;

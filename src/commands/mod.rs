@@ -1,7 +1,9 @@
-//! Subcommands that are not the server: `transcribe` and `models fetch`.
+//! What the subcommands run besides the HTTP server itself: `transcribe`, `models fetch`, and
+//! the live-session setup of `serve`.
 
+pub mod live;
 mod models;
 pub mod transcribe;
 
-pub use models::{ModelPaths, fetch_models};
+pub use models::{ModelPaths, ensure_models, fetch_models};
 pub use transcribe::transcribe;

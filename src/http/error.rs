@@ -31,6 +31,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 503 with `Retry-After`: refused now, fine later (admission control, no models).
+    #[error("{code}: {detail}")]
+    Unavailable { code: &'static str, detail: &'static str },
+    #[error("gone: {0}")]
+    Gone(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -78,6 +83,8 @@ impl ApiError {
                 Some("send the body as application/json".into()),
                 vec![],
             ),
+            ApiError::Unavailable { code, detail } => (S::SERVICE_UNAVAILABLE, code, Some(detail.into()), vec![]),
+            ApiError::Gone(detail) => (S::GONE, "gone", Some(detail.into()), vec![]),
             ApiError::Store(StoreError::Rule { code, field, message }) => (
                 S::UNPROCESSABLE_ENTITY,
                 code,
@@ -146,6 +153,9 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

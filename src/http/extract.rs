@@ -118,6 +118,13 @@ impl FromRequestParts<AppState> for Principal {
         if StreamTokenSigner::looks_like_token(presented) {
             return Err(ApiError::Unauthorized("stream tokens open live streams only; use an API key"));
         }
+        Principal::from_api_key(state, presented).await
+    }
+}
+
+impl Principal {
+    /// Resolves an API key (not a stream token).
+    pub async fn from_api_key(state: &AppState, presented: &str) -> Result<Self, ApiError> {
         let prefix = ApiKeySecret::prefix_of(presented).ok_or(ApiError::Unauthorized("malformed API key"))?;
         let (key, user) = match state.store.api_key_by_prefix(prefix).await {
             Ok(found) => found,
@@ -136,6 +143,55 @@ impl FromRequestParts<AppState> for Principal {
         }
         Ok(Principal { tenant_id: key.tenant_id, user_id: user.id, role: user.role, api_key_id: key.id })
     }
+}
+
+/// Who opens or watches a live stream: an API key, or a stream token of the right scope.
+#[derive(Debug, Clone)]
+pub struct StreamCaller {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    /// Set when a token was presented: what it allows.
+    pub token: Option<crate::auth::StreamClaims>,
+    /// The credential came as the `token` WebSocket subprotocol, which must be echoed.
+    pub via_subprotocol: bool,
+}
+
+impl StreamCaller {
+    /// Looks in `Authorization: Token|Bearer`, then `Sec-WebSocket-Protocol: token, <credential>`
+    /// (browsers cannot set headers on WebSockets), then `?token=`.
+    pub async fn authenticate(state: &AppState, parts: &Parts, query_token: Option<&str>) -> Result<Self, ApiError> {
+        let subprotocol = subprotocol_credential(parts);
+        let (presented, via_subprotocol) = match (credential(parts), subprotocol, query_token) {
+            (Some(c), _, _) => (c, false),
+            (None, Some(c), _) => (c, true),
+            (None, None, Some(c)) => (c, false),
+            (None, None, None) => {
+                return Err(ApiError::Unauthorized(
+                    "send an API key or stream token (Authorization header, `token` subprotocol or ?token=)",
+                ));
+            }
+        };
+        if StreamTokenSigner::looks_like_token(presented) {
+            let claims = state.signer.verify(presented, now()).map_err(|e| match e {
+                crate::auth::StreamTokenError::Expired => ApiError::Unauthorized("stream token expired"),
+                _ => ApiError::Unauthorized("invalid stream token"),
+            })?;
+            return Ok(Self {
+                tenant_id: claims.tenant_id,
+                user_id: claims.user_id,
+                token: Some(claims),
+                via_subprotocol,
+            });
+        }
+        let principal = Principal::from_api_key(state, presented).await?;
+        Ok(Self { tenant_id: principal.tenant_id, user_id: principal.user_id, token: None, via_subprotocol })
+    }
+}
+
+fn subprotocol_credential(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let mut items = value.split(',').map(str::trim);
+    (items.next()? == "token").then(|| items.next()).flatten().filter(|c| !c.is_empty())
 }
 
 fn credential(parts: &Parts) -> Option<&str> {

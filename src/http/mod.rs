@@ -2,9 +2,11 @@
 //! registered in [`router`]; handlers live in one file per resource.
 
 mod api_keys;
+mod captions;
 mod error;
 mod extract;
 mod integrations;
+mod listen;
 mod meetings;
 mod notifications;
 mod pagination;
@@ -34,6 +36,7 @@ pub use extract::Principal;
 
 use crate::auth::{StreamTokenSigner, TokenCipher};
 use crate::metrics;
+use crate::session::LiveService;
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
@@ -42,6 +45,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub cipher: TokenCipher,
     pub signer: StreamTokenSigner,
+    /// Live transcription; `None` when the server runs without speech models (REST only).
+    pub live: Option<Arc<LiveService>>,
 }
 
 /// Request bodies of the REST API are small JSON documents.
@@ -68,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/restore", post(tasks::restore))
         .route("/realtime-sessions", get(realtime_sessions::list))
         .route("/realtime-sessions/{id}", get(realtime_sessions::get))
+        .route("/realtime-sessions/{id}/captions", get(captions::captions))
+        .route("/listen", get(listen::listen))
         .route("/integrations", get(integrations::list).post(integrations::create))
         .route("/integrations/{id}", get(integrations::get).patch(integrations::update).delete(integrations::delete))
         .route("/notifications", get(notifications::list))

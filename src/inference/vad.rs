@@ -16,37 +16,57 @@ pub const CHUNK: usize = 512;
 const CONTEXT: usize = 64;
 const STATE_LEN: usize = 2 * 128;
 
-/// One VAD stream: its recurrent state and context carry over from chunk to chunk.
-pub struct SileroVad {
-    session: Session,
+/// What one audio stream carries from chunk to chunk: the recurrent state and the tail of the
+/// previous chunk. Kept apart from the model so one model serves many live streams.
+#[derive(Clone)]
+pub struct VadState {
     state: Vec<f32>,
     context: Vec<f32>,
 }
 
+impl Default for VadState {
+    fn default() -> Self {
+        Self { state: vec![0.0; STATE_LEN], context: vec![0.0; CONTEXT] }
+    }
+}
+
+/// The Silero model with the state of one stream (for whole recordings).
+pub struct SileroVad {
+    session: Session,
+    stream: VadState,
+}
+
 impl SileroVad {
     pub fn load(runtime: &OrtRuntime, model: &Path) -> Result<Self, InferenceError> {
-        Ok(Self { session: runtime.session(model)?, state: vec![0.0; STATE_LEN], context: vec![0.0; CONTEXT] })
+        Ok(Self { session: runtime.session(model)?, stream: VadState::default() })
     }
 
     pub fn reset(&mut self) {
-        self.state.fill(0.0);
-        self.context.fill(0.0);
+        self.stream = VadState::default();
     }
 
     /// Speech probability of the next `CHUNK` samples (shorter input is zero-padded).
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32, InferenceError> {
+        let mut stream = std::mem::take(&mut self.stream);
+        let p = self.probability_of(&mut stream, chunk);
+        self.stream = stream;
+        p
+    }
+
+    /// The same for a stream whose state the caller keeps.
+    pub fn probability_of(&mut self, stream: &mut VadState, chunk: &[f32]) -> Result<f32, InferenceError> {
         let mut input = Vec::with_capacity(CONTEXT + CHUNK);
-        input.extend_from_slice(&self.context);
+        input.extend_from_slice(&stream.context);
         input.extend_from_slice(&chunk[..chunk.len().min(CHUNK)]);
         input.resize(CONTEXT + CHUNK, 0.0);
-        self.context.copy_from_slice(&input[CHUNK..]);
+        stream.context.copy_from_slice(&input[CHUNK..]);
         let mut out = self.session.run(ort::inputs![
             "input" => Tensor::from_array(([1usize, CONTEXT + CHUNK], input))?,
-            "state" => Tensor::from_array(([2usize, 1, 128], self.state.clone()))?,
+            "state" => Tensor::from_array(([2usize, 1, 128], stream.state.clone()))?,
             "sr" => Tensor::from_array(((), vec![16_000i64]))?,
         ])?;
         let (_, state) = out["stateN"].try_extract_tensor::<f32>()?;
-        self.state.copy_from_slice(state);
+        stream.state.copy_from_slice(state);
         let (_, p) = out["output"].try_extract_tensor::<f32>()?;
         let p = p[0];
         drop(out.remove("output"));

@@ -3,21 +3,25 @@
 
 mod api_key;
 mod integration;
+mod job;
 mod meeting;
 mod notification;
 mod realtime_session;
 mod task;
 mod tenant;
+mod transcript_final;
 mod usage;
 mod user;
 
 pub use api_key::ApiKey;
 pub use integration::{Integration, ServiceType};
+pub use job::{Job, JobStatus};
 pub use meeting::{Meeting, SttStatus};
 pub use notification::Notification;
 pub use realtime_session::{RealtimeSession, SessionStatus};
 pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
+pub use transcript_final::TranscriptFinal;
 pub use usage::UsageDay;
 pub use user::{Role, User};
 

@@ -20,6 +20,8 @@ pub struct RealtimeSession {
     pub meeting_id: Option<Uuid>,
     pub host_id: Uuid,
     pub socket_id: String,
+    /// The server process that owns the session while it is ACTIVE (crash recovery).
+    pub server_instance: Option<String>,
     pub status: SessionStatus,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,

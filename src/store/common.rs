@@ -37,6 +37,47 @@ pub(crate) fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> super::C
     super::Page { items: rows, next }
 }
 
+/// A meeting's transcript as assembled from its session's finals.
+pub(crate) struct AssembledTranscript {
+    /// One line per final.
+    pub text: String,
+    /// `[{seq, speaker, start, end, text, words}]`, seconds.
+    pub segments: serde_json::Value,
+    /// `[{speaker, label, total_seconds, first_seen}]` for finals that carry a speaker.
+    pub speaker_labels: serde_json::Value,
+    pub last_end_ms: i32,
+}
+
+pub(crate) fn assemble_transcript(finals: &[crate::model::TranscriptFinal]) -> AssembledTranscript {
+    use serde_json::json;
+    let secs = |ms: i32| ms as f64 / 1000.0;
+    let mut speakers: std::collections::BTreeMap<i32, (f64, f64)> = Default::default();
+    for f in finals {
+        if let Some(s) = f.speaker {
+            let entry = speakers.entry(s).or_insert((0.0, secs(f.start_ms)));
+            entry.0 += secs(f.end_ms - f.start_ms);
+        }
+    }
+    AssembledTranscript {
+        text: finals.iter().map(|f| f.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n"),
+        segments: finals
+            .iter()
+            .map(|f| {
+                json!({"seq": f.seq, "speaker": f.speaker, "start": secs(f.start_ms), "end": secs(f.end_ms),
+                       "text": f.text, "words": f.words.0})
+            })
+            .collect(),
+        speaker_labels: speakers
+            .iter()
+            .map(|(s, (total, first))| {
+                json!({"speaker": s, "label": format!("Speaker {}", s + 1),
+                       "total_seconds": (total * 100.0).round() / 100.0, "first_seen": first})
+            })
+            .collect(),
+        last_end_ms: finals.iter().map(|f| f.end_ms).max().unwrap_or(0),
+    }
+}
+
 macro_rules! impl_store {
     ($ty:ty) => {
         #[async_trait::async_trait]
@@ -671,6 +712,176 @@ macro_rules! impl_store {
                 .bind(status)
                 .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn start_live_session(
+                &self,
+                tenant: Uuid,
+                live: NewLiveSession,
+            ) -> StoreResult<(RealtimeSession, Meeting)> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_user(&mut tx, tenant, live.host_id).await?;
+                let meeting: Meeting = sqlx::query_as(
+                    "INSERT INTO meetings (id, tenant_id, title, host_id, stt_status, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'PROCESSING', $5, $5) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(&live.title)
+                .bind(live.host_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                add_usage(&mut tx, tenant, now.date_naive(), 1, 0, 0).await?;
+                let session = sqlx::query_as(
+                    "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, server_instance, \
+                     status, started_at) VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(meeting.id)
+                .bind(live.host_id)
+                .bind(&live.socket_id)
+                .bind(&live.server_instance)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((session, meeting))
+            }
+
+            async fn append_final(&self, tenant: Uuid, f: NewFinal) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO transcript_finals (session_id, seq, tenant_id, meeting_id, start_ms, end_ms, \
+                     speaker, text, words, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (session_id, seq) DO NOTHING",
+                )
+                .bind(f.session_id)
+                .bind(f.seq)
+                .bind(tenant)
+                .bind(f.meeting_id)
+                .bind(f.start_ms)
+                .bind(f.end_ms)
+                .bind(f.speaker)
+                .bind(&f.text)
+                .bind(sqlx::types::Json(&f.words))
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
+                )
+                .bind(tenant)
+                .bind(session)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn finalize_live_session(
+                &self,
+                tenant: Uuid,
+                session: Uuid,
+                audio_seconds: Option<f64>,
+            ) -> StoreResult<Meeting> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row: RealtimeSession =
+                    sqlx::query_as("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(session)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
+                if row.status == SessionStatus::Active {
+                    let finals: Vec<TranscriptFinal> = sqlx::query_as(
+                        "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let transcript = $crate::store::common::assemble_transcript(&finals);
+                    let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
+                    let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
+                    sqlx::query(
+                        "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
+                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .bind(&transcript.text)
+                    .bind(sqlx::types::Json(&transcript.segments))
+                    .bind(sqlx::types::Json(&transcript.speaker_labels))
+                    .bind(duration)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if !transcript.text.is_empty() {
+                        sqlx::query(
+                            "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
+                             ON CONFLICT (kind, meeting_id) DO NOTHING",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(tenant)
+                        .bind(Job::MEETING_INTELLIGENCE)
+                        .bind(meeting_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                let meeting = sqlx::query_as("SELECT * FROM meetings WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(meeting)
+            }
+
+            async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>> {
+                let mut tx = self.system_tx().await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' AND server_instance = $1 \
+                     ORDER BY started_at, id",
+                )
+                .bind(server_instance)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn list_jobs(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Vec<Job>> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let rows =
+                    sqlx::query_as("SELECT * FROM jobs WHERE tenant_id = $1 AND meeting_id = $2 ORDER BY created_at, id")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_all(&mut *tx)
+                        .await?;
                 tx.commit().await?;
                 Ok(rows)
             }

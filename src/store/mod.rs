@@ -20,8 +20,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Integration, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus, Task,
-    TaskStatus, Tenant, UsageDay, User,
+    ApiKey, Integration, Job, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
+    Task, TaskStatus, Tenant, TranscriptFinal, UsageDay, User,
 };
 
 pub use error::StoreError;
@@ -287,6 +287,29 @@ pub trait Store: Send + Sync + 'static {
         status: Option<SessionStatus>,
     ) -> StoreResult<Vec<RealtimeSession>>;
 
+    // --- live sessions (socket actor) ---
+    /// One transaction: a meeting (stt_status PROCESSING) and its ACTIVE session owned by
+    /// `live.server_instance`.
+    async fn start_live_session(&self, tenant: Uuid, live: NewLiveSession) -> StoreResult<(RealtimeSession, Meeting)>;
+    /// Stores one final; `seq` must be the next number of the session (a replay of a stored
+    /// `seq` with the same content is accepted, so a retried write is harmless).
+    async fn append_final(&self, tenant: Uuid, segment: NewFinal) -> StoreResult<()>;
+    async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>>;
+    /// One transaction: the meeting gets its transcript assembled from the stored finals,
+    /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
+    /// meeting-intelligence job is enqueued when there is any text. Finalizing an ENDED session
+    /// again changes nothing and returns the meeting.
+    async fn finalize_live_session(
+        &self,
+        tenant: Uuid,
+        session: Uuid,
+        audio_seconds: Option<f64>,
+    ) -> StoreResult<Meeting>;
+    /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
+    async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
+    /// Jobs of a meeting (the job worker's own queries come with issue 6).
+    async fn list_jobs(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Vec<Job>>;
+
     // --- integrations ---
     async fn create_integration(&self, tenant: Uuid, integration: NewIntegration) -> StoreResult<Integration>;
     async fn get_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<Integration>;
@@ -344,7 +367,7 @@ pub struct VerifyReport {
 }
 
 /// Tables and the references each must satisfy: (table, column, referenced table).
-pub(crate) const REFERENCES: [(&str, &str, &str); 21] = [
+pub(crate) const REFERENCES: [(&str, &str, &str); 26] = [
     ("users", "tenant_id", "tenants"),
     ("meetings", "tenant_id", "tenants"),
     ("meetings", "host_id", "users"),
@@ -366,7 +389,34 @@ pub(crate) const REFERENCES: [(&str, &str, &str); 21] = [
     ("ai_error_log", "meeting_id", "meetings"),
     ("integration_error_log", "tenant_id", "tenants"),
     ("integration_error_log", "integration_id", "integrations"),
+    ("transcript_finals", "tenant_id", "tenants"),
+    ("transcript_finals", "session_id", "realtime_sessions"),
+    ("transcript_finals", "meeting_id", "meetings"),
+    ("jobs", "tenant_id", "tenants"),
+    ("jobs", "meeting_id", "meetings"),
 ];
+
+/// What a live session starts with.
+#[derive(Debug, Clone)]
+pub struct NewLiveSession {
+    pub host_id: Uuid,
+    pub title: String,
+    pub socket_id: String,
+    pub server_instance: String,
+}
+
+/// A final result to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFinal {
+    pub session_id: Uuid,
+    pub meeting_id: Uuid,
+    pub seq: i32,
+    pub start_ms: i32,
+    pub end_ms: i32,
+    pub speaker: Option<i32>,
+    pub text: String,
+    pub words: Value,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewApiKey {

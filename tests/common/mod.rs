@@ -137,6 +137,7 @@ impl TestApp {
             store: db.store.clone(),
             cipher: TokenCipher::new(&TEST_KEY),
             signer: StreamTokenSigner::new(TEST_KEY),
+            live: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

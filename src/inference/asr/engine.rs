@@ -1,36 +1,44 @@
 //! The ASR engine: Whisper on dedicated OS threads behind a cheap, cloneable [`AsrHandle`].
 //!
-//! Requests go through one bounded queue. A worker takes the first request it finds, then
-//! whatever else is already waiting (up to `max_batch`), runs their encoder windows as one batch
-//! and decodes each. When the queue is full, [`AsrHandle::submit`] fails at once with
-//! `Overloaded`: callers refuse new work early instead of everyone getting slower.
+//! Requests wait in one queue with two lanes. Finals (end of an utterance: what gets stored)
+//! always go first and are refused only when their lane is full. Partials (a live preview of
+//! the utterance so far) coalesce: a new partial from the same stream replaces the one still
+//! waiting, whose receiver then sees [`InferenceError::Superseded`]; so under load each stream
+//! gets fewer, fresher partials instead of a growing backlog. A worker takes the first request
+//! it finds plus whatever else is waiting (up to `max_batch`, finals first), runs their encoder
+//! windows as one batch and decodes each.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
 use super::decoding::DecodeOptions;
 use super::model::Precision;
-use super::transcriber::{Segment, Transcriber};
+use super::transcriber::{EncoderWindow, Segment, Transcriber};
 use crate::inference::{InferenceError, OrtRuntime};
 
+type Reply = oneshot::Sender<Result<Vec<Segment>, InferenceError>>;
+
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
-pub struct AsrRequest {
-    pub audio: Vec<f32>,
-    reply: oneshot::Sender<Result<Vec<Segment>, InferenceError>>,
+struct AsrRequest {
+    audio: Vec<f32>,
+    /// The stream a partial belongs to; `None` for finals.
+    partial_of: Option<u64>,
+    reply: Reply,
 }
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Worker threads, each with its own copy of the model.
     pub workers: usize,
-    /// Requests waiting beyond this are refused (`Overloaded`).
+    /// Finals waiting beyond this are refused (`Overloaded`); partials have a lane as large.
     pub queue_capacity: usize,
     /// Most requests encoded together.
     pub max_batch: usize,
     pub precision: Precision,
+    pub window: EncoderWindow,
     pub options: DecodeOptions,
 }
 
@@ -41,14 +49,64 @@ impl Default for EngineConfig {
             queue_capacity: 64,
             max_batch: 8,
             precision: Precision::Fp32,
+            window: EncoderWindow::Full,
             options: DecodeOptions { beam_size: 1, condition_on_previous_text: false, ..DecodeOptions::default() },
         }
     }
 }
 
+#[derive(Default)]
+struct Lanes {
+    finals: VecDeque<AsrRequest>,
+    partials: VecDeque<AsrRequest>,
+    closed: bool,
+}
+
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks for work; `None` once closed and drained.
+    fn take(&self, max: usize) -> Option<Vec<AsrRequest>> {
+        let mut lanes = self.lock();
+        while lanes.finals.is_empty() && lanes.partials.is_empty() {
+            if lanes.closed {
+                return None;
+            }
+            lanes = self.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+        }
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max {
+            match lanes.finals.pop_front().or_else(|| lanes.partials.pop_front()) {
+                Some(r) => batch.push(r),
+                None => break,
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// Closes the queue when the last handle goes, so the workers finish what is queued and stop.
+struct CloseOnDrop(Arc<Queue>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
 #[derive(Clone)]
 pub struct AsrHandle {
-    tx: SyncSender<AsrRequest>,
+    queue: Arc<Queue>,
+    _close: Arc<CloseOnDrop>,
 }
 
 /// Owns the worker threads; dropping every handle and then this joins them.
@@ -63,19 +121,19 @@ impl AsrEngine {
         model_dir: &std::path::Path,
         config: EngineConfig,
     ) -> Result<(AsrEngine, AsrHandle), InferenceError> {
-        let (tx, rx) = sync_channel(config.queue_capacity);
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(Queue { lanes: Mutex::default(), ready: Condvar::new(), capacity: config.queue_capacity });
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
             let transcriber = Transcriber::load(runtime, model_dir, config.precision)?;
-            let (rx, config) = (rx.clone(), config.clone());
+            let (queue, config) = (queue.clone(), config.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("asr-{i}"))
-                .spawn(move || run_worker(transcriber, rx, config))
+                .spawn(move || run_worker(transcriber, &queue, &config))
                 .map_err(|e| InferenceError::Config(format!("spawning ASR worker: {e}")))?;
             workers.push(worker);
         }
-        Ok((AsrEngine { workers }, AsrHandle { tx }))
+        let close = Arc::new(CloseOnDrop(queue.clone()));
+        Ok((AsrEngine { workers }, AsrHandle { queue, _close: close }))
     }
 
     /// Waits for the workers to finish; they stop once every handle is dropped and the queue
@@ -87,40 +145,60 @@ impl AsrEngine {
     }
 }
 
+type Pending = oneshot::Receiver<Result<Vec<Segment>, InferenceError>>;
+
 impl AsrHandle {
-    /// Queues an utterance; fails immediately with `Overloaded` when the queue is full.
-    pub fn submit(
-        &self,
-        audio: Vec<f32>,
-    ) -> Result<oneshot::Receiver<Result<Vec<Segment>, InferenceError>>, InferenceError> {
+    /// Queues a final; fails immediately with `Overloaded` when the finals lane is full.
+    pub fn submit(&self, audio: Vec<f32>) -> Result<Pending, InferenceError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(AsrRequest { audio, reply }) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(InferenceError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(InferenceError::EngineStopped),
+        let mut lanes = self.queue.lock();
+        if lanes.finals.len() >= self.queue.capacity {
+            return Err(InferenceError::Overloaded);
         }
+        lanes.finals.push_back(AsrRequest { audio, partial_of: None, reply });
+        drop(lanes);
+        self.queue.ready.notify_one();
+        Ok(rx)
     }
 
-    /// Transcribes an utterance (queueing it, then awaiting the result without blocking).
+    /// Queues a partial of `stream`, replacing the one of the same stream still waiting.
+    pub fn submit_partial(&self, stream: u64, audio: Vec<f32>) -> Result<Pending, InferenceError> {
+        let (reply, rx) = oneshot::channel();
+        let mut lanes = self.queue.lock();
+        if let Some(waiting) = lanes.partials.iter_mut().find(|r| r.partial_of == Some(stream)) {
+            waiting.audio = audio;
+            let _ = std::mem::replace(&mut waiting.reply, reply).send(Err(InferenceError::Superseded));
+            return Ok(rx);
+        }
+        if lanes.partials.len() >= self.queue.capacity {
+            return Err(InferenceError::Overloaded);
+        }
+        lanes.partials.push_back(AsrRequest { audio, partial_of: Some(stream), reply });
+        drop(lanes);
+        self.queue.ready.notify_one();
+        Ok(rx)
+    }
+
+    /// Requests waiting: (finals, partials).
+    pub fn backlog(&self) -> (usize, usize) {
+        let lanes = self.queue.lock();
+        (lanes.finals.len(), lanes.partials.len())
+    }
+
+    /// Transcribes an utterance as a final (queueing it, then awaiting without blocking).
     pub async fn transcribe(&self, audio: Vec<f32>) -> Result<Vec<Segment>, InferenceError> {
         self.submit(audio)?.await.map_err(|_| InferenceError::EngineStopped)?
     }
 }
 
-fn run_worker(mut transcriber: Transcriber, rx: Arc<Mutex<Receiver<AsrRequest>>>, config: EngineConfig) {
-    loop {
-        let batch = {
-            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            let Ok(first) = rx.recv() else { return };
-            let mut batch = vec![first];
-            while batch.len() < config.max_batch {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
+fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig) {
+    transcriber.window = config.window;
+    while let Some(mut batch) = queue.take(config.max_batch.max(1)) {
+        // A session that went away no longer waits for its answer.
+        batch.retain(|r| !r.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
         match transcriber.transcribe_utterances(&audio, &config.options) {
             Ok(results) => {

@@ -1,0 +1,63 @@
+//! Builds the live-transcription service for `serve`: fetches the models when missing, loads
+//! ONNX Runtime, starts the ASR engine and the VAD thread, and recovers sessions a crash left
+//! open.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::models::{ModelPaths, ensure_models};
+use crate::inference::asr::{AsrEngine, EngineConfig, Precision};
+use crate::inference::vad_worker::VadWorker;
+use crate::inference::{OrtRuntime, Threads};
+use crate::session::{LiveConfig, LiveService};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct LiveSetup {
+    pub models_dir: PathBuf,
+    pub precision: Precision,
+    /// ASR worker threads (each with its own model copy).
+    pub asr_workers: usize,
+    /// Fetch missing models (`models/fetch.sh`) instead of failing.
+    pub fetch: bool,
+    pub config: LiveConfig,
+}
+
+/// Everything started for live sessions; the threads stop when the service is dropped.
+pub struct Live {
+    pub service: Arc<LiveService>,
+    pub asr: AsrEngine,
+    pub vad: VadWorker,
+}
+
+pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: CancellationToken) -> anyhow::Result<Live> {
+    let paths = ModelPaths::new(&setup.models_dir);
+    let model = setup.config.model_name.clone();
+    if setup.fetch {
+        let (paths, model) = (paths.clone(), model.clone());
+        tokio::task::spawn_blocking(move || ensure_models(&paths, &model)).await??;
+    }
+    let (asr, vad) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = setup.asr_workers.max(1);
+        let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: (cores / workers).max(1) })?;
+        let config = EngineConfig { workers, precision: setup.precision, ..EngineConfig::default() };
+        let asr = AsrEngine::start(&runtime, &paths.whisper(&model), config)
+            .with_context(|| format!("loading whisper-{model}"))?;
+        let vad_runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: 1 })?;
+        let vad = VadWorker::start(&vad_runtime, &paths.vad(), 1024).context("loading Silero VAD")?;
+        Ok((asr, vad))
+    })
+    .await??;
+    let (asr, asr_handle) = asr;
+    let (vad, vad_handle) = vad;
+    let service = LiveService::new(asr_handle, vad_handle, store, setup.config, shutdown);
+    let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
+    if recovered > 0 {
+        tracing::warn!(recovered, "finalized sessions left open by the previous run");
+    }
+    Ok(Live { service, asr, vad })
+}

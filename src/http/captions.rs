@@ -1,0 +1,112 @@
+//! `GET /v1/realtime-sessions/{id}/captions`: read-only live results for caption overlays, as a
+//! WebSocket (when the request is an upgrade) or as Server-Sent Events. Each message is the
+//! JSON the speaker's client gets (`Results`, partial and final); viewers that fall behind get
+//! `{"type":"CaptionsSkipped","count":n}` and go on. Auth: an API key of the tenant, or a view
+//! token (`scope: view`) for this session, also as `?token=` for overlay URLs.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery, StreamCaller};
+use crate::auth::StreamScope;
+use crate::model::SessionStatus;
+use crate::store::StoreError;
+
+#[derive(Deserialize)]
+struct CaptionQuery {
+    token: Option<String>,
+}
+
+pub async fn captions(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(&mut parts, &state).await?;
+    let ApiQuery(query) = ApiQuery::<CaptionQuery>::from_request_parts(&mut parts, &state).await?;
+    let caller = StreamCaller::authenticate(&state, &parts, query.token.as_deref()).await?;
+    if let Some(token) = &caller.token {
+        if token.scope != StreamScope::View || token.session_id.is_some_and(|s| s != id) {
+            return Err(ApiError::Forbidden("this token does not let you watch this session"));
+        }
+    }
+    let channel =
+        state.live.as_ref().and_then(|live| live.captions.get(id)).filter(|c| c.tenant_id == caller.tenant_id);
+    let Some(channel) = channel else {
+        return Err(match state.store.get_realtime_session(caller.tenant_id, id).await {
+            Ok(s) if s.status == SessionStatus::Ended => ApiError::Gone("the session has ended"),
+            Ok(_) | Err(StoreError::NotFound) => ApiError::NotFound,
+            Err(e) => e.into(),
+        });
+    };
+    let (recent, rx) = channel.subscribe();
+    drop(channel);
+    match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => {
+            let upgrade = if caller.via_subprotocol { upgrade.protocols(["token"]) } else { upgrade };
+            Ok(upgrade.on_upgrade(move |socket| watch_socket(socket, recent, rx)).into_response())
+        }
+        Err(_) => Ok(Sse::new(event_stream(recent, rx))
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response()),
+    }
+}
+
+fn skipped(count: u64) -> Arc<str> {
+    format!(r#"{{"type":"CaptionsSkipped","count":{count}}}"#).into()
+}
+
+async fn watch_socket(mut socket: WebSocket, recent: Vec<Arc<str>>, mut rx: broadcast::Receiver<Arc<str>>) {
+    for message in recent {
+        if socket.send(Message::Text(message.as_ref().into())).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        let message = tokio::select! {
+            received = rx.recv() => match received {
+                Ok(m) => m,
+                Err(RecvError::Lagged(n)) => skipped(n),
+                Err(RecvError::Closed) => break,
+            },
+            // A viewer sends nothing; anything (close included) or a dropped connection ends it.
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+        };
+        if socket.send(Message::Text(message.as_ref().into())).await.is_err() {
+            return;
+        }
+    }
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 1000, reason: "session ended".into() })))
+        .await;
+}
+
+fn event_stream(
+    recent: Vec<Arc<str>>,
+    rx: broadcast::Receiver<Arc<str>>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let live = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(m) => return Some((m, rx)),
+                Err(RecvError::Lagged(n)) => return Some((skipped(n), rx)),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    futures_util::StreamExt::map(futures_util::StreamExt::chain(futures_util::stream::iter(recent), live), |m| {
+        Ok(Event::default().data(m.as_ref()))
+    })
+}

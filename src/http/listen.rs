@@ -1,0 +1,46 @@
+//! `GET /v1/listen`: the live-transcription WebSocket (Deepgram's protocol; messages and close
+//! codes in `docs/protocol.md`). Everything that can be refused is refused here, before the
+//! upgrade, as problem+json: bad credentials (401), bad parameters (400), no capacity (503).
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiQuery, StreamCaller};
+use crate::auth::StreamScope;
+use crate::session::{ListenParams, SessionRequest, SocketActor};
+
+pub async fn listen(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let ApiQuery(params) = ApiQuery::<ListenParams>::from_request_parts(&mut parts, &state).await?;
+    let caller = StreamCaller::authenticate(&state, &parts, params.token.as_deref()).await?;
+    if caller.token.as_ref().is_some_and(|t| t.scope != StreamScope::Stream) {
+        return Err(ApiError::Forbidden("a view token watches captions; opening a stream needs a stream token"));
+    }
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state).await.map_err(|_| ApiError::BadRequest {
+        code: "websocket_required",
+        detail: "connect with a WebSocket client (Upgrade: websocket)".into(),
+    })?;
+    let live = state.live.clone().ok_or(ApiError::Unavailable {
+        code: "live_unavailable",
+        detail: "this server was started without speech models",
+    })?;
+    let options = params
+        .validate(live.config.english_only)
+        .map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
+    let admission = live.admit().ok_or(ApiError::Unavailable {
+        code: "overloaded",
+        detail: "no capacity for another live session now; retry shortly",
+    })?;
+    let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options };
+    let mut upgrade = upgrade.max_message_size(live.config.max_frame_bytes * 4);
+    if caller.via_subprotocol {
+        upgrade = upgrade.protocols(["token"]);
+    }
+    let actors = live.actors.clone();
+    Ok(upgrade
+        .on_upgrade(move |socket| actors.track_future(SocketActor::run(live, request, socket, admission)))
+        .into_response())
+}

@@ -1,0 +1,71 @@
+//! Fan-out of live results to read-only viewers (caption overlays). Each live session has a
+//! broadcast channel: publishing never waits, so a slow viewer only misses messages (it is told
+//! how many) and never slows the speaker's session. A viewer that joins late first gets the
+//! last few finals.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Messages a viewer may fall behind by before it starts missing some.
+const VIEWER_BUFFER: usize = 256;
+/// Finals replayed to a viewer that joins mid-session.
+const REPLAY: usize = 10;
+
+pub struct CaptionChannel {
+    pub tenant_id: Uuid,
+    tx: broadcast::Sender<Arc<str>>,
+    recent: Mutex<VecDeque<Arc<str>>>,
+}
+
+#[derive(Default)]
+pub struct CaptionHub {
+    sessions: DashMap<Uuid, Arc<CaptionChannel>>,
+}
+
+impl CaptionHub {
+    pub fn open(&self, session: Uuid, tenant_id: Uuid) -> Arc<CaptionChannel> {
+        let (tx, _) = broadcast::channel(VIEWER_BUFFER);
+        let channel = Arc::new(CaptionChannel { tenant_id, tx, recent: Mutex::default() });
+        self.sessions.insert(session, channel.clone());
+        channel
+    }
+
+    /// Dropping the channel ends every viewer's stream once it has read what was sent.
+    pub fn close(&self, session: Uuid) {
+        self.sessions.remove(&session);
+    }
+
+    /// The session's channel, if it is live on this server. The map guard is released before
+    /// returning.
+    pub fn get(&self, session: Uuid) -> Option<Arc<CaptionChannel>> {
+        self.sessions.get(&session).map(|c| c.value().clone())
+    }
+}
+
+impl CaptionChannel {
+    pub fn publish(&self, message: Arc<str>, is_final: bool) {
+        if is_final {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == REPLAY {
+                recent.pop_front();
+            }
+            recent.push_back(message.clone());
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(message);
+    }
+
+    /// The recent finals, then everything published from now on.
+    pub fn subscribe(&self) -> (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>) {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        (recent.iter().cloned().collect(), self.tx.subscribe())
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}

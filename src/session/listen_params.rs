@@ -1,0 +1,83 @@
+//! Query parameters of `/v1/listen`, Deepgram's names and meanings. Parameters Deepgram has and
+//! we do not (`smart_format`, `tag`, …) are accepted and ignored, so SDK defaults never fail.
+
+use serde::Deserialize;
+
+use crate::audio::Encoding;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListenParams {
+    pub encoding: Option<Encoding>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<usize>,
+    pub language: Option<String>,
+    pub model: Option<String>,
+    pub interim_results: Option<bool>,
+    pub punctuate: Option<bool>,
+    pub diarize: Option<bool>,
+    /// `false`, or the silence in ms that ends an utterance.
+    pub endpointing: Option<String>,
+    pub utterance_end_ms: Option<u32>,
+    pub vad_events: Option<bool>,
+    /// Our extension: the meeting's title.
+    pub title: Option<String>,
+    /// A stream token, for clients that can set neither headers nor subprotocols.
+    pub token: Option<String>,
+}
+
+/// The validated form.
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    pub encoding: Option<Encoding>,
+    pub sample_rate: Option<u32>,
+    pub channels: usize,
+    pub interim_results: bool,
+    pub diarize: bool,
+    pub endpointing_ms: Option<u32>,
+    pub utterance_end_ms: Option<u32>,
+    pub vad_events: bool,
+    pub title: Option<String>,
+}
+
+/// Shortest accepted endpointing: below this every breath ends an utterance.
+pub const MIN_ENDPOINTING_MS: u32 = 100;
+pub const DEFAULT_ENDPOINTING_MS: u32 = 500;
+
+impl ListenParams {
+    /// `english_only`: the served model knows only English.
+    pub fn validate(self, english_only: bool) -> Result<ListenOptions, (&'static str, String)> {
+        let endpointing_ms = match self.endpointing.as_deref() {
+            None | Some("true") => Some(DEFAULT_ENDPOINTING_MS),
+            Some("false") => None,
+            Some(ms) => match ms.parse::<u32>() {
+                Ok(ms) => Some(ms.clamp(MIN_ENDPOINTING_MS, 10_000)),
+                Err(_) => return Err(("endpointing", "must be false or milliseconds".into())),
+            },
+        };
+        if let Some(lang) = self.language.as_deref() {
+            let base = lang.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+            if english_only && base != "en" && base != "multi" {
+                return Err(("language", format!("the served model is English-only; got {lang}")));
+            }
+        }
+        if let Some(title) = self.title.as_deref() {
+            if title.trim().is_empty() || title.chars().count() > 200 {
+                return Err(("title", "must be 1..=200 characters".into()));
+            }
+        }
+        if self.utterance_end_ms.is_some_and(|ms| !(1000..=5000).contains(&ms)) {
+            return Err(("utterance_end_ms", "must be 1000..=5000".into()));
+        }
+        Ok(ListenOptions {
+            encoding: self.encoding,
+            sample_rate: self.sample_rate,
+            channels: self.channels.unwrap_or(1),
+            interim_results: self.interim_results.unwrap_or(false),
+            diarize: self.diarize.unwrap_or(false),
+            endpointing_ms,
+            utterance_end_ms: self.utterance_end_ms,
+            vad_events: self.vad_events.unwrap_or(false),
+            title: self.title.map(|t| t.trim().to_owned()),
+        })
+    }
+}

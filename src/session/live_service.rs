@@ -1,0 +1,148 @@
+//! Everything live sessions share: the ASR and VAD handles, the store, the caption hub,
+//! admission control, and the tracker that owns every socket actor so shutdown can drain them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::caption_hub::CaptionHub;
+use crate::inference::asr::AsrHandle;
+use crate::inference::vad_worker::VadHandle;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// Sessions beyond this are refused with 503 `overloaded`.
+    pub max_sessions: usize,
+    /// Also refused while this many finals wait in the ASR queue: the engine is behind.
+    pub max_backlog: usize,
+    /// No audio and no KeepAlive for this long closes the session (4000).
+    pub idle_timeout: Duration,
+    pub max_frame_bytes: usize,
+    /// Identifies this process in `realtime_sessions.server_instance` (crash recovery).
+    pub server_instance: String,
+    /// The served Whisper model, e.g. `tiny.en`.
+    pub model_name: String,
+    pub english_only: bool,
+    pub max_utterance_ms: u32,
+    /// A client that has not read a final for this long is closed (4001).
+    pub slow_consumer_timeout: Duration,
+    /// Finals of one session waiting for ASR before reading its socket pauses.
+    pub max_pending_finals: usize,
+    /// At shutdown or close, pending finals get this long.
+    pub drain_timeout: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions: 32,
+            max_backlog: 48,
+            idle_timeout: Duration::from_secs(10),
+            max_frame_bytes: 1 << 20,
+            server_instance: "local".into(),
+            model_name: "tiny.en".into(),
+            english_only: true,
+            max_utterance_ms: 15_000,
+            slow_consumer_timeout: Duration::from_secs(5),
+            max_pending_finals: 4,
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+pub struct LiveService {
+    pub asr: AsrHandle,
+    pub vad: VadHandle,
+    pub store: Arc<dyn Store>,
+    pub captions: CaptionHub,
+    pub config: LiveConfig,
+    /// Cancelled at shutdown: actors flush, finalize and close with 1001.
+    pub shutdown: CancellationToken,
+    pub actors: TaskTracker,
+    active: AtomicUsize,
+    /// Stable per model, reported in `Results.metadata.model_uuid`.
+    pub model_uuid: Uuid,
+}
+
+/// Held by an admitted session; dropping it frees the slot.
+pub struct Admission {
+    service: Arc<LiveService>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.service.active.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::live_sessions(self.service.active.load(Ordering::Acquire));
+    }
+}
+
+impl LiveService {
+    pub fn new(
+        asr: AsrHandle,
+        vad: VadHandle,
+        store: Arc<dyn Store>,
+        config: LiveConfig,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let model_uuid =
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("ddalkkak/whisper-{}", config.model_name).as_bytes());
+        Arc::new(Self {
+            asr,
+            vad,
+            store,
+            captions: CaptionHub::default(),
+            config,
+            shutdown,
+            actors: TaskTracker::new(),
+            active: AtomicUsize::new(0),
+            model_uuid,
+        })
+    }
+
+    /// Admission control: refuse early rather than make every session slower.
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        if self.shutdown.is_cancelled() || self.asr.backlog().0 >= self.config.max_backlog {
+            return None;
+        }
+        let admitted = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.config.max_sessions).then_some(n + 1))
+            .is_ok();
+        if admitted {
+            crate::metrics::live_sessions(self.active.load(Ordering::Acquire));
+        }
+        admitted.then(|| Admission { service: self.clone() })
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Finalizes the sessions this instance left ACTIVE when it last stopped without draining
+    /// (a crash): their meetings are assembled from the finals stored so far.
+    pub async fn recover_orphans(&self) -> anyhow::Result<usize> {
+        let orphans = self.store.orphaned_sessions(&self.config.server_instance).await?;
+        for session in &orphans {
+            let meeting = self.store.finalize_live_session(session.tenant_id, session.id, None).await?;
+            tracing::warn!(session = %session.id, meeting = %meeting.id, "recovered a session left open by a crash");
+        }
+        Ok(orphans.len())
+    }
+
+    /// Stops admitting, tells every actor to drain, and waits up to `timeout` for them.
+    pub async fn drain(&self, timeout: Duration) {
+        self.shutdown.cancel();
+        self.actors.close();
+        if tokio::time::timeout(timeout, self.actors.wait()).await.is_err() {
+            tracing::warn!(
+                left = self.actors.len(),
+                "live sessions did not drain in time; the next start recovers them"
+            );
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! What the server sends on `/v1/listen`: Deepgram's live messages (`Results`, `SpeechStarted`,
+//! `UtteranceEnd`, `Metadata`) plus our own types (`SessionStarted`, `SessionEnded`, `Error`),
+//! which Deepgram's SDKs pass through as unhandled messages.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    Results(Results),
+    SpeechStarted {
+        channel: [u32; 1],
+        /// Seconds from the start of the stream.
+        timestamp: f64,
+    },
+    UtteranceEnd {
+        channel: [u32; 2],
+        last_word_end: f64,
+    },
+    Metadata(Metadata),
+    SessionStarted {
+        session_id: Uuid,
+        meeting_id: Uuid,
+    },
+    SessionEnded {
+        session_id: Uuid,
+        meeting_id: Uuid,
+        /// Seconds of audio received.
+        duration: f64,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+        retryable: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub channel_index: [u32; 2],
+    /// Seconds from the start of the stream.
+    pub start: f64,
+    pub duration: f64,
+    pub is_final: bool,
+    pub speech_final: bool,
+    pub from_finalize: bool,
+    pub channel: Channel,
+    pub metadata: ResultsMetadata,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Channel {
+    pub alternatives: Vec<Alternative>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alternative {
+    pub transcript: String,
+    pub confidence: f64,
+    pub words: Vec<Word>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Word {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
+    pub confidence: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<u32>,
+    pub punctuated_word: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultsMetadata {
+    pub request_id: Uuid,
+    pub model_info: ModelInfo,
+    pub model_uuid: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub transaction_key: &'static str,
+    pub request_id: Uuid,
+    pub sha256: String,
+    pub created: String,
+    pub duration: f64,
+    pub channels: u32,
+    pub models: Vec<Uuid>,
+    pub model_info: std::collections::BTreeMap<Uuid, ModelInfo>,
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}

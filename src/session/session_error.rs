@@ -1,0 +1,67 @@
+//! Why a live session ends abnormally, mapped once to the `Error` message and the WebSocket
+//! close code (the table is in docs/protocol.md).
+
+use crate::audio::AudioError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Audio(#[from] AudioError),
+    #[error("invalid control message: {0}")]
+    InvalidMessage(String),
+    #[error("binary frame larger than {0} bytes")]
+    FrameTooLarge(usize),
+    #[error("no audio or KeepAlive for {0} s")]
+    IdleTimeout(u64),
+    #[error("the client is not reading its results")]
+    SlowConsumer,
+    #[error("the server is overloaded; try again later")]
+    Overloaded,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// Logged with its detail; the client sees only the trace id.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SessionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::Audio(AudioError::Unsupported(_)) => "unsupported_audio",
+            SessionError::Audio(_) => "corrupt_audio",
+            SessionError::InvalidMessage(_) => "invalid_message",
+            SessionError::FrameTooLarge(_) => "frame_too_large",
+            SessionError::IdleTimeout(_) => "idle_timeout",
+            SessionError::SlowConsumer => "slow_consumer",
+            SessionError::Overloaded => "overloaded",
+            SessionError::ShuttingDown => "shutting_down",
+            SessionError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn close_code(&self) -> u16 {
+        match self {
+            SessionError::Audio(_) => 1003,
+            SessionError::InvalidMessage(_) => 1007,
+            SessionError::FrameTooLarge(_) => 1009,
+            SessionError::Internal(_) => 1011,
+            SessionError::Overloaded => 1013,
+            SessionError::ShuttingDown => 1001,
+            SessionError::IdleTimeout(_) => 4000,
+            SessionError::SlowConsumer => 4001,
+        }
+    }
+
+    /// Whether the same client may simply reconnect and go on.
+    pub fn retryable(&self) -> bool {
+        matches!(self, SessionError::Overloaded | SessionError::ShuttingDown | SessionError::Internal(_))
+    }
+
+    /// What the client is told: everything but internal details.
+    pub fn public_message(&self, trace: uuid::Uuid) -> String {
+        match self {
+            SessionError::Internal(_) => format!("internal error (trace id {trace})"),
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! One live session = one `SocketActor`, the only owner of the session's state.
+//!
+//! The actor reads the socket itself and hands outgoing messages to a writer task it owns,
+//! through a bounded channel: partials are `try_send` (dropped when the client is behind, the
+//! next one supersedes them), finals wait up to `slow_consumer_timeout` and then the client is
+//! closed with 4001. Audio is decoded and resampled inline (cheap), VAD runs on the VAD thread,
+//! Whisper on the engine's threads. A final is stored before it is sent, so whatever a client
+//! has seen is in the database; at the end the meeting is assembled from the stored finals.
+//! Reading pauses while `max_pending_finals` finals wait for ASR (backpressure to the client),
+//! so memory per session stays bounded whatever the client sends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{FuturesOrdered, SplitSink};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+use uuid::Uuid;
+
+use super::caption_hub::CaptionChannel;
+use super::control_message::ControlMessage;
+use super::listen_params::ListenOptions;
+use super::live_service::{Admission, LiveService};
+use super::server_message::{Alternative, Channel, Metadata, ModelInfo, Results, ResultsMetadata, ServerMessage, Word};
+use super::session_error::SessionError;
+use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
+use crate::audio::{MODEL_RATE, StreamDecoder};
+use crate::inference::InferenceError;
+use crate::inference::asr::Segment;
+use crate::inference::vad::{CHUNK, VadState};
+use crate::model::{Meeting, RealtimeSession};
+use crate::store::{NewFinal, NewLiveSession};
+
+/// Messages queued for the writer; beyond this partials are dropped and finals wait.
+const OUTBOUND: usize = 64;
+/// How long a final submission retries while the engine is full before giving up (1013).
+const OVERLOAD_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Who opened the session and how.
+pub struct SessionRequest {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub options: ListenOptions,
+}
+
+type AsrReply = Result<Vec<Segment>, InferenceError>;
+
+struct PendingFinal {
+    utterance_start: u64,
+    samples: usize,
+    speech_final: bool,
+    from_finalize: bool,
+    submitted: Instant,
+    reply: oneshot::Receiver<AsrReply>,
+}
+
+/// How the session ended.
+enum End {
+    CloseStream,
+    ClientGone,
+    Failed(SessionError),
+}
+
+pub struct SocketActor {
+    service: Arc<LiveService>,
+    request: SessionRequest,
+    session: RealtimeSession,
+    meeting: Meeting,
+    captions: Arc<CaptionChannel>,
+    decoder: StreamDecoder,
+    segmenter: UtteranceSegmenter,
+    vad_state: VadState,
+    /// 16 kHz samples not yet a whole VAD chunk.
+    vad_buffer: Vec<f32>,
+    out: mpsc::Sender<Message>,
+    next_seq: i32,
+    samples_in: u64,
+    /// Id of the newest utterance sent for a final: partials of it or older are stale.
+    finalized_up_to: Option<u64>,
+    stream_key: u64,
+    last_word_end: f64,
+}
+
+impl SocketActor {
+    /// Runs a session on an upgraded socket until it ends; never panics on client input.
+    pub async fn run(service: Arc<LiveService>, request: SessionRequest, socket: WebSocket, _admission: Admission) {
+        let (sink, mut stream) = socket.split();
+        let (out, out_rx) = mpsc::channel(OUTBOUND);
+        let writer = tokio::spawn(write_loop(sink, out_rx));
+        let started = match Self::start(service.clone(), request, out.clone()).await {
+            Ok(actor) => Some(actor),
+            Err(e) => {
+                let trace = Uuid::new_v4();
+                tracing::error!(%trace, error = %e, "live session could not start");
+                send_error(&out, &e, trace).await;
+                close(&out, e.close_code(), e.code()).await;
+                None
+            }
+        };
+        if let Some(mut actor) = started {
+            let end = actor.session_loop(&mut stream).await;
+            actor.finish(end).await;
+        }
+        drop(out);
+        // The writer ends once it has sent what was queued (the close frame last).
+        if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
+            tracing::debug!("writer did not finish; dropping the connection");
+        }
+    }
+
+    async fn start(
+        service: Arc<LiveService>,
+        request: SessionRequest,
+        out: mpsc::Sender<Message>,
+    ) -> Result<Self, SessionError> {
+        let decoder =
+            StreamDecoder::new(request.options.encoding, request.options.sample_rate, request.options.channels)?;
+        let title = request
+            .options
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Live meeting {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")));
+        let live = NewLiveSession {
+            host_id: request.user_id,
+            title,
+            socket_id: Uuid::new_v4().to_string(),
+            server_instance: service.config.server_instance.clone(),
+        };
+        let (session, meeting) = service
+            .store
+            .start_live_session(request.tenant_id, live)
+            .await
+            .map_err(|e| SessionError::Internal(format!("starting session: {e}")))?;
+        let captions = service.captions.open(session.id, request.tenant_id);
+        let o = &request.options;
+        let segmenter = UtteranceSegmenter::new(SegmenterConfig {
+            endpointing_ms: o.endpointing_ms,
+            partial_every_ms: o.interim_results.then_some(500),
+            max_utterance_ms: service.config.max_utterance_ms,
+            ..SegmenterConfig::default()
+        });
+        tracing::info!(session = %session.id, meeting = %meeting.id, tenant = %request.tenant_id, "live session started");
+        let actor = Self {
+            stream_key: session.id.as_u64_pair().0,
+            service,
+            request,
+            captions,
+            decoder,
+            segmenter,
+            vad_state: VadState::default(),
+            vad_buffer: Vec::new(),
+            out,
+            next_seq: 0,
+            samples_in: 0,
+            finalized_up_to: None,
+            last_word_end: 0.0,
+            session,
+            meeting,
+        };
+        let started = ServerMessage::SessionStarted { session_id: actor.session.id, meeting_id: actor.meeting.id };
+        actor.send_reliable(started.to_json()).await?;
+        Ok(actor)
+    }
+
+    async fn session_loop(&mut self, stream: &mut futures_util::stream::SplitStream<WebSocket>) -> End {
+        let mut finals: FuturesOrdered<PendingFinalFuture> = FuturesOrdered::new();
+        let mut partial: Option<(u64, u64, oneshot::Receiver<AsrReply>)> = None;
+        let mut next_partial: Option<Utterance> = None;
+        let idle = self.service.config.idle_timeout;
+        let mut deadline = tokio::time::Instant::now() + idle;
+        let shutdown = self.service.shutdown.clone();
+        loop {
+            let result: Result<Option<End>, SessionError> = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Ok(Some(End::Failed(SessionError::ShuttingDown))),
+                Some(done) = finals.next(), if !finals.is_empty() => self.on_final(done).await.map(|_| None),
+                reply = wait_partial(&mut partial), if partial.is_some() => {
+                    let (id, start, _) = partial.take().expect("guarded by is_some");
+                    self.on_partial(id, start, reply);
+                    if let Some(u) = next_partial.take() {
+                        partial = self.submit_partial(u);
+                    }
+                    Ok(None)
+                }
+                _ = sleep_until(deadline) => Err(SessionError::IdleTimeout(idle.as_secs())),
+                message = stream.next(), if finals.len() < self.service.config.max_pending_finals => {
+                    deadline = tokio::time::Instant::now() + idle;
+                    match message {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Ok(Some(End::ClientGone)),
+                        Some(Ok(Message::Binary(bytes))) => {
+                            match self.on_audio(&bytes).await {
+                                Ok(events) => self.on_events(events, &mut finals, &mut partial, &mut next_partial).await.map(|_| None),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Some(Ok(Message::Text(text))) => match ControlMessage::parse(&text) {
+                            Ok(ControlMessage::KeepAlive) => Ok(None),
+                            Ok(ControlMessage::Finalize) => {
+                                let events = self.segmenter.flush();
+                                if events.is_empty() {
+                                    // Nothing open: acknowledge with an empty final.
+                                    self.send_empty_finalize().await.map(|_| None)
+                                } else {
+                                    self.submit_finals(events, true, &mut finals).await.map(|_| None)
+                                }
+                            }
+                            Ok(ControlMessage::CloseStream) => Ok(Some(End::CloseStream)),
+                            Err(e) => Err(SessionError::InvalidMessage(e)),
+                        },
+                        Some(Ok(_)) => Ok(None),
+                    }
+                }
+            };
+            let end = match result {
+                Ok(None) => continue,
+                Ok(Some(end)) => end,
+                Err(e) => End::Failed(e),
+            };
+            // Whatever the reason, the audio already received becomes finals.
+            let mut flush = self.decoder.finish();
+            flush.resize(flush.len().div_ceil(CHUNK) * CHUNK, 0.0);
+            if let Ok(events) = self.vad_chunks(flush).await {
+                let _ = self.on_events(events, &mut finals, &mut partial, &mut next_partial).await;
+            }
+            let events = self.segmenter.flush();
+            let _ = self.submit_finals(events, false, &mut finals).await;
+            let drain = tokio::time::Instant::now() + self.service.config.drain_timeout;
+            while let Ok(Some(done)) = tokio::time::timeout_at(drain, finals.next()).await {
+                if let Err(e) = self.on_final(done).await {
+                    tracing::warn!(session = %self.session.id, error = %e, "final lost while draining");
+                }
+            }
+            return end;
+        }
+    }
+
+    /// Decodes a binary frame and runs VAD over the whole chunks it completes.
+    async fn on_audio(&mut self, bytes: &[u8]) -> Result<Vec<SegmentEvent>, SessionError> {
+        if bytes.len() > self.service.config.max_frame_bytes {
+            return Err(SessionError::FrameTooLarge(self.service.config.max_frame_bytes));
+        }
+        let samples = self.decoder.push(bytes)?;
+        self.vad_buffer.extend_from_slice(&samples);
+        let whole = self.vad_buffer.len() / CHUNK * CHUNK;
+        if whole == 0 {
+            return Ok(Vec::new());
+        }
+        let audio: Vec<f32> = self.vad_buffer.drain(..whole).collect();
+        self.vad_chunks(audio).await
+    }
+
+    async fn vad_chunks(&mut self, audio: Vec<f32>) -> Result<Vec<SegmentEvent>, SessionError> {
+        if audio.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.samples_in += audio.len() as u64;
+        let state = std::mem::take(&mut self.vad_state);
+        let (state, probs) = self.service.vad.probabilities(state, audio.clone()).await;
+        self.vad_state = state;
+        let probs = probs.map_err(inference_error)?;
+        Ok(self.segmenter.push(&audio, &probs))
+    }
+
+    async fn on_events(
+        &mut self,
+        events: Vec<SegmentEvent>,
+        finals: &mut FuturesOrdered<PendingFinalFuture>,
+        partial: &mut Option<(u64, u64, oneshot::Receiver<AsrReply>)>,
+        next_partial: &mut Option<Utterance>,
+    ) -> Result<(), SessionError> {
+        let mut closing = Vec::new();
+        for event in events {
+            match event {
+                SegmentEvent::SpeechStarted { at } if self.request.options.vad_events => {
+                    let message = ServerMessage::SpeechStarted { channel: [0], timestamp: seconds(at) };
+                    self.send_droppable(message.to_json());
+                }
+                SegmentEvent::SpeechStarted { .. } => {}
+                SegmentEvent::Partial(u) => {
+                    if partial.is_some() {
+                        *next_partial = Some(u);
+                    } else {
+                        *partial = self.submit_partial(u);
+                    }
+                }
+                final_event @ SegmentEvent::Final { .. } => closing.push(final_event),
+            }
+        }
+        self.submit_finals(closing, false, finals).await
+    }
+
+    fn submit_partial(&self, u: Utterance) -> Option<(u64, u64, oneshot::Receiver<AsrReply>)> {
+        // Under load a partial is simply skipped; the final will come.
+        let rx = self.service.asr.submit_partial(self.stream_key, u.audio).ok()?;
+        Some((u.id, u.start, rx))
+    }
+
+    async fn submit_finals(
+        &mut self,
+        events: Vec<SegmentEvent>,
+        from_finalize: bool,
+        finals: &mut FuturesOrdered<PendingFinalFuture>,
+    ) -> Result<(), SessionError> {
+        for event in events {
+            let SegmentEvent::Final { utterance, speech_final } = event else { continue };
+            self.finalized_up_to = Some(utterance.id);
+            let samples = utterance.audio.len();
+            let reply = self.submit_final(utterance.audio).await?;
+            finals.push_back(Box::pin(
+                PendingFinal {
+                    utterance_start: utterance.start,
+                    samples,
+                    speech_final,
+                    from_finalize,
+                    submitted: Instant::now(),
+                    reply,
+                }
+                .resolve(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Finals are never dropped: while the engine's queue is full, wait and retry.
+    async fn submit_final(&self, audio: Vec<f32>) -> Result<oneshot::Receiver<AsrReply>, SessionError> {
+        let give_up = Instant::now() + OVERLOAD_PATIENCE;
+        loop {
+            match self.service.asr.submit(audio.clone()) {
+                Ok(rx) => return Ok(rx),
+                Err(InferenceError::Overloaded) if Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(InferenceError::Overloaded) => return Err(SessionError::Overloaded),
+                Err(e) => return Err(inference_error(e)),
+            }
+        }
+    }
+
+    fn on_partial(&mut self, id: u64, start: u64, reply: Result<AsrReply, oneshot::error::RecvError>) {
+        if self.finalized_up_to.is_some_and(|done| id <= done) {
+            return;
+        }
+        let Ok(Ok(segments)) = reply else { return };
+        let (results, _) = self.results(start, None, &segments, false, false, false);
+        let json = ServerMessage::Results(results).to_json();
+        self.captions.publish(json.as_str().into(), false);
+        if self.request.options.interim_results {
+            self.send_droppable(json);
+        }
+    }
+
+    async fn on_final(&mut self, done: FinalDone) -> Result<(), SessionError> {
+        let segments = done.reply?;
+        let (results, words) =
+            self.results(done.start, Some(done.samples), &segments, true, done.speech_final, done.from_finalize);
+        let text = results.channel.alternatives[0].transcript.clone();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let end = results.start + results.duration;
+        let final_row = NewFinal {
+            session_id: self.session.id,
+            meeting_id: self.meeting.id,
+            seq,
+            start_ms: (results.start * 1000.0).round() as i32,
+            end_ms: (end * 1000.0).round() as i32,
+            speaker: self.request.options.diarize.then_some(0),
+            text,
+            words: serde_json::to_value(&words).expect("words serialize"),
+        };
+        self.store_final(final_row).await?;
+        crate::metrics::live_final(done.latency);
+        if let Some(last) = words.last() {
+            self.last_word_end = last.end;
+        }
+        let json = ServerMessage::Results(results).to_json();
+        self.captions.publish(json.as_str().into(), true);
+        self.send_reliable(json).await?;
+        if done.speech_final && self.request.options.utterance_end_ms.is_some() {
+            let message = ServerMessage::UtteranceEnd { channel: [0, 1], last_word_end: self.last_word_end };
+            self.send_reliable(message.to_json()).await?;
+        }
+        Ok(())
+    }
+
+    /// Stored before it is sent: a client never sees a final the meeting will not have.
+    async fn store_final(&self, row: NewFinal) -> Result<(), SessionError> {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            match self.service.store.append_final(self.request.tenant_id, row.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 4 => {
+                    tracing::warn!(session = %self.session.id, attempt, error = %e, "storing a final failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 3;
+                }
+                Err(e) => return Err(SessionError::Internal(format!("storing final {}: {e}", row.seq))),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn send_empty_finalize(&mut self) -> Result<(), SessionError> {
+        let at = self.samples_in;
+        let (results, _) = self.results(at, Some(0), &[], true, false, true);
+        self.send_reliable(ServerMessage::Results(results).to_json()).await
+    }
+
+    /// Builds `Results` for an utterance starting at sample `start`.
+    fn results(
+        &self,
+        start: u64,
+        samples: Option<usize>,
+        segments: &[Segment],
+        is_final: bool,
+        speech_final: bool,
+        from_finalize: bool,
+    ) -> (Results, Vec<Word>) {
+        let offset = seconds(start);
+        let speaker = self.request.options.diarize.then_some(0);
+        let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
+        let mut words = Vec::new();
+        for s in &kept {
+            words.extend(segment_words(s, offset, speaker));
+        }
+        let transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+        let confidence =
+            if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
+        let duration = match samples {
+            Some(n) => n as f64 / MODEL_RATE as f64,
+            None => kept.last().map_or(0.0, |s| s.end as f64),
+        };
+        let results = Results {
+            channel_index: [0, 1],
+            start: round3(offset),
+            duration: round3(duration),
+            is_final,
+            speech_final,
+            from_finalize,
+            channel: Channel { alternatives: vec![Alternative { transcript, confidence, words: words.clone() }] },
+            metadata: ResultsMetadata {
+                request_id: self.session.id,
+                model_info: self.model_info(),
+                model_uuid: self.service.model_uuid,
+            },
+        };
+        (results, words)
+    }
+
+    fn model_info(&self) -> ModelInfo {
+        ModelInfo {
+            name: format!("whisper-{}", self.service.config.model_name),
+            version: env!("CARGO_PKG_VERSION").into(),
+            arch: "whisper-onnx".into(),
+        }
+    }
+
+    /// Partials and events: dropped when the client is behind.
+    fn send_droppable(&self, json: String) {
+        let _ = self.out.try_send(Message::Text(json.into()));
+    }
+
+    /// Finals and control messages: wait for room, but not forever.
+    async fn send_reliable(&self, json: String) -> Result<(), SessionError> {
+        let timeout = self.service.config.slow_consumer_timeout;
+        match self.out.send_timeout(Message::Text(json.into()), timeout).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(SessionError::SlowConsumer),
+            // The writer has stopped: the client is gone. The final is stored; nothing to do.
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Ok(()),
+        }
+    }
+
+    /// Stores the meeting, tells the client how it ended and closes the socket.
+    async fn finish(self, end: End) {
+        let id = self.session.id;
+        self.service.captions.close(id);
+        let duration = seconds(self.samples_in);
+        let (code, reason, error) = match &end {
+            End::CloseStream | End::ClientGone => (1000, "", None),
+            End::Failed(e) => (e.close_code(), e.code(), Some(e)),
+        };
+        if let Some(e) = error {
+            let trace = Uuid::new_v4();
+            match e {
+                SessionError::Internal(detail) => tracing::error!(session = %id, %trace, detail, "live session failed"),
+                other => tracing::info!(session = %id, code = other.code(), "live session ended: {other}"),
+            }
+            if !matches!(e, SessionError::SlowConsumer) {
+                send_error(&self.out, e, trace).await;
+            }
+        }
+        let finalized = self.finalize_meeting(duration).await;
+        if !matches!(end, End::ClientGone | End::Failed(SessionError::SlowConsumer)) {
+            let metadata = Metadata {
+                transaction_key: "deprecated",
+                request_id: id,
+                sha256: String::new(),
+                created: self.session.started_at.to_rfc3339(),
+                duration: round3(duration),
+                channels: 1,
+                models: vec![self.service.model_uuid],
+                model_info: [(self.service.model_uuid, self.model_info())].into(),
+            };
+            let _ = self.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
+            if finalized {
+                let ended = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration };
+                let _ = self.send_reliable(ended.to_json()).await;
+            }
+        }
+        close(&self.out, code, reason).await;
+        tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");
+    }
+
+    /// A failure here leaves the session ACTIVE with its finals stored: the next start of this
+    /// instance finalizes it (crash recovery), so nothing is lost.
+    async fn finalize_meeting(&self, duration: f64) -> bool {
+        for attempt in 1..=3 {
+            match self
+                .service
+                .store
+                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration))
+                .await
+            {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(session = %self.session.id, attempt, error = %e, "finalizing the meeting failed");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+        false
+    }
+}
+
+type PendingFinalFuture = std::pin::Pin<Box<dyn std::future::Future<Output = FinalDone> + Send>>;
+
+struct FinalDone {
+    start: u64,
+    samples: usize,
+    speech_final: bool,
+    from_finalize: bool,
+    latency: Duration,
+    reply: Result<Vec<Segment>, SessionError>,
+}
+
+impl PendingFinal {
+    async fn resolve(self) -> FinalDone {
+        let reply = match self.reply.await {
+            Ok(Ok(segments)) => Ok(segments),
+            Ok(Err(e)) => Err(inference_error(e)),
+            Err(_) => Err(SessionError::Internal("the ASR engine stopped".into())),
+        };
+        FinalDone {
+            start: self.utterance_start,
+            samples: self.samples,
+            speech_final: self.speech_final,
+            from_finalize: self.from_finalize,
+            latency: self.submitted.elapsed(),
+            reply,
+        }
+    }
+}
+
+async fn wait_partial(
+    partial: &mut Option<(u64, u64, oneshot::Receiver<AsrReply>)>,
+) -> Result<AsrReply, oneshot::error::RecvError> {
+    match partial.as_mut() {
+        Some((_, _, rx)) => rx.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn inference_error(e: InferenceError) -> SessionError {
+    match e {
+        InferenceError::Overloaded => SessionError::Overloaded,
+        other => SessionError::Internal(other.to_string()),
+    }
+}
+
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
+    while let Some(message) = rx.recv().await {
+        let closing = matches!(message, Message::Close(_));
+        if sink.send(message).await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+async fn send_error(out: &mpsc::Sender<Message>, e: &SessionError, trace: Uuid) {
+    let message = ServerMessage::Error { code: e.code(), message: e.public_message(trace), retryable: e.retryable() };
+    let _ = out.send_timeout(Message::Text(message.to_json().into()), Duration::from_secs(1)).await;
+}
+
+async fn close(out: &mpsc::Sender<Message>, code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: reason.into() };
+    let _ = out.send_timeout(Message::Close(Some(frame)), Duration::from_secs(1)).await;
+}
+
+fn seconds(samples: u64) -> f64 {
+    samples as f64 / MODEL_RATE as f64
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// faster-whisper's rule for windows that are silence decoded as text.
+fn is_hallucination(s: &Segment) -> bool {
+    s.text.trim().is_empty() || (s.no_speech_prob > 0.6 && s.avg_logprob < -1.0)
+}
+
+/// Words of a segment with times spread over the segment by character count (Whisper gives
+/// segment timestamps; word-level alignment is not implemented).
+fn segment_words(s: &Segment, offset: f64, speaker: Option<u32>) -> Vec<Word> {
+    let tokens: Vec<&str> = s.text.split_whitespace().collect();
+    let total: usize = tokens.iter().map(|t| t.chars().count()).sum::<usize>().max(1);
+    let (start, end) = (s.start as f64, (s.end as f64).max(s.start as f64));
+    let confidence = round3((s.avg_logprob as f64).exp().clamp(0.0, 1.0));
+    let mut at = start;
+    tokens
+        .iter()
+        .map(|t| {
+            let len = (end - start) * t.chars().count() as f64 / total as f64;
+            let word = Word {
+                word: t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase(),
+                start: round3(offset + at),
+                end: round3(offset + at + len),
+                confidence,
+                speaker,
+                punctuated_word: (*t).to_owned(),
+            };
+            at += len;
+            word
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(text: &str, start: f32, end: f32) -> Segment {
+        Segment {
+            start,
+            end,
+            text: text.into(),
+            tokens: vec![],
+            avg_logprob: -0.2,
+            no_speech_prob: 0.1,
+            temperature: 0.0,
+            compression_ratio: 1.0,
+        }
+    }
+
+    #[test]
+    fn words_cover_the_segment_in_order() {
+        let words = segment_words(&segment(" Hello, world. Yes!", 1.0, 3.0), 10.0, Some(0));
+        assert_eq!(words.len(), 3);
+        assert_eq!(words[0].word, "hello");
+        assert_eq!(words[0].punctuated_word, "Hello,");
+        assert_eq!(words[0].start, 11.0);
+        assert_eq!(words[2].end, 13.0);
+        assert!(words.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
+        assert!((words[0].confidence - (-0.2f64).exp()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn silence_read_as_text_is_dropped() {
+        let mut s = segment("Thank you.", 0.0, 1.0);
+        assert!(!is_hallucination(&s));
+        s.no_speech_prob = 0.9;
+        s.avg_logprob = -1.5;
+        assert!(is_hallucination(&s));
+    }
+}
