@@ -5,6 +5,7 @@
 pub mod asr;
 pub mod diarize;
 pub mod vad;
+pub mod vad_worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -28,6 +29,9 @@ pub enum InferenceError {
     EngineStopped,
     #[error("the inference engine is overloaded")]
     Overloaded,
+    /// A newer partial of the same stream took this one's place in the queue.
+    #[error("superseded by a newer request")]
+    Superseded,
 }
 
 /// Thread settings of every session; one value for the whole process.
