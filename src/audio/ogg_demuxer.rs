@@ -39,6 +39,12 @@ impl OggDemuxer {
             if page.len() < total {
                 break;
             }
+            let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
+            if page_crc(&page[..total]) != stored {
+                return Err(AudioError::Corrupt(format!(
+                    "Ogg: page checksum mismatch at byte {at} of the buffered stream"
+                )));
+            }
             let serial = u32::from_le_bytes([page[14], page[15], page[16], page[17]]);
             let continued = page[5] & 1 != 0;
             if *self.serial.get_or_insert(serial) == serial {
@@ -66,6 +72,27 @@ impl OggDemuxer {
     }
 }
 
+/// Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, initial value 0) over the page with its
+/// checksum field taken as zero.
+fn page_crc(page: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u32; 256];
+        for (i, entry) in table.iter_mut().enumerate() {
+            let mut r = (i as u32) << 24;
+            for _ in 0..8 {
+                r = if r & 0x8000_0000 != 0 { (r << 1) ^ 0x04C1_1DB7 } else { r << 1 };
+            }
+            *entry = r;
+        }
+        table
+    });
+    page.iter().enumerate().fold(0u32, |crc, (i, &b)| {
+        let b = if (22..26).contains(&i) { 0 } else { b };
+        (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +107,8 @@ mod tests {
         p.push(lacing.len() as u8);
         p.extend_from_slice(lacing);
         p.extend_from_slice(body);
+        let crc = page_crc(&p);
+        p[22..26].copy_from_slice(&crc.to_le_bytes());
         p
     }
 
@@ -104,8 +133,11 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_an_error() {
+    fn garbage_and_damaged_pages_are_errors() {
         let mut demuxer = OggDemuxer::default();
         assert!(matches!(demuxer.push(&[0x55; 64]), Err(AudioError::Corrupt(_))));
+        let mut damaged = page(1, 2, &[3], b"abc");
+        damaged[28] ^= 1;
+        assert!(matches!(OggDemuxer::default().push(&damaged), Err(AudioError::Corrupt(_))));
     }
 }

@@ -41,7 +41,8 @@ pub struct ListenOptions {
 
 /// Shortest accepted endpointing: below this every breath ends an utterance.
 pub const MIN_ENDPOINTING_MS: u32 = 100;
-pub const DEFAULT_ENDPOINTING_MS: u32 = 500;
+/// Pauses between turns in conversation are often shorter than half a second.
+pub const DEFAULT_ENDPOINTING_MS: u32 = 300;
 
 impl ListenParams {
     /// `english_only`: the served model knows only English.

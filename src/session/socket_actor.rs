@@ -200,8 +200,9 @@ impl SocketActor {
                             Ok(ControlMessage::Finalize) => {
                                 let events = self.segmenter.flush();
                                 if events.is_empty() {
-                                    // Nothing open: acknowledge with an empty final.
-                                    self.send_empty_finalize().await.map(|_| None)
+                                    // Nothing open: acknowledged by an empty final, in order.
+                                    finals.push_back(Box::pin(std::future::ready(self.empty_final())));
+                                    Ok(None)
                                 } else {
                                     self.submit_finals(events, true, &mut finals).await.map(|_| None)
                                 }
@@ -356,21 +357,23 @@ impl SocketActor {
         let (results, words) =
             self.results(done.start, Some(done.samples), &segments, true, done.speech_final, done.from_finalize);
         let text = results.channel.alternatives[0].transcript.clone();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let end = results.start + results.duration;
-        let final_row = NewFinal {
-            session_id: self.session.id,
-            meeting_id: self.meeting.id,
-            seq,
-            start_ms: (results.start * 1000.0).round() as i32,
-            end_ms: (end * 1000.0).round() as i32,
-            speaker: self.request.options.diarize.then_some(0),
-            text,
-            words: serde_json::to_value(&words).expect("words serialize"),
-        };
-        self.store_final(final_row).await?;
-        crate::metrics::live_final(done.latency);
+        // An empty final (silence, a Finalize with nothing open) has nothing to keep.
+        if !text.is_empty() {
+            let end = results.start + results.duration;
+            let final_row = NewFinal {
+                session_id: self.session.id,
+                meeting_id: self.meeting.id,
+                seq: self.next_seq,
+                start_ms: (results.start * 1000.0).round() as i32,
+                end_ms: (end * 1000.0).round() as i32,
+                speaker: self.request.options.diarize.then_some(0),
+                text,
+                words: serde_json::to_value(&words).expect("words serialize"),
+            };
+            self.store_final(final_row).await?;
+            self.next_seq += 1;
+            crate::metrics::live_final(done.latency);
+        }
         if let Some(last) = words.last() {
             self.last_word_end = last.end;
         }
@@ -401,10 +404,15 @@ impl SocketActor {
         unreachable!("the last attempt returns")
     }
 
-    async fn send_empty_finalize(&mut self) -> Result<(), SessionError> {
-        let at = self.samples_in;
-        let (results, _) = self.results(at, Some(0), &[], true, false, true);
-        self.send_reliable(ServerMessage::Results(results).to_json()).await
+    fn empty_final(&self) -> FinalDone {
+        FinalDone {
+            start: self.samples_in,
+            samples: 0,
+            speech_final: false,
+            from_finalize: true,
+            latency: Duration::ZERO,
+            reply: Ok(Vec::new()),
+        }
     }
 
     /// Builds `Results` for an utterance starting at sample `start`.

@@ -10,7 +10,11 @@ use std::sync::Arc;
 
 use ddalkkak::admin::{self, CreatedTenant};
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
+use ddalkkak::commands::ModelPaths;
+use ddalkkak::commands::live::{Live, LiveSetup, start_live};
 use ddalkkak::http::AppState;
+use ddalkkak::inference::asr::Precision;
+use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{PgStore, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -129,21 +133,76 @@ pub struct TestApp {
     pub db: TestDb,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    pub live: Option<Arc<Live>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The fetched models (`models/fetch.sh`); `None` with a note when they are missing, unless
+/// `DDALKKAK_REQUIRE_MODELS=1` (CI), where missing models fail the test.
+pub fn models() -> Option<ModelPaths> {
+    let root = std::env::var("DDALKKAK_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let paths = ModelPaths::new(root);
+    if paths.has_whisper("tiny.en") && paths.vad().exists() {
+        return Some(paths);
+    }
+    assert!(
+        std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"),
+        "models missing in {} (run models/fetch.sh)",
+        paths.root.display()
+    );
+    eprintln!("tiny.en not fetched: real-model test skipped (run models/fetch.sh)");
+    None
 }
 
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
+        Self::spawn_with(db, None).await
+    }
+
+    /// A server with live sessions (real tiny.en int8 + Silero VAD); `None` without models.
+    pub async fn spawn_live(db: TestDb, config: LiveConfig) -> Option<TestApp> {
+        let paths = models()?;
+        let setup = LiveSetup {
+            models_dir: paths.root.clone(),
+            precision: Precision::Int8,
+            asr_workers: 1,
+            fetch: false,
+            config,
+        };
+        let shutdown = CancellationToken::new();
+        let live = start_live(setup, db.store.clone(), shutdown.clone()).await.expect("start live service");
+        let mut app = Self::spawn_with(db, Some(live.service.clone())).await;
+        app.shutdown = shutdown;
+        app.live = Some(Arc::new(live));
+        Some(app)
+    }
+
+    async fn spawn_with(db: TestDb, live: Option<Arc<ddalkkak::session::LiveService>>) -> TestApp {
+        let shutdown = live.as_ref().map(|l| l.shutdown.clone()).unwrap_or_default();
         let state = AppState {
             store: db.store.clone(),
             cipher: TokenCipher::new(&TEST_KEY),
             signer: StreamTokenSigner::new(TEST_KEY),
-            live: None,
+            live,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
-        TestApp { addr, db, http: reqwest::Client::new(), shutdown }
+        let server = tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+        TestApp { addr, db, http: reqwest::Client::new(), shutdown, live: None, server: Some(server) }
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it (live sessions drain).
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -1,0 +1,360 @@
+//! Live sessions end to end: a real tokio-tungstenite client streams a real recording (the
+//! pyannote sample fetched by `models/fetch.sh`) to a server with the real tiny.en model and
+//! Silero VAD, on SQLite and on PostgreSQL. Skipped without models unless
+//! `DDALKKAK_REQUIRE_MODELS=1`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestDb};
+use ddalkkak::inference::asr::wer::wer;
+use ddalkkak::session::LiveConfig;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn sample() -> (Vec<i16>, String) {
+    let root = common::models().expect("checked by spawn_live").root;
+    let audio = ddalkkak::audio::load_16k_mono(&root.join("testdata/pyannote_sample.wav")).unwrap();
+    let pcm = audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16).collect();
+    let stm = std::fs::read_to_string(root.join("testdata/pyannote_sample.stm")).unwrap();
+    let reference = stm.lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ");
+    (pcm, reference)
+}
+
+async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String)> {
+    let t = common::tenant(&*db.store, "live").await;
+    let app = TestApp::spawn_live(db, config).await?;
+    Some((app, t.api_key))
+}
+
+async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
+    let mut request = app.ws_url(&format!("/v1/listen?{query}")).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
+    tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
+}
+
+/// Everything the server sent, until it closed.
+#[derive(Default, Debug)]
+struct Received {
+    messages: Vec<(Instant, Value)>,
+    close: Option<(u16, String)>,
+}
+
+impl Received {
+    fn of_type(&self, kind: &str) -> Vec<&Value> {
+        self.messages.iter().filter(|(_, m)| m["type"] == kind).map(|(_, m)| m).collect()
+    }
+
+    fn finals(&self) -> Vec<&Value> {
+        self.of_type("Results").into_iter().filter(|m| m["is_final"] == true).collect()
+    }
+
+    fn final_text(&self) -> String {
+        let texts: Vec<&str> = self.finals().iter().filter_map(|m| transcript(m)).filter(|t| !t.is_empty()).collect();
+        texts.join(" ")
+    }
+}
+
+fn transcript(m: &Value) -> Option<&str> {
+    m["channel"]["alternatives"][0]["transcript"].as_str()
+}
+
+async fn read_all(mut rx: futures_util::stream::SplitStream<Ws>) -> Received {
+    let mut got = Received::default();
+    while let Some(message) = rx.next().await {
+        match message {
+            Ok(Message::Text(t)) => got.messages.push((Instant::now(), serde_json::from_str(&t).unwrap())),
+            Ok(Message::Close(frame)) => {
+                got.close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+/// Streams `pcm` in 100 ms frames at `speed` × real time, then `CloseStream`.
+async fn stream_pcm(ws: Ws, pcm: &[i16], speed: f64) -> (Received, Vec<Instant>) {
+    let (mut tx, rx) = ws.split();
+    let reader = tokio::spawn(read_all(rx));
+    let frame = 1600;
+    let started = Instant::now();
+    let mut sent_at = Vec::new();
+    for (i, chunk) in pcm.chunks(frame).enumerate() {
+        let due = started + Duration::from_secs_f64(i as f64 * 0.1 / speed);
+        tokio::time::sleep_until(due.into()).await;
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        tx.send(Message::Binary(bytes.into())).await.unwrap();
+        sent_at.push(Instant::now());
+    }
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(120), reader).await.expect("server closes").unwrap();
+    (got, sent_at)
+}
+
+async fn streams_a_recording_and_finalizes_the_meeting(db: TestDb, speed: f64) {
+    let Some((app, key)) = live_app(db, LiveConfig::default()).await else { return };
+    let (pcm, reference) = sample();
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000&interim_results=true&title=Weekly%20sync", &key)
+        .await
+        .unwrap();
+    let (got, _) = stream_pcm(ws, &pcm, speed).await;
+
+    // The protocol: SessionStarted first; partials and finals; Metadata, SessionEnded, close 1000.
+    assert_eq!(got.messages[0].1["type"], "SessionStarted", "{:?}", got.messages[0]);
+    let session_id = got.messages[0].1["session_id"].as_str().unwrap().to_owned();
+    let meeting_id = got.messages[0].1["meeting_id"].as_str().unwrap().to_owned();
+    assert_eq!(got.close, Some((1000, String::new())));
+    let kinds: Vec<&str> = got.messages.iter().map(|(_, m)| m["type"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[kinds.len() - 2..], ["Metadata", "SessionEnded"]);
+    let partials = got.of_type("Results").into_iter().filter(|m| m["is_final"] == false).count();
+    assert!(partials >= 3, "interim results were asked for; got {partials}");
+    let finals = got.finals();
+    assert!(finals.len() >= 3, "a 30 s two-speaker call has several utterances; got {}", finals.len());
+    // Finals are append-only: in order, never overlapping.
+    let starts: Vec<f64> = finals.iter().map(|m| m["start"].as_f64().unwrap()).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    let text = got.final_text();
+    let error = wer(&reference, &text);
+    eprintln!("speed {speed}×: {} finals, {partials} partials, WER {:.1}%\n{text}", finals.len(), error * 100.0);
+    assert!(error < 0.35, "WER {:.1}% against the reference transcript", error * 100.0);
+
+    // The database has what the client saw.
+    let (status, meeting) = app.get(&format!("/v1/meetings/{meeting_id}"), &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(meeting["stt_status"], "COMPLETED");
+    assert_eq!(meeting["title"], "Weekly sync");
+    let duration = meeting["audio_duration"].as_i64().unwrap();
+    assert!((30..=31).contains(&duration), "audio_duration {duration}");
+    let segments = meeting["transcript_segments"].as_array().unwrap();
+    let spoken: Vec<&&Value> = finals.iter().filter(|m| transcript(m) != Some("")).collect();
+    assert_eq!(segments.len(), spoken.len());
+    for (segment, message) in segments.iter().zip(spoken) {
+        assert_eq!(segment["text"].as_str(), transcript(message));
+        assert_eq!(segment["start"].as_f64(), message["start"].as_f64());
+        assert_eq!(
+            segment["words"].as_array().unwrap().len(),
+            message["channel"]["alternatives"][0]["words"].as_array().unwrap().len()
+        );
+    }
+    let stored_text = meeting["transcript_text"].as_str().unwrap().replace('\n', " ");
+    assert_eq!(stored_text, text);
+    let (_, session) = app.get(&format!("/v1/realtime-sessions/{session_id}"), &key).await;
+    assert_eq!(session["status"], "ENDED");
+    let jobs = app
+        .store()
+        .list_jobs(session["tenant_id"].as_str().unwrap().parse().unwrap(), meeting_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "the action-item job is enqueued with the finalized meeting");
+    assert_eq!(jobs[0].kind, "meeting_intelligence");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_real_time() {
+    streams_a_recording_and_finalizes_the_meeting(common::sqlite().await, 1.0).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_faster_than_real_time() {
+    streams_a_recording_and_finalizes_the_meeting(common::sqlite().await, 4.0).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_faster_than_real_time() {
+    if let Some(db) = common::postgres().await {
+        streams_a_recording_and_finalizes_the_meeting(db, 4.0).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalize_flushes_and_close_stream_ends() {
+    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let (pcm, _) = sample();
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000&endpointing=false", &key).await.unwrap();
+    let (mut tx, rx) = ws.split();
+    let reader = tokio::spawn(read_all(rx));
+    // 6.6 s .. 11 s: speech with pauses; endpointing is off, so only Finalize ends it.
+    let speech = &pcm[16_000 * 66 / 10..16_000 * 11];
+    let bytes: Vec<u8> = speech.iter().flat_map(|s| s.to_le_bytes()).collect();
+    for chunk in bytes.chunks(8_000) {
+        tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+    }
+    tx.send(Message::Text(r#"{"type":"Finalize"}"#.into())).await.unwrap();
+    tx.send(Message::Text(r#"{"type":"KeepAlive"}"#.into())).await.unwrap();
+    tx.send(Message::Text(r#"{"type":"Finalize"}"#.into())).await.unwrap();
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(60), reader).await.unwrap().unwrap();
+    let finals = got.finals();
+    assert_eq!(finals.len(), 2, "one flushed utterance, then an empty acknowledgement: {finals:#?}");
+    assert!(finals.iter().all(|f| f["from_finalize"] == true));
+    assert!(transcript(finals[0]).unwrap().to_lowercase().contains("hello"), "{:?}", transcript(finals[0]));
+    assert_eq!(transcript(finals[1]), Some(""));
+    assert_eq!(got.close.as_ref().map(|c| c.0), Some(1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_typed_errors() {
+    let config = LiveConfig { max_frame_bytes: 64 * 1024, ..LiveConfig::default() };
+    let Some((app, key)) = live_app(common::sqlite().await, config).await else { return };
+
+    // Refused before the upgrade, as HTTP problems.
+    let status = |e: WsError| match e {
+        WsError::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    };
+    assert_eq!(status(connect(&app, "encoding=linear16&sample_rate=16000", "dk_bogus_key").await.unwrap_err()), 401);
+    let mut anonymous = app.ws_url("/v1/listen").into_client_request().unwrap();
+    anonymous.headers_mut().remove("authorization");
+    assert_eq!(status(tokio_tungstenite::connect_async(anonymous).await.unwrap_err()), 401);
+    assert_eq!(status(connect(&app, "encoding=mp9", &key).await.unwrap_err()), 400);
+    assert_eq!(status(connect(&app, "encoding=linear16&sample_rate=16000&language=ko", &key).await.unwrap_err()), 422);
+    assert_eq!(status(connect(&app, "endpointing=soon", &key).await.unwrap_err()), 422);
+    let (code, _) = app.get("/v1/listen", &key).await;
+    assert_eq!(code, 400, "a plain GET is not a WebSocket");
+
+    // Refused after the upgrade: an Error message with a code, then the close code.
+    async fn error_and_close(ws: Ws, send: Vec<Message>) -> (Value, (u16, String)) {
+        let (mut tx, rx) = ws.split();
+        let reader = tokio::spawn(read_all(rx));
+        for m in send {
+            if tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        let got = tokio::time::timeout(Duration::from_secs(30), reader).await.unwrap().unwrap();
+        let error = got.of_type("Error").first().cloned().cloned().expect("an Error message");
+        (error, got.close.expect("a close frame"))
+    }
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (error, close) = error_and_close(ws, vec![Message::Text("{\"type\":\"Explode\"}".into())]).await;
+    assert_eq!((error["code"].as_str(), close.0), (Some("invalid_message"), 1007));
+    assert_eq!(error["retryable"], false);
+
+    let ws = connect(&app, "", &key).await.unwrap();
+    let (error, close) = error_and_close(ws, vec![Message::Binary(vec![7u8; 4096].into())]).await;
+    assert_eq!((error["code"].as_str(), close.0), (Some("unsupported_audio"), 1003));
+
+    let ws = connect(&app, "encoding=ogg-opus", &key).await.unwrap();
+    // A page header followed by junk: the page checksum fails once the page is complete.
+    let mut junk = b"OggS\x00".to_vec();
+    junk.resize(40_000, b'g');
+    let frames = vec![Message::Binary(junk.into()), Message::Binary(vec![b'g'; 40_000].into())];
+    let (error, close) = error_and_close(ws, frames).await;
+    assert_eq!((error["code"].as_str(), close.0), (Some("corrupt_audio"), 1003));
+
+    let ws = connect(&app, "encoding=opus&sample_rate=48000", &key).await.unwrap();
+    let (error, close) = error_and_close(ws, vec![Message::Binary(vec![0xFF; 3].into())]).await;
+    assert_eq!((error["code"].as_str(), close.0), (Some("corrupt_audio"), 1003));
+
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (error, close) = error_and_close(ws, vec![Message::Binary(vec![0u8; 100_000].into())]).await;
+    assert_eq!((error["code"].as_str(), close.0), (Some("frame_too_large"), 1009));
+
+    // Every one of those sessions was still finalized.
+    let (_, sessions) = app.get("/v1/realtime-sessions", &key).await;
+    let sessions = sessions["items"].as_array().or(sessions.as_array()).unwrap().clone();
+    assert_eq!(sessions.len(), 5);
+    assert!(sessions.iter().all(|s| s["status"] == "ENDED"), "{sessions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed() {
+    let config = LiveConfig { idle_timeout: Duration::from_secs(1), ..LiveConfig::default() };
+    let Some((app, key)) = live_app(common::sqlite().await, config).await else { return };
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let started = Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(10), read_all(ws.split().1)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(got.of_type("Error")[0]["code"], "idle_timeout");
+    assert_eq!(got.close.map(|c| c.0), Some(4000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caption_viewers_see_the_finals() {
+    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let (pcm, _) = sample();
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let started = rx.next().await.unwrap().unwrap();
+    let started: Value = serde_json::from_str(started.to_text().unwrap()).unwrap();
+    let session = started["session_id"].as_str().unwrap().to_owned();
+
+    // A view token for this session; a stream token may not watch.
+    let (_, view) = app.post("/v1/stream-tokens", &key, json!({"scope": "view", "session_id": session})).await;
+    let view = view["token"].as_str().unwrap().to_owned();
+    let (_, stream_token) = app.post("/v1/stream-tokens", &key, json!({})).await;
+    let refused = tokio_tungstenite::connect_async(app.ws_url(&format!(
+        "/v1/realtime-sessions/{session}/captions?token={}",
+        stream_token["token"].as_str().unwrap()
+    )))
+    .await;
+    assert!(matches!(refused, Err(WsError::Http(r)) if r.status() == 403));
+
+    let mut viewers = Vec::new();
+    for _ in 0..3 {
+        let url = app.ws_url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"));
+        let (viewer, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        viewers.push(tokio::spawn(read_all(viewer.split().1)));
+    }
+    let sse =
+        app.http.get(app.url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"))).send().await.unwrap();
+    assert_eq!(sse.headers()["content-type"], "text/event-stream");
+    let sse = tokio::spawn(async move { sse.text().await.unwrap() });
+
+    let reader = tokio::spawn(read_all(rx));
+    let bytes: Vec<u8> = pcm[..16_000 * 14].iter().flat_map(|s| s.to_le_bytes()).collect();
+    for chunk in bytes.chunks(32_000) {
+        tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+    }
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let speaker = tokio::time::timeout(Duration::from_secs(60), reader).await.unwrap().unwrap();
+    let expected: Vec<String> = speaker.finals().iter().map(|m| transcript(m).unwrap().to_owned()).collect();
+    assert!(!expected.is_empty());
+    for viewer in viewers {
+        let seen = tokio::time::timeout(Duration::from_secs(10), viewer).await.unwrap().unwrap();
+        let texts: Vec<String> = seen.finals().iter().map(|m| transcript(m).unwrap().to_owned()).collect();
+        assert_eq!(texts, expected);
+        assert_eq!(seen.close.map(|c| c.0), Some(1000));
+    }
+    let sse = tokio::time::timeout(Duration::from_secs(10), sse).await.unwrap().unwrap();
+    for text in &expected {
+        assert!(sse.contains(&format!("\"transcript\":{}", serde_json::to_string(text).unwrap())), "{sse}");
+    }
+    // Once ended, the session's captions are gone.
+    let after =
+        app.http.get(app.url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"))).send().await.unwrap();
+    assert_eq!(after.status(), 410);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_live_sessions() {
+    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let (pcm, _) = sample();
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (mut tx, rx) = ws.split();
+    let reader = tokio::spawn(read_all(rx));
+    let bytes: Vec<u8> = pcm[16_000 * 6..16_000 * 12].iter().flat_map(|s| s.to_le_bytes()).collect();
+    for chunk in bytes.chunks(32_000) {
+        tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = app.db.store.clone();
+    app.shutdown().await;
+    let got = tokio::time::timeout(Duration::from_secs(30), reader).await.unwrap().unwrap();
+    assert_eq!(got.of_type("Error")[0]["code"], "shutting_down");
+    assert_eq!(got.close.as_ref().map(|c| c.0), Some(1001));
+    assert!(!got.final_text().is_empty(), "the audio sent before shutdown became finals");
+    let meeting: uuid::Uuid = got.messages[0].1["meeting_id"].as_str().unwrap().parse().unwrap();
+    let tenant = store.tenant_by_slug("live").await.unwrap().id;
+    let meeting = store.get_meeting(tenant, meeting).await.unwrap();
+    assert_eq!(meeting.stt_status, ddalkkak::model::SttStatus::Completed);
+    assert_eq!(meeting.transcript_text.unwrap().replace('\n', " "), got.final_text());
+}
