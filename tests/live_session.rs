@@ -27,10 +27,15 @@ fn sample() -> (Vec<i16>, String) {
     (pcm, reference)
 }
 
-async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String)> {
+/// One live server at a time: each loads the model and they would share two cores, which makes
+/// timing (partials, idle timeouts) depend on what else runs.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
+    let guard = ONE_AT_A_TIME.lock().await;
     let t = common::tenant(&*db.store, "live").await;
     let app = TestApp::spawn_live(db, config).await?;
-    Some((app, t.api_key))
+    Some((app, t.api_key, guard))
 }
 
 async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
@@ -100,7 +105,7 @@ async fn stream_pcm(ws: Ws, pcm: &[i16], speed: f64) -> (Received, Vec<Instant>)
 }
 
 async fn streams_a_recording_and_finalizes_the_meeting(db: TestDb, speed: f64) {
-    let Some((app, key)) = live_app(db, LiveConfig::default()).await else { return };
+    let Some((app, key, _serial)) = live_app(db, LiveConfig::default()).await else { return };
     let (pcm, reference) = sample();
     let ws = connect(&app, "encoding=linear16&sample_rate=16000&interim_results=true&title=Weekly%20sync", &key)
         .await
@@ -115,7 +120,9 @@ async fn streams_a_recording_and_finalizes_the_meeting(db: TestDb, speed: f64) {
     let kinds: Vec<&str> = got.messages.iter().map(|(_, m)| m["type"].as_str().unwrap()).collect();
     assert_eq!(&kinds[kinds.len() - 2..], ["Metadata", "SessionEnded"]);
     let partials = got.of_type("Results").into_iter().filter(|m| m["is_final"] == false).count();
-    assert!(partials >= 3, "interim results were asked for; got {partials}");
+    // Faster than real time the engine cannot give every 500 ms a partial; they coalesce.
+    let expected_partials = if speed <= 1.0 { 10 } else { 1 };
+    assert!(partials >= expected_partials, "interim results were asked for; got {partials}");
     let finals = got.finals();
     assert!(finals.len() >= 3, "a 30 s two-speaker call has several utterances; got {}", finals.len());
     // Finals are append-only: in order, never overlapping.
@@ -176,7 +183,7 @@ async fn postgres_faster_than_real_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalize_flushes_and_close_stream_ends() {
-    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     let (pcm, _) = sample();
     let ws = connect(&app, "encoding=linear16&sample_rate=16000&endpointing=false", &key).await.unwrap();
     let (mut tx, rx) = ws.split();
@@ -203,7 +210,7 @@ async fn finalize_flushes_and_close_stream_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_typed_errors() {
     let config = LiveConfig { max_frame_bytes: 64 * 1024, ..LiveConfig::default() };
-    let Some((app, key)) = live_app(common::sqlite().await, config).await else { return };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
 
     // Refused before the upgrade, as HTTP problems.
     let status = |e: WsError| match e {
@@ -268,7 +275,7 @@ async fn bad_input_gets_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_are_closed() {
     let config = LiveConfig { idle_timeout: Duration::from_secs(1), ..LiveConfig::default() };
-    let Some((app, key)) = live_app(common::sqlite().await, config).await else { return };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
     let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
     let started = Instant::now();
     let got = tokio::time::timeout(Duration::from_secs(10), read_all(ws.split().1)).await.unwrap();
@@ -279,7 +286,7 @@ async fn idle_sessions_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caption_viewers_see_the_finals() {
-    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     let (pcm, _) = sample();
     let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
     let (mut tx, mut rx) = ws.split();
@@ -336,7 +343,7 @@ async fn caption_viewers_see_the_finals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_live_sessions() {
-    let Some((app, key)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     let (pcm, _) = sample();
     let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
     let (mut tx, rx) = ws.split();

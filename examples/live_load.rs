@@ -1,0 +1,269 @@
+//! Live load: N clients stream real speech at real-time pace over loopback to a server in this
+//! process (SQLite, the real model), for N = each of `--streams`, and the table says how the
+//! server keeps up.
+//!
+//! ```text
+//! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
+//!     [--audio FILE]... [--models-dir models] [--asr-workers 1] [--precision int8|fp32]
+//! ```
+//!
+//! Definitions (the same ones the side-by-side benchmark applies to other servers):
+//! - final latency: from the moment the client has sent the audio up to the end of a final
+//!   (`start + duration` of that `Results`) to the moment the final arrives; it includes the
+//!   endpointing wait;
+//! - partial cadence: time between consecutive partials of the same utterance;
+//! - lag growth: median final latency of the second half of the run minus the first half (a
+//!   server that keeps up stays near 0; one that falls behind grows with the run's length);
+//! - CPU: process CPU time / wall time (200 % = both cores); RSS: the process's peak.
+//!
+//! Each client streams the audio files one after another (looping) from its own offset, in
+//! 100 ms linear16 frames, with `interim_results=true`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
+use ddalkkak::commands::live::{LiveSetup, start_live};
+use ddalkkak::http::AppState;
+use ddalkkak::inference::asr::Precision;
+use ddalkkak::session::LiveConfig;
+use ddalkkak::store::{SqliteStore, Store};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_util::sync::CancellationToken;
+
+struct Args {
+    streams: Vec<usize>,
+    seconds: f64,
+    audio: Vec<PathBuf>,
+    models_dir: PathBuf,
+    workers: usize,
+    precision: Precision,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        streams: vec![1, 4, 8, 12, 16, 20],
+        seconds: 40.0,
+        audio: Vec::new(),
+        models_dir: PathBuf::from("models"),
+        workers: 1,
+        precision: Precision::Int8,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--streams" => {
+                args.streams = value.split(',').map(|n| n.trim().parse().expect("--streams 1,4,8")).collect()
+            }
+            "--seconds" => args.seconds = value.parse().expect("--seconds N"),
+            "--audio" => args.audio.push(value.into()),
+            "--models-dir" => args.models_dir = value.into(),
+            "--asr-workers" => args.workers = value.parse().expect("--asr-workers N"),
+            "--precision" => {
+                args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    if args.audio.is_empty() {
+        args.audio.push(args.models_dir.join("testdata/pyannote_sample.wav"));
+    }
+    args
+}
+
+#[derive(Default)]
+struct ClientStats {
+    /// (seconds into the run, latency seconds) per non-empty final.
+    finals: Vec<(f64, f64)>,
+    partial_gaps: Vec<f64>,
+    refused: bool,
+    errors: Vec<String>,
+}
+
+async fn client(url: String, key: String, pcm: Arc<Vec<i16>>, offset: usize, seconds: f64) -> ClientStats {
+    let mut stats = ClientStats::default();
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
+    let ws = match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => ws,
+        Err(e) => {
+            stats.refused = true;
+            stats.errors.push(e.to_string());
+            return stats;
+        }
+    };
+    let (mut tx, mut rx) = ws.split();
+    let started = Instant::now();
+    let frames = (seconds * 10.0) as usize;
+    let sender = tokio::spawn(async move {
+        for i in 0..frames {
+            tokio::time::sleep_until((started + Duration::from_millis(100 * i as u64)).into()).await;
+            let from = (offset + i * 1600) % pcm.len();
+            let chunk: Vec<u8> = (0..1600).flat_map(|k| pcm[(from + k) % pcm.len()].to_le_bytes()).collect();
+            if tx.send(Message::Binary(chunk.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await;
+    });
+    let mut last_partial: Option<(f64, Instant)> = None;
+    while let Some(Ok(message)) = rx.next().await {
+        let Message::Text(text) = message else { continue };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        match m["type"].as_str() {
+            Some("Results") => {
+                let now = Instant::now();
+                let start = m["start"].as_f64().unwrap_or(0.0);
+                if m["is_final"] == true {
+                    last_partial = None;
+                    let empty = m["channel"]["alternatives"][0]["transcript"].as_str().unwrap_or("").is_empty();
+                    if !empty {
+                        let audio_end = start + m["duration"].as_f64().unwrap_or(0.0);
+                        let sent = started + Duration::from_secs_f64(audio_end);
+                        let latency = now.saturating_duration_since(sent).as_secs_f64();
+                        stats.finals.push((audio_end, latency));
+                    }
+                } else {
+                    if let Some((utterance, at)) = last_partial {
+                        if utterance == start {
+                            stats.partial_gaps.push(now.duration_since(at).as_secs_f64());
+                        }
+                    }
+                    last_partial = Some((start, now));
+                }
+            }
+            Some("Error") => stats.errors.push(m["code"].as_str().unwrap_or("?").to_owned()),
+            _ => {}
+        }
+    }
+    let _ = sender.await;
+    stats
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// (CPU seconds, RSS bytes) of this process.
+fn process_usage() -> (f64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (ticks / 100.0, rss_kb * 1024)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args();
+    let mut pcm = Vec::new();
+    for file in &args.audio {
+        let audio = ddalkkak::audio::load_16k_mono(file)?;
+        pcm.extend(audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16));
+    }
+    let pcm = Arc::new(pcm);
+    eprintln!("audio: {:.1} s from {} file(s), looped", pcm.len() as f64 / 16_000.0, args.audio.len());
+
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&ddalkkak::store::sqlite_url(dir.path()), 8).await?);
+    let tenant = ddalkkak::admin::create_tenant(&*store, "Load", "load", "load@example.com", None).await?;
+    let max = args.streams.iter().copied().max().unwrap_or(1);
+    let shutdown = CancellationToken::new();
+    let setup = LiveSetup {
+        models_dir: args.models_dir.clone(),
+        precision: args.precision,
+        asr_workers: args.workers,
+        fetch: true,
+        config: LiveConfig { max_sessions: max, max_backlog: usize::MAX, ..LiveConfig::default() },
+    };
+    let live = start_live(setup, store.clone(), shutdown.clone()).await?;
+    let state = AppState {
+        store,
+        cipher: TokenCipher::new(&[1; 32]),
+        signer: StreamTokenSigner::new([2; 32]),
+        live: Some(live.service.clone()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url =
+        format!("ws://{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true", listener.local_addr()?);
+    tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+
+    println!(
+        "| streams | finals | final p50 s | final p95 s | partial gap p50 s | partial gap p95 s | lag growth s | CPU % | peak RSS MiB | refused/errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut best = None;
+    for &n in &args.streams {
+        let (cpu0, _) = process_usage();
+        let wall = Instant::now();
+        let clients: Vec<_> = (0..n)
+            .map(|i| {
+                let offset = (i * pcm.len() / n.max(1)) / 1600 * 1600;
+                tokio::spawn(client(url.clone(), tenant.api_key.clone(), pcm.clone(), offset, args.seconds))
+            })
+            .collect();
+        let peak = Arc::new(AtomicU64::new(0));
+        let sampler = tokio::spawn({
+            let peak = peak.clone();
+            async move {
+                loop {
+                    peak.fetch_max(process_usage().1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        });
+        let mut stats = Vec::new();
+        for c in clients {
+            stats.push(c.await?);
+        }
+        sampler.abort();
+        let peak_rss = peak.load(Ordering::Relaxed).max(process_usage().1);
+        let (cpu1, _) = process_usage();
+        let cpu = (cpu1 - cpu0) / wall.elapsed().as_secs_f64() * 100.0;
+        let mut latencies: Vec<f64> = stats.iter().flat_map(|s| s.finals.iter().map(|f| f.1)).collect();
+        let mut gaps: Vec<f64> = stats.iter().flat_map(|s| s.partial_gaps.iter().copied()).collect();
+        let half = args.seconds / 2.0;
+        let mut first: Vec<f64> =
+            stats.iter().flat_map(|s| s.finals.iter().filter(|f| f.0 < half).map(|f| f.1)).collect();
+        let mut second: Vec<f64> =
+            stats.iter().flat_map(|s| s.finals.iter().filter(|f| f.0 >= half).map(|f| f.1)).collect();
+        let growth = percentile(&mut second, 0.5) - percentile(&mut first, 0.5);
+        let refused = stats.iter().filter(|s| s.refused).count();
+        let errors: usize = stats.iter().map(|s| s.errors.len()).sum();
+        let (p50, p95) = (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.95));
+        println!(
+            "| {n} | {} | {p50:.2} | {p95:.2} | {:.2} | {:.2} | {growth:+.2} | {cpu:.0} | {:.0} | {refused}/{errors} |",
+            latencies.len(),
+            percentile(&mut gaps, 0.5),
+            percentile(&mut gaps, 0.95),
+            peak_rss as f64 / (1 << 20) as f64,
+        );
+        if p95 <= 1.5 && growth < 0.5 && refused == 0 && errors == 0 {
+            best = Some(n);
+        }
+    }
+    match best {
+        Some(n) => println!("\nlargest N with p95 final latency <= 1.5 s and no lag growth: {n}"),
+        None => println!("\nno N met p95 final latency <= 1.5 s without lag growth"),
+    }
+    shutdown.cancel();
+    Ok(())
+}
