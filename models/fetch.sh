@@ -135,6 +135,12 @@ if [ ! -x "$VENV_PY" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" !=
 else
   log "venv models/.venv up to date"
 fi
+# Building the server needs libopus: the system's when pkg-config finds it, else audiopus_sys
+# builds the bundled source with the cmake this puts in models/.venv (.cargo/config.toml).
+if ! pkg-config --exists opus 2>/dev/null && [ ! -x "$VENV/bin/cmake" ]; then
+  log "no system libopus: installing cmake into models/.venv to build the bundled one"
+  "$VENV_PY" -m pip install --disable-pip-version-check -q "cmake==3.31.6"
+fi
 
 # ---------------------------------------------------------------- 2. onnxruntime shared library
 ORT_WHL="$(fetch_wheel "onnxruntime==$ORT_VERSION" "$ORT_WHEEL" "$ORT_SHA" \
