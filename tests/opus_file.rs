@@ -178,3 +178,130 @@ fn webm_opus_recording_decodes_like_mediarecorder_output() {
     eprintln!("WebM/Opus round trip: SNR {snr_db:.1} dB");
     assert!(snr_db > 10.0, "SNR {snr_db} dB");
 }
+
+mod common;
+
+/// 16 kHz speech (the fetched recording) or a tone, and the same at 48 kHz.
+fn speech() -> (Vec<f32>, Vec<f32>) {
+    let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/testdata/pyannote_sample.wav");
+    let source: Vec<f32> = if wav.exists() {
+        ddalkkak::audio::load_16k_mono(&wav).unwrap()
+    } else {
+        (0..16_000 * 3).map(|i| (i as f32 * 0.0785).sin() * 0.5).collect()
+    };
+    let at_48k = ddalkkak::audio::Resampler::new(16_000, 48_000).unwrap().process_all(&source);
+    (source, at_48k)
+}
+
+fn webm_opus(at_48k: &[f32]) -> Vec<u8> {
+    let mut encoder = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+    encoder.set_bitrate(opus::Bitrate::Bits(32_000)).unwrap();
+    let pre_skip = encoder.get_lookahead().unwrap() as u16;
+    let packets: Vec<Vec<u8>> = at_48k
+        .chunks(960)
+        .map(|frame| {
+            let mut pcm = frame.to_vec();
+            pcm.resize(960, 0.0);
+            encoder.encode_vec_float(&pcm, 4000).unwrap()
+        })
+        .collect();
+    let mut head = b"OpusHead".to_vec();
+    head.extend_from_slice(&[1, 1]);
+    head.extend_from_slice(&pre_skip.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    webm::file(&head, pre_skip, &packets)
+}
+
+/// Best alignment (in samples) and SNR of `decoded` against `source`.
+fn alignment(source: &[f32], decoded: &[f32]) -> (isize, f32) {
+    let n = source.len().min(decoded.len());
+    let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>();
+    let snr = |lag: isize| {
+        let err: Vec<f32> = (100..n - 100).map(|i| source[i] - decoded[(i as isize + lag) as usize]).collect();
+        10.0 * (energy(&source[100..n - 100]) / energy(&err).max(1e-12)).log10()
+    };
+    let lag = (-40..=40).max_by(|&a, &b| snr(a).total_cmp(&snr(b))).unwrap();
+    (lag, snr(lag))
+}
+
+/// Live streams arrive in pieces: the push demuxers and the 16 kHz Opus decoder must give the
+/// same speech, at the same time, whatever the pieces are.
+#[test]
+fn streamed_ogg_and_webm_opus_decode_in_any_pieces() {
+    use ddalkkak::audio::{Encoding, StreamDecoder};
+    let (source, at_48k) = speech();
+    for (name, bytes, encoding) in [
+        ("Ogg/Opus", ogg_opus(&at_48k), Some(Encoding::OggOpus)),
+        ("WebM/Opus", webm_opus(&at_48k), Some(Encoding::WebmOpus)),
+        ("Ogg/Opus detected", ogg_opus(&at_48k), None),
+        ("WebM/Opus detected", webm_opus(&at_48k), None),
+    ] {
+        for piece in [1, 997, 4096, bytes.len()] {
+            let mut decoder = StreamDecoder::new(encoding, None, 1).unwrap();
+            let mut decoded = Vec::new();
+            for chunk in bytes.chunks(piece) {
+                decoded.extend(decoder.push(chunk).unwrap());
+            }
+            decoded.extend(decoder.finish());
+            assert!(decoded.len().abs_diff(source.len()) < 320 + 16, "{name}/{piece}: {} samples", decoded.len());
+            let (lag, snr) = alignment(&source, &decoded);
+            assert!(lag.abs() <= 2, "{name}/{piece}: shifted by {lag} samples (pre-skip)");
+            assert!(snr > 5.0, "{name}/{piece}: SNR {snr:.1} dB");
+        }
+    }
+}
+
+/// A browser-like client: WebM/Opus in 250 ms MediaRecorder blobs, container detected, to the
+/// live server with the real model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webm_opus_streams_like_mediarecorder() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "browser").await;
+    let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };
+    let (_, at_48k) = speech();
+    let bytes = webm_opus(&at_48k);
+    // The browser page authenticates with the `token` subprotocol: no API key in a URL or header.
+    let (_, token) = app.post("/v1/stream-tokens", &t.api_key, serde_json::json!({})).await;
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(app.ws_url("/v1/listen"))
+            .unwrap();
+    let protocol = format!("token, {}", token["token"].as_str().unwrap());
+    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "token");
+    let (mut tx, mut rx) = ws.split();
+    // 32 kbit/s: 250 ms ≈ 1000 bytes.
+    let blob = bytes.len() / (at_48k.len() / 12_000).max(1);
+    let sender = tokio::spawn(async move {
+        for chunk in bytes.chunks(blob) {
+            tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        }
+        tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    });
+    let mut text = Vec::new();
+    let mut close = None;
+    while let Some(Ok(message)) = rx.next().await {
+        match message {
+            Message::Text(t) => {
+                let m: serde_json::Value = serde_json::from_str(&t).unwrap();
+                assert_ne!(m["type"], "Error", "{m}");
+                if m["type"] == "Results" && m["is_final"] == true {
+                    text.push(m["channel"]["alternatives"][0]["transcript"].as_str().unwrap().to_owned());
+                }
+            }
+            Message::Close(frame) => close = frame.map(|f| u16::from(f.code)),
+            _ => {}
+        }
+    }
+    sender.await.unwrap();
+    assert_eq!(close, Some(1000));
+    let stm = std::fs::read_to_string(common::models().unwrap().root.join("testdata/pyannote_sample.stm")).unwrap();
+    let reference = stm.lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ");
+    let error = ddalkkak::inference::asr::wer::wer(&reference, &text.join(" "));
+    eprintln!("WebM/Opus live: WER {:.1}%", error * 100.0);
+    assert!(error < 0.35, "WER {:.1}%: {}", error * 100.0, text.join(" "));
+}
