@@ -7,7 +7,8 @@
 #                   [--force-convert] [--no-speaker]
 #
 #   --asr            Whisper model to fetch and convert (default tiny.en)
-#   --int8           also write int8 weight-quantized graphs (*.int8.onnx)
+#   --int8           also write int8 weight-quantized graphs (*.int8.onnx); the default, since the
+#                    server runs int8 by default (--no-int8 skips them)
 #   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB; the default)
 #   --no-speaker     skip it
 #   --llm            LLM(s) for the summary/action-item job, to models/llm-<name>/ (repeatable or
@@ -30,7 +31,7 @@ CACHE="${DDALKKAK_CACHE_DIR:-$HOME/.cache/ddalkkak}"
 WHEELS="$CACHE/wheels"
 PYTHON="${PYTHON:-python3}"
 ASR="tiny.en"
-INT8=0
+INT8=1
 VERIFY=0
 FORCE=0
 SPEAKER=1
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --asr) ASR="${2:?--asr needs a value}"; shift 2 ;;
     --asr=*) ASR="${1#--asr=}"; shift ;;
     --int8) INT8=1; shift ;;
+    --no-int8) INT8=0; shift ;;
     --verify) VERIFY=1; shift ;;
     --force-convert) FORCE=1; shift ;;
     --speaker) SPEAKER=1; shift ;;
