@@ -131,10 +131,10 @@ async fn client(url: String, key: String, pcm: Arc<Vec<i16>>, offset: usize, sec
                         stats.finals.push((audio_end, latency));
                     }
                 } else {
-                    if let Some((utterance, at)) = last_partial {
-                        if utterance == start {
-                            stats.partial_gaps.push(now.duration_since(at).as_secs_f64());
-                        }
+                    if let Some((utterance, at)) = last_partial
+                        && utterance == start
+                    {
+                        stats.partial_gaps.push(now.duration_since(at).as_secs_f64());
                     }
                     last_partial = Some((start, now));
                 }

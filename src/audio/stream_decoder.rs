@@ -228,14 +228,12 @@ impl StreamDecoder {
             State::Webm { demuxer, opus } => {
                 let frames = demuxer.push(bytes)?;
                 let mut rate = None;
-                if opus.is_none() {
-                    if let Some(track) = demuxer.track.as_ref() {
-                        if track.codec_id != "A_OPUS" {
-                            return Err(AudioError::Unsupported(format!("WebM codec {}", track.codec_id)));
-                        }
-                        *opus = Some(OpusStream::from_head(&track.codec_private)?);
-                        rate = Some(MODEL_RATE);
+                if let (None, Some(track)) = (opus.as_ref(), demuxer.track.as_ref()) {
+                    if track.codec_id != "A_OPUS" {
+                        return Err(AudioError::Unsupported(format!("WebM codec {}", track.codec_id)));
                     }
+                    *opus = Some(OpusStream::from_head(&track.codec_private)?);
+                    rate = Some(MODEL_RATE);
                 }
                 let mut out = Vec::new();
                 if let Some(stream) = opus.as_mut() {
@@ -308,15 +306,19 @@ fn parse_wav_header(b: &[u8]) -> Result<Option<WavHeader>, AudioError> {
 }
 
 /// One Opus stream decoded by libopus straight to 16 kHz, downmixed.
+#[cfg(feature = "opus")]
 struct OpusStream {
     /// libopus state is `Send` but not `Sync`; it is only ever used through `&mut self`.
-    #[cfg(feature = "opus")]
     decoder: sync_wrapper::SyncWrapper<opus::Decoder>,
     channels: usize,
     /// Encoder delay still to drop, in 16 kHz samples.
     skip: usize,
     buffer: Vec<f32>,
 }
+
+/// Without the `opus` feature no Opus stream can exist.
+#[cfg(not(feature = "opus"))]
+struct OpusStream(std::convert::Infallible);
 
 impl OpusStream {
     /// From an `OpusHead` (Ogg's first packet, WebM's CodecPrivate).
@@ -339,12 +341,8 @@ impl OpusStream {
         let decoder =
             opus::Decoder::new(MODEL_RATE, layout).map_err(|e| AudioError::Unsupported(format!("Opus: {e}")))?;
         // 120 ms, the longest Opus frame, at 16 kHz.
-        Ok(Self {
-            decoder: sync_wrapper::SyncWrapper::new(decoder),
-            channels,
-            skip,
-            buffer: vec![0.0; 1_920 * channels],
-        })
+        let buffer = vec![0.0; 1_920 * channels];
+        Ok(Self { decoder: sync_wrapper::SyncWrapper::new(decoder), channels, skip, buffer })
     }
 
     #[cfg(not(feature = "opus"))]
@@ -368,7 +366,7 @@ impl OpusStream {
 
     #[cfg(not(feature = "opus"))]
     fn decode(&mut self, _: &[u8]) -> Result<Vec<f32>, AudioError> {
-        unreachable!("an OpusStream cannot be built without the opus feature")
+        match self.0 {}
     }
 }
 

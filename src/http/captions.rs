@@ -34,10 +34,8 @@ pub async fn captions(State(state): State<AppState>, request: Request) -> Result
     let ApiPath(id) = ApiPath::<Uuid>::from_request_parts(&mut parts, &state).await?;
     let ApiQuery(query) = ApiQuery::<CaptionQuery>::from_request_parts(&mut parts, &state).await?;
     let caller = StreamCaller::authenticate(&state, &parts, query.token.as_deref()).await?;
-    if let Some(token) = &caller.token {
-        if token.scope != StreamScope::View || token.session_id.is_some_and(|s| s != id) {
-            return Err(ApiError::Forbidden("this token does not let you watch this session"));
-        }
+    if caller.token.as_ref().is_some_and(|t| t.scope != StreamScope::View || t.session_id.is_some_and(|s| s != id)) {
+        return Err(ApiError::Forbidden("this token does not let you watch this session"));
     }
     let channel =
         state.live.as_ref().and_then(|live| live.captions.get(id)).filter(|c| c.tenant_id == caller.tenant_id);
@@ -98,12 +96,10 @@ fn event_stream(
     rx: broadcast::Receiver<Arc<str>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let live = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(m) => return Some((m, rx)),
-                Err(RecvError::Lagged(n)) => return Some((skipped(n), rx)),
-                Err(RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(m) => Some((m, rx)),
+            Err(RecvError::Lagged(n)) => Some((skipped(n), rx)),
+            Err(RecvError::Closed) => None,
         }
     });
     futures_util::StreamExt::map(futures_util::StreamExt::chain(futures_util::stream::iter(recent), live), |m| {

@@ -61,10 +61,8 @@ impl ListenParams {
                 return Err(("language", format!("the served model is English-only; got {lang}")));
             }
         }
-        if let Some(title) = self.title.as_deref() {
-            if title.trim().is_empty() || title.chars().count() > 200 {
-                return Err(("title", "must be 1..=200 characters".into()));
-            }
+        if self.title.as_deref().is_some_and(|t| t.trim().is_empty() || t.chars().count() > 200) {
+            return Err(("title", "must be 1..=200 characters".into()));
         }
         if self.utterance_end_ms.is_some_and(|ms| !(1000..=5000).contains(&ms)) {
             return Err(("utterance_end_ms", "must be 1000..=5000".into()));

@@ -171,16 +171,13 @@ impl UtteranceSegmenter {
             self.cut(events);
             return;
         }
-        if let Some(every) = c.partial_every_ms {
-            if open.silent_chunks == 0 && open.audio.len() - open.partial_at >= samples(every) {
-                open.partial_at = open.audio.len();
-                open.partials += 1;
-                events.push(SegmentEvent::Partial(Utterance {
-                    id: open.id,
-                    start: open.start,
-                    audio: open.audio.clone(),
-                }));
-            }
+        if let Some(every) = c.partial_every_ms
+            && open.silent_chunks == 0
+            && open.audio.len() - open.partial_at >= samples(every)
+        {
+            open.partial_at = open.audio.len();
+            open.partials += 1;
+            events.push(SegmentEvent::Partial(Utterance { id: open.id, start: open.start, audio: open.audio.clone() }));
         }
     }
 
