@@ -1,0 +1,357 @@
+//! End-of-meeting re-clustering: with the whole meeting at hand, the window embeddings the live
+//! tracker kept ([`TrackerHistory`]) are clustered again (agglomerative, average linkage, cosine
+//! similarity), clusters with too little speech are folded into their nearest neighbour (no
+//! phantom speakers), every window is re-assigned to its nearest cluster centroid, and the
+//! clusters take the live labels they overlap most (Hungarian matching), so labels the
+//! participants saw stay where they were right. The result is new turns for the whole meeting;
+//! [`speaker_for_span`](super::speaker_tracker::speaker_for_span) relabels stored segments.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::der::hungarian;
+use super::speaker_tracker::{
+    SAMPLE_RATE, SpeakerTurn, TrackerHistory, dot, majority_filter, normalized, turns_from_labels,
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReclusterConfig {
+    /// Clusters merge while their average cosine similarity is at least this.
+    pub threshold: f32,
+    pub max_speakers: usize,
+    /// A cluster with less speech than this (seconds of window steps) is merged into the most
+    /// similar other cluster.
+    pub min_speaker_s: f32,
+    /// Units of clustering: runs of consecutive same-label windows of one utterance, at most this
+    /// many windows each (more when the meeting has more than `max_units` windows).
+    pub unit_windows: usize,
+    pub max_units: usize,
+    /// Subtract the meeting's mean embedding before comparing (removes what all voices and the
+    /// room have in common).
+    pub center: bool,
+    /// Majority filter radius over the new window labels.
+    pub smoothing_radius: usize,
+}
+
+impl Default for ReclusterConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            max_speakers: 8,
+            min_speaker_s: 3.0,
+            unit_windows: 1,
+            max_units: 1500,
+            center: true,
+            smoothing_radius: 1,
+        }
+    }
+}
+
+/// The outcome of [`recluster`].
+#[derive(Debug, Clone, Default)]
+pub struct Reclustered {
+    /// Turns of the whole meeting, in time order, with the new labels.
+    pub turns: Vec<SpeakerTurn>,
+    /// The new label of every window of the history.
+    pub window_speakers: Vec<u32>,
+    /// Live label → the label most of its windows now have.
+    pub relabel: BTreeMap<u32, u32>,
+    pub speakers: usize,
+}
+
+/// Clusters the meeting again; see the module documentation.
+pub fn recluster(history: &TrackerHistory, config: &ReclusterConfig) -> Reclustered {
+    let windows = &history.windows;
+    if windows.is_empty() {
+        return Reclustered { turns: history.turns.clone(), ..Default::default() };
+    }
+    let dim = windows[0].embedding.len();
+    let mean: Vec<f32> = if config.center {
+        let mut m = vec![0f32; dim];
+        for w in windows {
+            m.iter_mut().zip(&w.embedding).for_each(|(a, x)| *a += x / windows.len() as f32);
+        }
+        m
+    } else {
+        vec![0.0; dim]
+    };
+    let features: Vec<Vec<f32>> = windows
+        .iter()
+        .map(|w| normalized(&w.embedding.iter().zip(&mean).map(|(x, m)| x - m).collect::<Vec<_>>()))
+        .collect();
+
+    // Units: runs of same-label windows within an utterance, cut to `per_unit` windows.
+    let per_unit = config.unit_windows.max(1).max(windows.len().div_ceil(config.max_units.max(1)));
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for u in &history.utterances {
+        let mut current: Vec<usize> = Vec::new();
+        for i in u.windows.clone() {
+            if current.len() >= per_unit || current.last().is_some_and(|&p| windows[p].speaker != windows[i].speaker) {
+                units.push(std::mem::take(&mut current));
+            }
+            current.push(i);
+        }
+        if !current.is_empty() {
+            units.push(current);
+        }
+    }
+    let unit_vec: Vec<Vec<f32>> = units.iter().map(|m| mean_of(m.iter().map(|&i| &features[i][..]), dim)).collect();
+    let sizes: Vec<f64> = units.iter().map(|m| m.len() as f64).collect();
+
+    let min_windows = (config.min_speaker_s as f64 * SAMPLE_RATE as f64 / history.hop_samples.max(1) as f64).ceil();
+    let clusters = average_linkage(&unit_vec, &sizes, config.threshold, config.max_speakers.max(1), min_windows);
+
+    // Centroids of the clusters, then every window to its nearest centroid.
+    let centroids: Vec<Vec<f32>> = clusters
+        .iter()
+        .map(|members| mean_of(members.iter().flat_map(|&u| units[u].iter().map(|&i| &features[i][..])), dim))
+        .collect();
+    let mut labels: Vec<usize> = features
+        .iter()
+        .map(|f| {
+            (0..centroids.len()).max_by(|&a, &b| dot(f, &centroids[a]).total_cmp(&dot(f, &centroids[b]))).unwrap_or(0)
+        })
+        .collect();
+
+    // Clusters take the live labels they overlap most.
+    let live_max = windows.iter().map(|w| w.speaker).max().unwrap_or(0) as usize;
+    let mut overlap = vec![vec![0f64; live_max + 1]; centroids.len()];
+    for (w, &c) in windows.iter().zip(&labels) {
+        overlap[c][w.speaker as usize] += 1.0;
+    }
+    let mut name: Vec<Option<u32>> = vec![None; centroids.len()];
+    for (c, live) in hungarian(&overlap) {
+        name[c] = Some(live as u32);
+    }
+    // Unmatched clusters get the smallest labels not in use.
+    let used: Vec<u32> = name.iter().flatten().copied().collect();
+    let mut free = (0u32..).filter(|l| !used.contains(l));
+    let name: Vec<u32> = name.into_iter().map(|n| n.unwrap_or_else(|| free.next().unwrap())).collect();
+    for l in &mut labels {
+        *l = name[*l] as usize;
+    }
+
+    let mut window_speakers: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let mut turns = Vec::new();
+    for u in &history.utterances {
+        if u.windows.is_empty() {
+            // No windows: keep the live turns of that stretch.
+            turns.extend(history.turns.iter().filter(|t| t.start >= u.start && t.end <= u.end));
+            continue;
+        }
+        let smoothed = majority_filter(&window_speakers[u.windows.clone()], config.smoothing_radius);
+        window_speakers[u.windows.clone()].copy_from_slice(&smoothed);
+        let centers: Vec<u64> = windows[u.windows.clone()].iter().map(|w| w.center()).collect();
+        turns.extend(turns_from_labels(u.start, u.end, &centers, &smoothed));
+    }
+    let mut votes: BTreeMap<u32, BTreeMap<u32, usize>> = BTreeMap::new();
+    for (w, &s) in windows.iter().zip(&window_speakers) {
+        *votes.entry(w.speaker).or_default().entry(s).or_default() += 1;
+    }
+    let relabel = votes
+        .into_iter()
+        .map(|(live, v)| (live, v.into_iter().max_by_key(|&(s, n)| (n, std::cmp::Reverse(s))).unwrap().0))
+        .collect();
+    let mut speakers: Vec<u32> = window_speakers.clone();
+    speakers.sort_unstable();
+    speakers.dedup();
+    Reclustered { turns, window_speakers, relabel, speakers: speakers.len() }
+}
+
+/// Agglomerative clustering of unit vectors (normalised) weighted by `sizes`, average linkage on
+/// cosine similarity: merges while the best pair is at least `threshold` similar or there are
+/// more than `max_clusters`; then clusters smaller than `min_size` join their most similar
+/// neighbour. Returns the members of each cluster.
+pub fn average_linkage(
+    vectors: &[Vec<f32>],
+    sizes: &[f64],
+    threshold: f32,
+    max_clusters: usize,
+    min_size: f64,
+) -> Vec<Vec<usize>> {
+    let n = vectors.len();
+    let mut sim: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n).map(|j| if i == j { f64::NEG_INFINITY } else { dot(&vectors[i], &vectors[j]) as f64 }).collect()
+        })
+        .collect();
+    let mut size = sizes.to_vec();
+    let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+    let mut active: Vec<bool> = vec![true; n];
+    let mut count = n;
+    let best_of = |sim: &Vec<Vec<f64>>, active: &[bool], i: usize| -> (usize, f64) {
+        (0..n)
+            .filter(|&j| j != i && active[j])
+            .map(|j| (j, sim[i][j]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((i, f64::NEG_INFINITY))
+    };
+    let mut nn: Vec<(usize, f64)> = (0..n).map(|i| best_of(&sim, &active, i)).collect();
+    while count > 1 {
+        let small = |i: usize, size: &[f64]| size[i] < min_size;
+        let any_small = (0..n).any(|i| active[i] && small(i, &size));
+        // The pair to merge: the most similar overall, or while only small clusters are left to
+        // fold, the most similar pair involving a small cluster.
+        let (a, (b, s)) = (0..n)
+            .filter(|&i| active[i])
+            .map(|i| (i, nn[i]))
+            .max_by(|x, y| x.1.1.total_cmp(&y.1.1))
+            .expect("two active clusters");
+        let (a, b) = if s >= threshold as f64 || count > max_clusters {
+            (a, b)
+        } else if any_small {
+            let (i, (j, _)) = (0..n)
+                .filter(|&i| active[i] && small(i, &size))
+                .map(|i| (i, nn[i]))
+                .max_by(|x, y| x.1.1.total_cmp(&y.1.1))
+                .unwrap();
+            (i, j)
+        } else {
+            break;
+        };
+        if a == b {
+            break;
+        }
+        // Merge b into a (Lance–Williams update for average linkage).
+        let (wa, wb) = (size[a], size[b]);
+        for k in 0..n {
+            if active[k] && k != a && k != b {
+                let v = (wa * sim[a][k] + wb * sim[b][k]) / (wa + wb);
+                sim[a][k] = v;
+                sim[k][a] = v;
+            }
+        }
+        size[a] += wb;
+        active[b] = false;
+        let moved = std::mem::take(&mut members[b]);
+        members[a].extend(moved);
+        count -= 1;
+        for k in 0..n {
+            if !active[k] {
+                continue;
+            }
+            if k == a || nn[k].0 == a || nn[k].0 == b {
+                nn[k] = best_of(&sim, &active, k);
+            } else if sim[k][a] > nn[k].1 {
+                nn[k] = (a, sim[k][a]);
+            }
+        }
+    }
+    (0..n).filter(|&i| active[i]).map(|i| std::mem::take(&mut members[i])).collect()
+}
+
+fn mean_of<'a>(vectors: impl Iterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {
+    let mut m = vec![0f32; dim];
+    for v in vectors {
+        m.iter_mut().zip(v).for_each(|(a, x)| *a += x);
+    }
+    normalized(&m)
+}
+
+/// A description of the meeting's speakers for the meeting row: `[{speaker, label: "Speaker N"
+/// (N = speaker + 1), total_seconds, first_seen (seconds from the start)}]`, in order of first
+/// appearance.
+pub fn speaker_labels(turns: &[SpeakerTurn]) -> Value {
+    let mut by_speaker: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for t in turns {
+        let e = by_speaker.entry(t.speaker).or_insert((0, u64::MAX));
+        e.0 += t.end.saturating_sub(t.start);
+        e.1 = e.1.min(t.start);
+    }
+    let mut rows: Vec<(u32, u64, u64)> = by_speaker.into_iter().map(|(s, (total, first))| (s, total, first)).collect();
+    rows.sort_by_key(|&(s, _, first)| (first, s));
+    let rate = SAMPLE_RATE as f64;
+    Value::Array(
+        rows.into_iter()
+            .map(|(s, total, first)| {
+                json!({
+                    "speaker": s,
+                    "label": format!("Speaker {}", s + 1),
+                    "total_seconds": (total as f64 / rate * 100.0).round() / 100.0,
+                    "first_seen": (first as f64 / rate * 100.0).round() / 100.0,
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inference::diarize::speaker_tracker::{UtteranceRecord, WindowEmbedding};
+
+    fn voice(k: usize, jitter: f32) -> Vec<f32> {
+        let mut v = vec![0.1; 8];
+        v[k] = 1.0;
+        v[(k + 1) % 8] += jitter;
+        normalized(&v)
+    }
+
+    /// One utterance per entry: (voice, live label, windows).
+    fn history(parts: &[(usize, u32, usize)]) -> TrackerHistory {
+        let mut h = TrackerHistory { hop_samples: 6400, ..Default::default() };
+        let mut at = 0u64;
+        for (n, &(k, live, count)) in parts.iter().enumerate() {
+            let first = h.windows.len();
+            let start = at;
+            for i in 0..count {
+                let jitter = 0.05 * ((i + n) % 3) as f32;
+                h.windows.push(WindowEmbedding {
+                    start: at,
+                    end: at + 25_600,
+                    embedding: voice(k, jitter),
+                    speaker: live,
+                });
+                at += 6400;
+            }
+            let end = at + 19_200;
+            h.utterances.push(UtteranceRecord { start, end, windows: first..h.windows.len() });
+            h.turns.push(SpeakerTurn { start, end, speaker: live });
+            at = end + 16_000;
+        }
+        h
+    }
+
+    #[test]
+    fn live_mistakes_are_fixed_and_labels_kept() {
+        // Live: voice 2 was first taken for speaker 0, and voice 0 split into labels 0 and 3.
+        let h = history(&[(0, 0, 10), (1, 1, 10), (2, 0, 10), (0, 3, 10), (1, 1, 10), (0, 0, 10)]);
+        let r = recluster(&h, &ReclusterConfig { center: false, threshold: 0.8, ..Default::default() });
+        assert_eq!(r.speakers, 3, "{:?}", r.turns);
+        let per_utterance: Vec<u32> = r.turns.iter().map(|t| t.speaker).collect();
+        // Voice 0 keeps label 0, voice 1 label 1, voice 2 gets a free label (2).
+        assert_eq!(per_utterance, [0, 1, 2, 0, 1, 0]);
+        assert_eq!(r.relabel[&3], 0);
+        assert_eq!(r.window_speakers.len(), 60);
+    }
+
+    #[test]
+    fn small_clusters_are_folded_and_the_count_capped() {
+        // Voice 3 speaks 2 windows (0.8 s of steps): folded into a real speaker.
+        let h = history(&[(0, 0, 12), (1, 1, 12), (3, 2, 2), (0, 0, 12)]);
+        let r = recluster(&h, &ReclusterConfig { center: false, threshold: 0.8, ..Default::default() });
+        assert_eq!(r.speakers, 2);
+        let h = history(&[(0, 0, 12), (1, 1, 12), (2, 2, 12), (3, 3, 12)]);
+        let config = ReclusterConfig { center: false, threshold: 0.8, max_speakers: 2, ..Default::default() };
+        assert_eq!(recluster(&h, &config).speakers, 2);
+        assert!(recluster(&TrackerHistory::default(), &config).turns.is_empty());
+    }
+
+    #[test]
+    fn labels_describe_the_speakers() {
+        let turns = [
+            SpeakerTurn { start: 16_000, end: 48_000, speaker: 1 },
+            SpeakerTurn { start: 48_000, end: 56_000, speaker: 0 },
+            SpeakerTurn { start: 80_000, end: 96_000, speaker: 1 },
+        ];
+        let v = speaker_labels(&turns);
+        assert_eq!(
+            v,
+            json!([
+                {"speaker": 1, "label": "Speaker 2", "total_seconds": 3.0, "first_seen": 1.0},
+                {"speaker": 0, "label": "Speaker 1", "total_seconds": 0.5, "first_seen": 3.0},
+            ])
+        );
+    }
+}
