@@ -28,7 +28,7 @@ architecture llama.cpp's converter permutes the rows of attn_q/attn_k for its in
 are permuted back to the HF layout here so both architectures use rotate_half. The attention
 scale 1/sqrt(Dh) is folded into the q weights/bias.
 
-Usage: convert_gguf.py --gguf FILE --out-dir DIR [--int8] [--no-fp32] [--no-check]
+Usage: convert_gguf.py --gguf FILE --out-dir DIR [--int8] [--no-fp32] [--no-check] [--name NAME]
 """
 from __future__ import annotations
 
