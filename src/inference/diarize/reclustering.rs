@@ -15,9 +15,24 @@ use super::speaker_tracker::{
     SAMPLE_RATE, SpeakerTurn, TrackerHistory, dot, majority_filter, normalized, turns_from_labels,
 };
 
+/// How the units are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterMethod {
+    /// Agglomerative, average linkage, stopping at `threshold` ([`average_linkage`]).
+    AverageLinkage,
+    /// Spectral clustering of the refined affinity matrix with the speaker count from the
+    /// largest eigengap ([`spectral_clusters`]; Wang et al. 2018, "Speaker diarization with
+    /// LSTM"): adapts to each meeting where a fixed similarity threshold does not.
+    Spectral,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ReclusterConfig {
-    /// Clusters merge while their average cosine similarity is at least this.
+    pub method: ClusterMethod,
+    /// Spectral: row-wise thresholding keeps each affinity row's entries from this percentile
+    /// up (0.9: the top 10 %) and scales the others by 0.01.
+    pub p_percentile: f32,
+    /// Average linkage: clusters merge while their average cosine similarity is at least this.
     pub threshold: f32,
     pub max_speakers: usize,
     /// A cluster with less speech than this (seconds of window steps) is merged into the most
@@ -37,12 +52,14 @@ pub struct ReclusterConfig {
 impl Default for ReclusterConfig {
     fn default() -> Self {
         Self {
-            threshold: 0.5,
+            method: ClusterMethod::Spectral,
+            p_percentile: 0.9,
+            threshold: 0.65,
             max_speakers: 8,
             min_speaker_s: 3.0,
             unit_windows: 1,
-            max_units: 1500,
-            center: true,
+            max_units: 400,
+            center: false,
             smoothing_radius: 1,
         }
     }
@@ -100,7 +117,28 @@ pub fn recluster(history: &TrackerHistory, config: &ReclusterConfig) -> Recluste
     let sizes: Vec<f64> = units.iter().map(|m| m.len() as f64).collect();
 
     let min_windows = (config.min_speaker_s as f64 * SAMPLE_RATE as f64 / history.hop_samples.max(1) as f64).ceil();
-    let clusters = average_linkage(&unit_vec, &sizes, config.threshold, config.max_speakers.max(1), min_windows);
+    let clusters = match config.method {
+        ClusterMethod::AverageLinkage => {
+            average_linkage(&unit_vec, &sizes, config.threshold, config.max_speakers.max(1), min_windows)
+        }
+        ClusterMethod::Spectral => {
+            let assignment = spectral_clusters(&unit_vec, config.max_speakers.max(1), config.p_percentile);
+            let k = assignment.iter().max().map_or(0, |&m| m + 1);
+            let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+            for (u, &c) in assignment.iter().enumerate() {
+                groups[c].push(u);
+            }
+            groups.retain(|g| !g.is_empty());
+            // Fold clusters with too little speech into the most similar other one.
+            let group_vec: Vec<Vec<f32>> =
+                groups.iter().map(|g| mean_of(g.iter().map(|&u| &unit_vec[u][..]), dim)).collect();
+            let group_size: Vec<f64> = groups.iter().map(|g| g.iter().map(|&u| sizes[u]).sum()).collect();
+            average_linkage(&group_vec, &group_size, f32::INFINITY, usize::MAX, min_windows)
+                .into_iter()
+                .map(|members| members.into_iter().flat_map(|g| groups[g].clone()).collect())
+                .collect()
+        }
+    };
 
     // Centroids of the clusters, then every window to its nearest centroid.
     let centroids: Vec<Vec<f32>> = clusters
@@ -241,6 +279,143 @@ pub fn average_linkage(
     (0..n).filter(|&i| active[i]).map(|i| std::mem::take(&mut members[i])).collect()
 }
 
+/// Spectral clustering of normalised vectors: cosine affinity; refinement (row-wise threshold at
+/// `p_percentile`, symmetrise by max, diffuse `Y Yᵀ`, row-wise max normalisation, symmetrise by
+/// mean); eigen-decomposition; the cluster count `k ≤ max_clusters` at the largest ratio of
+/// consecutive eigenvalues; k-means on the rows of the first `k` eigenvectors. Returns a cluster
+/// index per vector.
+pub fn spectral_clusters(vectors: &[Vec<f32>], max_clusters: usize, p_percentile: f32) -> Vec<usize> {
+    let n = vectors.len();
+    if n < 3 || max_clusters < 2 {
+        return vec![0; n];
+    }
+    let mut a: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { dot(&vectors[i], &vectors[j]).max(0.0) as f64 }).collect())
+        .collect();
+    for row in &mut a {
+        let mut sorted = row.clone();
+        sorted.sort_by(f64::total_cmp);
+        let cut = sorted[((n as f32 * p_percentile) as usize).min(n - 1)];
+        for v in row.iter_mut() {
+            if *v < cut {
+                *v *= 0.01;
+            }
+        }
+    }
+    let sym: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| a[i][j].max(a[j][i])).collect()).collect();
+    let mut y: Vec<Vec<f64>> =
+        (0..n).map(|i| (0..n).map(|j| (0..n).map(|k| sym[i][k] * sym[j][k]).sum()).collect()).collect();
+    for row in &mut y {
+        let m = row.iter().copied().fold(0f64, f64::max);
+        if m > 0.0 {
+            row.iter_mut().for_each(|v| *v /= m);
+        }
+    }
+    let y: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| 0.5 * (y[i][j] + y[j][i])).collect()).collect();
+    let (values, vectors_) = symmetric_eigen(y);
+    let max_k = max_clusters.min(n - 1);
+    let k = (1..=max_k)
+        .max_by(|&i, &j| {
+            let gap = |i: usize| values[i - 1] / values[i].max(1e-10);
+            gap(i).total_cmp(&gap(j))
+        })
+        .unwrap_or(1);
+    if k == 1 {
+        return vec![0; n];
+    }
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            let r: Vec<f64> = (0..k).map(|c| vectors_[c][i]).collect();
+            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            r.into_iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    kmeans(&rows, k)
+}
+
+/// Eigenvalues (descending) and eigenvectors (`vectors[c]` goes with `values[c]`) of a symmetric
+/// matrix, by cyclic Jacobi rotations.
+#[allow(clippy::needless_range_loop)]
+fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = a.len();
+    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| f64::from(i == j)).collect()).collect();
+    for _sweep in 0..50 {
+        let off: f64 = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let scale: f64 = (0..n).map(|i| a[i][i] * a[i][i]).sum::<f64>().max(1e-300);
+        if off <= 1e-22 * scale {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+                for row in v.iter_mut() {
+                    let (vkp, vkq) = (row[p], row[q]);
+                    row[p] = c * vkp - s * vkq;
+                    row[q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[j][j].total_cmp(&a[i][i]));
+    let values = order.iter().map(|&i| a[i][i]).collect();
+    let vectors = order.iter().map(|&c| (0..n).map(|k| v[k][c]).collect()).collect();
+    (values, vectors)
+}
+
+/// k-means with farthest-point initialisation (deterministic).
+fn kmeans(rows: &[Vec<f64>], k: usize) -> Vec<usize> {
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+    let mut centers: Vec<Vec<f64>> = vec![rows[0].clone()];
+    while centers.len() < k {
+        let far = (0..rows.len())
+            .max_by(|&i, &j| {
+                let d = |i: usize| centers.iter().map(|c| dist(&rows[i], c)).fold(f64::INFINITY, f64::min);
+                d(i).total_cmp(&d(j))
+            })
+            .unwrap();
+        centers.push(rows[far].clone());
+    }
+    let mut assign = vec![0usize; rows.len()];
+    for _ in 0..100 {
+        let next: Vec<usize> = rows
+            .iter()
+            .map(|r| (0..k).min_by(|&a, &b| dist(r, &centers[a]).total_cmp(&dist(r, &centers[b]))).unwrap())
+            .collect();
+        let done = next == assign;
+        assign = next;
+        for (c, center) in centers.iter_mut().enumerate() {
+            let members: Vec<&Vec<f64>> = rows.iter().zip(&assign).filter(|(_, a)| **a == c).map(|(r, _)| r).collect();
+            if !members.is_empty() {
+                for (d, x) in center.iter_mut().enumerate() {
+                    *x = members.iter().map(|m| m[d]).sum::<f64>() / members.len() as f64;
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    assign
+}
+
 fn mean_of<'a>(vectors: impl Iterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {
     let mut m = vec![0f32; dim];
     for v in vectors {
@@ -313,11 +488,45 @@ mod tests {
         h
     }
 
+    fn ahc(config: ReclusterConfig) -> ReclusterConfig {
+        ReclusterConfig { method: ClusterMethod::AverageLinkage, center: false, ..config }
+    }
+
+    #[test]
+    fn spectral_clustering_finds_the_groups_and_their_number() {
+        // Three voices, 15 noisy windows each (deterministic pseudo-noise).
+        let mut seed = 7u32;
+        let mut noise = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let mut vectors = Vec::new();
+        for i in 0..45 {
+            let mut v: Vec<f32> = (0..8).map(|_| 0.3 + 0.3 * noise()).collect();
+            v[i % 3] += 1.0;
+            vectors.push(normalized(&v));
+        }
+        let labels = spectral_clusters(&vectors, 8, 0.8);
+        for i in 0..45 {
+            assert_eq!(labels[i], labels[i % 3], "{labels:?}");
+        }
+        assert_ne!(labels[0], labels[1]);
+        assert_ne!(labels[1], labels[2]);
+        assert_ne!(labels[0], labels[2]);
+    }
+
+    #[test]
+    fn jacobi_eigenvalues() {
+        let (values, vectors) = symmetric_eigen(vec![vec![2.0, 1.0], vec![1.0, 2.0]]);
+        assert!((values[0] - 3.0).abs() < 1e-9 && (values[1] - 1.0).abs() < 1e-9, "{values:?}");
+        assert!((vectors[0][0].abs() - 0.5f64.sqrt()).abs() < 1e-9);
+    }
+
     #[test]
     fn live_mistakes_are_fixed_and_labels_kept() {
         // Live: voice 2 was first taken for speaker 0, and voice 0 split into labels 0 and 3.
         let h = history(&[(0, 0, 10), (1, 1, 10), (2, 0, 10), (0, 3, 10), (1, 1, 10), (0, 0, 10)]);
-        let r = recluster(&h, &ReclusterConfig { center: false, threshold: 0.8, ..Default::default() });
+        let r = recluster(&h, &ahc(ReclusterConfig { threshold: 0.8, ..Default::default() }));
         assert_eq!(r.speakers, 3, "{:?}", r.turns);
         let per_utterance: Vec<u32> = r.turns.iter().map(|t| t.speaker).collect();
         // Voice 0 keeps label 0, voice 1 label 1, voice 2 gets a free label (2).
@@ -330,10 +539,10 @@ mod tests {
     fn small_clusters_are_folded_and_the_count_capped() {
         // Voice 3 speaks 2 windows (0.8 s of steps): folded into a real speaker.
         let h = history(&[(0, 0, 12), (1, 1, 12), (3, 2, 2), (0, 0, 12)]);
-        let r = recluster(&h, &ReclusterConfig { center: false, threshold: 0.8, ..Default::default() });
+        let r = recluster(&h, &ahc(ReclusterConfig { threshold: 0.8, ..Default::default() }));
         assert_eq!(r.speakers, 2);
         let h = history(&[(0, 0, 12), (1, 1, 12), (2, 2, 12), (3, 3, 12)]);
-        let config = ReclusterConfig { center: false, threshold: 0.8, max_speakers: 2, ..Default::default() };
+        let config = ahc(ReclusterConfig { threshold: 0.8, max_speakers: 2, ..Default::default() });
         assert_eq!(recluster(&h, &config).speakers, 2);
         assert!(recluster(&TrackerHistory::default(), &config).turns.is_empty());
     }

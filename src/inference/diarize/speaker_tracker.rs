@@ -74,11 +74,11 @@ impl Default for TrackerConfig {
         Self {
             window_frames: PARTIAL_FRAMES,
             hop_frames: 40,
-            threshold: 0.75,
+            threshold: 0.8,
             max_speakers: 8,
             min_new_speaker_s: 2.4,
             smoothing_radius: 1,
-            update_threshold: 0.75,
+            update_threshold: 0.8,
             centroid_memory: 200,
             normalize_dbfs: Some(-30.0),
         }

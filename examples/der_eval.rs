@@ -1,0 +1,245 @@
+//! Diarization error rate of the live pipeline, faster than real time: Silero VAD per 32 ms chunk
+//! → the live session's `UtteranceSegmenter` (default settings, no partials) → `SpeakerTracker`
+//! on every final utterance (live turns) → `recluster` at the end (turns after re-clustering).
+//! Prints DER at collar 0.25 s and 0 s (overlap scored, optimal speaker mapping) for both.
+//!
+//! ```sh
+//! cargo run --release --example der_eval -- --audio X.wav --rttm X.rttm [--audio Y.wav --rttm Y.rttm]
+//!     [--dir DIR] [--out DIR] [--models models] [--threads 2]
+//!     [--threshold 0.75] [--hop-frames 40] [--min-new 2.4] [--recluster-threshold 0.5] [--min-speaker 3]
+//! ```
+//! `--dir DIR` adds every `*.wav` of DIR (recursively) that has an `.rttm` beside it. `--out DIR`
+//! writes `NAME.live.rttm` and `NAME.rttm` (after re-clustering) there.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use ddalkkak::audio;
+use ddalkkak::commands::ModelPaths;
+use ddalkkak::inference::diarize::{
+    DerReport, ReclusterConfig, RttmTurn, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig,
+    diarization_error, parse_rttm, recluster, write_rttm,
+};
+use ddalkkak::inference::vad::{CHUNK, SileroVad};
+use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak::session::{SegmentEvent, SegmenterConfig, UtteranceSegmenter};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn all(args: &[String], name: &str) -> Vec<String> {
+    args.iter().enumerate().filter(|(_, a)| *a == name).filter_map(|(i, _)| args.get(i + 1).cloned()).collect()
+}
+
+fn parsed<T: std::str::FromStr>(args: &[String], name: &str) -> anyhow::Result<Option<T>> {
+    arg(args, name).map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("{name}: cannot parse {v}"))).transpose()
+}
+
+fn wavs_with_rttm(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> anyhow::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| dir.display().to_string())?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            wavs_with_rttm(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "wav") && p.with_extension("rttm").exists() {
+            out.push((p.clone(), p.with_extension("rttm")));
+        }
+    }
+    Ok(())
+}
+
+struct Outcome {
+    live: Vec<SpeakerTurn>,
+    reclustered: Vec<SpeakerTurn>,
+    live_speakers: usize,
+    speakers: usize,
+    seconds: f64,
+    wall: f64,
+    embed: f64,
+}
+
+fn run(
+    vad: &mut SileroVad,
+    encoder: &mut SpeakerEncoder,
+    audio: &[f32],
+    tracker: TrackerConfig,
+    recluster_config: &ReclusterConfig,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let mut embed = 0.0;
+    vad.reset();
+    let mut segmenter = UtteranceSegmenter::new(SegmenterConfig { partial_every_ms: None, ..Default::default() });
+    let mut tracker = SpeakerTracker::new(tracker);
+    let mut live = Vec::new();
+    let mut handle = |events: Vec<SegmentEvent>, tracker: &mut SpeakerTracker| -> anyhow::Result<()> {
+        for e in events {
+            if let SegmentEvent::Final { utterance, .. } = e {
+                let t = Instant::now();
+                live.extend(tracker.observe(encoder, utterance.start, &utterance.audio)?);
+                embed += t.elapsed().as_secs_f64();
+            }
+        }
+        Ok(())
+    };
+    for chunk in audio.chunks(CHUNK) {
+        let mut chunk = chunk.to_vec();
+        chunk.resize(CHUNK, 0.0);
+        let p = vad.probability(&chunk)?;
+        let events = segmenter.push(&chunk, &[p]);
+        handle(events, &mut tracker)?;
+    }
+    handle(segmenter.flush(), &mut tracker)?;
+    let live_speakers = tracker.speaker_count();
+    let r = recluster(tracker.history(), recluster_config);
+    Ok(Outcome {
+        live,
+        reclustered: r.turns,
+        live_speakers,
+        speakers: r.speakers,
+        seconds: audio.len() as f64 / 16_000.0,
+        wall: started.elapsed().as_secs_f64(),
+        embed,
+    })
+}
+
+fn rttm_turns(turns: &[SpeakerTurn]) -> Vec<RttmTurn> {
+    turns
+        .iter()
+        .map(|t| RttmTurn { start: t.start_s(), end: t.end_s(), speaker: format!("spk{}", t.speaker) })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let mut pairs: Vec<(PathBuf, PathBuf)> =
+        all(&args, "--audio").into_iter().zip(all(&args, "--rttm")).map(|(a, r)| (a.into(), r.into())).collect();
+    for dir in all(&args, "--dir") {
+        wavs_with_rttm(Path::new(&dir), &mut pairs)?;
+    }
+    anyhow::ensure!(!pairs.is_empty(), "give --audio X.wav --rttm X.rttm (several allowed) or --dir DIR");
+    let out = arg(&args, "--out").map(PathBuf::from);
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir)?;
+    }
+    let paths = ModelPaths::new(arg(&args, "--models").unwrap_or_else(|| "models".into()));
+    let threads = parsed(&args, "--threads")?.unwrap_or(2);
+
+    let mut tracker = TrackerConfig::default();
+    if let Some(v) = parsed(&args, "--threshold")? {
+        tracker.threshold = v;
+        tracker.update_threshold = v;
+    }
+    if let Some(v) = parsed(&args, "--hop-frames")? {
+        tracker.hop_frames = v;
+    }
+    if let Some(v) = parsed(&args, "--min-new")? {
+        tracker.min_new_speaker_s = v;
+    }
+    if let Some(v) = parsed(&args, "--max-speakers")? {
+        tracker.max_speakers = v;
+    }
+    if args.iter().any(|a| a == "--no-normalize") {
+        tracker.normalize_dbfs = None;
+    }
+    let mut reclustering = ReclusterConfig { max_speakers: tracker.max_speakers, ..Default::default() };
+    if let Some(v) = parsed(&args, "--recluster-threshold")? {
+        reclustering.threshold = v;
+    }
+    if let Some(v) = parsed(&args, "--min-speaker")? {
+        reclustering.min_speaker_s = v;
+    }
+    if args.iter().any(|a| a == "--ahc") {
+        reclustering.method = ddalkkak::inference::diarize::reclustering::ClusterMethod::AverageLinkage;
+    }
+    if let Some(v) = parsed(&args, "--p")? {
+        reclustering.p_percentile = v;
+    }
+    if let Some(v) = parsed(&args, "--unit-windows")? {
+        reclustering.unit_windows = v;
+    }
+    if args.iter().any(|a| a == "--center") {
+        reclustering.center = true;
+    }
+    if args.iter().any(|a| a == "--no-center") {
+        reclustering.center = false;
+    }
+
+    let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
+    let mut vad = SileroVad::load(&runtime, &paths.vad())?;
+    let mut encoder = SpeakerEncoder::load(&runtime, &paths.speaker())?;
+    eprintln!("tracker {tracker:?}\nre-clustering {reclustering:?}");
+
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9}  {:>4} {:>4} {:>4}  {:>6} {:>9}",
+        "file", "live.25", "live0", "recl.25", "recl0", "ref", "live", "recl", "RTF", "emb ms/s"
+    );
+    let (mut totals, mut seconds, mut wall, mut embed) = ([DerReport::default(); 4], 0.0, 0.0, 0.0);
+    for (wav, rttm) in &pairs {
+        let audio = audio::load_16k_mono(wav).with_context(|| wav.display().to_string())?;
+        let reference = parse_rttm(&std::fs::read_to_string(rttm)?, None);
+        let o = run(&mut vad, &mut encoder, &audio, tracker, &reclustering)?;
+        let (live, recl) = (rttm_turns(&o.live), rttm_turns(&o.reclustered));
+        let reports = [
+            diarization_error(&reference, &live, 0.25),
+            diarization_error(&reference, &live, 0.0),
+            diarization_error(&reference, &recl, 0.25),
+            diarization_error(&reference, &recl, 0.0),
+        ];
+        for (t, r) in totals.iter_mut().zip(&reports) {
+            t.add(r);
+        }
+        let mut ref_speakers: Vec<&str> = reference.iter().map(|t| t.speaker.as_str()).collect();
+        ref_speakers.sort_unstable();
+        ref_speakers.dedup();
+        let name = wav.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let parent = wav.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned());
+        let label = parent.map_or(name.clone(), |p| format!("{p}/{name}"));
+        println!(
+            "{:<28} {:>8.1}% {:>8.1}% {:>8.1}% {:>8.1}%  {:>4} {:>4} {:>4}  {:>6.3} {:>9.1}",
+            label,
+            100.0 * reports[0].der(),
+            100.0 * reports[1].der(),
+            100.0 * reports[2].der(),
+            100.0 * reports[3].der(),
+            ref_speakers.len(),
+            o.live_speakers,
+            o.speakers,
+            o.wall / o.seconds,
+            1e3 * o.embed / o.seconds,
+        );
+        if args.iter().any(|a| a == "--verbose") {
+            for (what, r) in ["live 0.25", "live 0", "recl 0.25", "recl 0"].iter().zip(&reports) {
+                eprintln!(
+                    "  {what}: total {:.2} s, missed {:.2}, false alarm {:.2}, confusion {:.2}",
+                    r.total, r.missed, r.false_alarm, r.confusion
+                );
+            }
+        }
+        if let Some(dir) = &out {
+            std::fs::write(dir.join(format!("{name}.live.rttm")), write_rttm(&name, &live))?;
+            std::fs::write(dir.join(format!("{name}.rttm")), write_rttm(&name, &recl))?;
+        }
+        seconds += o.seconds;
+        wall += o.wall;
+        embed += o.embed;
+    }
+    println!(
+        "{:<28} {:>8.1}% {:>8.1}% {:>8.1}% {:>8.1}%  {:>4} {:>4} {:>4}  {:>6.3} {:>9.1}",
+        "TOTAL (time-weighted)",
+        100.0 * totals[0].der(),
+        100.0 * totals[1].der(),
+        100.0 * totals[2].der(),
+        100.0 * totals[3].der(),
+        "",
+        "",
+        "",
+        wall / seconds,
+        1e3 * embed / seconds,
+    );
+    Ok(())
+}
