@@ -6,7 +6,8 @@
 //! ```sh
 //! cargo run --release --example der_eval -- --audio X.wav --rttm X.rttm [--audio Y.wav --rttm Y.rttm]
 //!     [--dir DIR] [--out DIR] [--models models] [--threads 2]
-//!     [--threshold 0.75] [--hop-frames 40] [--min-new 2.4] [--recluster-threshold 0.5] [--min-speaker 3]
+//!     [--threshold 0.8] [--hop-frames 40] [--min-new 2.4] [--p 0.7] [--unit-windows 1] [--min-speaker 3]
+//!     [--ahc --recluster-threshold 0.65] [--no-mask] [--center] [--no-normalize] [--verbose]
 //! ```
 //! `--dir DIR` adds every `*.wav` of DIR (recursively) that has an `.rttm` beside it. `--out DIR`
 //! writes `NAME.live.rttm` and `NAME.rttm` (after re-clustering) there.
@@ -161,6 +162,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = parsed(&args, "--unit-windows")? {
         reclustering.unit_windows = v;
+    }
+    if args.iter().any(|a| a == "--no-mask") {
+        reclustering.mask_overlap = false;
     }
     if args.iter().any(|a| a == "--center") {
         reclustering.center = true;

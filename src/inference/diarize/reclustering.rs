@@ -32,6 +32,8 @@ pub struct ReclusterConfig {
     /// Spectral: row-wise thresholding keeps each affinity row's entries from this percentile
     /// up (0.9: the top 10 %) and scales the others by 0.01.
     pub p_percentile: f32,
+    /// Spectral: no affinity between units that share audio (overlapping windows).
+    pub mask_overlap: bool,
     /// Average linkage: clusters merge while their average cosine similarity is at least this.
     pub threshold: f32,
     pub max_speakers: usize,
@@ -53,7 +55,8 @@ impl Default for ReclusterConfig {
     fn default() -> Self {
         Self {
             method: ClusterMethod::Spectral,
-            p_percentile: 0.9,
+            p_percentile: 0.7,
+            mask_overlap: true,
             threshold: 0.65,
             max_speakers: 8,
             min_speaker_s: 3.0,
@@ -122,7 +125,11 @@ pub fn recluster(history: &TrackerHistory, config: &ReclusterConfig) -> Recluste
             average_linkage(&unit_vec, &sizes, config.threshold, config.max_speakers.max(1), min_windows)
         }
         ClusterMethod::Spectral => {
-            let assignment = spectral_clusters(&unit_vec, config.max_speakers.max(1), config.p_percentile);
+            // Windows that share audio are alike whoever speaks: their affinity says nothing.
+            let spans: Vec<(u64, u64)> =
+                units.iter().map(|m| (windows[m[0]].start, windows[*m.last().unwrap()].end)).collect();
+            let shared = |i: usize, j: usize| config.mask_overlap && spans[i].0 < spans[j].1 && spans[j].0 < spans[i].1;
+            let assignment = spectral_clusters(&unit_vec, config.max_speakers.max(1), config.p_percentile, shared);
             let k = assignment.iter().max().map_or(0, |&m| m + 1);
             let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
             for (u, &c) in assignment.iter().enumerate() {
@@ -284,13 +291,27 @@ pub fn average_linkage(
 /// mean); eigen-decomposition; the cluster count `k ≤ max_clusters` at the largest ratio of
 /// consecutive eigenvalues; k-means on the rows of the first `k` eigenvectors. Returns a cluster
 /// index per vector.
-pub fn spectral_clusters(vectors: &[Vec<f32>], max_clusters: usize, p_percentile: f32) -> Vec<usize> {
+/// Pairs for which `ignore(i, j)` holds get affinity 0 (e.g. windows that overlap in time).
+pub fn spectral_clusters(
+    vectors: &[Vec<f32>],
+    max_clusters: usize,
+    p_percentile: f32,
+    ignore: impl Fn(usize, usize) -> bool,
+) -> Vec<usize> {
     let n = vectors.len();
     if n < 3 || max_clusters < 2 {
         return vec![0; n];
     }
     let mut a: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { dot(&vectors[i], &vectors[j]).max(0.0) as f64 }).collect())
+        .map(|i| {
+            (0..n)
+                .map(|j| match (i == j, ignore(i, j)) {
+                    (true, _) => 1.0,
+                    (false, true) => 0.0,
+                    (false, false) => dot(&vectors[i], &vectors[j]).max(0.0) as f64,
+                })
+                .collect()
+        })
         .collect();
     for row in &mut a {
         let mut sorted = row.clone();
@@ -506,7 +527,7 @@ mod tests {
             v[i % 3] += 1.0;
             vectors.push(normalized(&v));
         }
-        let labels = spectral_clusters(&vectors, 8, 0.8);
+        let labels = spectral_clusters(&vectors, 8, 0.8, |_, _| false);
         for i in 0..45 {
             assert_eq!(labels[i], labels[i % 3], "{labels:?}");
         }
