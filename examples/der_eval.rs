@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo run --release --example der_eval -- --audio X.wav --rttm X.rttm [--audio Y.wav --rttm Y.rttm]
 //!     [--dir DIR] [--out DIR] [--models models] [--threads 2]
-//!     [--threshold 0.8] [--hop-frames 40] [--min-new 2.4] [--p 0.7] [--unit-windows 1] [--min-speaker 3]
+//!     [--threshold 0.8] [--hop-frames 40] [--min-new 2.8] [--p 0.7] [--unit-windows 1] [--min-speaker 3]
 //!     [--ahc --recluster-threshold 0.65] [--no-mask] [--center] [--no-normalize] [--verbose]
 //! ```
 //! `--dir DIR` adds every `*.wav` of DIR (recursively) that has an `.rttm` beside it. `--out DIR`

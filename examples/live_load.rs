@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
-//!     [--audio FILE]... [--models-dir models] [--asr-workers 1] [--precision int8|fp32]
+//!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
 //! ```
 //!
 //! Definitions (the same ones the side-by-side benchmark applies to other servers):
@@ -52,7 +52,7 @@ fn parse_args() -> Args {
         seconds: 40.0,
         audio: Vec::new(),
         models_dir: PathBuf::from("models"),
-        workers: 1,
+        workers: 0,
         precision: Precision::Int8,
     };
     let mut it = std::env::args().skip(1);

@@ -169,7 +169,8 @@ pub struct LiveArgs {
     #[arg(long, env = "DDALKKAK_ASR_PRECISION", value_enum, default_value = "int8")]
     pub asr_precision: AsrPrecision,
     /// ASR worker threads, each with its own model copy; the cores are split between them.
-    #[arg(long, env = "DDALKKAK_ASR_WORKERS", default_value_t = 1)]
+    /// 0: one per core (decoding is sequential per utterance, so one worker leaves cores idle).
+    #[arg(long, env = "DDALKKAK_ASR_WORKERS", default_value_t = 0)]
     pub asr_workers: usize,
     /// Where models are fetched to and loaded from.
     #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]

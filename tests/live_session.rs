@@ -343,7 +343,7 @@ async fn caption_viewers_see_the_finals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_live_sessions() {
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
+    let Some((mut app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     let (pcm, _) = sample();
     let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
     let (mut tx, rx) = ws.split();

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::models::{ModelPaths, ensure_models};
-use crate::inference::asr::{AsrEngine, EngineConfig, Precision};
+use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision};
 use crate::inference::vad_worker::VadWorker;
 use crate::inference::{OrtRuntime, Threads};
 use crate::session::{LiveConfig, LiveService};
@@ -19,7 +19,7 @@ use crate::store::Store;
 pub struct LiveSetup {
     pub models_dir: PathBuf,
     pub precision: Precision,
-    /// ASR worker threads (each with its own model copy).
+    /// ASR worker threads (each with its own model copy); 0: one per core.
     pub asr_workers: usize,
     /// Fetch missing models (`models/fetch.sh`) instead of failing.
     pub fetch: bool,
@@ -42,9 +42,22 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
     }
     let (asr, vad) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = setup.asr_workers.max(1);
+        let workers = if setup.asr_workers == 0 { cores } else { setup.asr_workers };
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: (cores / workers).max(1) })?;
-        let config = EngineConfig { workers, precision: setup.precision, ..EngineConfig::default() };
+        // Trimmed encoder windows (speech + 2 s) cost a fraction of Whisper's 30 s; a final whose
+        // text loops is redone with the full window (see the engine).
+        // Greedy, and no temperature fallback: a fallback re-decodes up to five times with five
+        // samples each, seconds of latency for one utterance; the hallucination filter of the
+        // socket actor handles what the fallback would have caught on silence.
+        let options = DecodeOptions { temperatures: vec![0.0], best_of: 1, ..EngineConfig::default().options };
+        let config = EngineConfig {
+            workers,
+            precision: setup.precision,
+            window: EncoderWindow::Trimmed,
+            partial_window: EncoderWindow::Trimmed,
+            options,
+            ..EngineConfig::default()
+        };
         let asr = AsrEngine::start(&runtime, &paths.whisper(&model), config)
             .with_context(|| format!("loading whisper-{model}"))?;
         let vad_runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: 1 })?;

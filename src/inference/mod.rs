@@ -77,8 +77,14 @@ impl OrtRuntime {
         if !model.exists() {
             return Err(InferenceError::MissingModel(model.to_owned()));
         }
+        // No CPU arena and no memory pattern: live batches and decoder steps change shape all the
+        // time, and the arena keeps the high-water mark of every shape (GBs under load).
         let session = Session::builder(self.env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(ort::Error::from)?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(ort::Error::from)?
+            .with_memory_pattern(false)
             .map_err(ort::Error::from)?
             .with_intra_threads(self.threads.intra_op)
             .map_err(ort::Error::from)?

@@ -197,8 +197,9 @@ impl TestApp {
         format!("ws://{}{path}", self.addr)
     }
 
-    /// Stops the server the way SIGTERM does and waits for it (live sessions drain).
-    pub async fn shutdown(mut self) {
+    /// Stops the server the way SIGTERM does and waits for it (live sessions drain); the
+    /// database stays for checks.
+    pub async fn shutdown(&mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();

@@ -19,6 +19,9 @@ use super::model::Precision;
 use super::transcriber::{EncoderWindow, Segment, Transcriber};
 use crate::inference::{InferenceError, OrtRuntime};
 
+/// Most partials encoded together.
+const MAX_PARTIAL_BATCH: usize = 2;
+
 type Reply = oneshot::Sender<Result<Vec<Segment>, InferenceError>>;
 
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
@@ -38,7 +41,10 @@ pub struct EngineConfig {
     /// Most requests encoded together.
     pub max_batch: usize,
     pub precision: Precision,
+    /// Encoder window of finals: what is stored.
     pub window: EncoderWindow,
+    /// Encoder window of partials: previews, replaced by the final.
+    pub partial_window: EncoderWindow,
     pub options: DecodeOptions,
 }
 
@@ -50,6 +56,7 @@ impl Default for EngineConfig {
             max_batch: 8,
             precision: Precision::Fp32,
             window: EncoderWindow::Full,
+            partial_window: EncoderWindow::Trimmed,
             options: DecodeOptions { beam_size: 1, condition_on_previous_text: false, ..DecodeOptions::default() },
         }
     }
@@ -82,14 +89,15 @@ impl Queue {
             }
             lanes = self.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
         }
-        let mut batch = Vec::with_capacity(max);
-        while batch.len() < max {
-            match lanes.finals.pop_front().or_else(|| lanes.partials.pop_front()) {
-                Some(r) => batch.push(r),
-                None => break,
-            }
-        }
-        Some(batch)
+        // Finals never share a batch with partials, and partial batches stay small, so a final
+        // waits for at most one short partial batch per worker.
+        let (lane, max) = if lanes.finals.is_empty() {
+            (&mut lanes.partials, max.min(MAX_PARTIAL_BATCH))
+        } else {
+            (&mut lanes.finals, max)
+        };
+        let n = lane.len().min(max);
+        Some(lane.drain(..n).collect())
     }
 }
 
@@ -192,15 +200,18 @@ impl AsrHandle {
 }
 
 fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig) {
-    transcriber.window = config.window;
     while let Some(mut batch) = queue.take(config.max_batch.max(1)) {
         // A session that went away no longer waits for its answer.
         batch.retain(|r| !r.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
+        // A batch is all finals or all partials.
+        let partials = batch[0].partial_of.is_some();
+        let window = if partials { config.partial_window } else { config.window };
         let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
-        match transcriber.transcribe_utterances(&audio, &config.options) {
+        let result = transcribe(&mut transcriber, &audio, window, !partials, &config.options);
+        match result {
             Ok(results) => {
                 for (request, segments) in batch.into_iter().zip(results) {
                     let _ = request.reply.send(Ok(segments));
@@ -215,4 +226,31 @@ fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig
             }
         }
     }
+}
+
+/// Transcribes with `window`; with `recheck`, an utterance whose trimmed-window text repeats
+/// itself (compression ratio over the threshold, Whisper's own loop test) is transcribed again
+/// with the full 30 s window, which tiny.en needs to know where speech ends.
+fn transcribe(
+    transcriber: &mut Transcriber,
+    audio: &[&[f32]],
+    window: EncoderWindow,
+    recheck: bool,
+    options: &DecodeOptions,
+) -> Result<Vec<Vec<Segment>>, InferenceError> {
+    transcriber.window = window;
+    let mut results = transcriber.transcribe_utterances(audio, options)?;
+    if recheck && window == EncoderWindow::Trimmed {
+        let limit = options.compression_ratio_threshold.unwrap_or(2.4);
+        let looping: Vec<usize> =
+            (0..results.len()).filter(|&i| results[i].iter().any(|s| s.compression_ratio > limit)).collect();
+        if !looping.is_empty() {
+            transcriber.window = EncoderWindow::Full;
+            let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
+            for (i, segments) in looping.into_iter().zip(transcriber.transcribe_utterances(&again, options)?) {
+                results[i] = segments;
+            }
+        }
+    }
+    Ok(results)
 }

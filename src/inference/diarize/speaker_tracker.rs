@@ -76,7 +76,7 @@ impl Default for TrackerConfig {
             hop_frames: 40,
             threshold: 0.8,
             max_speakers: 8,
-            min_new_speaker_s: 2.4,
+            min_new_speaker_s: 2.8,
             smoothing_radius: 1,
             update_threshold: 0.8,
             centroid_memory: 200,
