@@ -1,0 +1,62 @@
+//! The official Deepgram JS SDK (`@deepgram/sdk` from npm, unchanged, pointed at our URL) streams
+//! the fetched recording to a live server and receives partial and final `Results`, `Metadata`,
+//! `UtteranceEnd`, `SpeechStarted` and a normal close. Needs `node` and `npm` (the SDK is
+//! installed into `tests/sdk/node_modules` on first run); skipped without them or without models
+//! unless `DDALKKAK_REQUIRE_MODELS=1`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn sdk_dir() -> Option<&'static Path> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk"));
+    let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
+    if Command::new("node").arg("--version").output().is_err() {
+        assert!(!required, "node is needed for the SDK test");
+        eprintln!("node not found: Deepgram SDK test skipped");
+        return None;
+    }
+    if !dir.join("node_modules/@deepgram/sdk").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm");
+        assert!(status.success(), "npm ci in tests/sdk failed");
+    }
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_deepgram_sdk_streams_and_gets_results() {
+    let Some(dir) = sdk_dir() else { return };
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "sdk").await;
+    let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };
+    let wav = common::models().unwrap().root.join("testdata/pyannote_sample.wav");
+    let url = format!("ws://{}", app.addr);
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("deepgram_live.mjs"))
+        .args([url.as_str(), t.api_key.as_str(), wav.to_str().unwrap(), "4"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    eprintln!("{summary}");
+    let events = &summary["events"];
+    assert!(events["partials"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(events["finals"].as_u64().unwrap() >= 2, "{summary}");
+    assert_eq!(events["Metadata"], 1);
+    assert!(events["UtteranceEnd"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(events["SpeechStarted"].as_u64().unwrap() >= 1, "{summary}");
+    // Our SessionStarted and SessionEnded reach the SDK as unhandled messages.
+    assert_eq!(events["Unhandled"], 2);
+    assert_eq!(summary["code"], 1000);
+    let transcript = summary["transcript"].as_str().unwrap().to_lowercase();
+    assert!(transcript.contains("new jersey") && transcript.contains("chicago"), "{transcript}");
+    let (_, meetings) = app.get("/v1/meetings", &t.api_key).await;
+    assert_eq!(meetings["items"][0]["stt_status"], "COMPLETED", "{meetings}");
+}
