@@ -365,3 +365,40 @@ async fn shutdown_drains_live_sessions() {
     assert_eq!(meeting.stt_status, ddalkkak::model::SttStatus::Completed);
     assert_eq!(meeting.transcript_text.unwrap().replace('\n', " "), got.final_text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_closed() {
+    let config = LiveConfig { slow_consumer_timeout: Duration::from_secs(1), ..LiveConfig::default() };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    // A client with a tiny receive window that never reads: every Finalize with nothing open is
+    // answered by an empty final, until the server's buffers and the socket are full.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(app.addr).await.unwrap();
+    let mut request = app.ws_url("/v1/listen?encoding=linear16&sample_rate=16000").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await.unwrap();
+    let (mut tx, _rx) = ws.split();
+    let started = Instant::now();
+    for _ in 0..40_000 {
+        if tx.send(Message::Text(r#"{"type":"Finalize"}"#.into())).await.is_err() {
+            break;
+        }
+    }
+    // The session is ended by the server (and its meeting finalized) while the client still reads nothing.
+    loop {
+        let (_, sessions) = app.get("/v1/realtime-sessions", &key).await;
+        let sessions = sessions["items"].as_array().or(sessions.as_array()).unwrap().clone();
+        if sessions.first().is_some_and(|s| s["status"] == "ENDED") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the slow client was never closed: {sessions:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Other clients are still served.
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (mut tx, rx) = ws.split();
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), read_all(rx)).await.unwrap();
+    assert_eq!(got.close.map(|c| c.0), Some(1000));
+}
