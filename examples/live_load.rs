@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
+//!     [--max-utterance-ms 15000]
 //! ```
 //!
 //! Definitions (the same ones the side-by-side benchmark applies to other servers):
@@ -44,6 +45,7 @@ struct Args {
     models_dir: PathBuf,
     workers: usize,
     precision: Precision,
+    max_utterance_ms: u32,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +56,7 @@ fn parse_args() -> Args {
         models_dir: PathBuf::from("models"),
         workers: 0,
         precision: Precision::Int8,
+        max_utterance_ms: LiveConfig::default().max_utterance_ms,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +69,7 @@ fn parse_args() -> Args {
             "--audio" => args.audio.push(value.into()),
             "--models-dir" => args.models_dir = value.into(),
             "--asr-workers" => args.workers = value.parse().expect("--asr-workers N"),
+            "--max-utterance-ms" => args.max_utterance_ms = value.parse().expect("--max-utterance-ms N"),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -192,7 +196,12 @@ async fn main() -> anyhow::Result<()> {
         precision: args.precision,
         asr_workers: args.workers,
         fetch: true,
-        config: LiveConfig { max_sessions: max, max_backlog: usize::MAX, ..LiveConfig::default() },
+        config: LiveConfig {
+            max_sessions: max,
+            max_backlog: usize::MAX,
+            max_utterance_ms: args.max_utterance_ms,
+            ..LiveConfig::default()
+        },
     };
     let live = start_live(setup, store.clone(), shutdown.clone()).await?;
     let state = AppState {
