@@ -2,7 +2,8 @@
 //! `.ci/run` runs first). Without fetched models these tests say so and pass, unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (set by CI), where a missing model is a failure.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Mutex;
 
 use ddalkkak::audio;
@@ -12,20 +13,7 @@ use ddalkkak::inference::asr::{DecodeOptions, Precision, Segment, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
 
 fn paths() -> Option<ModelPaths> {
-    let root = std::env::var("DDALKKAK_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    let paths = ModelPaths::new(root);
-    if paths.has_whisper("tiny.en") {
-        return Some(paths);
-    }
-    assert!(
-        std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"),
-        "models missing in {} (run models/fetch.sh)",
-        paths.root.display()
-    );
-    eprintln!("tiny.en not fetched: real-model test skipped (run models/fetch.sh)");
-    None
+    common::models()
 }
 
 /// One model for the whole file: loading it per test would dominate the run.

@@ -147,22 +147,7 @@ mod webm {
 fn webm_opus_recording_decodes_like_mediarecorder_output() {
     let source: Vec<f32> = (0..16_000 * 2).map(|i| (i as f32 * 0.0785).sin() * 0.5 * ((i / 4000) % 2) as f32).collect();
     let at_48k = ddalkkak::audio::Resampler::new(16_000, 48_000).unwrap().process_all(&source);
-    let mut encoder = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio).unwrap();
-    encoder.set_bitrate(opus::Bitrate::Bits(64_000)).unwrap();
-    let pre_skip = encoder.get_lookahead().unwrap() as u16;
-    let packets: Vec<Vec<u8>> = at_48k
-        .chunks(960)
-        .map(|frame| {
-            let mut pcm = frame.to_vec();
-            pcm.resize(960, 0.0);
-            encoder.encode_vec_float(&pcm, 4000).unwrap()
-        })
-        .collect();
-    let mut head = b"OpusHead".to_vec();
-    head.extend_from_slice(&[1, 1]);
-    head.extend_from_slice(&pre_skip.to_le_bytes());
-    head.extend_from_slice(&48_000u32.to_le_bytes());
-    head.extend_from_slice(&[0, 0, 0]);
+    let (head, pre_skip, packets) = opus_packets(&at_48k, opus::Application::Audio, 64_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("speech.webm");
     std::fs::write(&path, webm::file(&head, pre_skip, &packets)).unwrap();
@@ -193,11 +178,12 @@ fn speech() -> (Vec<f32>, Vec<f32>) {
     (source, at_48k)
 }
 
-fn webm_opus(at_48k: &[f32]) -> Vec<u8> {
-    let mut encoder = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
-    encoder.set_bitrate(opus::Bitrate::Bits(32_000)).unwrap();
+/// 20 ms Opus packets of 48 kHz mono audio, with the OpusHead that declares their pre-skip.
+fn opus_packets(at_48k: &[f32], application: opus::Application, bitrate: i32) -> (Vec<u8>, u16, Vec<Vec<u8>>) {
+    let mut encoder = opus::Encoder::new(48_000, opus::Channels::Mono, application).unwrap();
+    encoder.set_bitrate(opus::Bitrate::Bits(bitrate)).unwrap();
     let pre_skip = encoder.get_lookahead().unwrap() as u16;
-    let packets: Vec<Vec<u8>> = at_48k
+    let packets = at_48k
         .chunks(960)
         .map(|frame| {
             let mut pcm = frame.to_vec();
@@ -210,6 +196,11 @@ fn webm_opus(at_48k: &[f32]) -> Vec<u8> {
     head.extend_from_slice(&pre_skip.to_le_bytes());
     head.extend_from_slice(&48_000u32.to_le_bytes());
     head.extend_from_slice(&[0, 0, 0]);
+    (head, pre_skip, packets)
+}
+
+fn webm_opus(at_48k: &[f32]) -> Vec<u8> {
+    let (head, pre_skip, packets) = opus_packets(at_48k, opus::Application::Voip, 32_000);
     webm::file(&head, pre_skip, &packets)
 }
 
