@@ -14,8 +14,11 @@ use super::{InferenceError, OrtRuntime};
 struct VadRequest {
     state: VadState,
     audio: Vec<f32>,
-    reply: oneshot::Sender<(VadState, Result<Vec<f32>, InferenceError>)>,
+    reply: oneshot::Sender<VadAnswer>,
 }
+
+/// The stream's state and audio, handed back, with the probabilities.
+pub type VadAnswer = (VadState, Vec<f32>, Result<Vec<f32>, InferenceError>);
 
 #[derive(Clone)]
 pub struct VadHandle {
@@ -40,7 +43,7 @@ impl VadWorker {
             .spawn(move || {
                 while let Ok(VadRequest { mut state, audio, reply }) = rx.recv() {
                     let probs = audio.chunks(CHUNK).map(|c| vad.probability_of(&mut state, c)).collect();
-                    let _ = reply.send((state, probs));
+                    let _ = reply.send((state, audio, probs));
                 }
             })
             .map_err(|e| InferenceError::Config(format!("spawning VAD worker: {e}")))?;
@@ -55,20 +58,15 @@ impl VadWorker {
 
 impl VadHandle {
     /// Speech probability per `CHUNK` of `audio` (a multiple of `CHUNK` long), continuing `state`.
-    pub async fn probabilities(
-        &self,
-        state: VadState,
-        audio: Vec<f32>,
-    ) -> (VadState, Result<Vec<f32>, InferenceError>) {
+    pub async fn probabilities(&self, state: VadState, audio: Vec<f32>) -> VadAnswer {
         let (reply, rx) = oneshot::channel();
         let request = VadRequest { state, audio, reply };
         match self.tx.try_send(request) {
-            Ok(()) => match rx.await {
-                Ok(answer) => answer,
-                Err(_) => (VadState::default(), Err(InferenceError::EngineStopped)),
-            },
-            Err(TrySendError::Full(r)) => (r.state, Err(InferenceError::Overloaded)),
-            Err(TrySendError::Disconnected(r)) => (r.state, Err(InferenceError::EngineStopped)),
+            Ok(()) => {
+                rx.await.unwrap_or_else(|_| (VadState::default(), Vec::new(), Err(InferenceError::EngineStopped)))
+            }
+            Err(TrySendError::Full(r)) => (r.state, r.audio, Err(InferenceError::Overloaded)),
+            Err(TrySendError::Disconnected(r)) => (r.state, r.audio, Err(InferenceError::EngineStopped)),
         }
     }
 }

@@ -258,7 +258,7 @@ impl SocketActor {
         }
         self.samples_in += audio.len() as u64;
         let state = std::mem::take(&mut self.vad_state);
-        let (state, probs) = self.service.vad.probabilities(state, audio.clone()).await;
+        let (state, audio, probs) = self.service.vad.probabilities(state, audio).await;
         self.vad_state = state;
         let probs = probs.map_err(inference_error)?;
         Ok(self.segmenter.push(&audio, &probs))
