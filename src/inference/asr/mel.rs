@@ -116,8 +116,9 @@ fn reflect_pad(x: &[f64], pad: usize) -> Vec<f64> {
     (-(pad as isize)..(n + pad) as isize).map(at).collect()
 }
 
-/// librosa's `filters.mel(sr=16000, n_fft=400, n_mels, htk=False, norm="slaney")`.
-fn slaney_filters(n_mels: usize, n_bins: usize) -> Vec<f64> {
+/// librosa's `filters.mel(sr=16000, n_fft=400, n_mels, htk=False, norm="slaney")`; also the
+/// speaker encoder's 40-band front end.
+pub(crate) fn slaney_filters(n_mels: usize, n_bins: usize) -> Vec<f64> {
     let f_sp = 200.0 / 3.0;
     let min_log_hz = 1000.0;
     let min_log_mel = min_log_hz / f_sp;

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
 
+use crate::inference::asr::mel::slaney_filters;
+
 pub const SAMPLE_RATE: usize = 16_000;
 /// 25 ms window.
 pub const N_FFT: usize = 400;
@@ -41,7 +43,11 @@ impl Default for SpeakerMel {
 impl SpeakerMel {
     pub fn new() -> Self {
         let window = (0..N_FFT).map(|n| 0.5 - 0.5 * (2.0 * PI * n as f64 / N_FFT as f64).cos()).collect();
-        Self { filters: slaney_filters(), window, fft: RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT) }
+        Self {
+            filters: slaney_filters(N_MELS, N_BINS),
+            window,
+            fft: RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT),
+        }
     }
 
     /// Number of frames [`compute`](Self::compute) returns for `samples` samples.
@@ -107,31 +113,6 @@ pub fn normalize_volume(samples: &mut [f32], target_dbfs: f64, increase_only: bo
     }
 }
 
-/// librosa's `filters.mel(sr=16000, n_fft=400, n_mels=40, htk=False, norm="slaney")`
-/// (the same construction as the Whisper front end's 80-band filters).
-fn slaney_filters() -> Vec<f64> {
-    let f_sp = 200.0 / 3.0;
-    let min_log_hz = 1000.0;
-    let min_log_mel = min_log_hz / f_sp;
-    let logstep = 6.4f64.ln() / 27.0;
-    let hz_to_mel = |hz: f64| if hz >= min_log_hz { min_log_mel + (hz / min_log_hz).ln() / logstep } else { hz / f_sp };
-    let mel_to_hz =
-        |mel: f64| if mel >= min_log_mel { min_log_hz * (logstep * (mel - min_log_mel)).exp() } else { f_sp * mel };
-    let max_mel = hz_to_mel(SAMPLE_RATE as f64 / 2.0);
-    let mel_f: Vec<f64> = (0..N_MELS + 2).map(|i| mel_to_hz(max_mel * i as f64 / (N_MELS + 1) as f64)).collect();
-    let mut weights = vec![0f64; N_MELS * N_BINS];
-    for m in 0..N_MELS {
-        let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
-        for k in 0..N_BINS {
-            let f = k as f64 * SAMPLE_RATE as f64 / N_FFT as f64;
-            let lower = (f - mel_f[m]) / (mel_f[m + 1] - mel_f[m]);
-            let upper = (mel_f[m + 2] - f) / (mel_f[m + 2] - mel_f[m + 1]);
-            weights[m * N_BINS + k] = lower.min(upper).max(0.0) * enorm;
-        }
-    }
-    weights
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +143,7 @@ mod tests {
 
     #[test]
     fn filters_cover_the_spectrum() {
-        let f = slaney_filters();
+        let f = slaney_filters(N_MELS, N_BINS);
         for m in 0..N_MELS {
             assert!(f[m * N_BINS..(m + 1) * N_BINS].iter().any(|&w| w > 0.0), "band {m}");
         }
