@@ -221,7 +221,7 @@ async fn tenant_delete_cascades_to_everything_and_spares_others(db: TestDb) {
         s.create_realtime_session(tid, member.id, Some(m.id), &format!("sock-{tid}")).await.unwrap();
         s.create_integration(
             tid,
-            NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true },
+            NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true, channel: None },
         )
         .await
         .unwrap();
@@ -296,11 +296,12 @@ async fn one_integration_per_service_per_tenant(db: TestDb) {
         service_type: ServiceType::Slack,
         access_token: Some(token.into()),
         is_active: true,
+        channel: None,
     };
     let i = s.create_integration(a, slack("v1:abc")).await.unwrap();
     assert_eq!(constraint(s.create_integration(a, slack("v1:def")).await), "uq_integrations_tenant_service");
     s.create_integration(b, slack("v1:ghi")).await.expect("other tenant may connect Slack too");
-    let notion = NewIntegration { service_type: ServiceType::Notion, access_token: None, is_active: true };
+    let notion = NewIntegration { service_type: ServiceType::Notion, access_token: None, is_active: true, channel: None };
     s.create_integration(a, notion).await.expect("other service");
 
     let off = IntegrationPatch { is_active: Some(false), ..Default::default() };
@@ -414,7 +415,7 @@ async fn cross_tenant_ids_are_not_found(db: TestDb) {
     let i = s
         .create_integration(
             ta,
-            NewIntegration { service_type: ServiceType::Teams, access_token: None, is_active: true },
+            NewIntegration { service_type: ServiceType::Teams, access_token: None, is_active: true, channel: None },
         )
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppState, double_option};
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Principal};
 use crate::model::{Integration, Role, ServiceType};
@@ -23,6 +23,9 @@ pub struct CreateIntegration {
     pub access_token: String,
     /// Defaults to true.
     pub is_active: Option<bool>,
+    /// Slack: the channel id (`C0123456789`) meeting summaries are posted to; without one they go
+    /// to the meeting host's DM.
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,6 +34,10 @@ pub struct UpdateIntegration {
     pub access_token: Option<String>,
     /// `false` disconnects: features that depend on it stop (D-104).
     pub is_active: Option<bool>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Option<String>>,
 }
 
 /// An integration as clients see it: no token.
@@ -40,6 +47,7 @@ pub struct IntegrationView {
     pub service_type: ServiceType,
     pub is_active: bool,
     pub has_access_token: bool,
+    pub channel: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -51,6 +59,7 @@ impl From<Integration> for IntegrationView {
             service_type: i.service_type,
             is_active: i.is_active,
             has_access_token: i.access_token.is_some(),
+            channel: i.channel,
             created_at: i.created_at,
             updated_at: i.updated_at,
         }
@@ -63,6 +72,15 @@ fn check_token(v: &mut Validator, service: ServiceType, token: &str) {
     v.text("access_token", token, 4096);
     if service == ServiceType::Slack && !token.trim().is_empty() && !token.starts_with("xox") {
         v.fail("access_token", "invalid_token", "a Slack token starts with xoxb- or xoxp-");
+    }
+}
+
+/// Slack channel ids are short ASCII (`C…`, `G…`, or a `#name`); the database checks the same.
+fn check_channel(v: &mut Validator, channel: Option<&str>) {
+    if let Some(c) = channel
+        && (c.is_empty() || c.len() > 100 || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || "_#-".contains(ch)))
+    {
+        v.fail("channel", "invalid_channel", "a channel id such as C0123456789 (letters, digits, _ # -)");
     }
 }
 
@@ -93,11 +111,13 @@ pub async fn create(
     who.require(Role::Admin)?;
     let mut v = Validator::new();
     check_token(&mut v, body.service_type, &body.access_token);
+    check_channel(&mut v, body.channel.as_deref());
     v.finish().map_err(ApiError::Validation)?;
     let new = NewIntegration {
         service_type: body.service_type,
         access_token: Some(state.cipher.encrypt(body.access_token.trim())),
         is_active: body.is_active.unwrap_or(true),
+        channel: body.channel,
     };
     let row = state.store.create_integration(who.tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
@@ -117,10 +137,12 @@ pub async fn update(
     if let Some(token) = &body.access_token {
         check_token(&mut v, current.service_type, token);
     }
+    check_channel(&mut v, body.channel.clone().flatten().as_deref());
     v.finish().map_err(ApiError::Validation)?;
     let patch = IntegrationPatch {
         access_token: body.access_token.map(|t| Some(state.cipher.encrypt(t.trim()))),
         is_active: body.is_active,
+        channel: body.channel,
     };
     Ok(Json(state.store.update_integration(who.tenant_id, id, patch).await?.into()))
 }

@@ -22,6 +22,8 @@ pub struct Integration {
     pub service_type: ServiceType,
     pub access_token: Option<String>,
     pub is_active: bool,
+    /// Slack: the channel id summaries are posted to (the host's DM when unset).
+    pub channel: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -34,4 +34,7 @@ pub struct Job {
 impl Job {
     /// Summary and action items of a finalized meeting (issue 6).
     pub const MEETING_INTELLIGENCE: &'static str = "meeting_intelligence";
+    /// Posting a meeting's summary to the tenant's Slack; enqueued when the intelligence job
+    /// succeeds.
+    pub const SLACK_POST: &'static str = "slack_post";
 }

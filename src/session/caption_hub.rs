@@ -2,8 +2,13 @@
 //! broadcast channel: publishing never waits, so a slow viewer only misses messages (it is told
 //! how many) and never slows the speaker's session. A viewer that joins late first gets the
 //! last few finals.
+//!
+//! When a session ends with a meeting-intelligence job queued, its channel lingers (closed to new
+//! viewers) until the job [announces](CaptionHub::announce) the action items or the wait times
+//! out, so viewers still connected get them.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
@@ -17,8 +22,11 @@ const REPLAY: usize = 10;
 
 pub struct CaptionChannel {
     pub tenant_id: Uuid,
+    pub meeting_id: Uuid,
     tx: broadcast::Sender<Arc<str>>,
     recent: Mutex<VecDeque<Arc<str>>>,
+    /// The session is over: no new viewers.
+    ended: AtomicBool,
 }
 
 #[derive(Default)]
@@ -27,9 +35,10 @@ pub struct CaptionHub {
 }
 
 impl CaptionHub {
-    pub fn open(&self, session: Uuid, tenant_id: Uuid) -> Arc<CaptionChannel> {
+    pub fn open(&self, session: Uuid, tenant_id: Uuid, meeting_id: Uuid) -> Arc<CaptionChannel> {
         let (tx, _) = broadcast::channel(VIEWER_BUFFER);
-        let channel = Arc::new(CaptionChannel { tenant_id, tx, recent: Mutex::default() });
+        let channel =
+            Arc::new(CaptionChannel { tenant_id, meeting_id, tx, recent: Mutex::default(), ended: AtomicBool::new(false) });
         self.sessions.insert(session, channel.clone());
         channel
     }
@@ -42,7 +51,15 @@ impl CaptionHub {
     /// The session's channel, if it is live on this server. The map guard is released before
     /// returning.
     pub fn get(&self, session: Uuid) -> Option<Arc<CaptionChannel>> {
-        self.sessions.get(&session).map(|c| c.value().clone())
+        self.sessions.get(&session).map(|c| c.value().clone()).filter(|c| !c.ended.load(Ordering::Acquire))
+    }
+
+    /// Sends `message` to whoever still watches the meeting's (ended) session.
+    pub fn announce(&self, meeting_id: Uuid, message: Arc<str>) {
+        let channel = self.sessions.iter().find(|c| c.meeting_id == meeting_id).map(|c| c.value().clone());
+        if let Some(channel) = channel {
+            let _ = channel.tx.send(message);
+        }
     }
 }
 
@@ -67,5 +84,10 @@ impl CaptionChannel {
 
     pub fn viewers(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// No new viewers from now on; current ones stay until the channel is closed.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Release);
     }
 }

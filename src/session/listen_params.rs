@@ -21,6 +21,8 @@ pub struct ListenParams {
     pub vad_events: Option<bool>,
     /// Our extension: the meeting's title.
     pub title: Option<String>,
+    /// Our extension: after `SessionEnded` keep the socket open until `ActionItemsReady`.
+    pub wait_for_action_items: Option<bool>,
     /// A stream token, for clients that can set neither headers nor subprotocols.
     pub token: Option<String>,
 }
@@ -37,6 +39,7 @@ pub struct ListenOptions {
     pub utterance_end_ms: Option<u32>,
     pub vad_events: bool,
     pub title: Option<String>,
+    pub wait_for_action_items: bool,
 }
 
 /// Shortest accepted endpointing: below this every breath ends an utterance.
@@ -77,6 +80,7 @@ impl ListenParams {
             utterance_end_ms: self.utterance_end_ms,
             vad_events: self.vad_events.unwrap_or(false),
             title: self.title.map(|t| t.trim().to_owned()),
+            wait_for_action_items: self.wait_for_action_items.unwrap_or(false),
         })
     }
 }

@@ -35,6 +35,9 @@ pub struct LiveConfig {
     pub max_pending_finals: usize,
     /// At shutdown or close, pending finals get this long.
     pub drain_timeout: Duration,
+    /// After a session ends, connected viewers (and a client that asked with
+    /// `wait_for_action_items=true`) wait up to this long for the action items.
+    pub action_items_wait: Duration,
 }
 
 impl Default for LiveConfig {
@@ -51,6 +54,7 @@ impl Default for LiveConfig {
             slow_consumer_timeout: Duration::from_secs(5),
             max_pending_finals: 4,
             drain_timeout: Duration::from_secs(20),
+            action_items_wait: Duration::from_secs(600),
         }
     }
 }
@@ -59,7 +63,8 @@ pub struct LiveService {
     pub asr: AsrHandle,
     pub vad: VadHandle,
     pub store: Arc<dyn Store>,
-    pub captions: CaptionHub,
+    /// Shared with the meeting-intelligence job, which announces action items to viewers.
+    pub captions: Arc<CaptionHub>,
     pub config: LiveConfig,
     /// Cancelled at shutdown: actors flush, finalize and close with 1001.
     pub shutdown: CancellationToken,
@@ -95,7 +100,7 @@ impl LiveService {
             asr,
             vad,
             store,
-            captions: CaptionHub::default(),
+            captions: Arc::new(CaptionHub::default()),
             config,
             shutdown,
             actors: TaskTracker::new(),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::sleep_until;
 use uuid::Uuid;
 
@@ -85,7 +85,7 @@ pub struct SocketActor {
 
 impl SocketActor {
     /// Runs a session on an upgraded socket until it ends; never panics on client input.
-    pub async fn run(service: Arc<LiveService>, request: SessionRequest, socket: WebSocket, _admission: Admission) {
+    pub async fn run(service: Arc<LiveService>, request: SessionRequest, socket: WebSocket, admission: Admission) {
         let (sink, mut stream) = socket.split();
         let (out, out_rx) = mpsc::channel(OUTBOUND);
         let writer = tokio::spawn(write_loop(sink, out_rx));
@@ -99,14 +99,26 @@ impl SocketActor {
                 None
             }
         };
-        if let Some(mut actor) = started {
-            let end = actor.session_loop(&mut stream).await;
-            actor.finish(end).await;
-        }
+        let linger = match started {
+            Some(mut actor) => {
+                let end = actor.session_loop(&mut stream).await;
+                Some(actor.finish(end).await)
+            }
+            None => None,
+        };
+        // Waiting for action items is not a live session: free the slot.
+        drop(admission);
         drop(out);
-        // The writer ends once it has sent what was queued (the close frame last).
-        if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
-            tracing::debug!("writer did not finish; dropping the connection");
+        if linger.as_ref().is_none_or(|l| l.client.is_none()) {
+            // The close frame is queued: let the writer send it and drop the connection now.
+            finish_writer(writer).await;
+            drop(stream);
+            if let Some(linger) = linger {
+                linger.wait(&service).await;
+            }
+        } else if let Some(linger) = linger {
+            linger.wait(&service).await;
+            finish_writer(writer).await;
         }
     }
 
@@ -133,7 +145,7 @@ impl SocketActor {
             .start_live_session(request.tenant_id, live)
             .await
             .map_err(|e| SessionError::Internal(format!("starting session: {e}")))?;
-        let captions = service.captions.open(session.id, request.tenant_id);
+        let captions = service.captions.open(session.id, request.tenant_id, meeting.id);
         let o = &request.options;
         let segmenter = UtteranceSegmenter::new(SegmenterConfig {
             endpointing_ms: o.endpointing_ms,
@@ -480,10 +492,10 @@ impl SocketActor {
         }
     }
 
-    /// Stores the meeting, tells the client how it ended and closes the socket.
-    async fn finish(self, end: End) {
+    /// Stores the meeting and tells the client how it ended. What is left — waiting for the
+    /// action items, closing the socket — is the returned [`Linger`].
+    async fn finish(self, end: End) -> Linger {
         let id = self.session.id;
-        self.service.captions.close(id);
         let duration = seconds(self.samples_in);
         let (code, reason, error) = match &end {
             End::CloseStream | End::ClientGone => (1000, "", None),
@@ -499,8 +511,11 @@ impl SocketActor {
                 send_error(&self.out, e, trace).await;
             }
         }
-        let finalized = self.finalize_meeting(duration).await;
-        if !matches!(end, End::ClientGone | End::Failed(SessionError::SlowConsumer)) {
+        // Subscribed before the job can exist, so its announcement cannot be missed.
+        let (_, announcements) = self.captions.subscribe();
+        let meeting = self.finalize_meeting(duration).await;
+        let client_there = !matches!(end, End::ClientGone | End::Failed(SessionError::SlowConsumer));
+        if client_there {
             let metadata = Metadata {
                 transaction_key: "deprecated",
                 request_id: id,
@@ -512,18 +527,33 @@ impl SocketActor {
                 model_info: [(self.service.model_uuid, self.model_info())].into(),
             };
             let _ = self.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
-            if finalized {
-                let ended = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration };
-                let _ = self.send_reliable(ended.to_json()).await;
+        }
+        if meeting.is_some() {
+            let ended = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration }.to_json();
+            self.captions.publish(ended.as_str().into(), false);
+            if client_there {
+                let _ = self.send_reliable(ended).await;
             }
         }
-        close(&self.out, code, reason).await;
         tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");
+        // Finalization enqueues the intelligence job only for a meeting with text.
+        let job_queued = meeting.is_some_and(|m| m.transcript_text.is_some_and(|t| !t.is_empty()));
+        let client_waits = job_queued && client_there && code == 1000 && self.request.options.wait_for_action_items;
+        let viewers = self.captions.viewers() > 1; // besides our own subscription
+        self.captions.end();
+        if !client_waits {
+            close(&self.out, code, reason).await;
+        }
+        Linger {
+            session: id,
+            announcements: (job_queued && (client_waits || viewers)).then_some(announcements),
+            client: client_waits.then(|| (self.out.clone(), code, reason)),
+        }
     }
 
     /// A failure here leaves the session ACTIVE with its finals stored: the next start of this
     /// instance finalizes it (crash recovery), so nothing is lost.
-    async fn finalize_meeting(&self, duration: f64) -> bool {
+    async fn finalize_meeting(&self, duration: f64) -> Option<Meeting> {
         for attempt in 1..=3 {
             match self
                 .service
@@ -531,14 +561,61 @@ impl SocketActor {
                 .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration))
                 .await
             {
-                Ok(_) => return true,
+                Ok(meeting) => return Some(meeting),
                 Err(e) => {
                     tracing::warn!(session = %self.session.id, attempt, error = %e, "finalizing the meeting failed");
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
             }
         }
-        false
+        None
+    }
+}
+
+/// The end of a session after its meeting is stored: viewers still watching (and a client that
+/// asked) wait for the meeting-intelligence job's `ActionItemsReady`, up to
+/// `LiveConfig::action_items_wait` or shutdown; then the caption channel and the socket close.
+struct Linger {
+    session: Uuid,
+    announcements: Option<broadcast::Receiver<Arc<str>>>,
+    /// Set when the client waits too: the announcement is forwarded to it, then the socket is
+    /// closed with this code and reason.
+    client: Option<(mpsc::Sender<Message>, u16, &'static str)>,
+}
+
+impl Linger {
+    async fn wait(self, service: &LiveService) {
+        if let Some(mut rx) = self.announcements {
+            let deadline = tokio::time::Instant::now() + service.config.action_items_wait;
+            loop {
+                let message = tokio::select! {
+                    _ = service.shutdown.cancelled() => break,
+                    _ = sleep_until(deadline) => break,
+                    m = rx.recv() => m,
+                };
+                match message {
+                    Ok(m) if m.contains(r#""type":"ActionItemsReady""#) => {
+                        if let Some((client, _, _)) = &self.client {
+                            let _ = client.send(Message::Text(m.as_ref().into())).await;
+                        }
+                        break;
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+        service.captions.close(self.session);
+        if let Some((client, code, reason)) = self.client {
+            close(&client, code, reason).await;
+        }
+    }
+}
+
+/// The writer ends once it has sent what was queued (the close frame last).
+async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
+        tracing::debug!("writer did not finish; dropping the connection");
     }
 }
 

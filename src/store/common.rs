@@ -5,7 +5,8 @@
 //!   transaction in which only `tenant`'s rows are visible (RLS in PostgreSQL);
 //! - `async fn system_tx(&self) -> StoreResult<Transaction<'static, DB>>`: a transaction for the
 //!   few cross-tenant operations;
-//! - `const QUARANTINE_TABLE: &str` and `const BACKEND: &str`.
+//! - `const QUARANTINE_TABLE: &str`, `const BACKEND: &str` and `const CLAIM_LOCK: &str` (the
+//!   row-lock clause of a job claim).
 //!
 //! Parameters are `$n` in both dialects. Timestamps are always bound by the application
 //! (`model::now()`), never taken from the database clock, so both backends store the same shape;
@@ -886,12 +887,184 @@ macro_rules! impl_store {
                 Ok(rows)
             }
 
+            async fn claim_job(&self, kind: &str, lease: chrono::Duration) -> StoreResult<Option<Job>> {
+                let now = now();
+                let mut tx = self.system_tx().await?;
+                let sql = format!(
+                    "UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, locked_until = $3, updated_at = $2 \
+                     WHERE id = (SELECT id FROM jobs WHERE kind = $1 AND run_after <= $2 \
+                     AND (status = 'QUEUED' OR (status = 'RUNNING' AND locked_until < $2)) \
+                     ORDER BY run_after, id LIMIT 1 {}) RETURNING *",
+                    Self::CLAIM_LOCK
+                );
+                let job = sqlx::query_as(&sql).bind(kind).bind(now).bind(now + lease).fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(job)
+            }
+
+            async fn renew_job(&self, job: &Job, lease: chrono::Duration) -> StoreResult<()> {
+                let now = now();
+                let mut tx = self.system_tx().await?;
+                let done = sqlx::query(
+                    "UPDATE jobs SET locked_until = $3, updated_at = $4 \
+                     WHERE id = $1 AND attempts = $2 AND status = 'RUNNING'",
+                )
+                .bind(job.id)
+                .bind(job.attempts)
+                .bind(now + lease)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                claim_held(done.rows_affected())?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn settle_job(&self, job: &Job, settlement: JobSettlement) -> StoreResult<()> {
+                let now = now();
+                let (status, run_after, attempts, error) = match &settlement {
+                    JobSettlement::Retry { at, error } => ("QUEUED", *at, job.attempts, Some(error.as_str())),
+                    JobSettlement::Fail { error } => ("FAILED", job.run_after, job.attempts, Some(error.as_str())),
+                    JobSettlement::Release => ("QUEUED", now, job.attempts - 1, None),
+                };
+                let mut tx = self.system_tx().await?;
+                let sql = format!(
+                    "UPDATE jobs SET status = '{status}', run_after = $3, attempts = $4, \
+                     last_error = COALESCE($5, last_error), locked_until = NULL, updated_at = $6 \
+                     WHERE id = $1 AND attempts = $2 AND status = 'RUNNING'"
+                );
+                let done = sqlx::query(&sql)
+                    .bind(job.id)
+                    .bind(job.attempts)
+                    .bind(run_after)
+                    .bind(attempts.max(0))
+                    .bind(error)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                claim_held(done.rows_affected())?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn complete_meeting_intelligence(
+                &self,
+                job: &Job,
+                result: MeetingIntelligence,
+            ) -> StoreResult<IntelligenceReport> {
+                let now = now();
+                let tenant = job.tenant_id;
+                let meeting_id = job.meeting_id.ok_or(StoreError::NotFound)?;
+                let mut tx = self.tenant_tx(tenant).await?;
+                succeed_job(&mut tx, job, now).await?;
+                let meeting: Meeting = sqlx::query_as(
+                    "UPDATE meetings SET ai_summary = $3, ai_action_items = $4, updated_at = $5 \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(&result.summary)
+                .bind(sqlx::types::Json(&result.action_items))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                // Soft-deleted AI tasks count too: a user who deleted one does not want it back.
+                let existing: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tasks WHERE tenant_id = $1 AND meeting_id = $2 AND is_ai_generated",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut created: Vec<Task> = Vec::new();
+                if existing == 0 {
+                    for task in &result.tasks {
+                        // An assignee deleted since resolution leaves the task unassigned.
+                        let assignee = match task.assignee_id {
+                            Some(id) => live_user(&mut tx, tenant, id).await.ok().map(|u| u.id),
+                            None => None,
+                        };
+                        let row = sqlx::query_as(
+                            "INSERT INTO tasks (id, tenant_id, meeting_id, title, description, status, assignee_id, \
+                             due_date, is_ai_generated, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, 'TODO', $6, $7, TRUE, $8, $8) RETURNING *",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .bind(&task.title)
+                        .bind(&task.description)
+                        .bind(assignee)
+                        .bind(task.due_date)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        created.push(row);
+                    }
+                }
+                let mut notified: Vec<Uuid> = created.iter().filter_map(|t| t.assignee_id).collect();
+                notified.sort();
+                notified.dedup();
+                for user in &notified {
+                    let mine = created.iter().filter(|t| t.assignee_id == Some(*user)).count();
+                    let message = format!(
+                        "{mine} action item{} from \"{}\" assigned to you",
+                        if mine == 1 { "" } else { "s" },
+                        meeting.title
+                    );
+                    sqlx::query(
+                        "INSERT INTO notifications (id, tenant_id, user_id, type, message, is_read, created_at) \
+                         VALUES ($1, $2, $3, 'ACTION_ITEMS_READY', $4, FALSE, $5)",
+                    )
+                    .bind(Uuid::new_v4())
+                    .bind(tenant)
+                    .bind(user)
+                    .bind(&message)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                // D-104: an inactive (disconnected) Slack integration posts nothing.
+                let slack_queued = sqlx::query(
+                    "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, created_at, \
+                     updated_at) SELECT $1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM \
+                     integrations WHERE tenant_id = $2 AND service_type = 'SLACK' AND is_active \
+                     AND access_token IS NOT NULL) ON CONFLICT (kind, meeting_id) DO NOTHING",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(Job::SLACK_POST)
+                .bind(meeting_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                tx.commit().await?;
+                Ok(IntelligenceReport { meeting, created, notified, slack_queued })
+            }
+
+            async fn complete_slack_post(&self, job: &Job, message_ts: &str) -> StoreResult<()> {
+                let now = now();
+                let mut tx = self.tenant_tx(job.tenant_id).await?;
+                succeed_job(&mut tx, job, now).await?;
+                sqlx::query("UPDATE meetings SET slack_message_ts = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                    .bind(job.tenant_id)
+                    .bind(job.meeting_id)
+                    .bind(message_ts)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn create_integration(&self, tenant: Uuid, new: NewIntegration) -> StoreResult<Integration> {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let now = now();
                 let row = sqlx::query_as(
-                    "INSERT INTO integrations (id, tenant_id, service_type, access_token, is_active, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING *",
+                    "INSERT INTO integrations (id, tenant_id, service_type, access_token, is_active, channel, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $7, $6, $6) RETURNING *",
                 )
                 .bind(Uuid::new_v4())
                 .bind(tenant)
@@ -899,6 +1072,7 @@ macro_rules! impl_store {
                 .bind(&new.access_token)
                 .bind(new.is_active)
                 .bind(now)
+                .bind(&new.channel)
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -937,7 +1111,8 @@ macro_rules! impl_store {
                 let mut tx = self.tenant_tx(tenant).await?;
                 let row = sqlx::query_as(
                     "UPDATE integrations SET is_active = COALESCE($3, is_active), \
-                     access_token = CASE WHEN $4 THEN $5 ELSE access_token END, updated_at = $6 \
+                     access_token = CASE WHEN $4 THEN $5 ELSE access_token END, updated_at = $6, \
+                     channel = CASE WHEN $7 THEN $8 ELSE channel END \
                      WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
@@ -946,6 +1121,8 @@ macro_rules! impl_store {
                 .bind(patch.access_token.is_some())
                 .bind(patch.access_token.flatten())
                 .bind(now())
+                .bind(patch.channel.is_some())
+                .bind(patch.channel.flatten())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -1170,6 +1347,28 @@ macro_rules! impl_store {
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *";
 
         type Tx = sqlx::Transaction<'static, Db>;
+
+        /// A fenced write touched no row: another worker holds the job now.
+        fn claim_held(rows: u64) -> StoreResult<()> {
+            if rows == 0 {
+                return Err(StoreError::rule("claim_lost", "job", "the job's claim expired and another worker took it"));
+            }
+            Ok(())
+        }
+
+        async fn succeed_job(tx: &mut Tx, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
+            let done = sqlx::query(
+                "UPDATE jobs SET status = 'SUCCEEDED', locked_until = NULL, last_error = NULL, updated_at = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND status = 'RUNNING'",
+            )
+            .bind(job.tenant_id)
+            .bind(job.id)
+            .bind(job.attempts)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            claim_held(done.rows_affected())
+        }
 
         async fn live_user(tx: &mut Tx, tenant: Uuid, id: Uuid) -> StoreResult<User> {
             Ok(sqlx::query_as("SELECT * FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")

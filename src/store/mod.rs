@@ -138,12 +138,46 @@ pub struct NewIntegration {
     /// Already encrypted by the caller.
     pub access_token: Option<String>,
     pub is_active: bool,
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct IntegrationPatch {
     pub access_token: Option<Option<String>>,
     pub is_active: Option<bool>,
+    pub channel: Option<Option<String>>,
+}
+
+/// How a claimed job ends when it did not succeed.
+#[derive(Debug, Clone)]
+pub enum JobSettlement {
+    /// Back to QUEUED, due at `at`, with the error kept in `last_error`.
+    Retry { at: DateTime<Utc>, error: String },
+    /// FAILED for good.
+    Fail { error: String },
+    /// Back to QUEUED now without counting the attempt (the server is shutting down).
+    Release,
+}
+
+/// What the meeting-intelligence job writes.
+#[derive(Debug, Clone)]
+pub struct MeetingIntelligence {
+    pub summary: String,
+    /// The `ai_action_items` JSON (an array).
+    pub action_items: Value,
+    /// Created only when the meeting has no AI tasks yet; `is_ai_generated` and `meeting_id`
+    /// are set by the store.
+    pub tasks: Vec<NewTask>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntelligenceReport {
+    pub meeting: Meeting,
+    /// The tasks this run created (empty when an earlier run had created them).
+    pub created: Vec<Task>,
+    /// Users notified.
+    pub notified: Vec<Uuid>,
+    pub slack_queued: bool,
 }
 
 /// Which error-isolation table a record goes to (D-130..D-132), with its retention.
@@ -307,8 +341,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Meeting>;
     /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
     async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
-    /// Jobs of a meeting (the job worker's own queries come with issue 6).
+    /// Jobs of a meeting.
     async fn list_jobs(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Vec<Job>>;
+
+    // --- durable jobs (system scope: a worker serves every tenant) ---
+    /// Claims the oldest runnable job of `kind`: QUEUED and due, or RUNNING with an expired lease
+    /// (its worker died). The claim increments `attempts`, which fences every later write of this
+    /// claim, and leases the job until now + `lease`. Concurrent claimers never get the same job
+    /// (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite runs one writer at a time).
+    async fn claim_job(&self, kind: &str, lease: chrono::Duration) -> StoreResult<Option<Job>>;
+    /// Extends a claimed job's lease; `StoreError::Rule{code: "claim_lost"}` if the claim is stale.
+    async fn renew_job(&self, job: &Job, lease: chrono::Duration) -> StoreResult<()>;
+    /// Ends a claim that did not succeed (see [`JobSettlement`]); fenced like `renew_job`.
+    async fn settle_job(&self, job: &Job, settlement: JobSettlement) -> StoreResult<()>;
+    /// One transaction, fenced by the claim: the meeting gets `ai_summary` and `ai_action_items`;
+    /// its AI tasks are created unless the meeting already has some (a second run of the job
+    /// creates none); one notification per assignee; a `slack_post` job when the tenant has an
+    /// active Slack integration with a token; the job becomes SUCCEEDED.
+    async fn complete_meeting_intelligence(
+        &self,
+        job: &Job,
+        result: MeetingIntelligence,
+    ) -> StoreResult<IntelligenceReport>;
+    /// Stores the posted message's `ts` on the meeting and marks the `slack_post` job SUCCEEDED.
+    async fn complete_slack_post(&self, job: &Job, message_ts: &str) -> StoreResult<()>;
 
     // --- integrations ---
     async fn create_integration(&self, tenant: Uuid, integration: NewIntegration) -> StoreResult<Integration>;

@@ -22,6 +22,8 @@ pub struct PgStore {
 impl PgStore {
     const BACKEND: &'static str = "postgres";
     const QUARANTINE_TABLE: &'static str = "quarantine.records";
+    /// Concurrent job claimers skip each other's rows instead of waiting on them.
+    const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
 
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;

@@ -23,6 +23,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     const BACKEND: &'static str = "sqlite";
     const QUARANTINE_TABLE: &'static str = "quarantine_records";
+    /// SQLite has no row locks: the claim is one UPDATE statement, and SQLite runs one writer at
+    /// a time, so two claimers cannot take the same row.
+    const CLAIM_LOCK: &'static str = "";
 
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?

@@ -1,0 +1,173 @@
+//! The `meeting_intelligence` job, enqueued when a meeting is finalized: the LLM writes the
+//! summary and action items; names become users of the tenant and spoken deadlines become dates;
+//! the store writes it all with the tasks and notifications in one transaction; connected caption
+//! viewers hear about it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde_json::{Value, json};
+
+use super::assignee_resolver::AssigneeResolver;
+use super::due_date_parser::DueDateParser;
+use super::job_runner::{JobError, JobHandler};
+use crate::inference::llm::{Extraction, LlmWorker, MeetingInput, TranscriptLine};
+use crate::model::{Job, Meeting, TaskStatus};
+use crate::session::CaptionHub;
+use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
+
+/// Task titles are limited to 200 characters by the API; descriptions are kept readable.
+const TITLE_MAX: usize = 200;
+const DESCRIPTION_MAX: usize = 2000;
+
+pub struct MeetingIntelligenceJob {
+    pub store: Arc<dyn Store>,
+    pub llm: Arc<LlmWorker>,
+    /// Live viewers of the meeting's session get an `ActionItemsReady` event.
+    pub captions: Option<Arc<CaptionHub>>,
+}
+
+#[async_trait]
+impl JobHandler for MeetingIntelligenceJob {
+    fn kind(&self) -> &'static str {
+        Job::MEETING_INTELLIGENCE
+    }
+
+    fn max_attempts(&self) -> i32 {
+        3
+    }
+
+    fn error_table(&self) -> ErrorTable {
+        ErrorTable::Ai
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let tenant = job.tenant_id;
+        let meeting_id = job.meeting_id.ok_or_else(|| JobError::permanent("meeting_intelligence job without a meeting"))?;
+        let meeting = match self.store.get_meeting(tenant, meeting_id).await {
+            Ok(m) => m,
+            Err(crate::store::StoreError::NotFound) => return Err(JobError::permanent("the meeting was deleted")),
+            Err(e) => return Err(e.into()),
+        };
+        let users = self.store.list_users(tenant, false).await?;
+        let input = meeting_input(&meeting, users.iter().map(|u| u.name.clone()).collect());
+        if input.lines.is_empty() {
+            return Err(JobError::permanent("the meeting has no transcript"));
+        }
+        let started = std::time::Instant::now();
+        let extraction = self.llm.extract(input).await.map_err(|e| JobError::retryable(format!("LLM: {e}")))?;
+        tracing::info!(
+            meeting = %meeting_id,
+            items = extraction.action_items.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "meeting intelligence extracted"
+        );
+        let result = resolve(&extraction, &AssigneeResolver::from_users(&users), meeting.created_at.date_naive());
+        let report = self.store.complete_meeting_intelligence(job, result).await?;
+        if let Some(captions) = &self.captions {
+            captions.announce(meeting_id, ready_event(&report).into());
+        }
+        Ok(())
+    }
+}
+
+/// The transcript as the LLM reads it: one line per stored segment, speakers by their labels.
+pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput {
+    let labels: HashMap<i64, String> = meeting
+        .speaker_labels
+        .as_ref()
+        .and_then(|j| j.0.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| Some((l["speaker"].as_i64()?, l["label"].as_str()?.to_owned())))
+        .collect();
+    let segments = meeting.transcript_segments.as_ref().and_then(|j| j.0.as_array().cloned()).unwrap_or_default();
+    let mut lines: Vec<TranscriptLine> = segments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let text = s["text"].as_str()?.trim();
+            (!text.is_empty()).then(|| TranscriptLine {
+                seq: s["seq"].as_i64().unwrap_or(i as i64),
+                speaker: s["speaker"].as_i64().map(|n| labels.get(&n).cloned().unwrap_or(format!("Speaker {}", n + 1))),
+                start: s["start"].as_f64().unwrap_or(0.0),
+                end: s["end"].as_f64().unwrap_or(0.0),
+                text: text.to_owned(),
+            })
+        })
+        .collect();
+    // A meeting registered with a transcript but no segments: one line per text line.
+    if lines.is_empty() {
+        lines = meeting
+            .transcript_text
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+            .map(|(i, text)| TranscriptLine { seq: i as i64, speaker: None, start: 0.0, end: 0.0, text: text.to_owned() })
+            .collect();
+    }
+    MeetingInput { title: meeting.title.clone(), date: meeting.created_at.date_naive(), lines, attendees }
+}
+
+/// Names to users, spoken deadlines to dates; the `ai_action_items` JSON keeps what was said
+/// next to what it was resolved to.
+pub fn resolve(extraction: &Extraction, people: &AssigneeResolver, meeting_date: NaiveDate) -> MeetingIntelligence {
+    let dates = DueDateParser::new(meeting_date);
+    let mut items = Vec::new();
+    let mut tasks = Vec::new();
+    for item in &extraction.action_items {
+        let title = clip(item.title.trim(), TITLE_MAX);
+        if title.is_empty() {
+            continue;
+        }
+        let assignee = item.assignee.as_deref().and_then(|name| people.resolve(name));
+        let due = item.due_date.as_deref().and_then(|spoken| dates.parse(spoken));
+        let description = clip(item.description.trim(), DESCRIPTION_MAX);
+        items.push(json!({
+            "title": title,
+            "description": description,
+            "assignee": item.assignee,
+            "assignee_id": assignee.map(|p| p.id),
+            "due_date": due.map(|d| d.to_string()),
+            "due_date_text": item.due_date,
+            "source_segments": item.source_segments,
+        }));
+        tasks.push(NewTask {
+            meeting_id: None,
+            title,
+            description: Some(description).filter(|d| !d.is_empty()),
+            status: TaskStatus::Todo,
+            assignee_id: assignee.map(|p| p.id),
+            due_date: due.map(due_instant),
+            is_ai_generated: true,
+        });
+    }
+    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items: Value::Array(items), tasks }
+}
+
+/// Due dates are calendar dates but the column is a timestamp: noon UTC is the same calendar day
+/// from UTC−11 to UTC+11, so the date reads right wherever the tenant is.
+fn due_instant(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time")).and_utc()
+}
+
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// What live viewers get: `{"type":"ActionItemsReady","meeting_id",...,"summary","action_items"}`.
+fn ready_event(report: &IntelligenceReport) -> String {
+    json!({
+        "type": "ActionItemsReady",
+        "meeting_id": report.meeting.id,
+        "summary": report.meeting.ai_summary,
+        "action_items": report.meeting.ai_action_items.as_ref().map(|j| &j.0),
+        "tasks": report.created.iter().map(|t| t.id).collect::<Vec<_>>(),
+    })
+    .to_string()
+}

@@ -1,0 +1,112 @@
+//! The `slack_post` job: posts a meeting's summary and action items to the tenant's Slack (the
+//! integration's channel, else the host's DM) and stores the message's `ts` on the meeting.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::job_runner::{JobError, JobHandler};
+use super::slack_client::{SlackClient, SlackError, clip, escape_mrkdwn};
+use crate::auth::TokenCipher;
+use crate::model::{Job, Meeting, ServiceType, User};
+use crate::store::{ErrorTable, Store};
+
+pub struct SlackPostJob {
+    pub store: std::sync::Arc<dyn Store>,
+    pub cipher: TokenCipher,
+    pub slack: SlackClient,
+}
+
+#[async_trait]
+impl JobHandler for SlackPostJob {
+    fn kind(&self) -> &'static str {
+        Job::SLACK_POST
+    }
+
+    fn max_attempts(&self) -> i32 {
+        6
+    }
+
+    fn error_table(&self) -> ErrorTable {
+        ErrorTable::Integration
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let tenant = job.tenant_id;
+        let meeting_id = job.meeting_id.ok_or_else(|| JobError::permanent("slack_post job without a meeting"))?;
+        let integration = self
+            .store
+            .list_integrations(tenant)
+            .await?
+            .into_iter()
+            .find(|i| i.service_type == ServiceType::Slack)
+            .ok_or_else(|| JobError::permanent("the Slack integration was removed"))?;
+        let subject = Some(integration.id);
+        let permanent = |message: String| JobError::Permanent { message, subject };
+        // D-104: a disconnected integration stops posting.
+        if !integration.is_active {
+            return Err(permanent("the Slack integration is inactive".into()));
+        }
+        let token = integration
+            .access_token
+            .as_deref()
+            .ok_or_else(|| permanent("the Slack integration has no token".into()))?;
+        let token = self.cipher.decrypt(token).map_err(|e| permanent(format!("the Slack token cannot be decrypted: {e}")))?;
+        let meeting = self.store.get_meeting(tenant, meeting_id).await?;
+        let users = self.store.list_users(tenant, false).await?;
+        let channel = match &integration.channel {
+            Some(c) => c.clone(),
+            None => users
+                .iter()
+                .find(|u| u.id == meeting.host_id)
+                .and_then(|u| u.slack_user_id.clone())
+                .ok_or_else(|| permanent("no Slack channel set and the host has no slack_user_id".into()))?,
+        };
+        let ts = self.slack.post_message(&token, &channel, slack_message(&meeting, &users)).await.map_err(|e| {
+            let message = e.to_string();
+            match e {
+                SlackError::RateLimited(after) => JobError::Retryable { message, after: Some(after), subject },
+                e if e.is_retryable() => JobError::Retryable { message, after: None, subject },
+                _ => JobError::Permanent { message, subject },
+            }
+        })?;
+        self.store.complete_slack_post(job, &ts).await?;
+        tracing::info!(meeting = %meeting_id, ts, "posted the meeting summary to Slack");
+        Ok(())
+    }
+}
+
+/// `text` (the notification fallback) and Block Kit blocks: title, summary, action items with
+/// the assignee mentioned when they have a Slack id.
+pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
+    let slack_ids: HashMap<String, &str> = users
+        .iter()
+        .filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id.to_string(), s)))
+        .collect();
+    let items: Vec<Value> = meeting.ai_action_items.as_ref().and_then(|j| j.0.as_array().cloned()).unwrap_or_default();
+    let lines: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let title = escape_mrkdwn(item["title"].as_str().unwrap_or(""));
+            let who = match item["assignee_id"].as_str().and_then(|id| slack_ids.get(id)) {
+                Some(slack) => format!(" — <@{slack}>"),
+                None => item["assignee"].as_str().map(|n| format!(" — {}", escape_mrkdwn(n))).unwrap_or_default(),
+            };
+            let due = item["due_date"].as_str().map(|d| format!(" (due {d})")).unwrap_or_default();
+            format!("• {title}{who}{due}")
+        })
+        .collect();
+    // Slack refuses an empty section.
+    let summary = meeting.ai_summary.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("(no summary)");
+    let items_text = if lines.is_empty() { "_No action items._".to_owned() } else { lines.join("\n") };
+    json!({
+        "text": clip(&format!("Meeting summary: {}", meeting.title), 3000),
+        "unfurl_links": false,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": clip(&meeting.title, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape_mrkdwn(summary), 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Action items*\n{items_text}"), 3000)}},
+        ],
+    })
+}

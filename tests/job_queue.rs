@@ -1,0 +1,345 @@
+//! The durable job queue on both backends: claims, leases, fencing, retries, the
+//! meeting-intelligence write (tasks, notifications, Slack follow-up) and the Slack job against a
+//! local server that checks requests the way Slack's `chat.postMessage` does.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use common::TestDb;
+use ddalkkak::auth::TokenCipher;
+use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
+use ddalkkak::model::{Job, JobStatus, ServiceType, TaskStatus};
+use ddalkkak::store::{
+    ErrorTable, JobSettlement, MeetingIntelligence, NewFinal, NewIntegration, NewLiveSession, NewTask, NewUser, Store,
+    StoreError,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A finalized live meeting with `lines` as its finals: its intelligence job is queued.
+async fn finalized_meeting(s: &dyn Store, tenant: Uuid, host: Uuid, lines: &[&str]) -> Uuid {
+    let live = NewLiveSession {
+        host_id: host,
+        title: "Weekly sync".into(),
+        socket_id: Uuid::new_v4().to_string(),
+        server_instance: "test".into(),
+    };
+    let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
+    for (i, text) in lines.iter().enumerate() {
+        let f = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq: i as i32,
+            start_ms: i as i32 * 3000,
+            end_ms: i as i32 * 3000 + 2500,
+            speaker: Some((i % 2) as i32),
+            text: text.to_string(),
+            words: json!([]),
+        };
+        s.append_final(tenant, f).await.unwrap();
+    }
+    s.finalize_live_session(tenant, session.id, None).await.unwrap();
+    meeting.id
+}
+
+fn task(title: &str, assignee: Option<Uuid>) -> NewTask {
+    NewTask {
+        meeting_id: None,
+        title: title.into(),
+        description: None,
+        status: TaskStatus::Todo,
+        assignee_id: assignee,
+        due_date: None,
+        is_ai_generated: true,
+    }
+}
+
+fn intelligence(tasks: Vec<NewTask>) -> MeetingIntelligence {
+    let items = tasks.iter().map(|t| json!({"title": t.title, "assignee_id": t.assignee_id})).collect();
+    MeetingIntelligence { summary: "We agreed on the launch plan.".into(), action_items: Value::Array(items), tasks }
+}
+
+fn claim_lost<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Rule { code: "claim_lost", .. }))
+}
+
+async fn claims_are_exclusive_leased_and_fenced(db: TestDb) {
+    let s = &*db.store;
+    let t = common::tenant(s, "jobs").await;
+    let meeting = finalized_meeting(s, t.tenant.id, t.owner.id, &["Hello there."]).await;
+    let queued = s.list_jobs(t.tenant.id, meeting).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].status, queued[0].attempts), (JobStatus::Queued, 0));
+
+    let first = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().expect("a queued job");
+    assert_eq!((first.id, first.status, first.attempts), (queued[0].id, JobStatus::Running, 1));
+    assert!(s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().is_none(), "leased jobs are not claimed");
+    assert!(s.claim_job(Job::SLACK_POST, LEASE).await.unwrap().is_none(), "claims are per kind");
+    s.renew_job(&first, LEASE).await.unwrap();
+
+    // The worker dies: once its lease runs out another worker takes the job, and the first
+    // worker's late writes are refused.
+    s.renew_job(&first, chrono::Duration::milliseconds(-1)).await.unwrap();
+    let second = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().expect("expired lease is claimable");
+    assert_eq!((second.id, second.attempts), (first.id, 2));
+    assert!(claim_lost(s.renew_job(&first, LEASE).await));
+    assert!(claim_lost(s.settle_job(&first, JobSettlement::Fail { error: "late".into() }).await));
+    assert!(claim_lost(s.complete_meeting_intelligence(&first, intelligence(vec![task("Stale", None)])).await));
+
+    // A retry is due later; a release (shutdown) gives the attempt back.
+    let later = ddalkkak::model::now() + chrono::Duration::hours(1);
+    s.settle_job(&second, JobSettlement::Retry { at: later, error: "model busy".into() }).await.unwrap();
+    let job = &s.list_jobs(t.tenant.id, meeting).await.unwrap()[0];
+    assert_eq!((job.status, job.attempts, job.last_error.as_deref()), (JobStatus::Queued, 2, Some("model busy")));
+    assert!(s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().is_none(), "not due yet");
+}
+
+async fn completing_writes_tasks_notifications_once(db: TestDb) {
+    let s = &*db.store;
+    let t = common::tenant(s, "intel").await;
+    let bob = s
+        .create_user(
+            t.tenant.id,
+            NewUser { email: "bob@intel.com".into(), name: "Bob Lee".into(), role: ddalkkak::model::Role::Member, slack_user_id: Some("U0BOB".into()) },
+        )
+        .await
+        .unwrap();
+    let meeting = finalized_meeting(s, t.tenant.id, t.owner.id, &["Bob will send the deck.", "Owner books the room."]).await;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    let result = intelligence(vec![
+        task("Send the deck", Some(bob.id)),
+        task("Book the room", Some(t.owner.id)),
+        task("Draft the FAQ", Some(bob.id)),
+        task("Someone orders pizza", None),
+    ]);
+    let report = s.complete_meeting_intelligence(&job, result.clone()).await.unwrap();
+    assert_eq!(report.created.len(), 4);
+    assert!(report.created.iter().all(|t| t.is_ai_generated && t.meeting_id == Some(meeting)));
+    assert_eq!(report.notified.len(), 2, "one notification per assignee");
+    assert!(!report.slack_queued, "no Slack integration");
+    assert_eq!(report.meeting.ai_summary.as_deref(), Some("We agreed on the launch plan."));
+    assert_eq!(report.meeting.ai_action_items.as_ref().unwrap().0.as_array().unwrap().len(), 4);
+    let bobs = s.list_notifications(t.tenant.id, bob.id, true).await.unwrap();
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0].kind, "ACTION_ITEMS_READY");
+    assert!(bobs[0].message.starts_with("2 action items from \"Weekly sync\""), "{}", bobs[0].message);
+    let job_row = &s.list_jobs(t.tenant.id, meeting).await.unwrap()[0];
+    assert_eq!(job_row.status, JobStatus::Succeeded);
+
+    // Run twice (the job re-queued by hand, say): the meeting already has its AI tasks.
+    assert!(claim_lost(s.complete_meeting_intelligence(&job, result.clone()).await), "a finished claim is spent");
+    let filter = ddalkkak::store::TaskFilter { meeting_id: Some(meeting), ..Default::default() };
+    assert_eq!(s.list_tasks(t.tenant.id, &filter, None, 50).await.unwrap().items.len(), 4);
+}
+
+async fn an_active_slack_integration_queues_a_post(db: TestDb) {
+    let s = &*db.store;
+    let t = common::tenant(s, "slackq").await;
+    let integration = NewIntegration {
+        service_type: ServiceType::Slack,
+        access_token: Some("v1:whatever".into()),
+        is_active: false,
+        channel: Some("C0TEAM".into()),
+    };
+    let slack = s.create_integration(t.tenant.id, integration).await.unwrap();
+    let first = finalized_meeting(s, t.tenant.id, t.owner.id, &["One."]).await;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    assert!(!s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap().slack_queued, "inactive (D-104)");
+    let patch = ddalkkak::store::IntegrationPatch { is_active: Some(true), ..Default::default() };
+    s.update_integration(t.tenant.id, slack.id, patch).await.unwrap();
+    let second = finalized_meeting(s, t.tenant.id, t.owner.id, &["Two."]).await;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    assert!(s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap().slack_queued);
+    let kinds = |m| async move { s.list_jobs(t.tenant.id, m).await.unwrap().into_iter().map(|j| j.kind).collect::<Vec<_>>() };
+    assert_eq!(kinds(first).await, vec![Job::MEETING_INTELLIGENCE]);
+    assert_eq!(kinds(second).await, vec![Job::MEETING_INTELLIGENCE, Job::SLACK_POST]);
+}
+
+/// What the fake Slack saw, and what it should answer next.
+#[derive(Default)]
+struct SlackLog {
+    requests: Vec<Value>,
+    /// Queued answers: `(HTTP status, body, Retry-After)`; afterwards `ok: true`.
+    script: Vec<(u16, Value, Option<u64>)>,
+}
+
+/// `chat.postMessage` as Slack checks it: bearer token, JSON content type, a channel and text,
+/// blocks within limits. Answers `ok:false` with Slack's error names otherwise.
+async fn fake_post_message(State(log): State<Arc<Mutex<SlackLog>>>, headers: HeaderMap, body: String) -> Response {
+    let mut log = log.lock().unwrap();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let refuse = |error: &str| Json(json!({"ok": false, "error": error})).into_response();
+    if auth.is_empty() {
+        return refuse("not_authed");
+    }
+    if auth != "Bearer xoxb-test-token" {
+        return refuse("invalid_auth");
+    }
+    if !ctype.starts_with("application/json") {
+        return refuse("invalid_arguments");
+    }
+    let Ok(message) = serde_json::from_str::<Value>(&body) else { return refuse("invalid_json") };
+    log.requests.push(message.clone());
+    if !log.script.is_empty() {
+        let (status, answer, retry_after) = log.script.remove(0);
+        let mut response = (StatusCode::from_u16(status).unwrap(), Json(answer)).into_response();
+        if let Some(after) = retry_after {
+            response.headers_mut().insert("retry-after", after.into());
+        }
+        return response;
+    }
+    let channel = message["channel"].as_str().unwrap_or("");
+    if channel.is_empty() {
+        return refuse("channel_not_found");
+    }
+    if message["text"].as_str().is_none_or(str::is_empty) && message["blocks"].as_array().is_none_or(Vec::is_empty) {
+        return refuse("no_text");
+    }
+    let blocks_ok = message["blocks"].as_array().is_none_or(|blocks| {
+        blocks.len() <= 50
+            && blocks.iter().all(|b| {
+                let text = b["text"]["text"].as_str().unwrap_or("");
+                !text.is_empty() && text.chars().count() <= 3000
+            })
+    });
+    if !blocks_ok {
+        return refuse("invalid_blocks");
+    }
+    Json(json!({"ok": true, "channel": channel, "ts": "1763700000.000100", "message": {"text": message["text"]}}))
+        .into_response()
+}
+
+async fn fake_slack(log: Arc<Mutex<SlackLog>>) -> String {
+    let app = axum::Router::new().route("/api/chat.postMessage", axum::routing::post(fake_post_message)).with_state(log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/api")
+}
+
+/// Runs the Slack job runner until `done` holds for the meeting's `slack_post` job.
+async fn run_slack_until(s: Arc<dyn Store>, base: &str, tenant: Uuid, meeting: Uuid, done: impl Fn(&Job) -> bool) -> Job {
+    let cipher = TokenCipher::new(&common::TEST_KEY);
+    let handler = SlackPostJob { store: s.clone(), cipher, slack: SlackClient::new(base) };
+    let config = RunnerConfig {
+        poll: Duration::from_millis(20),
+        backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let runner = JobRunner { store: s.clone(), handler: Arc::new(handler), config };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(runner.run(shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let jobs = s.list_jobs(tenant, meeting).await.unwrap();
+        if let Some(job) = jobs.into_iter().find(|j| j.kind == Job::SLACK_POST && done(j)) {
+            break job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slack job did not settle");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    shutdown.cancel();
+    task.await.unwrap();
+    job
+}
+
+async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
+    let s = db.store.clone();
+    let t = common::tenant(&*s, "slack").await;
+    let cipher = TokenCipher::new(&common::TEST_KEY);
+    let mut patch = ddalkkak::store::UserPatch::default();
+    patch.slack_user_id = Some(Some("U0OWNER".into()));
+    s.update_user(t.tenant.id, t.owner.id, patch).await.unwrap();
+    let integration = NewIntegration {
+        service_type: ServiceType::Slack,
+        access_token: Some(cipher.encrypt("xoxb-test-token")),
+        is_active: true,
+        channel: Some("C0TEAM".into()),
+    };
+    let slack = s.create_integration(t.tenant.id, integration).await.unwrap();
+    let log = Arc::new(Mutex::new(SlackLog::default()));
+    let base = fake_slack(log.clone()).await;
+
+    // Rate limited once (429 + Retry-After), then a transient Slack error, then posted.
+    log.lock().unwrap().script = vec![
+        (429, json!({"ok": false, "error": "ratelimited"}), Some(0)),
+        (200, json!({"ok": false, "error": "internal_error"}), None),
+    ];
+    let meeting = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Owner sends <the> deck & notes."]).await;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    s.complete_meeting_intelligence(&job, intelligence(vec![task("Send <the> deck & notes", Some(t.owner.id))]))
+        .await
+        .unwrap();
+    let done = run_slack_until(s.clone(), &base, t.tenant.id, meeting, |j| j.status == JobStatus::Succeeded).await;
+    assert_eq!(done.attempts, 3);
+    assert_eq!(s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.as_deref(), Some("1763700000.000100"));
+    let posted = log.lock().unwrap().requests.last().cloned().unwrap();
+    assert_eq!(posted["channel"], "C0TEAM");
+    let items = posted["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(items.contains("Send &lt;the&gt; deck &amp; notes — <@U0OWNER>"), "{items}");
+    assert_eq!(s.count_errors(t.tenant.id, ErrorTable::Integration).await.unwrap(), 2, "each failed attempt logged");
+
+    // A revoked token: no retries, FAILED, logged against the integration.
+    let patch = ddalkkak::store::IntegrationPatch {
+        access_token: Some(Some(cipher.encrypt("xoxb-revoked"))),
+        channel: Some(None),
+        ..Default::default()
+    };
+    s.update_integration(t.tenant.id, slack.id, patch).await.unwrap();
+    let meeting = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Again."]).await;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap();
+    let failed = run_slack_until(s.clone(), &base, t.tenant.id, meeting, |j| j.status == JobStatus::Failed).await;
+    assert_eq!(failed.attempts, 1, "invalid_auth is not retried");
+    assert_eq!(failed.last_error.as_deref(), Some("Slack refused the message: invalid_auth"));
+    assert_eq!(s.count_errors(t.tenant.id, ErrorTable::Integration).await.unwrap(), 3);
+    assert!(s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.is_none());
+}
+
+common::on_both_backends!(
+    claims_are_exclusive_leased_and_fenced,
+    completing_writes_tasks_notifications_once,
+    an_active_slack_integration_queues_a_post,
+    slack_posts_the_summary_and_retries_and_logs_failures,
+    concurrent_claimers_never_share_a_job,
+);
+
+/// Many workers at once: every job is claimed exactly once (PostgreSQL `FOR UPDATE SKIP
+/// LOCKED`; SQLite's single writer).
+async fn concurrent_claimers_never_share_a_job(db: TestDb) {
+    let s = db.store.clone();
+    let t = common::tenant(&*s, "race").await;
+    for _ in 0..12 {
+        finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Line."]).await;
+    }
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(job) = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap() {
+                mine.push(job.id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (12, 12));
+}
