@@ -279,6 +279,8 @@ def live_run(kind: str, n: int, pcm: np.ndarray, reference: str | None, args, ve
         "wer": statistics.mean(wers) if wers else None,
         "errors": errors[:20], "error_count": len(errors),
         "latencies_s": [round(v, 4) for v in latencies],
+        # What each stream got, to read when a figure looks odd: [end s, latency s, text].
+        "stream_finals": [[[round(e, 2), round(lat, 3), t] for e, lat, t in r.finals] for r in results],
     }
 
 
@@ -286,9 +288,9 @@ def live_run(kind: str, n: int, pcm: np.ndarray, reference: str | None, args, ve
 
 def estimate_seconds(args, audio_s: float, streams: list[int]) -> float:
     live_audio = (args.seconds or audio_s) * args.loops + args.tail
-    per_run = 15 + 7 + live_audio + 5  # start + warm-up + stream + close
+    per_run = 6 + 8 + live_audio + 4  # start + warm-up + stream + close
     live = 0 if args.skip_live else sum(per_run + args.stagger * (n - 1) / n for n in streams) * len(SERVERS)
-    file = 0 if args.skip_file else args.file_repeats * 2 * (3 + audio_s / 3)
+    file = 0 if args.skip_file else args.file_repeats * 2 * (2 + audio_s / 5)
     return live + file
 
 
@@ -300,6 +302,8 @@ def main() -> None:
     venv_python = sys.executable
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for old_log in out.glob("*.log"):  # server logs are appended to during a run
+        old_log.unlink()
     audio = Path(args.audio or Path(args.models_dir) / "testdata" / "pyannote_sample.wav")
     reference = reference_text(audio)
     samples = decode_audio(str(audio))

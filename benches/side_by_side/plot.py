@@ -20,6 +20,10 @@ def render(results: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for server in ("ours", "whisper_live"):
         rows = sorted((r for r in results["live"] if r["server"] == server), key=lambda r: r["streams"])
+        silent = [r["streams"] for r in rows if r["final_p95_s"] is None]
+        if silent:  # a run without a single final has no latency: shown as an x on the axis
+            ax.plot(silent, [0] * len(silent), "x", color=COLORS[server], markersize=9, clip_on=False,
+                    label=f"{LABELS[server]}: no final")
         rows = [r for r in rows if r["final_p95_s"] is not None]
         if not rows:
             continue

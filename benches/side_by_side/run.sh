@@ -40,6 +40,7 @@ log "building the release binary"
 (cd "$REPO" && cargo build --release --locked --bin ddalkkak)
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.log
+# A copy: a build in another checkout sharing this target dir must not swap the binary mid-run.
+cp "$TARGET/release/ddalkkak" "$OUT/ddalkkak.bin"
 cd "$HERE"
-exec "$VENV/bin/python" bench.py --ddalkkak "$TARGET/release/ddalkkak" --models-dir "$MODELS" --out "$OUT" "$@"
+exec "$VENV/bin/python" bench.py --ddalkkak "$OUT/ddalkkak.bin" --models-dir "$MODELS" --out "$OUT" "$@"
