@@ -54,6 +54,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--beam-size", type=int, default=5, help="file transcription, both sides")
     ap.add_argument("--precision", choices=["int8", "fp32"], default="int8",
                     help="ours (file and live) and faster-whisper (file); WhisperLive is int8 on CPU")
+    ap.add_argument("--whisper-live-greedy", action="store_true",
+                    help="run WhisperLive greedy without temperature fallback (like our live path) "
+                    "instead of as shipped (beam 5, fallback)")
     ap.add_argument("--file-repeats", type=int, default=3)
     ap.add_argument("--skip-file", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
@@ -201,6 +204,7 @@ class Server:
             cmd = [venv_python, str(HERE / "whisper_live_server.py"), "--port", str(self.port),
                    "--model-dir", self.model_dir(args), "--threads", str(args.threads),
                    "--max-clients", str(max(max_streams, 1) + 1)]
+            cmd += ["--greedy"] if args.whisper_live_greedy else []
             env = dict(os.environ)
             self.url = f"ws://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp.name)

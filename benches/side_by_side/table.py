@@ -45,7 +45,8 @@ def render(results: dict) -> str:
         rows = {(r["streams"], r["server"]): r for r in results["live"]}
         ns = sorted({r["streams"] for r in results["live"]})
         lines += [
-            f"### Live: ours vs WhisperLive ({s['model']}; ours {s['precision']}, WhisperLive int8; "
+            f"### Live: ours vs WhisperLive ({s['model']}; ours {s['precision']} greedy, WhisperLive int8 "
+            f"{'greedy' if s.get('whisper_live_greedy') else 'beam 5 + temperature fallback'}; "
             f"{s['loops']}× the recording per stream; ratio = ours / WhisperLive, lower is better)",
             "",
             "| streams | final p50 s ours / WL | ratio | final p95 s ours / WL | ratio | partial gap p50 s ours / WL "

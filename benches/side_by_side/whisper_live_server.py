@@ -18,6 +18,10 @@ def main() -> None:
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--max-clients", type=int, default=64)
+    ap.add_argument("--greedy", action="store_true",
+                    help="decode greedily without temperature fallback, as our live path does, instead "
+                    "of WhisperLive's beam 5 with fallback (its backend passes neither, so the defaults "
+                    "of its transcriber are replaced)")
     args = ap.parse_args()
     # CTranslate2 reads it when the model is created, so it must be set before that.
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -27,6 +31,13 @@ def main() -> None:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_shim"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from whisper_live.server import TranscriptionServer
+
+    if args.greedy:
+        import functools
+
+        from whisper_live.transcriber.transcriber_faster_whisper import WhisperModel
+
+        WhisperModel.transcribe = functools.partialmethod(WhisperModel.transcribe, beam_size=1, temperature=0.0)
 
     TranscriptionServer().run(
         "127.0.0.1",
