@@ -6,7 +6,7 @@
 #   bash benches/side_by_side/run.sh --streams 1,2 --seconds 15 --loops 1 --file-repeats 1   # a quick look
 #
 # Every other flag goes to bench.py (`--help`). Results: ${CARGO_TARGET_DIR:-target}/bench/side_by_side/
-# {results.json,table.md,p95_final_latency.png}. Needs python3 (3.9+), a Rust toolchain and PyPI;
+# {results.json,table.md,p95_final_latency.png}. Needs python3 (3.11+, for the pinned wheels), a Rust toolchain and PyPI;
 # fetches the models (models/fetch.sh) if they are missing.
 set -euo pipefail
 
