@@ -307,7 +307,7 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     assert!(s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.is_none());
 }
 
-common::on_both_backends!(
+on_both_backends!(
     claims_are_exclusive_leased_and_fenced,
     completing_writes_tasks_notifications_once,
     an_active_slack_integration_queues_a_post,
