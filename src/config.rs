@@ -156,6 +156,8 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub live: LiveArgs,
+    #[command(flatten)]
+    pub intelligence: IntelligenceArgs,
 }
 
 /// Live transcription (`/v1/listen`).
@@ -187,6 +189,32 @@ pub struct LiveArgs {
     /// sessions it left open. Give each process sharing a database its own (default: host name).
     #[arg(long, env = "DDALKKAK_INSTANCE_ID")]
     pub instance_id: Option<String>,
+}
+
+/// Meeting intelligence: the LLM job that writes summaries and action items, and Slack posts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IntelligenceArgs {
+    /// LLM for summaries and action items (`smollm2`, `qwen0.5b`, `qwen1.5b`, or `none`);
+    /// fetched and converted on first start. See README "Meeting intelligence" for the trade-off.
+    #[arg(long, env = "DDALKKAK_LLM", default_value = "smollm2")]
+    pub llm: String,
+    #[arg(long, env = "DDALKKAK_LLM_PRECISION", value_enum, default_value = "int8")]
+    pub llm_precision: AsrPrecision,
+    /// Threads of the LLM; the other cores stay with live sessions.
+    #[arg(long, env = "DDALKKAK_LLM_THREADS", default_value_t = 1)]
+    pub llm_threads: usize,
+    /// Slack Web API base URL (a proxy or a test server may stand in).
+    #[arg(long, env = "DDALKKAK_SLACK_API_URL", default_value = "https://slack.com/api")]
+    pub slack_api_url: String,
+    /// A job whose worker died is taken over after this long.
+    #[arg(long, env = "DDALKKAK_JOB_LEASE_SECS", default_value_t = 300)]
+    pub job_lease_secs: u64,
+}
+
+impl IntelligenceArgs {
+    pub fn llm_name(&self) -> Option<String> {
+        (self.llm != "none").then(|| self.llm.clone())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

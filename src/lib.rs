@@ -3,9 +3,11 @@
 //! - [`http`]: the REST API (`/v1`), auth extractor, problem+json errors, OpenAPI document.
 //! - [`store`]: the [`store::Store`] trait and its PostgreSQL and SQLite implementations.
 //! - [`auth`]: API keys, stream tokens, integration-token encryption.
-//! - [`jobs`]: background work owned by the server (retention purge).
+//! - [`jobs`]: background work owned by the server (retention purge, the durable job queue:
+//!   meeting intelligence with the LLM, Slack posts).
 //! - [`session`]: live sessions (`/v1/listen`): the socket actor, streaming policy, captions.
-//! - [`audio`]: decoding and resampling; [`inference`]: model work (Whisper, VAD on ONNX Runtime).
+//! - [`audio`]: decoding and resampling; [`inference`]: model work on ONNX Runtime (Whisper, VAD,
+//!   speaker embeddings, the LLM).
 //! - [`model`]: row types of the data model; [`validate`]: input rules.
 //! - [`admin`]: tenant administration shared by the CLI and tests.
 
@@ -31,15 +33,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::AppState;
-use crate::jobs::{Retention, RetentionJob};
+use crate::jobs::{JobRunner, Retention, RetentionJob};
 
 /// How the server runs besides what [`AppState`] holds.
-#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub retention: Retention,
     pub retention_interval: Duration,
     /// After shutdown is requested, background work gets this long to finish.
     pub shutdown_timeout: Duration,
+    /// Durable job runners (meeting intelligence, Slack), spawned and stopped with the server.
+    pub jobs: Vec<JobRunner>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +51,7 @@ impl Default for RunOptions {
             retention: Retention::default(),
             retention_interval: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(30),
+            jobs: Vec::new(),
         }
     }
 }
@@ -64,6 +68,9 @@ pub async fn run(
     let retention =
         RetentionJob { store: state.store.clone(), retention: options.retention, interval: options.retention_interval };
     tasks.spawn(retention.run(shutdown.clone()));
+    for runner in options.jobs {
+        tasks.spawn(runner.run(shutdown.clone()));
+    }
 
     tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
     let live = state.live.clone();

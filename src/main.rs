@@ -2,10 +2,13 @@
 
 use clap::Parser;
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
+use ddalkkak::commands::intelligence::{IntelligenceSetup, start_intelligence};
 use ddalkkak::commands::live::{LiveSetup, start_live};
 use ddalkkak::config::{AdminCommand, AsrPrecision, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
 use ddalkkak::http::AppState;
 use ddalkkak::inference::asr::Precision;
+use ddalkkak::inference::llm::Precision as LlmPrecision;
+use ddalkkak::jobs::RunnerConfig;
 use ddalkkak::session::LiveConfig;
 use ddalkkak::{RunOptions, admin, store};
 use tokio_util::sync::CancellationToken;
@@ -116,12 +119,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         Some(start_live(setup, store.clone(), shutdown.clone()).await?)
     };
+    let i = &args.intelligence;
+    let intelligence = IntelligenceSetup {
+        models_dir: args.live.models_dir.clone(),
+        llm: i.llm_name(),
+        precision: match i.llm_precision {
+            AsrPrecision::Int8 => LlmPrecision::Int8,
+            AsrPrecision::Fp32 => LlmPrecision::Fp32,
+        },
+        threads: i.llm_threads,
+        fetch: true,
+        slack_api_url: i.slack_api_url.clone(),
+        runner: RunnerConfig { lease: std::time::Duration::from_secs(i.job_lease_secs.max(1)), ..RunnerConfig::default() },
+    };
+    let captions = live.as_ref().map(|l| l.service.captions.clone());
+    let intelligence = start_intelligence(intelligence, store.clone(), cipher.clone(), captions).await?;
     let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()) };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let options = RunOptions {
         retention_interval: std::time::Duration::from_secs(args.retention_interval_secs.max(1)),
         shutdown_timeout: args.shutdown_timeout(),
+        jobs: intelligence.runners,
         ..RunOptions::default()
     };
     ddalkkak::run(state, listener, options, shutdown).await

