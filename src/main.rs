@@ -114,6 +114,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 server_instance: l.instance_id(),
                 english_only: l.asr_model.ends_with(".en"),
                 model_name: l.asr_model.clone(),
+                // Viewers wait for the action items only when an LLM will write them.
+                action_items_wait: if args.intelligence.llm_name().is_some() {
+                    std::time::Duration::from_secs(600)
+                } else {
+                    std::time::Duration::ZERO
+                },
                 ..LiveConfig::default()
             },
         };

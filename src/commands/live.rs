@@ -1,5 +1,5 @@
 //! Builds the live-transcription service for `serve`: fetches the models when missing, loads
-//! ONNX Runtime, starts the ASR engine and the VAD thread, and recovers sessions a crash left
+//! ONNX Runtime, starts the ASR engine, the VAD thread and the diarization thread, and recovers sessions a crash left
 //! open.
 
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::models::{ModelPaths, ensure_models};
 use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision};
+use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
 use crate::inference::{OrtRuntime, Threads};
 use crate::session::{LiveConfig, LiveService};
@@ -31,6 +32,8 @@ pub struct Live {
     pub service: Arc<LiveService>,
     pub asr: AsrEngine,
     pub vad: VadWorker,
+    /// `None` without the speaker model: `diarize=true` is refused (422).
+    pub diarize: Option<DiarizeWorker>,
 }
 
 pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: CancellationToken) -> anyhow::Result<Live> {
@@ -40,7 +43,7 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
         let (paths, model) = (paths.clone(), model.clone());
         tokio::task::spawn_blocking(move || ensure_models(&paths, &model)).await??;
     }
-    let (asr, vad) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (asr, vad, diarize) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if setup.asr_workers == 0 { cores } else { setup.asr_workers };
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: (cores / workers).max(1) })?;
@@ -62,15 +65,26 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
             .with_context(|| format!("loading whisper-{model}"))?;
         let vad_runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: 1 })?;
         let vad = VadWorker::start(&vad_runtime, &paths.vad(), 1024).context("loading Silero VAD")?;
-        Ok((asr, vad))
+        let diarize = if paths.has_speaker() {
+            let tracker = TrackerConfig::default();
+            let reclustering = ReclusterConfig { max_speakers: tracker.max_speakers, ..ReclusterConfig::default() };
+            let worker = DiarizeWorker::start(&vad_runtime, &paths.speaker(), tracker, reclustering, 256)
+                .context("loading the speaker encoder")?;
+            Some(worker)
+        } else {
+            tracing::warn!("speaker model missing (models/fetch.sh): diarize=true will be refused");
+            None
+        };
+        Ok((asr, vad, diarize))
     })
     .await??;
     let (asr, asr_handle) = asr;
     let (vad, vad_handle) = vad;
-    let service = LiveService::new(asr_handle, vad_handle, store, setup.config, shutdown);
+    let (diarize, diarize_handle) = diarize.unzip();
+    let service = LiveService::new(asr_handle, vad_handle, diarize_handle, store, setup.config, shutdown);
     let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
     if recovered > 0 {
         tracing::warn!(recovered, "finalized sessions left open by the previous run");
     }
-    Ok(Live { service, asr, vad })
+    Ok(Live { service, asr, vad, diarize })
 }

@@ -30,6 +30,9 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     let options = params
         .validate(live.config.english_only)
         .map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
+    if options.diarize && live.diarize.is_none() {
+        return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
+    }
     let admission = live.admit().ok_or(ApiError::Unavailable {
         code: "overloaded",
         detail: "no capacity for another live session now; retry shortly",

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::caption_hub::CaptionHub;
 use crate::inference::asr::AsrHandle;
+use crate::inference::diarize::DiarizeHandle;
 use crate::inference::vad_worker::VadHandle;
 use crate::store::Store;
 
@@ -36,7 +37,8 @@ pub struct LiveConfig {
     /// At shutdown or close, pending finals get this long.
     pub drain_timeout: Duration,
     /// After a session ends, connected viewers (and a client that asked with
-    /// `wait_for_action_items=true`) wait up to this long for the action items.
+    /// `wait_for_action_items=true`) wait up to this long for the action items. Zero (the
+    /// default, for a server without an LLM): nobody waits.
     pub action_items_wait: Duration,
 }
 
@@ -54,7 +56,7 @@ impl Default for LiveConfig {
             slow_consumer_timeout: Duration::from_secs(5),
             max_pending_finals: 4,
             drain_timeout: Duration::from_secs(20),
-            action_items_wait: Duration::from_secs(600),
+            action_items_wait: Duration::ZERO,
         }
     }
 }
@@ -62,6 +64,8 @@ impl Default for LiveConfig {
 pub struct LiveService {
     pub asr: AsrHandle,
     pub vad: VadHandle,
+    /// Speaker tracking for `diarize=true`; `None` without the speaker model.
+    pub diarize: Option<DiarizeHandle>,
     pub store: Arc<dyn Store>,
     /// Shared with the meeting-intelligence job, which announces action items to viewers.
     pub captions: Arc<CaptionHub>,
@@ -90,6 +94,7 @@ impl LiveService {
     pub fn new(
         asr: AsrHandle,
         vad: VadHandle,
+        diarize: Option<DiarizeHandle>,
         store: Arc<dyn Store>,
         config: LiveConfig,
         shutdown: CancellationToken,
@@ -99,6 +104,7 @@ impl LiveService {
         Arc::new(Self {
             asr,
             vad,
+            diarize,
             store,
             captions: Arc::new(CaptionHub::default()),
             config,

@@ -29,9 +29,10 @@ use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, Utter
 use crate::audio::{MODEL_RATE, StreamDecoder};
 use crate::inference::InferenceError;
 use crate::inference::asr::Segment;
+use crate::inference::diarize::{SpeakerTurn, speaker_for_span};
 use crate::inference::vad::{CHUNK, VadState};
 use crate::model::{Meeting, RealtimeSession};
-use crate::store::{NewFinal, NewLiveSession};
+use crate::store::{FinalSpeakers, NewFinal, NewLiveSession};
 
 /// Messages queued for the writer; beyond this partials are dropped and finals wait.
 const OUTBOUND: usize = 64;
@@ -54,6 +55,8 @@ struct PendingFinal {
     from_finalize: bool,
     submitted: Instant,
     reply: oneshot::Receiver<AsrReply>,
+    /// Speaker turns of the utterance, when diarizing.
+    turns: Option<oneshot::Receiver<Result<Vec<SpeakerTurn>, InferenceError>>>,
 }
 
 /// How the session ended.
@@ -320,6 +323,7 @@ impl SocketActor {
             let SegmentEvent::Final { utterance, speech_final } = event else { continue };
             self.finalized_up_to = Some(utterance.id);
             let samples = utterance.audio.len();
+            let turns = self.track_speakers(utterance.start, &utterance.audio);
             let reply = self.submit_final(utterance.audio).await?;
             finals.push_back(Box::pin(
                 PendingFinal {
@@ -329,11 +333,28 @@ impl SocketActor {
                     from_finalize,
                     submitted: Instant::now(),
                     reply,
+                    turns,
                 }
                 .resolve(),
             ));
         }
         Ok(())
+    }
+
+    /// Sends a final utterance to the diarization thread when the client asked for speakers.
+    fn track_speakers(
+        &self,
+        start: u64,
+        audio: &[f32],
+    ) -> Option<oneshot::Receiver<Result<Vec<SpeakerTurn>, InferenceError>>> {
+        let diarize = self.service.diarize.as_ref().filter(|_| self.request.options.diarize)?;
+        match diarize.observe(self.stream_key, start, audio.to_vec()) {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::warn!(session = %self.session.id, error = %e, "utterance not diarized");
+                None
+            }
+        }
     }
 
     /// Finals are never dropped: while the engine's queue is full, wait and retry.
@@ -356,7 +377,7 @@ impl SocketActor {
             return;
         }
         let Ok(Ok(segments)) = reply else { return };
-        let (results, _) = self.results(start, None, &segments, false, false, false);
+        let (results, _) = self.results(start, None, &segments, false, false, false, &[]);
         let json = ServerMessage::Results(results).to_json();
         self.captions.publish(json.as_str().into(), false);
         if self.request.options.interim_results {
@@ -366,8 +387,15 @@ impl SocketActor {
 
     async fn on_final(&mut self, done: FinalDone) -> Result<(), SessionError> {
         let segments = done.reply?;
-        let (results, words) =
-            self.results(done.start, Some(done.samples), &segments, true, done.speech_final, done.from_finalize);
+        let (results, words) = self.results(
+            done.start,
+            Some(done.samples),
+            &segments,
+            true,
+            done.speech_final,
+            done.from_finalize,
+            &done.turns,
+        );
         let text = results.channel.alternatives[0].transcript.clone();
         // An empty final (silence, a Finalize with nothing open) has nothing to keep.
         if !text.is_empty() {
@@ -378,7 +406,7 @@ impl SocketActor {
                 seq: self.next_seq,
                 start_ms: (results.start * 1000.0).round() as i32,
                 end_ms: (end * 1000.0).round() as i32,
-                speaker: self.request.options.diarize.then_some(0),
+                speaker: majority_speaker(&words).map(|s| s as i32),
                 text,
                 words: serde_json::to_value(&words).expect("words serialize"),
             };
@@ -424,6 +452,7 @@ impl SocketActor {
             from_finalize: true,
             latency: Duration::ZERO,
             reply: Ok(Vec::new()),
+            turns: Vec::new(),
         }
     }
 
@@ -436,13 +465,16 @@ impl SocketActor {
         is_final: bool,
         speech_final: bool,
         from_finalize: bool,
+        turns: &[SpeakerTurn],
     ) -> (Results, Vec<Word>) {
         let offset = seconds(start);
-        let speaker = self.request.options.diarize.then_some(0);
         let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
         let mut words = Vec::new();
         for s in &kept {
-            words.extend(segment_words(s, offset, speaker));
+            words.extend(segment_words(s, offset));
+        }
+        if !turns.is_empty() {
+            label_words(&mut words, turns);
         }
         let transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
         let confidence =
@@ -513,6 +545,9 @@ impl SocketActor {
         }
         // Subscribed before the job can exist, so its announcement cannot be missed.
         let (_, announcements) = self.captions.subscribe();
+        if self.request.options.diarize {
+            self.relabel_speakers().await;
+        }
         let meeting = self.finalize_meeting(duration).await;
         let client_there = !matches!(end, End::ClientGone | End::Failed(SessionError::SlowConsumer));
         if client_there {
@@ -537,7 +572,8 @@ impl SocketActor {
         }
         tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");
         // Finalization enqueues the intelligence job only for a meeting with text.
-        let job_queued = meeting.is_some_and(|m| m.transcript_text.is_some_and(|t| !t.is_empty()));
+        let job_queued = !self.service.config.action_items_wait.is_zero()
+            && meeting.is_some_and(|m| m.transcript_text.is_some_and(|t| !t.is_empty()));
         let client_waits = job_queued && client_there && code == 1000 && self.request.options.wait_for_action_items;
         let viewers = self.captions.viewers() > 1; // besides our own subscription
         self.captions.end();
@@ -548,6 +584,32 @@ impl SocketActor {
             session: id,
             announcements: (job_queued && (client_waits || viewers)).then_some(announcements),
             client: client_waits.then(|| (self.out.clone(), code, reason)),
+        }
+    }
+
+    /// End-of-meeting re-clustering: the stored finals get the speakers the whole meeting's
+    /// embeddings agree on, before the meeting is assembled from them. A failure keeps the live
+    /// labels.
+    async fn relabel_speakers(&self) {
+        let Some(diarize) = &self.service.diarize else { return };
+        let reclustered = match diarize.finish(self.stream_key).await {
+            Ok(r) if !r.turns.is_empty() => r,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(session = %self.session.id, error = %e, "re-clustering failed; live speaker labels kept");
+                return;
+            }
+        };
+        let store = &self.service.store;
+        let tenant = self.request.tenant_id;
+        let result = async {
+            let finals = store.list_finals(tenant, self.session.id).await?;
+            let relabeled = finals.into_iter().map(|f| relabel_final(f, &reclustered.turns)).collect();
+            store.relabel_finals(tenant, self.session.id, relabeled).await
+        };
+        match result.await {
+            Ok(()) => tracing::info!(session = %self.session.id, speakers = reclustered.speakers, "speakers re-clustered"),
+            Err(e) => tracing::warn!(session = %self.session.id, error = %e, "storing re-clustered speakers failed"),
         }
     }
 
@@ -628,6 +690,7 @@ struct FinalDone {
     from_finalize: bool,
     latency: Duration,
     reply: Result<Vec<Segment>, SessionError>,
+    turns: Vec<SpeakerTurn>,
 }
 
 impl PendingFinal {
@@ -637,7 +700,20 @@ impl PendingFinal {
             Ok(Err(e)) => Err(inference_error(e)),
             Err(_) => Err(SessionError::Internal("the ASR engine stopped".into())),
         };
+        // A diarization failure costs the speakers of this utterance, never its text.
+        let turns = match self.turns {
+            Some(rx) => match rx.await {
+                Ok(Ok(turns)) => turns,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "speaker tracking failed for an utterance");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            },
+            None => Vec::new(),
+        };
         FinalDone {
+            turns,
             start: self.utterance_start,
             samples: self.samples,
             speech_final: self.speech_final,
@@ -692,6 +768,38 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// Each word gets the speaker of the turns it overlaps most (times in seconds, turns in samples).
+fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
+    let at = |t: f64| (t.max(0.0) * MODEL_RATE as f64).round() as u64;
+    for w in words {
+        w.speaker = speaker_for_span(turns, at(w.start), at(w.end).max(at(w.start) + 1));
+    }
+}
+
+/// A stored final with its words' speakers taken from `turns`.
+fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
+    let mut words: Vec<Word> = serde_json::from_value(f.words.0).unwrap_or_default();
+    label_words(&mut words, turns);
+    let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;
+    let speaker = majority_speaker(&words).or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
+    FinalSpeakers {
+        seq: f.seq,
+        speaker: speaker.map(|s| s as i32),
+        words: serde_json::to_value(&words).expect("words serialize"),
+    }
+}
+
+/// The speaker of most of the words' time.
+fn majority_speaker(words: &[Word]) -> Option<u32> {
+    let mut time: std::collections::BTreeMap<u32, f64> = Default::default();
+    for w in words {
+        if let Some(s) = w.speaker {
+            *time.entry(s).or_default() += (w.end - w.start).max(1e-3);
+        }
+    }
+    time.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(s, _)| s)
+}
+
 /// faster-whisper's rule for windows that are silence decoded as text.
 fn is_hallucination(s: &Segment) -> bool {
     s.text.trim().is_empty() || (s.no_speech_prob > 0.6 && s.avg_logprob < -1.0)
@@ -699,7 +807,7 @@ fn is_hallucination(s: &Segment) -> bool {
 
 /// Words of a segment with times spread over the segment by character count (Whisper gives
 /// segment timestamps; word-level alignment is not implemented).
-fn segment_words(s: &Segment, offset: f64, speaker: Option<u32>) -> Vec<Word> {
+fn segment_words(s: &Segment, offset: f64) -> Vec<Word> {
     let tokens: Vec<&str> = s.text.split_whitespace().collect();
     let total: usize = tokens.iter().map(|t| t.chars().count()).sum::<usize>().max(1);
     let (start, end) = (s.start as f64, (s.end as f64).max(s.start as f64));
@@ -714,7 +822,7 @@ fn segment_words(s: &Segment, offset: f64, speaker: Option<u32>) -> Vec<Word> {
                 start: round3(offset + at),
                 end: round3(offset + at + len),
                 confidence,
-                speaker,
+                speaker: None,
                 punctuated_word: (*t).to_owned(),
             };
             at += len;
@@ -742,7 +850,7 @@ mod tests {
 
     #[test]
     fn words_cover_the_segment_in_order() {
-        let words = segment_words(&segment(" Hello, world. Yes!", 1.0, 3.0), 10.0, Some(0));
+        let words = segment_words(&segment(" Hello, world. Yes!", 1.0, 3.0), 10.0);
         assert_eq!(words.len(), 3);
         assert_eq!(words[0].word, "hello");
         assert_eq!(words[0].punctuated_word, "Hello,");

@@ -790,6 +790,25 @@ macro_rules! impl_store {
                 Ok(rows)
             }
 
+            async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                for f in &finals {
+                    sqlx::query(
+                        "UPDATE transcript_finals SET speaker = $4, words = $5 \
+                         WHERE tenant_id = $1 AND session_id = $2 AND seq = $3",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .bind(f.seq)
+                    .bind(f.speaker)
+                    .bind(sqlx::types::Json(&f.words))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn finalize_live_session(
                 &self,
                 tenant: Uuid,

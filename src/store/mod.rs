@@ -329,6 +329,8 @@ pub trait Store: Send + Sync + 'static {
     /// `seq` with the same content is accepted, so a retried write is harmless).
     async fn append_final(&self, tenant: Uuid, segment: NewFinal) -> StoreResult<()>;
     async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>>;
+    /// One transaction: new speakers for stored finals (end-of-meeting re-clustering).
+    async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()>;
     /// One transaction: the meeting gets its transcript assembled from the stored finals,
     /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
     /// meeting-intelligence job is enqueued when there is any text. Finalizing an ENDED session
@@ -471,6 +473,15 @@ pub struct NewFinal {
     pub end_ms: i32,
     pub speaker: Option<i32>,
     pub text: String,
+    pub words: Value,
+}
+
+/// A stored final's speakers after re-clustering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalSpeakers {
+    pub seq: i32,
+    pub speaker: Option<i32>,
+    /// The words with their `speaker` fields.
     pub words: Value,
 }
 

@@ -11,9 +11,11 @@ use std::sync::Arc;
 use ddalkkak::admin::{self, CreatedTenant};
 use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
 use ddalkkak::commands::ModelPaths;
+use ddalkkak::commands::intelligence::{IntelligenceSetup, start_intelligence};
 use ddalkkak::commands::live::{Live, LiveSetup, start_live};
 use ddalkkak::http::AppState;
 use ddalkkak::inference::asr::Precision;
+use ddalkkak::jobs::{JobRunner, RunnerConfig};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{PgStore, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
@@ -158,12 +160,21 @@ pub fn models() -> Option<ModelPaths> {
 
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
-        Self::spawn_with(db, None).await
+        Self::spawn_with(db, None, Vec::new()).await
     }
 
     /// A server with live sessions (real tiny.en int8 + Silero VAD); `None` without models.
     pub async fn spawn_live(db: TestDb, config: LiveConfig) -> Option<TestApp> {
+        Self::spawn_live_with_llm(db, config, None).await
+    }
+
+    /// [`spawn_live`](Self::spawn_live) plus the durable job runners with the real LLM `llm`
+    /// (e.g. `smollm2`, one thread) and a Slack client pointed at `slack_api_url`.
+    pub async fn spawn_live_with_llm(db: TestDb, mut config: LiveConfig, llm: Option<(&str, &str)>) -> Option<TestApp> {
         let paths = models()?;
+        if llm.is_some() && config.action_items_wait.is_zero() {
+            config.action_items_wait = std::time::Duration::from_secs(300);
+        }
         let setup = LiveSetup {
             models_dir: paths.root.clone(),
             precision: Precision::Int8,
@@ -173,13 +184,32 @@ impl TestApp {
         };
         let shutdown = CancellationToken::new();
         let live = start_live(setup, db.store.clone(), shutdown.clone()).await.expect("start live service");
-        let mut app = Self::spawn_with(db, Some(live.service.clone())).await;
+        let mut jobs = Vec::new();
+        if let Some((llm, slack_api_url)) = llm {
+            let setup = IntelligenceSetup {
+                models_dir: paths.root.clone(),
+                llm: Some(llm.into()),
+                precision: ddalkkak::inference::llm::Precision::Int8,
+                threads: 1,
+                fetch: false,
+                slack_api_url: slack_api_url.into(),
+                runner: RunnerConfig {
+                    poll: std::time::Duration::from_millis(100),
+                    backoff: std::time::Duration::from_millis(200),
+                    ..RunnerConfig::default()
+                },
+            };
+            let captions = Some(live.service.captions.clone());
+            let cipher = TokenCipher::new(&TEST_KEY);
+            jobs = start_intelligence(setup, db.store.clone(), cipher, captions).await.expect("start LLM").runners;
+        }
+        let mut app = Self::spawn_with(db, Some(live.service.clone()), jobs).await;
         app.shutdown = shutdown;
         app.live = Some(Arc::new(live));
         Some(app)
     }
 
-    async fn spawn_with(db: TestDb, live: Option<Arc<ddalkkak::session::LiveService>>) -> TestApp {
+    async fn spawn_with(db: TestDb, live: Option<Arc<ddalkkak::session::LiveService>>, jobs: Vec<JobRunner>) -> TestApp {
         let shutdown = live.as_ref().map(|l| l.shutdown.clone()).unwrap_or_default();
         let state = AppState {
             store: db.store.clone(),
@@ -189,7 +219,8 @@ impl TestApp {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+        let options = ddalkkak::RunOptions { jobs, ..Default::default() };
+        let server = tokio::spawn(ddalkkak::run(state, listener, options, shutdown.clone()));
         TestApp { addr, db, http: reqwest::Client::new(), shutdown, live: None, server: Some(server) }
     }
 

@@ -7,7 +7,8 @@
 //! stretches of speech by the same person have embeddings with a high cosine similarity
 //! ([`cosine_similarity`]).
 //!
-//! Live: [`SpeakerTracker`] embeds sliding 1.6 s windows of each final utterance in one batched
+//! Live: [`DiarizeWorker`] owns the encoder and every session's tracker on one thread.
+//! [`SpeakerTracker`] embeds sliding 1.6 s windows of each final utterance in one batched
 //! run ([`SpeakerEncoder::embed_windows`]), assigns them to speakers online and returns
 //! [`SpeakerTurn`]s; [`speaker_for_span`] gives a word or segment its speaker. End of meeting:
 //! [`recluster`] clusters all kept window embeddings again and relabels the meeting;
@@ -20,11 +21,13 @@
 //! of its PyTorch forward on the original weights.
 
 pub mod der;
+pub mod diarize_worker;
 pub mod reclustering;
 pub mod speaker_encoder;
 pub mod speaker_mel;
 pub mod speaker_tracker;
 
+pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use der::{DerReport, RttmTurn, diarization_error, parse_rttm, write_rttm};
 pub use reclustering::{ReclusterConfig, Reclustered, recluster, speaker_labels};
 pub use speaker_encoder::{

