@@ -197,7 +197,9 @@ class Server:
             cmd = [args.ddalkkak, "serve", "--listen", f"127.0.0.1:{self.port}",
                    "--metrics-listen", f"127.0.0.1:{free_port()}", "--data-dir", self.tmp.name,
                    "--models-dir", args.models_dir, "--asr-model", args.model,
-                   "--asr-precision", args.precision, "--max-live-sessions", str(max(max_streams, 1) + 1)]
+                   "--asr-precision", args.precision, "--max-live-sessions", str(max(max_streams, 1) + 1),
+                   # WhisperLive has no summary job: ours would spend the measured cores on it.
+                   "--llm", "none"]
             env = dict(os.environ, DDALKKAK_LOG=os.environ.get("DDALKKAK_LOG", "warn"))
             self.url = f"ws://127.0.0.1:{self.port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
         else:
