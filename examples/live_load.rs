@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
-//!     [--max-utterance-ms 15000]
+//!     [--max-utterance-ms 15000] [--diarize true]
 //! ```
 //!
 //! Definitions (the same ones the side-by-side benchmark applies to other servers):
@@ -46,6 +46,8 @@ struct Args {
     workers: usize,
     precision: Precision,
     max_utterance_ms: u32,
+    /// Streams ask for speakers (`diarize=true`): the cost of streaming diarization.
+    diarize: bool,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +59,7 @@ fn parse_args() -> Args {
         workers: 0,
         precision: Precision::Int8,
         max_utterance_ms: LiveConfig::default().max_utterance_ms,
+        diarize: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +73,7 @@ fn parse_args() -> Args {
             "--models-dir" => args.models_dir = value.into(),
             "--asr-workers" => args.workers = value.parse().expect("--asr-workers N"),
             "--max-utterance-ms" => args.max_utterance_ms = value.parse().expect("--max-utterance-ms N"),
+            "--diarize" => args.diarize = value.parse().expect("--diarize true|false"),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -211,8 +215,11 @@ async fn main() -> anyhow::Result<()> {
         live: Some(live.service.clone()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url =
-        format!("ws://{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true", listener.local_addr()?);
+    let url = format!(
+        "ws://{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true&diarize={}",
+        listener.local_addr()?,
+        args.diarize
+    );
     tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
 
     println!(
