@@ -123,7 +123,11 @@ impl LlmWorker {
     }
 }
 
-fn serve(mut extractor: MeetingExtractor, mut requests: mpsc::Receiver<Request>, progress: &watch::Sender<LlmProgress>) {
+fn serve(
+    mut extractor: MeetingExtractor,
+    mut requests: mpsc::Receiver<Request>,
+    progress: &watch::Sender<LlmProgress>,
+) {
     let mut completed = 0;
     while let Some(Request { input, reply }) = requests.blocking_recv() {
         if reply.is_closed() {
