@@ -98,7 +98,7 @@ impl CompiledSchema {
 
 fn add(nodes: &mut Vec<Node>, schema: &JsonSchema, depth: usize) -> Result<u16, String> {
     // Values nest two frames per level at most (container + value); keep to the stack size.
-    if depth >= MAX_DEPTH / 2 + 1 {
+    if depth > MAX_DEPTH / 2 {
         return Err(format!("schema nests deeper than {} levels", MAX_DEPTH / 2 + 1));
     }
     let index = u16::try_from(nodes.len()).map_err(|_| "schema too large".to_owned())?;

@@ -439,6 +439,27 @@ mod tests {
     }
 
     #[test]
+    fn uncited_items_cite_the_lines_that_share_their_words() {
+        let lines: Vec<(TranscriptLine, String)> = [
+            (1, "Let's talk about the release."),
+            (2, "Bob, can you fix the Android login crash by Friday?"),
+            (3, "Sure, I will fix the login crash."),
+            (4, "The weather is nice."),
+        ]
+        .into_iter()
+        .map(|(seq, text)| {
+            (TranscriptLine { seq, speaker: None, start: 0.0, end: 0.0, text: text.into() }, String::new())
+        })
+        .collect();
+        let mut items =
+            vec![item("Fix login crash", Some("Bob"), &[]), item("Water plants", None, &[]), item("x", None, &[4])];
+        cite_lines(&mut items, &lines);
+        assert_eq!(items[0].source_segments, vec![2, 3]);
+        assert!(items[1].source_segments.is_empty());
+        assert_eq!(items[2].source_segments, vec![4]);
+    }
+
+    #[test]
     fn cleaning_drops_made_up_segments_and_null_words() {
         let mut e = Extraction {
             summary: "  s ".into(),

@@ -135,7 +135,7 @@ fn serve(
         }
         let mut report = |p: ExtractProgress| {
             progress.send_replace(LlmProgress { completed, current: Some(p) });
-            if p.tokens % 64 == 0 {
+            if p.tokens.is_multiple_of(64) {
                 tracing::debug!(chunk = p.chunk, chunks = p.chunks, tokens = p.tokens, "generating");
             }
             !reply.is_closed()
