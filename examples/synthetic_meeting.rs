@@ -103,6 +103,21 @@ const FILLER: &[&str] = &[
     "I can share my screen if that helps.",
 ];
 
+#[derive(Default)]
+struct Transcript {
+    text: String,
+    lines: usize,
+    words: usize,
+}
+
+impl Transcript {
+    fn say(&mut self, speaker: &str, text: String) {
+        self.lines += 1;
+        self.words += text.split_whitespace().count();
+        self.text.push_str(&format!("[{}] {speaker}: {text}\n", self.lines));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let minutes: usize = args
@@ -113,36 +128,29 @@ fn main() {
         .unwrap_or(30);
     let target_words = minutes * 150;
     let mut rng = Lcg(42);
-    let mut seq = 1;
-    let mut words = 0;
-    let mut out = String::new();
-    let mut say = |speaker: &str, text: String, out: &mut String| {
-        words += text.split_whitespace().count();
-        out.push_str(&format!("[{seq}] {speaker}: {text}\n"));
-        seq += 1;
-    };
-    say("Alice", "Good morning everyone, let's get started. We have a full agenda today.".into(), &mut out);
+    let mut transcript = Transcript::default();
+    transcript.say("Alice", "Good morning everyone, let's get started. We have a full agenda today.".into());
     let mut round = 0;
-    while words < target_words {
+    while transcript.words < target_words {
         let topic = &TOPICS[round % TOPICS.len()];
-        say(PEOPLE[round % 4], format!("Next topic is {}. Where are we on that?", topic.name), &mut out);
+        transcript.say(PEOPLE[round % 4], format!("Next topic is {}. Where are we on that?", topic.name));
         for i in 0..6 {
             let speaker = *rng.pick(PEOPLE);
             let line = if i % 3 == 2 { rng.pick(FILLER).to_string() } else { rng.pick(topic.talk).to_string() };
-            say(speaker, line, &mut out);
+            transcript.say(speaker, line);
         }
         for (k, (task, due)) in topic.tasks.iter().enumerate() {
             let asker = PEOPLE[(round + k) % 4];
             let owner = PEOPLE[(round + k + 1) % 4];
-            say(asker, format!("{owner}, can you {task} {due}?"), &mut out);
-            say(owner, format!("Sure, I will {task} {due}."), &mut out);
+            transcript.say(asker, format!("{owner}, can you {task} {due}?"));
+            transcript.say(owner, format!("Sure, I will {task} {due}."));
         }
         round += 1;
         if round % TOPICS.len() == 0 {
-            say("Alice", "Let's take a two minute break and then continue with the second round.".into(), &mut out);
+            transcript.say("Alice", "Let's take a two minute break and then continue with the second round.".into());
         }
     }
-    say("Alice", "Thanks everyone, that's all for today. I'll send the notes around.".into(), &mut out);
-    print!("{out}");
-    eprintln!("{} lines, {words} words", seq - 1);
+    transcript.say("Alice", "Thanks everyone, that's all for today. I'll send the notes around.".into());
+    print!("{}", transcript.text);
+    eprintln!("{} lines, {} words", transcript.lines, transcript.words);
 }

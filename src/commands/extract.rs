@@ -44,11 +44,28 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
     let precision: Precision = args.precision.parse()?;
     let loading = std::time::Instant::now();
     let generator = Generator::load(&runtime, &args.model_dir, precision)?;
-    eprintln!("[extract] model {} ({}) loaded in {:.1} s", args.model_dir.display(), args.precision, loading.elapsed().as_secs_f32());
+    eprintln!(
+        "[extract] model {} ({}) loaded in {:.1} s",
+        args.model_dir.display(),
+        args.precision,
+        loading.elapsed().as_secs_f32()
+    );
     let options = ExtractOptions { chunk_tokens: args.chunk_tokens, ..ExtractOptions::default() };
     let mut extractor = MeetingExtractor::new(generator, options)?;
+    // A live counter on a terminal; one line per chunk otherwise (logs).
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_chunk = 0;
     let mut progress = |p: crate::inference::llm::ExtractProgress| {
-        eprint!("\r[extract] chunk {}/{} · {} tokens   ", p.chunk.min(p.chunks), p.chunks, p.tokens);
+        let stage = match p.chunk > p.chunks {
+            true => "merging summaries".to_owned(),
+            false => format!("chunk {}/{}", p.chunk, p.chunks),
+        };
+        if terminal {
+            eprint!("\r[extract] {stage} · {} tokens   ", p.tokens);
+        } else if p.chunk != last_chunk {
+            eprintln!("[extract] {stage}");
+        }
+        last_chunk = p.chunk;
         true
     };
     let (extraction, stats) = extractor.extract(&input, &mut progress)?;
@@ -61,7 +78,7 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 fn report(s: &ExtractStats) {
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
     eprintln!(
-        "[extract] {} chunk(s): prefill {} tokens in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s); constraint {:.3} s ({:.2} ms/call, full mask on {} steps); total {:.2} s",
+        "[extract] {} chunk(s): prefill {} tokens in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s); constraint {:.3} s ({:.2} ms/call; full mask on {} steps, {:.2} ms each); total {:.2} s",
         s.chunks,
         s.prompt_tokens,
         s.prefill_time.as_secs_f64(),
@@ -74,6 +91,7 @@ fn report(s: &ExtractStats) {
         s.constraint_time.as_secs_f64(),
         1e3 * s.constraint_time.as_secs_f64() / s.decode_calls.max(1) as f64,
         s.masked_steps,
+        1e3 * s.mask_time.as_secs_f64() / s.masked_steps.max(1) as f64,
         s.total_time.as_secs_f64(),
     );
 }
@@ -103,7 +121,9 @@ pub fn parse_text_lines(text: &str) -> Vec<TranscriptLine> {
     let mut next_seq = 1;
     for raw in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (seq, rest) = match raw.strip_prefix('[').and_then(|r| r.split_once(']')) {
-            Some((n, rest)) if n.trim().parse::<i64>().is_ok() => (n.trim().parse::<i64>().unwrap_or(next_seq), rest.trim()),
+            Some((n, rest)) if n.trim().parse::<i64>().is_ok() => {
+                (n.trim().parse::<i64>().unwrap_or(next_seq), rest.trim())
+            }
             _ => (next_seq, raw),
         };
         // A speaker is a short name before the first colon.

@@ -53,6 +53,8 @@ pub struct Generation {
     pub constraint_time: Duration,
     /// Steps where the model's own choice was refused and the full mask was computed.
     pub masked_steps: usize,
+    /// Time of those full masks (included in `constraint_time`).
+    pub mask_time: Duration,
 }
 
 pub struct Generator {
@@ -135,7 +137,8 @@ impl Generator {
         let prefill_time = started.elapsed();
 
         let decode_started = Instant::now();
-        let (mut constraint_time, mut masked_steps, mut decode_calls) = (Duration::ZERO, 0, 0);
+        let (mut constraint_time, mut mask_time, mut masked_steps, mut decode_calls) =
+            (Duration::ZERO, Duration::ZERO, 0, 0);
         let mut tokens: Vec<u32> = Vec::new();
         let mut allowed = Vec::new();
         let stop = loop {
@@ -164,7 +167,9 @@ impl Generator {
                         Some(t) => t,
                         None => {
                             masked_steps += 1;
+                            let t1 = Instant::now();
                             c.allowed_tokens(&mut allowed);
+                            mask_time += t1.elapsed();
                             sampler.sample(&logits, Some(&allowed)).ok_or_else(|| {
                                 LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned())
                             })?
@@ -219,6 +224,7 @@ impl Generator {
             decode_calls,
             constraint_time,
             masked_steps,
+            mask_time,
         })
     }
 

@@ -29,9 +29,18 @@ pub enum JsonSchema {
     /// Required properties, written in this order.
     Object(Vec<(String, JsonSchema)>),
     /// Lengths in characters (an escape counts as one).
-    String { min_len: u16, max_len: u16, nullable: bool },
-    Array { items: Box<JsonSchema>, max_items: u8 },
-    Integer { nullable: bool },
+    String {
+        min_len: u16,
+        max_len: u16,
+        nullable: bool,
+    },
+    Array {
+        items: Box<JsonSchema>,
+        max_items: u8,
+    },
+    Integer {
+        nullable: bool,
+    },
 }
 
 impl JsonSchema {
@@ -61,10 +70,22 @@ pub struct CompiledSchema {
 #[derive(Debug)]
 enum Node {
     /// `keys[i]` is the literal `"name":` of property `i`.
-    Object { keys: Vec<Vec<u8>>, values: Vec<u16> },
-    String { min_len: u16, max_len: u16, nullable: bool },
-    Array { item: u16, max_items: u8 },
-    Integer { nullable: bool },
+    Object {
+        keys: Vec<Vec<u8>>,
+        values: Vec<u16>,
+    },
+    String {
+        min_len: u16,
+        max_len: u16,
+        nullable: bool,
+    },
+    Array {
+        item: u16,
+        max_items: u8,
+    },
+    Integer {
+        nullable: bool,
+    },
 }
 
 impl CompiledSchema {
@@ -77,7 +98,7 @@ impl CompiledSchema {
 
 fn add(nodes: &mut Vec<Node>, schema: &JsonSchema, depth: usize) -> Result<u16, String> {
     // Values nest two frames per level at most (container + value); keep to the stack size.
-    if depth >= MAX_DEPTH / 2 + 1 {
+    if depth > MAX_DEPTH / 2 {
         return Err(format!("schema nests deeper than {} levels", MAX_DEPTH / 2 + 1));
     }
     let index = u16::try_from(nodes.len()).map_err(|_| "schema too large".to_owned())?;
@@ -117,18 +138,37 @@ enum Frame {
     /// A value of `node` comes next (whitespace first allowed).
     Value(u16),
     /// Inside the key literal of property `prop`; `pos` bytes of it written.
-    Key { node: u16, prop: u8, pos: u8 },
+    Key {
+        node: u16,
+        prop: u8,
+        pos: u8,
+    },
     /// After the value of `prop`: `,` and the next key, or `}` after the last.
-    AfterProp { node: u16, prop: u8 },
+    AfterProp {
+        node: u16,
+        prop: u8,
+    },
     /// Right after `[`.
     ArrayStart(u16),
     /// After item number `count`.
-    AfterItem { node: u16, count: u8 },
+    AfterItem {
+        node: u16,
+        count: u8,
+    },
     /// Inside a string: `len` characters so far; `pending` = what the last byte left open.
-    Str { node: u16, len: u16, pending: Pending },
-    Int { digits: u8, leading_zero: bool },
+    Str {
+        node: u16,
+        len: u16,
+        pending: Pending,
+    },
+    Int {
+        digits: u8,
+        leading_zero: bool,
+    },
     /// `pos` bytes of `null` written.
-    Null { pos: u8 },
+    Null {
+        pos: u8,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +178,10 @@ enum Pending {
     Escape,
     /// Hex digits of `\uXXXX` still to come; `high` = the first digit was `d` (surrogate range
     /// check on the second).
-    Hex { left: u8, high: bool },
+    Hex {
+        left: u8,
+        high: bool,
+    },
     /// Continuation bytes of a UTF-8 character still to come.
     Utf8(u8),
 }
@@ -230,9 +273,7 @@ impl JsonState {
             // Whitespace inside strings is content; between JSON tokens it is limited.
             let between_tokens = matches!(
                 frame,
-                Frame::Value(_) | Frame::AfterProp { .. }
-                    | Frame::ArrayStart(_)
-                    | Frame::AfterItem { .. }
+                Frame::Value(_) | Frame::AfterProp { .. } | Frame::ArrayStart(_) | Frame::AfterItem { .. }
             );
             if between_tokens && is_ws {
                 return self.whitespace();
@@ -363,7 +404,9 @@ impl JsonState {
                 _ => return false,
             },
             Pending::Escape => match b {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Frame::Str { node, len, pending: Pending::None },
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                    Frame::Str { node, len, pending: Pending::None }
+                }
                 b'u' => Frame::Str { node, len, pending: Pending::Hex { left: 4, high: false } },
                 _ => return false,
             },
@@ -511,7 +554,7 @@ mod tests {
     fn refuses_invalid_bytes_where_they_occur() {
         let s = schema();
         let cases: &[(&str, usize)] = &[
-            (r#"["#, 0),                                  // not an object
+            (r#"["#, 0),                                   // not an object
             (r#"{"items""#, 2),                            // keys in order
             (r#"{ "summary""#, 1),                         // no whitespace before a key
             (r#"{"summary":null"#, 11),                    // summary is not nullable
@@ -524,8 +567,8 @@ mod tests {
             (r#"{"summary":"","items":[{"title":"t","assignee":null,"segs":[01"#, 61),
             (r#"{"summary":"","items":[{"title":"t","assignee":null,"segs":[1,2,3,"#, 65), // max 3 items
             (r#"{"summary":"","items":[{"title":"t","assignee":null,"segs":[-]"#, 61),
-            (r#"{"summary":  ""#, 12),                    // whitespace run limited
-            (r#"{"summary":"","items":[]}x"#, 25),         // nothing after the value
+            (r#"{"summary":  ""#, 12),             // whitespace run limited
+            (r#"{"summary":"","items":[]}x"#, 25), // nothing after the value
         ];
         for &(text, at) in cases {
             assert_eq!(run(&s, text), Err(at), "{text}");
@@ -566,17 +609,68 @@ mod tests {
     fn trie_mask_equals_brute_force() {
         let s = schema();
         let words: Vec<&[u8]> = vec![
-            b"{", b"{\"", b"\"", b"\",", b"\"}", b"summary", b"\":", b" \"", b"hello", b" world", b"\\", b"\\n", b"n",
-            b"null", b"nu", b"[", b"[]", b"]}", b"}", b"1", b"12", b",", b", ", b"  ", b" ", b"\n", b"\xea", b"\xb0\x80",
-            b"title", b"x\"y", b"abcdefghijklm",
+            b"{",
+            b"{\"",
+            b"\"",
+            b"\",",
+            b"\"}",
+            b"summary",
+            b"\":",
+            b" \"",
+            b"hello",
+            b" world",
+            b"\\",
+            b"\\n",
+            b"n",
+            b"null",
+            b"nu",
+            b"[",
+            b"[]",
+            b"]}",
+            b"}",
+            b"1",
+            b"12",
+            b",",
+            b", ",
+            b"  ",
+            b" ",
+            b"\n",
+            b"\xea",
+            b"\xb0\x80",
+            b"title",
+            b"x\"y",
+            b"abcdefghijklm",
         ];
         let bytes: Vec<Option<Box<[u8]>>> =
             words.iter().map(|w| Some(w.to_vec().into_boxed_slice())).chain([None]).collect();
         let trie = Arc::new(TokenTrie::from_bytes(bytes));
         let mut constraint = JsonSchemaConstraint::new(s.clone(), trie.clone());
         let script: &[&[u8]] = &[
-            b"{", b"\"summary\":", b" \"", b"hello", b" world", b"\"", b",", b"\"items\":", b"[", b"{", b"\"title\":",
-            b"\"", b"\xea", b"\xb0\x80", b"\",", b"\"assignee\":", b"nu", b"ll", b",", b"\"segs\":", b"[", b"1", b"12", b"]}", b"]}",
+            b"{",
+            b"\"summary\":",
+            b" \"",
+            b"hello",
+            b" world",
+            b"\"",
+            b",",
+            b"\"items\":",
+            b"[",
+            b"{",
+            b"\"title\":",
+            b"\"",
+            b"\xea",
+            b"\xb0\x80",
+            b"\",",
+            b"\"assignee\":",
+            b"nu",
+            b"ll",
+            b",",
+            b"\"segs\":",
+            b"[",
+            b"1",
+            b"12",
+            b"]}",
+            b"]}",
         ];
         let mut allowed = Vec::new();
         for piece in script {

@@ -129,13 +129,18 @@ impl LlmModel {
         let mut out = self.session.run(inputs)?;
         let (shape, logits) = out["logits"].try_extract_tensor::<f32>()?;
         if shape.len() != 3 || shape[2] as usize != self.config.vocab_size {
-            return Err(LlmError::Config(format!("logits of shape {shape:?}, expected [1, n, {}]", self.config.vocab_size)));
+            return Err(LlmError::Config(format!(
+                "logits of shape {shape:?}, expected [1, n, {}]",
+                self.config.vocab_size
+            )));
         }
         let (rows, logits) = (shape[1] as usize, logits.to_vec());
         let mut values = Vec::with_capacity(2 * layers);
         for l in 0..layers {
             for name in [format!("present.{l}.key"), format!("present.{l}.value")] {
-                let v = out.remove(name.as_str()).ok_or_else(|| LlmError::Config(format!("graph output {name} missing")))?;
+                let v = out
+                    .remove(name.as_str())
+                    .ok_or_else(|| LlmError::Config(format!("graph output {name} missing")))?;
                 values.push(v);
             }
         }

@@ -10,8 +10,8 @@ pub struct SamplerConfig {
     pub temperature: f32,
     /// Nucleus: sample among the most likely tokens whose probabilities add up to this.
     pub top_p: f32,
-    /// > 1 makes tokens already in the last `penalty_window` outputs less likely (CTRL/HF rule:
-    /// positive logits divided, negative multiplied). 1 = off.
+    /// Above 1, tokens among the last `penalty_window` outputs become less likely (CTRL/HF
+    /// rule: positive logits divided, negative multiplied); 1 = off.
     pub repetition_penalty: f32,
     pub penalty_window: usize,
     pub seed: u64,

@@ -123,7 +123,11 @@ impl LlmWorker {
     }
 }
 
-fn serve(mut extractor: MeetingExtractor, mut requests: mpsc::Receiver<Request>, progress: &watch::Sender<LlmProgress>) {
+fn serve(
+    mut extractor: MeetingExtractor,
+    mut requests: mpsc::Receiver<Request>,
+    progress: &watch::Sender<LlmProgress>,
+) {
     let mut completed = 0;
     while let Some(Request { input, reply }) = requests.blocking_recv() {
         if reply.is_closed() {
@@ -131,7 +135,7 @@ fn serve(mut extractor: MeetingExtractor, mut requests: mpsc::Receiver<Request>,
         }
         let mut report = |p: ExtractProgress| {
             progress.send_replace(LlmProgress { completed, current: Some(p) });
-            if p.tokens % 64 == 0 {
+            if p.tokens.is_multiple_of(64) {
                 tracing::debug!(chunk = p.chunk, chunks = p.chunks, tokens = p.tokens, "generating");
             }
             !reply.is_closed()
