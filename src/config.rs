@@ -31,6 +31,8 @@ pub enum Command {
     Admin(AdminCommand),
     /// Transcribe an audio file with Whisper on ONNX Runtime.
     Transcribe(crate::commands::transcribe::TranscribeArgs),
+    /// Summary and action items of a transcript with the LLM (prints JSON and timing).
+    Extract(crate::commands::extract::ExtractArgs),
     /// Model management.
     #[command(subcommand)]
     Models(ModelsCommand),

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Transcribe(args) => ddalkkak::commands::transcribe(args),
+        Command::Extract(args) => ddalkkak::commands::extract(args),
         Command::Models(ModelsCommand::Fetch { asr, models_dir, no_int8 }) => {
             ddalkkak::commands::fetch_models(&ddalkkak::commands::ModelPaths::new(models_dir), &asr, !no_int8)
         }

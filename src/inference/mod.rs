@@ -4,6 +4,7 @@
 
 pub mod asr;
 pub mod diarize;
+pub mod llm;
 pub mod vad;
 pub mod vad_worker;
 
@@ -70,6 +71,12 @@ impl OrtRuntime {
             Ok(env) => Ok(Self { env, threads }),
             Err(e) => Err(InferenceError::Config(format!("loading ONNX Runtime: {e}"))),
         }
+    }
+
+    /// The same runtime with other thread settings (the LLM worker runs with fewer threads, off
+    /// the cores live sessions need).
+    pub fn with_threads(&self, threads: Threads) -> Self {
+        Self { env: self.env, threads }
     }
 
     /// The one place sessions are built.

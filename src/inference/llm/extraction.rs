@@ -1,0 +1,46 @@
+//! The extraction's input and output types: a transcript in, a summary and action items out.
+
+use serde::{Deserialize, Serialize};
+
+/// One final transcript segment, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// The segment's sequence number; action items cite these in `source_segments`.
+    pub seq: i64,
+    #[serde(default)]
+    pub speaker: Option<String>,
+    #[serde(default)]
+    pub start: f64,
+    #[serde(default)]
+    pub end: f64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeetingInput {
+    #[serde(default)]
+    pub title: String,
+    /// The meeting's date: relative due dates ("by Friday") are relative to it.
+    pub date: chrono::NaiveDate,
+    pub lines: Vec<TranscriptLine>,
+    /// Names of the tenant's users, which may help the model spell assignees.
+    #[serde(default)]
+    pub attendees: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extraction {
+    pub summary: String,
+    pub action_items: Vec<ExtractedItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractedItem {
+    pub title: String,
+    pub description: String,
+    pub assignee: Option<String>,
+    /// As spoken ("by Friday") or ISO; resolved to a date by the caller.
+    pub due_date: Option<String>,
+    /// `seq` of the transcript lines the item comes from (only ones that exist in the input).
+    pub source_segments: Vec<i64>,
+}

@@ -1,0 +1,234 @@
+//! [`Generator`]: prompt → text. Prefills the prompt, then decodes one token per step until an
+//! end-of-sequence token, the token budget, the context end or (constrained) the completed JSON
+//! value.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::chat_template::{ChatTemplate, Message};
+use super::error::LlmError;
+use super::json_schema_constraint::{CompiledSchema, JsonSchemaConstraint};
+use super::model::{LlmModel, Precision};
+use super::sampler::{Sampler, SamplerConfig};
+use super::token_trie::TokenTrie;
+use crate::inference::OrtRuntime;
+
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationOptions {
+    pub max_new_tokens: usize,
+    pub sampler: SamplerConfig,
+}
+
+impl Default for GenerationOptions {
+    fn default() -> Self {
+        Self { max_new_tokens: 512, sampler: SamplerConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An end-of-sequence token.
+    Eos,
+    /// The constrained JSON value is complete.
+    Complete,
+    MaxTokens,
+    ContextFull,
+}
+
+/// What one generation produced and what it cost.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub text: String,
+    /// Generated ids (forced key tokens included), without the prompt.
+    pub tokens: Vec<u32>,
+    pub prompt_tokens: usize,
+    pub stop: StopReason,
+    pub prefill_time: Duration,
+    /// Model calls after the prefill (sampled steps and forced runs).
+    pub decode_time: Duration,
+    pub decode_calls: usize,
+    /// Time spent choosing allowed tokens (included in `decode_time`).
+    pub constraint_time: Duration,
+    /// Steps where the model's own choice was refused and the full mask was computed.
+    pub masked_steps: usize,
+}
+
+pub struct Generator {
+    pub model: LlmModel,
+    tokenizer: tokenizers::Tokenizer,
+    template: ChatTemplate,
+    trie: Arc<TokenTrie>,
+    /// Tokens of forced key texts, by text.
+    forced_cache: HashMap<Vec<u8>, Vec<u32>>,
+}
+
+impl Generator {
+    pub fn load(runtime: &OrtRuntime, dir: &Path, precision: Precision) -> Result<Self, LlmError> {
+        if !dir.is_dir() {
+            return Err(LlmError::MissingModel(dir.to_owned()));
+        }
+        let model = LlmModel::load(runtime, dir, precision)?;
+        let path = dir.join("tokenizer.json");
+        if !path.exists() {
+            return Err(LlmError::MissingModel(path));
+        }
+        let tokenizer = tokenizers::Tokenizer::from_file(&path).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+        let specials = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
+        let template = ChatTemplate::new(model.config.chat_template.clone(), specials);
+        let trie = Arc::new(TokenTrie::from_tokenizer(&tokenizer, model.config.vocab_size));
+        Ok(Self { model, tokenizer, template, trie, forced_cache: HashMap::new() })
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    pub fn trie(&self) -> &Arc<TokenTrie> {
+        &self.trie
+    }
+
+    /// Token ids of `text` (control-token texts become their ids, as in a prompt).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        let enc = self.tokenizer.encode_fast(text, false).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, tokens: &[u32]) -> Result<String, LlmError> {
+        self.tokenizer.decode(tokens, true).map_err(|e| LlmError::Tokenizer(e.to_string()))
+    }
+
+    /// Generates the assistant's reply to `messages`; see [`generate_tokens`](Self::generate_tokens).
+    pub fn generate(
+        &mut self,
+        messages: &[Message],
+        options: &GenerationOptions,
+        schema: Option<&Arc<CompiledSchema>>,
+        on_token: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Generation, LlmError> {
+        let prompt = self.encode(&self.template.render(messages))?;
+        self.generate_tokens(&prompt, options, schema, on_token)
+    }
+
+    /// Generates after `prompt`. With `schema`, every token keeps the output a prefix of a
+    /// value of the schema, and generation ends when the value is complete. `on_token` gets the
+    /// count of generated tokens after each step; returning false cancels.
+    pub fn generate_tokens(
+        &mut self,
+        prompt: &[u32],
+        options: &GenerationOptions,
+        schema: Option<&Arc<CompiledSchema>>,
+        on_token: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Generation, LlmError> {
+        let context = self.model.config.context_length;
+        if prompt.is_empty() || prompt.len() >= context {
+            return Err(LlmError::ContextOverflow { prompt: prompt.len(), new: options.max_new_tokens, context });
+        }
+        let mut sampler = Sampler::new(options.sampler);
+        let mut constraint = schema.map(|s| JsonSchemaConstraint::new(s.clone(), self.trie.clone()));
+        let eos = self.model.config.eos_token_ids.clone();
+        let mut cache = self.model.empty_cache()?;
+
+        let started = Instant::now();
+        let mut logits = self.model.forward(prompt, &mut cache)?;
+        let prefill_time = started.elapsed();
+
+        let decode_started = Instant::now();
+        let (mut constraint_time, mut masked_steps, mut decode_calls) = (Duration::ZERO, 0, 0);
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut allowed = Vec::new();
+        let stop = loop {
+            if tokens.len() >= options.max_new_tokens {
+                break StopReason::MaxTokens;
+            }
+            if cache.len >= context {
+                break StopReason::ContextFull;
+            }
+            sampler.penalize(&mut logits, &tokens);
+            let next = match constraint.as_mut() {
+                None => {
+                    // Ids past the tokenizer's vocabulary (Qwen's unused fillers) never come.
+                    let limit = self.trie.vocab_len().min(logits.len());
+                    sampler.sample(&logits[..limit], None).unwrap_or(eos[0])
+                }
+                Some(c) => {
+                    let t0 = Instant::now();
+                    // Greedy: the model's own choice, when allowed, is the answer; the full mask
+                    // is needed only when it is refused.
+                    let choice = match sampler.is_greedy() {
+                        true => sampler.sample(&logits, None).filter(|&t| c.allows(t)),
+                        false => None,
+                    };
+                    let choice = match choice {
+                        Some(t) => t,
+                        None => {
+                            masked_steps += 1;
+                            c.allowed_tokens(&mut allowed);
+                            sampler.sample(&logits, Some(&allowed)).ok_or_else(|| {
+                                LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned())
+                            })?
+                        }
+                    };
+                    c.advance(choice);
+                    constraint_time += t0.elapsed();
+                    choice
+                }
+            };
+            if constraint.is_none() && eos.contains(&next) {
+                break StopReason::Eos;
+            }
+            tokens.push(next);
+            let mut feed = vec![next];
+            if let Some(c) = constraint.as_mut() {
+                if c.is_complete() {
+                    break StopReason::Complete;
+                }
+                // Keys are fixed: feed them with the sampled token in the same call.
+                if let Some(forced) = c.forced().map(<[u8]>::to_vec) {
+                    let forced_tokens = self.forced_tokens(&forced)?;
+                    for &t in &forced_tokens {
+                        if !c.advance(t) {
+                            return Err(LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned()));
+                        }
+                    }
+                    tokens.extend_from_slice(&forced_tokens);
+                    feed.extend_from_slice(&forced_tokens);
+                }
+            }
+            if !on_token(tokens.len()) {
+                return Err(LlmError::Cancelled);
+            }
+            if cache.len + feed.len() > context {
+                break StopReason::ContextFull;
+            }
+            logits = self.model.forward(&feed, &mut cache)?;
+            decode_calls += 1;
+        };
+        let text = match &constraint {
+            Some(c) => String::from_utf8_lossy(c.written()).into_owned(),
+            None => self.decode(&tokens)?,
+        };
+        Ok(Generation {
+            text,
+            tokens,
+            prompt_tokens: prompt.len(),
+            stop,
+            prefill_time,
+            decode_time: decode_started.elapsed(),
+            decode_calls,
+            constraint_time,
+            masked_steps,
+        })
+    }
+
+    fn forced_tokens(&mut self, bytes: &[u8]) -> Result<Vec<u32>, LlmError> {
+        if let Some(t) = self.forced_cache.get(bytes) {
+            return Ok(t.clone());
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| LlmError::Config(format!("schema key: {e}")))?;
+        let tokens = self.encode(text)?;
+        self.forced_cache.insert(bytes.to_vec(), tokens.clone());
+        Ok(tokens)
+    }
+}

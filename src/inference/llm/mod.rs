@@ -1,0 +1,35 @@
+//! The LLM that turns a finished meeting's transcript into a summary and action items, on ONNX
+//! Runtime with a KV cache (graphs converted from GGUF by `models/convert_gguf.py`; I/O contract
+//! in `models/README.md`).
+//!
+//! Layers, bottom up: [`LlmModel`] (session + cache, chunked prefill, single-token steps),
+//! [`ChatTemplate`] (ChatML prompts), [`Sampler`] (greedy / temperature + top-p, repetition
+//! penalty), [`JsonSchemaConstraint`] with [`TokenTrie`] (token masks that keep the output a
+//! valid prefix of a JSON schema), [`Generator`] (prompt → text with stop conditions),
+//! [`MeetingExtractor`] (prompting, chunking of long transcripts, merging and deduplication)
+//! and [`LlmWorker`] (a dedicated thread with a bounded queue and an async handle). Errors are
+//! [`LlmError`].
+
+pub mod chat_template;
+pub mod config;
+pub mod error;
+pub mod extraction;
+pub mod generator;
+pub mod json_schema_constraint;
+pub mod meeting_extractor;
+pub mod model;
+pub mod sampler;
+pub mod token_trie;
+pub mod worker;
+
+pub use chat_template::{ChatTemplate, Message, Role};
+pub use config::LlmConfig;
+pub use error::LlmError;
+pub use extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
+pub use generator::{Generation, GenerationOptions, Generator, StopReason};
+pub use json_schema_constraint::{CompiledSchema, JsonSchema, JsonSchemaConstraint, JsonState};
+pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
+pub use model::{KvCache, LlmModel, Precision};
+pub use sampler::{Sampler, SamplerConfig};
+pub use token_trie::TokenTrie;
+pub use worker::{LlmProgress, LlmWorker, LlmWorkerOptions};
