@@ -7,7 +7,9 @@ mod assignee_resolver;
 mod due_date_parser;
 mod retention;
 
-pub use action_item_eval::{ActionItemScore, EvalAttendee, EvalError, EvalLine, EvalMeeting, ExpectedItem, PredictedItem};
+pub use action_item_eval::{
+    ActionItemScore, EvalAttendee, EvalError, EvalLine, EvalMeeting, ExpectedItem, PredictedItem, match_items,
+};
 pub use assignee_resolver::{AssigneeResolver, Person};
 pub use due_date_parser::DueDateParser;
 pub use retention::{Retention, RetentionJob};
