@@ -108,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let set = PathBuf::from(arg(&args, "--set").unwrap_or_else(|| "tests/fixtures/action_items".into()));
     let models_dir = PathBuf::from(
-        arg(&args, "--models-dir").or_else(|| std::env::var("DDALKKAK_MODELS_DIR").ok()).unwrap_or_else(|| "models".into()),
+        arg(&args, "--models-dir")
+            .or_else(|| std::env::var("DDALKKAK_MODELS_DIR").ok())
+            .unwrap_or_else(|| "models".into()),
     );
     let threads: usize = arg(&args, "--threads").map(|t| t.parse()).transpose()?.unwrap_or(2);
     let long_minutes: f64 = arg(&args, "--long-minutes").map(|t| t.parse()).transpose()?.unwrap_or(30.0);
@@ -130,7 +132,13 @@ async fn main() -> anyhow::Result<()> {
         let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models_dir.join(format!("llm-{name}")) };
         let options = LlmWorkerOptions { intra_op_threads: threads, ..Default::default() };
         let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
-        let mut row = Row { model: name.to_string(), score: ActionItemScore::default(), seconds: Vec::new(), long: None, failed: 0 };
+        let mut row = Row {
+            model: name.to_string(),
+            score: ActionItemScore::default(),
+            seconds: Vec::new(),
+            long: None,
+            failed: 0,
+        };
         for m in &meetings {
             let started = Instant::now();
             // A failed extraction is what the job worker would get too: no items for that meeting.
