@@ -220,13 +220,16 @@ impl EvalMeeting {
     }
 }
 
+/// A keyword's alternatives, each a list of tokens that must all occur.
+type Keyword = Vec<Vec<String>>;
+
 /// The one-to-one matching of the module rule: `(predicted index, expected index)` pairs, sorted
 /// by expected index.
 pub fn match_items(expected: &[ExpectedItem], predicted: &[PredictedItem]) -> Vec<(usize, usize)> {
-    let expected_keys: Vec<(Vec<Vec<Vec<String>>>, HashSet<String>)> = expected
+    let expected_keys: Vec<(Vec<Keyword>, HashSet<String>)> = expected
         .iter()
         .map(|e| {
-            let keywords: Vec<Vec<Vec<String>>> =
+            let keywords: Vec<Keyword> =
                 e.keywords.iter().map(|k| k.split('|').map(tokens).filter(|alt| !alt.is_empty()).collect()).collect();
             let mut content: HashSet<String> = content_tokens(&e.title);
             content.extend(e.keywords.iter().flat_map(|k| content_tokens(&k.replace('|', " "))));
