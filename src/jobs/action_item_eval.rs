@@ -4,10 +4,12 @@
 //! Matching rule (docs/decisions.md, "Action-item evaluation"):
 //! 1. Text is compared as normalised tokens: lower case, accents folded, split on anything that
 //!    is not a letter or digit, a light suffix stemmer ("invoices" = "invoice", "updated" =
-//!    "update"); a prediction's text is its title plus its description.
+//!    "update").
 //! 2. A prediction *covers* an expected item when every one of the item's keywords occurs in it; a
 //!    keyword may list alternatives (`"deck|slides"`) and may have several words, all of which must
-//!    occur.
+//!    occur. The title alone is tried first; the description is read only when the title covers
+//!    no expected item (the title says what the item is; small models pad descriptions with
+//!    other items' text).
 //! 3. A prediction counts only for the covered expected item it is most like (Dice overlap of
 //!    content tokens with the expected title and keywords; ties go to the earlier item). So one
 //!    long item listing everything, or many copies of it, can match at most one expected item.
@@ -146,7 +148,10 @@ impl EvalMeeting {
                 let attendee = self.attendees.iter().find(|a| &a.name == name);
                 let resolved = resolver.resolve(name).map(|p| p.email.as_str());
                 if attendee.is_none() || resolved != attendee.map(|a| a.email.as_str()) {
-                    return Err(format!("{:?}: assignee {name:?} is not an attendee that resolves to itself", item.title));
+                    return Err(format!(
+                        "{:?}: assignee {name:?} is not an attendee that resolves to itself",
+                        item.title
+                    ));
                 }
             }
             if item.due_date.is_some_and(|d| d < self.date) {
@@ -171,7 +176,7 @@ impl EvalMeeting {
     }
 
     /// A long meeting for timing only: the given meetings' lines one after the other (repeated
-    /// if needed, 2 s apart, renumbered) until at least `seconds` of talk. It has no expected
+    /// if needed, 2 s apart, renumbered), cut at the first line that starts after `seconds`. It has no expected
     /// items: relative deadlines from different days do not add up to one meeting.
     pub fn concatenated(title: &str, parts: &[EvalMeeting], seconds: f64) -> Option<EvalMeeting> {
         let first = parts.first()?;
@@ -180,6 +185,9 @@ impl EvalMeeting {
         let mut offset = 0.0;
         'fill: for part in parts.iter().cycle() {
             for line in &part.lines {
+                if offset + line.start >= seconds {
+                    break 'fill;
+                }
                 lines.push(EvalLine {
                     seq: lines.len() as i64 + 1,
                     speaker: line.speaker.clone(),
@@ -212,13 +220,16 @@ impl EvalMeeting {
     }
 }
 
+/// A keyword's alternatives, each a list of tokens that must all occur.
+type Keyword = Vec<Vec<String>>;
+
 /// The one-to-one matching of the module rule: `(predicted index, expected index)` pairs, sorted
 /// by expected index.
 pub fn match_items(expected: &[ExpectedItem], predicted: &[PredictedItem]) -> Vec<(usize, usize)> {
-    let expected_keys: Vec<(Vec<Vec<Vec<String>>>, HashSet<String>)> = expected
+    let expected_keys: Vec<(Vec<Keyword>, HashSet<String>)> = expected
         .iter()
         .map(|e| {
-            let keywords: Vec<Vec<Vec<String>>> =
+            let keywords: Vec<Keyword> =
                 e.keywords.iter().map(|k| k.split('|').map(tokens).filter(|alt| !alt.is_empty()).collect()).collect();
             let mut content: HashSet<String> = content_tokens(&e.title);
             content.extend(e.keywords.iter().flat_map(|k| content_tokens(&k.replace('|', " "))));
@@ -226,12 +237,11 @@ pub fn match_items(expected: &[ExpectedItem], predicted: &[PredictedItem]) -> Ve
         })
         .collect();
 
-    // Each prediction's home: the covered expected item it is most like.
-    let mut best_for: Vec<Option<(usize, f64)>> = vec![None; expected.len()];
-    for (p, item) in predicted.iter().enumerate() {
-        let text = format!("{} {}", item.title, item.description);
-        let words: HashSet<String> = tokens(&text).into_iter().collect();
-        let content = content_tokens(&text);
+    // Each prediction's home: the covered expected item it is most like. The title says what the
+    // item is; the description is read only when the title alone covers nothing.
+    let home_of = |text: &str| -> Option<(usize, f64)> {
+        let words: HashSet<String> = tokens(text).into_iter().collect();
+        let content = content_tokens(text);
         let mut home: Option<(usize, f64)> = None;
         for (e, (keywords, e_content)) in expected_keys.iter().enumerate() {
             let covered = keywords.iter().all(|alts| alts.iter().any(|alt| alt.iter().all(|w| words.contains(w))));
@@ -243,6 +253,11 @@ pub fn match_items(expected: &[ExpectedItem], predicted: &[PredictedItem]) -> Ve
                 home = Some((e, sim));
             }
         }
+        home
+    };
+    let mut best_for: Vec<Option<(usize, f64)>> = vec![None; expected.len()];
+    for (p, item) in predicted.iter().enumerate() {
+        let home = home_of(&item.title).or_else(|| home_of(&format!("{} {}", item.title, item.description)));
         if let Some((e, sim)) = home
             && best_for[e].is_none_or(|(_, s)| sim > s)
         {
@@ -304,11 +319,7 @@ impl ActionItemScore {
 }
 
 fn ratio(num: usize, den: usize, empty_is_perfect: bool) -> f64 {
-    if den == 0 {
-        if empty_is_perfect { 1.0 } else { 0.0 }
-    } else {
-        num as f64 / den as f64
-    }
+    if den == 0 { if empty_is_perfect { 1.0 } else { 0.0 } } else { num as f64 / den as f64 }
 }
 
 fn dice(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
@@ -319,9 +330,10 @@ fn dice(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "to", "of", "for", "and", "or", "on", "in", "at", "by", "with", "from", "into", "about", "up", "out", "is",
-    "be", "it", "this", "that", "these", "those", "we", "our", "us", "they", "their", "he", "she", "his", "her", "i", "my", "you",
-    "your", "will", "should", "need", "needs", "must", "can", "all", "any", "some", "before", "after", "next", "new",
+    "a", "an", "the", "to", "of", "for", "and", "or", "on", "in", "at", "by", "with", "from", "into", "about", "up",
+    "out", "is", "be", "it", "this", "that", "these", "those", "we", "our", "us", "they", "their", "he", "she", "his",
+    "her", "i", "my", "you", "your", "will", "should", "need", "needs", "must", "can", "all", "any", "some", "before",
+    "after", "next", "new",
 ];
 
 fn content_tokens(text: &str) -> HashSet<String> {
@@ -349,8 +361,14 @@ fn stem(word: &str) -> String {
         .map(|b| format!("{b}y"))
         .or_else(|| cut("ing", 6).map(str::to_string))
         .or_else(|| cut("ed", 5).map(str::to_string))
-        .or_else(|| cut("es", 5).filter(|b| b.ends_with(['s', 'x', 'z']) || b.ends_with("ch") || b.ends_with("sh")).map(str::to_string))
-        .or_else(|| cut("s", 4).filter(|b| !b.ends_with('s') && !b.ends_with('u') && !b.ends_with('i')).map(str::to_string))
+        .or_else(|| {
+            cut("es", 5)
+                .filter(|b| b.ends_with(['s', 'x', 'z']) || b.ends_with("ch") || b.ends_with("sh"))
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            cut("s", 4).filter(|b| !b.ends_with('s') && !b.ends_with('u') && !b.ends_with('i')).map(str::to_string)
+        })
         .unwrap_or_else(|| w.to_string());
     // "schedul(e)": a trailing e is dropped so "schedule" and "scheduled" share a stem.
     match base.strip_suffix('e') {
@@ -393,10 +411,12 @@ mod tests {
             ],
             lines: vec![EvalLine { seq: 1, speaker: Some("Dana".into()), start: 0.0, end: 2.0, text: "Hi".into() }],
             expected: vec![
-                expected("Send the pricing deck to the sales team", Some("Dana Whitfield"), Some("2026-03-06"), &[
-                    "pricing",
-                    "deck|slides",
-                ]),
+                expected(
+                    "Send the pricing deck to the sales team",
+                    Some("Dana Whitfield"),
+                    Some("2026-03-06"),
+                    &["pricing", "deck|slides"],
+                ),
                 expected("Fix the login timeout bug", Some("Raj Patel"), None, &["login", "timeout|bug"]),
                 expected("Book the venue for the offsite", Some("Mei Chen"), Some("2026-03-31"), &["venue"]),
                 expected("Renew the SSL certificate", None, Some("2026-03-05"), &["certificate|cert"]),
@@ -471,13 +491,28 @@ mod tests {
     }
 
     #[test]
+    fn the_title_decides_before_the_description() {
+        let m = meeting();
+        // The description repeats another item; the title is about the venue.
+        let mut venue = predicted("Mei books the venue", Some("Mei"), None);
+        venue.description = "Send the pricing deck to sales and fix the login timeout bug".into();
+        let deck = predicted("Send the pricing deck", Some("Dana"), None);
+        let pairs = match_items(&m.expected, &[venue.clone(), deck]);
+        assert_eq!(pairs, vec![(1, 0), (0, 2)]);
+        // A title that covers nothing falls back to the description.
+        let mut vague = predicted("Follow-up from the sync", None, None);
+        vague.description = "Renew the SSL certificate before it expires".into();
+        assert_eq!(match_items(&m.expected, &[vague]), vec![(0, 3)]);
+    }
+
+    #[test]
     fn wrong_assignees_and_dates_are_counted_on_matches_only() {
         let m = meeting();
         let preds = vec![
             predicted("Send pricing deck", Some("Raj"), Some("next Friday")), // wrong person, a week late
-            predicted("Fix login bug", None, None),                            // should be Raj
-            predicted("Renew the cert", Some("Priya"), Some("tomorrow")),       // unknown person = nobody: right
-            predicted("Order pizza", Some("Dana"), Some("today")),              // false positive, not scored
+            predicted("Fix login bug", None, None),                           // should be Raj
+            predicted("Renew the cert", Some("Priya"), Some("tomorrow")),     // unknown person = nobody: right
+            predicted("Order pizza", Some("Dana"), Some("today")),            // false positive, not scored
         ];
         let s = ActionItemScore::score(&m, &preds);
         assert_eq!((s.matched, s.predicted, s.expected), (3, 4, 4));
@@ -524,7 +559,7 @@ mod tests {
         let mut m = meeting();
         m.lines.push(EvalLine { seq: 2, speaker: None, start: 2.0, end: 60.0, text: "more".into() });
         let long = EvalMeeting::concatenated("long", &[m], 1800.0).unwrap();
-        assert!(long.duration() >= 1800.0 - 62.0 && long.duration() < 1900.0, "{}", long.duration());
+        assert!(long.duration() >= 1800.0 && long.duration() < 1800.0 + 60.0, "{}", long.duration());
         assert!(long.lines.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].start >= w[0].start));
         assert!(long.validate().is_ok());
     }
@@ -572,7 +607,12 @@ mod tests {
                 })
                 .collect();
             let s = ActionItemScore::score(&m, &answer);
-            assert_eq!((s.matched, s.assignee_correct, s.due_correct), (m.expected.len(), s.matched, s.matched), "{}", m.name);
+            assert_eq!(
+                (s.matched, s.assignee_correct, s.due_correct),
+                (m.expected.len(), s.matched, s.matched),
+                "{}",
+                m.name
+            );
             total.add(&s);
         }
         assert_eq!((total.precision(), total.recall()), (1.0, 1.0));

@@ -50,19 +50,37 @@ const COMPOUND_SURNAMES: &[&str] = &["남궁", "황보", "제갈", "선우", "�
 /// Titles that say nothing about who is meant ("Dr. Park", "김 과장님", "민수 씨").
 const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam"];
 const KOREAN_TITLES: &[&str] = &[
-    "님", "씨", "선배", "선배님", "후배", "대리", "과장", "차장", "부장", "팀장", "실장", "본부장", "이사", "대표", "사원",
-    "주임", "매니저", "책임", "선임", "수석", "연구원",
+    "님",
+    "씨",
+    "선배",
+    "선배님",
+    "후배",
+    "대리",
+    "과장",
+    "차장",
+    "부장",
+    "팀장",
+    "실장",
+    "본부장",
+    "이사",
+    "대표",
+    "사원",
+    "주임",
+    "매니저",
+    "책임",
+    "선임",
+    "수석",
+    "연구원",
 ];
 
 impl AssigneeResolver {
     /// From the tenant's users; soft-deleted users are never assigned.
     pub fn from_users(users: &[User]) -> Self {
-        Self::new(
-            users
-                .iter()
-                .filter(|u| u.deleted_at.is_none())
-                .map(|u| Person { id: u.id, name: u.name.clone(), email: u.email.clone() }),
-        )
+        Self::new(users.iter().filter(|u| u.deleted_at.is_none()).map(|u| Person {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+        }))
     }
 
     pub fn new(people: impl IntoIterator<Item = Person>) -> Self {
@@ -101,18 +119,18 @@ impl AssigneeResolver {
 
         // The email's local part shares a step with partial names: "priya" may be priya@ or
         // another Priya, and then it is ambiguous.
-        let steps: [&dyn Fn(&Keys) -> bool; 3] = [
-            &|k| k.compact == compact,
-            &|k| k.tokens == sorted,
-            &|k| (!k.local.is_empty() && k.local == compact) || match tokens.as_slice() {
-                [one] => k.given.contains(one) || k.family.contains(one),
-                // "Sarah K" / "Sarah Kim-Lee": the first name and the start of the last one.
-                [first, .., last] => k.tokens.len() > 1 && &k.first == first && k.last.starts_with(last.as_str()),
-                [] => false,
-            },
-        ];
+        let steps: [&dyn Fn(&Keys) -> bool; 3] = [&|k| k.compact == compact, &|k| k.tokens == sorted, &|k| {
+            (!k.local.is_empty() && k.local == compact)
+                || match tokens.as_slice() {
+                    [one] => k.given.contains(one) || k.family.contains(one),
+                    // "Sarah K" / "Sarah Kim-Lee": the first name and the start of the last one.
+                    [first, .., last] => k.tokens.len() > 1 && &k.first == first && k.last.starts_with(last.as_str()),
+                    [] => false,
+                }
+        }];
         for step in steps {
-            let found: Vec<usize> = self.people.iter().enumerate().filter(|(_, (_, k))| step(k)).map(|(i, _)| i).collect();
+            let found: Vec<usize> =
+                self.people.iter().enumerate().filter(|(_, (_, k))| step(k)).map(|(i, _)| i).collect();
             match found.as_slice() {
                 [] => continue,
                 [one] => return Some(&self.people[*one].0),
@@ -135,8 +153,13 @@ impl Keys {
     fn of(person: &Person) -> Self {
         let tokens = name_tokens(&person.name);
         let email = person.email.trim().to_lowercase();
-        let local: String =
-            email.split('@').next().unwrap_or_default().chars().filter(|c| !matches!(c, '.' | '_' | '-' | '+')).collect();
+        let local: String = email
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !matches!(c, '.' | '_' | '-' | '+'))
+            .collect();
         let mut given = BTreeSet::new();
         let mut family = BTreeSet::new();
         match tokens.as_slice() {

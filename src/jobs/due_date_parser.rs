@@ -42,11 +42,25 @@ const KOREAN_WEEKDAYS: [(&str, Weekday); 7] = [
     ("토요일", Weekday::Sat),
     ("일요일", Weekday::Sun),
 ];
-const MONTHS: [&str; 12] =
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
 /// Words that carry no date meaning in "by the end of the week", "no later than Friday".
-const FILLER: &[&str] =
-    &["the", "by", "before", "until", "till", "til", "on", "at", "due", "no", "later", "than", "of", "is", "please", "around"];
+const FILLER: &[&str] = &[
+    "the", "by", "before", "until", "till", "til", "on", "at", "due", "no", "later", "than", "of", "is", "please",
+    "around",
+];
 
 impl DueDateParser {
     pub fn new(meeting: NaiveDate) -> Self {
@@ -84,12 +98,16 @@ impl DueDateParser {
         if let Some(date) = self.amount_from_now(&t) {
             return Some(date);
         }
-        let weekday = t.iter().find_map(|w| WEEKDAYS.iter().find(|(n, _)| n == w || abbreviation(w) == Some(*n)).map(|(_, d)| *d));
+        let weekday = t
+            .iter()
+            .find_map(|w| WEEKDAYS.iter().find(|(n, _)| n == w || abbreviation(w) == Some(*n)).map(|(_, d)| *d));
         if let Some(day) = weekday {
             return Some(if has(&["week", "after", "next"]) {
                 in_week(m, 2, day)
             } else if t.iter().position(|w| *w == "next").is_some_and(|i| {
-                t.get(i + 1).is_some_and(|n| *n == "week" || WEEKDAYS.iter().any(|(d, _)| d == n || abbreviation(n) == Some(*d)))
+                t.get(i + 1).is_some_and(|n| {
+                    *n == "week" || WEEKDAYS.iter().any(|(d, _)| d == n || abbreviation(n) == Some(*d))
+                })
             }) {
                 in_week(m, 1, day)
             } else {
@@ -133,7 +151,13 @@ impl DueDateParser {
         {
             return Some(m);
         }
-        // "by the 15th": an ordinal, or a number right after "the" in the original words.
+        // "by the 15th": an ordinal, a spoken ordinal ("the twenty-fourth"), or a number right
+        // after "the" in the original words.
+        if let Some(day) =
+            (1..all.len()).find_map(|i| (all[i - 1] == "the").then(|| spoken_ordinal(&all[i..])).flatten())
+        {
+            return self.day_of_month(day);
+        }
         let day = all.iter().enumerate().find_map(|(i, w)| {
             let the_n = i > 0 && all[i - 1] == "the" && all.get(i + 1).is_none_or(|n| *n == "of");
             ordinal(w).or_else(|| the_n.then(|| w.parse::<u32>().ok()).flatten())
@@ -145,8 +169,8 @@ impl DueDateParser {
     fn month_day(&self, t: &[&str]) -> Option<NaiveDate> {
         for (i, w) in t.iter().enumerate() {
             let Some(month) = month_number(w) else { continue };
-            let day_after = t.get(i + 1).and_then(|n| day_number(n));
-            let day_before = i.checked_sub(1).and_then(|j| day_number(t[j]));
+            let day_after = t.get(i + 1).and_then(|n| day_number(n)).or_else(|| spoken_ordinal(&t[i + 1..]));
+            let day_before = i.checked_sub(1).and_then(|j| day_number(t[j])).or_else(|| spoken_ordinal_ending(&t[..i]));
             let year = t.get(i + 2).filter(|_| day_after.is_some()).or(t.get(i + 1)).and_then(|y| year_number(y));
             if let Some(day) = day_after.or(day_before) {
                 return self.dated(year, month, day);
@@ -301,12 +325,9 @@ fn iso_date(s: &str) -> Option<NaiveDate> {
 fn number_before<'a>(s: &'a str, marker: &str) -> Option<(u32, &'a str)> {
     let at = s.find(marker)?;
     let head = &s[..at];
-    let digits: String = head.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
-    let n = if digits.is_empty() {
-        korean_count(head)?
-    } else {
-        digits.parse().ok()?
-    };
+    let digits: String =
+        head.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
+    let n = if digits.is_empty() { korean_count(head)? } else { digits.parse().ok()? };
     Some((n, &s[at + marker.len()..]))
 }
 
@@ -352,8 +373,56 @@ fn ordinal(w: &str) -> Option<u32> {
     digits.parse().ok().filter(|n| (1..=31).contains(n))
 }
 
+const ORDINAL_WORDS: [&str; 19] = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+];
+
+/// A spoken day ordinal at the start of `words`: "fourth", "twenty fourth" (from "twenty-fourth"),
+/// "twentieth", "thirty first". Only called where a day is expected ("the …", next to a month),
+/// because "second" and "first" are ordinary words too.
+fn spoken_ordinal(words: &[&str]) -> Option<u32> {
+    let unit = |w: &str| ORDINAL_WORDS.iter().position(|o| *o == w).map(|i| i as u32 + 1);
+    match words {
+        ["twenty", next, ..] if unit(next).is_some_and(|u| u < 10) => unit(next).map(|u| 20 + u),
+        ["thirty", "first", ..] => Some(31),
+        ["twentieth", ..] => Some(20),
+        ["thirtieth", ..] => Some(30),
+        [w, ..] => unit(w),
+        [] => None,
+    }
+}
+
+/// The spoken ordinal that ends `words` ("the twenty fourth" of "the twenty fourth of March").
+fn spoken_ordinal_ending(words: &[&str]) -> Option<u32> {
+    let n = words.len();
+    (n >= 2)
+        .then(|| spoken_ordinal(&words[n - 2..]))
+        .flatten()
+        .filter(|d| *d > 20)
+        .or_else(|| spoken_ordinal(words.get(n.checked_sub(1)?..)?))
+}
+
 fn count(w: &str) -> Option<u32> {
-    let words = ["a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
+    let words =
+        ["a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
     if w == "an" || w == "couple" {
         return Some(if w == "an" { 1 } else { 2 });
     }
@@ -503,6 +572,12 @@ mod tests {
         assert_eq!(p.parse("on the 31st"), d("2026-03-31"));
         let april = DueDateParser::new(NaiveDate::from_ymd_opt(2026, 4, 10).unwrap());
         assert_eq!(april.parse("the 31st"), d("2026-05-31"), "April has no 31st");
+        assert_eq!(p.parse("by the twenty-fourth"), d("2026-03-24"));
+        assert_eq!(p.parse("the eighteenth"), d("2026-03-18"));
+        assert_eq!(p.parse("by the first"), d("2026-04-01"));
+        assert_eq!(p.parse("on the thirty-first"), d("2026-03-31"));
+        assert_eq!(p.parse("the twentieth"), d("2026-03-20"));
+        assert_eq!(p.parse("a second"), None);
     }
 
     #[test]
@@ -514,6 +589,9 @@ mod tests {
         assert_eq!(p.parse("the 3rd of April"), d("2026-04-03"));
         assert_eq!(p.parse("Apr 3rd"), d("2026-04-03"));
         assert_eq!(p.parse("Sept 1"), d("2026-09-01"));
+        assert_eq!(p.parse("April twenty-first"), d("2026-04-21"));
+        assert_eq!(p.parse("the fifth of May"), d("2026-05-05"));
+        assert_eq!(p.parse("December fourth"), d("2026-12-04"));
         assert_eq!(p.parse("March 3, 2027"), d("2027-03-03"));
         assert_eq!(p.parse("May 5"), d("2026-05-05"));
         assert_eq!(p.parse("February 30"), None, "no such date");
@@ -556,7 +634,18 @@ mod tests {
     #[test]
     fn unknown_is_none() {
         let p = wed();
-        for s in ["", "soon", "ASAP", "sometime", "after the launch", "when possible", "Q3", "3 slides", "may be later", "TBD"] {
+        for s in [
+            "",
+            "soon",
+            "ASAP",
+            "sometime",
+            "after the launch",
+            "when possible",
+            "Q3",
+            "3 slides",
+            "may be later",
+            "TBD",
+        ] {
             assert_eq!(p.parse(s), None, "{s:?}");
         }
     }

@@ -17,7 +17,9 @@ mod retention;
 mod slack_client;
 mod slack_post_job;
 
-pub use action_item_eval::{ActionItemScore, EvalAttendee, EvalError, EvalLine, EvalMeeting, ExpectedItem, PredictedItem};
+pub use action_item_eval::{
+    ActionItemScore, EvalAttendee, EvalError, EvalLine, EvalMeeting, ExpectedItem, PredictedItem, match_items,
+};
 pub use assignee_resolver::{AssigneeResolver, Person};
 pub use due_date_parser::DueDateParser;
 pub use job_runner::{JobError, JobHandler, JobRunner, RunnerConfig};

@@ -1,0 +1,220 @@
+//! Action-item quality and speed per LLM on the project's evaluation set
+//! (`tests/fixtures/action_items/*.json`): runs `LlmWorker::extract` on every meeting, scores the
+//! items with `ActionItemScore` (one-to-one keyword matching, assignees and due dates resolved as
+//! the job worker does) and times a generated 30-minute meeting. Prints a markdown table.
+//!
+//! ```sh
+//! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
+//!     [--precision int8|fp32] [--set tests/fixtures/action_items] [--models-dir models]
+//!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose]
+//! ```
+//! `--models` takes names (`models/llm-<name>`) or directories. `--verbose` prints every
+//! meeting's missed items, false positives and wrong assignees/dates.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use ddalkkak::commands::ModelPaths;
+use ddalkkak::inference::llm::{ExtractedItem, LlmWorker, LlmWorkerOptions, MeetingInput, Precision, TranscriptLine};
+use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak::jobs::{ActionItemScore, DueDateParser, EvalMeeting, PredictedItem, match_items};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn input(m: &EvalMeeting) -> MeetingInput {
+    MeetingInput {
+        title: m.title.clone(),
+        date: m.date,
+        lines: m
+            .lines
+            .iter()
+            .map(|l| TranscriptLine {
+                seq: l.seq,
+                speaker: l.speaker.clone(),
+                start: l.start,
+                end: l.end,
+                text: l.text.clone(),
+            })
+            .collect(),
+        attendees: m.attendees.iter().map(|a| a.name.clone()).collect(),
+    }
+}
+
+fn predicted(items: &[ExtractedItem]) -> Vec<PredictedItem> {
+    items
+        .iter()
+        .map(|i| PredictedItem {
+            title: i.title.clone(),
+            description: i.description.clone(),
+            assignee: i.assignee.clone(),
+            due_date: i.due_date.clone(),
+        })
+        .collect()
+}
+
+struct Row {
+    model: String,
+    score: ActionItemScore,
+    seconds: Vec<f64>,
+    long: Option<f64>,
+    /// Meetings whose extraction returned an error (scored as no items).
+    failed: usize,
+}
+
+fn show(m: &EvalMeeting, items: &[PredictedItem]) {
+    let pairs = match_items(&m.expected, items);
+    let resolver = m.resolver();
+    let dates = DueDateParser::new(m.date);
+    for (e, want) in m.expected.iter().enumerate() {
+        match pairs.iter().find(|(_, x)| *x == e) {
+            None => println!("    MISSED  {:?} ({:?}, {:?})", want.title, want.assignee, want.due_date),
+            Some((p, _)) => {
+                let got = &items[*p];
+                let who = got.assignee.as_deref().and_then(|n| resolver.resolve(n)).map(|p| p.name.clone());
+                let due = got.due_date.as_deref().and_then(|d| dates.parse(d));
+                let mark = |ok: bool| if ok { "" } else { " WRONG" };
+                println!(
+                    "    ok      {:?} <- {:?} | assignee {:?} -> {:?}{} | due {:?} -> {:?}{}",
+                    want.title,
+                    got.title,
+                    got.assignee,
+                    who,
+                    mark(who == want.assignee),
+                    got.due_date,
+                    due,
+                    mark(due == want.due_date)
+                );
+            }
+        }
+    }
+    for (p, got) in items.iter().enumerate() {
+        if !pairs.iter().any(|(x, _)| *x == p) {
+            println!("    EXTRA   {:?} ({:?}, {:?}): {}", got.title, got.assignee, got.due_date, got.description);
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let models = arg(&args, "--models").unwrap_or_else(|| "smollm2".into());
+    let precision = match arg(&args, "--precision").as_deref().unwrap_or("int8") {
+        "int8" => Precision::Int8,
+        "fp32" => Precision::Fp32,
+        other => anyhow::bail!("--precision: int8 or fp32, not {other}"),
+    };
+    let set = PathBuf::from(arg(&args, "--set").unwrap_or_else(|| "tests/fixtures/action_items".into()));
+    let models_dir = PathBuf::from(
+        arg(&args, "--models-dir")
+            .or_else(|| std::env::var("DDALKKAK_MODELS_DIR").ok())
+            .unwrap_or_else(|| "models".into()),
+    );
+    let threads: usize = arg(&args, "--threads").map(|t| t.parse()).transpose()?.unwrap_or(2);
+    let long_minutes: f64 = arg(&args, "--long-minutes").map(|t| t.parse()).transpose()?.unwrap_or(30.0);
+    let no_long = args.iter().any(|a| a == "--no-long");
+    let verbose = args.iter().any(|a| a == "--verbose");
+    let only = arg(&args, "--only");
+
+    let all = EvalMeeting::load_dir(&set)?;
+    let meetings: Vec<&EvalMeeting> =
+        all.iter().filter(|m| only.as_deref().is_none_or(|o| m.name.contains(o))).collect();
+    anyhow::ensure!(!meetings.is_empty(), "no meeting matches --only");
+    let long = EvalMeeting::concatenated("All-hands: quarter review", &all, long_minutes * 60.0)
+        .context("building the long meeting")?;
+    let paths = ModelPaths::new(&models_dir);
+    let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
+
+    let mut rows = Vec::new();
+    for name in models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models_dir.join(format!("llm-{name}")) };
+        let options = LlmWorkerOptions { intra_op_threads: threads, ..Default::default() };
+        let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
+        let mut row = Row {
+            model: name.to_string(),
+            score: ActionItemScore::default(),
+            seconds: Vec::new(),
+            long: None,
+            failed: 0,
+        };
+        for m in &meetings {
+            let started = Instant::now();
+            // A failed extraction is what the job worker would get too: no items for that meeting.
+            let items = match worker.extract(input(m)).await {
+                Ok(extraction) => predicted(&extraction.action_items),
+                Err(e) => {
+                    let e = e.to_string();
+                    eprintln!("{name} {}: extraction failed: {}", m.name, e.chars().take(160).collect::<String>());
+                    row.failed += 1;
+                    Vec::new()
+                }
+            };
+            let secs = started.elapsed().as_secs_f64();
+            let s = ActionItemScore::score(m, &items);
+            eprintln!(
+                "{name} {}: {:.1} min of talk, {secs:.1} s, {} expected, {} predicted, {} matched",
+                m.name,
+                m.duration() / 60.0,
+                s.expected,
+                s.predicted,
+                s.matched
+            );
+            if verbose {
+                show(m, &items);
+            }
+            row.score.add(&s);
+            row.seconds.push(secs);
+        }
+        if !no_long {
+            let started = Instant::now();
+            let outcome = worker.extract(input(&long)).await;
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "{name} long meeting: {:.1} min of talk, {} lines, {secs:.1} s, {}",
+                long.duration() / 60.0,
+                long.lines.len(),
+                match &outcome {
+                    Ok(x) => format!("{} items", x.action_items.len()),
+                    Err(e) => format!("failed: {}", e.to_string().chars().take(160).collect::<String>()),
+                }
+            );
+            row.long = Some(secs);
+        }
+        worker.shutdown();
+        rows.push(row);
+    }
+
+    println!(
+        "\n{} meetings, {} expected items, precision {}, {threads} threads\n",
+        meetings.len(),
+        rows.first().map_or(0, |r| r.score.expected),
+        precision.key()
+    );
+    println!(
+        "| model | precision | recall | F1 | assignee acc | due acc | failed | s/meeting mean | s/meeting max | {:.0}-min meeting s |",
+        long_minutes
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let mean = r.seconds.iter().sum::<f64>() / r.seconds.len().max(1) as f64;
+        let max = r.seconds.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {} | {:.2} ({}/{}) | {:.2} ({}/{}) | {:.2} | {:.2} | {:.2} | {} | {mean:.1} | {max:.1} | {} |",
+            r.model,
+            r.score.precision(),
+            r.score.matched,
+            r.score.predicted,
+            r.score.recall(),
+            r.score.matched,
+            r.score.expected,
+            r.score.f1(),
+            r.score.assignee_accuracy(),
+            r.score.due_accuracy(),
+            r.failed,
+            r.long.map_or("-".into(), |s| format!("{s:.1}"))
+        );
+    }
+    Ok(())
+}
