@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit (the `db:migrate:deploy` step, D-145).
     Migrate(DbArgs),
     /// Database operations: backup before a deployment, verify after it (D-143, D-145).

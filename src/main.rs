@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     };
     init_tracing(format);
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
             let store = store::connect(&db.url()?, 1).await?;
             println!("migrations applied ({})", store.backend());
@@ -136,7 +136,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         threads: i.llm_threads,
         fetch: true,
         slack_api_url: i.slack_api_url.clone(),
-        runner: RunnerConfig { lease: std::time::Duration::from_secs(i.job_lease_secs.max(1)), ..RunnerConfig::default() },
+        runner: RunnerConfig {
+            lease: std::time::Duration::from_secs(i.job_lease_secs.max(1)),
+            ..RunnerConfig::default()
+        },
     };
     let captions = live.as_ref().map(|l| l.service.captions.clone());
     let intelligence = start_intelligence(intelligence, store.clone(), cipher.clone(), captions).await?;

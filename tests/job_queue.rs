@@ -109,11 +109,17 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
     let bob = s
         .create_user(
             t.tenant.id,
-            NewUser { email: "bob@intel.com".into(), name: "Bob Lee".into(), role: ddalkkak::model::Role::Member, slack_user_id: Some("U0BOB".into()) },
+            NewUser {
+                email: "bob@intel.com".into(),
+                name: "Bob Lee".into(),
+                role: ddalkkak::model::Role::Member,
+                slack_user_id: Some("U0BOB".into()),
+            },
         )
         .await
         .unwrap();
-    let meeting = finalized_meeting(s, t.tenant.id, t.owner.id, &["Bob will send the deck.", "Owner books the room."]).await;
+    let meeting =
+        finalized_meeting(s, t.tenant.id, t.owner.id, &["Bob will send the deck.", "Owner books the room."]).await;
     let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
     let result = intelligence(vec![
         task("Send the deck", Some(bob.id)),
@@ -153,13 +159,17 @@ async fn an_active_slack_integration_queues_a_post(db: TestDb) {
     let slack = s.create_integration(t.tenant.id, integration).await.unwrap();
     let first = finalized_meeting(s, t.tenant.id, t.owner.id, &["One."]).await;
     let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
-    assert!(!s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap().slack_queued, "inactive (D-104)");
+    assert!(
+        !s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap().slack_queued,
+        "inactive (D-104)"
+    );
     let patch = ddalkkak::store::IntegrationPatch { is_active: Some(true), ..Default::default() };
     s.update_integration(t.tenant.id, slack.id, patch).await.unwrap();
     let second = finalized_meeting(s, t.tenant.id, t.owner.id, &["Two."]).await;
     let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
     assert!(s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap().slack_queued);
-    let kinds = |m| async move { s.list_jobs(t.tenant.id, m).await.unwrap().into_iter().map(|j| j.kind).collect::<Vec<_>>() };
+    let kinds =
+        |m| async move { s.list_jobs(t.tenant.id, m).await.unwrap().into_iter().map(|j| j.kind).collect::<Vec<_>>() };
     assert_eq!(kinds(first).await, vec![Job::MEETING_INTELLIGENCE]);
     assert_eq!(kinds(second).await, vec![Job::MEETING_INTELLIGENCE, Job::SLACK_POST]);
 }
@@ -220,7 +230,8 @@ async fn fake_post_message(State(log): State<Arc<Mutex<SlackLog>>>, headers: Hea
 }
 
 async fn fake_slack(log: Arc<Mutex<SlackLog>>) -> String {
-    let app = axum::Router::new().route("/api/chat.postMessage", axum::routing::post(fake_post_message)).with_state(log);
+    let app =
+        axum::Router::new().route("/api/chat.postMessage", axum::routing::post(fake_post_message)).with_state(log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -228,7 +239,13 @@ async fn fake_slack(log: Arc<Mutex<SlackLog>>) -> String {
 }
 
 /// Runs the Slack job runner until `done` holds for the meeting's `slack_post` job.
-async fn run_slack_until(s: Arc<dyn Store>, base: &str, tenant: Uuid, meeting: Uuid, done: impl Fn(&Job) -> bool) -> Job {
+async fn run_slack_until(
+    s: Arc<dyn Store>,
+    base: &str,
+    tenant: Uuid,
+    meeting: Uuid,
+    done: impl Fn(&Job) -> bool,
+) -> Job {
     let cipher = TokenCipher::new(&common::TEST_KEY);
     let handler = SlackPostJob { store: s.clone(), cipher, slack: SlackClient::new(base) };
     let config = RunnerConfig {
@@ -258,8 +275,7 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     let s = db.store.clone();
     let t = common::tenant(&*s, "slack").await;
     let cipher = TokenCipher::new(&common::TEST_KEY);
-    let mut patch = ddalkkak::store::UserPatch::default();
-    patch.slack_user_id = Some(Some("U0OWNER".into()));
+    let patch = ddalkkak::store::UserPatch { slack_user_id: Some(Some("U0OWNER".into())), ..Default::default() };
     s.update_user(t.tenant.id, t.owner.id, patch).await.unwrap();
     let integration = NewIntegration {
         service_type: ServiceType::Slack,
@@ -283,7 +299,10 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
         .unwrap();
     let done = run_slack_until(s.clone(), &base, t.tenant.id, meeting, |j| j.status == JobStatus::Succeeded).await;
     assert_eq!(done.attempts, 3);
-    assert_eq!(s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.as_deref(), Some("1763700000.000100"));
+    assert_eq!(
+        s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.as_deref(),
+        Some("1763700000.000100")
+    );
     let posted = log.lock().unwrap().requests.last().cloned().unwrap();
     assert_eq!(posted["channel"], "C0TEAM");
     let items = posted["blocks"][2]["text"]["text"].as_str().unwrap();

@@ -37,7 +37,9 @@ async fn wait_for_job(s: &dyn Store, tenant: uuid::Uuid, meeting: uuid::Uuid, ki
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
         let jobs = s.list_jobs(tenant, meeting).await.unwrap();
-        if let Some(job) = jobs.into_iter().find(|j| j.kind == kind && matches!(j.status, JobStatus::Succeeded | JobStatus::Failed)) {
+        if let Some(job) =
+            jobs.into_iter().find(|j| j.kind == kind && matches!(j.status, JobStatus::Succeeded | JobStatus::Failed))
+        {
             return job;
         }
         assert!(tokio::time::Instant::now() < deadline, "{kind} job did not finish");
@@ -45,7 +47,9 @@ async fn wait_for_job(s: &dyn Store, tenant: uuid::Uuid, meeting: uuid::Uuid, ki
     }
 }
 
-async fn read_text(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> (Vec<Value>, Option<u16>) {
+async fn read_text(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> (Vec<Value>, Option<u16>) {
     let mut got = Vec::new();
     while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(240), ws.next()).await {
         match message {
@@ -64,7 +68,8 @@ async fn a_finished_live_meeting_gets_action_items_live(db: TestDb) {
     }
     let _serial = ONE_AT_A_TIME.lock().await;
     let t = common::tenant(&*db.store, "intel").await;
-    let Some(app) = TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
+    let Some(app) =
+        TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
     else {
         return;
     };
@@ -177,7 +182,8 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     let dead = s.claim_job(Job::MEETING_INTELLIGENCE, chrono::Duration::seconds(2)).await.unwrap().unwrap();
     assert_eq!(dead.attempts, 1);
 
-    let Some(app) = TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
+    let Some(app) =
+        TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
     else {
         return;
     };

@@ -67,7 +67,8 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
     };
     store.create_task(tid, task).await.unwrap();
     store.create_realtime_session(tid, member.id, Some(m.id), &format!("sock-{slug}")).await.unwrap();
-    let integration = NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true, channel: None };
+    let integration =
+        NewIntegration { service_type: ServiceType::Slack, access_token: None, is_active: true, channel: None };
     store.create_integration(tid, integration).await.unwrap();
     store.create_notification(tid, member.id, "t", "hello").await.unwrap();
     for table in [ErrorTable::Meetings, ErrorTable::Ai, ErrorTable::Integration] {

@@ -301,7 +301,8 @@ async fn one_integration_per_service_per_tenant(db: TestDb) {
     let i = s.create_integration(a, slack("v1:abc")).await.unwrap();
     assert_eq!(constraint(s.create_integration(a, slack("v1:def")).await), "uq_integrations_tenant_service");
     s.create_integration(b, slack("v1:ghi")).await.expect("other tenant may connect Slack too");
-    let notion = NewIntegration { service_type: ServiceType::Notion, access_token: None, is_active: true, channel: None };
+    let notion =
+        NewIntegration { service_type: ServiceType::Notion, access_token: None, is_active: true, channel: None };
     s.create_integration(a, notion).await.expect("other service");
 
     let off = IntegrationPatch { is_active: Some(false), ..Default::default() };

@@ -54,7 +54,8 @@ pub async fn start_intelligence(
     let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker> {
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: setup.threads.max(1) })?;
         let options = LlmWorkerOptions { intra_op_threads: setup.threads.max(1), ..LlmWorkerOptions::default() };
-        LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options).with_context(|| format!("loading LLM {name}"))
+        LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)
+            .with_context(|| format!("loading LLM {name}"))
     })
     .await??;
     let llm = Arc::new(llm);

@@ -74,7 +74,11 @@ pub fn ensure_llm(paths: &ModelPaths, name: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let script = paths.root.join("fetch.sh");
-    anyhow::ensure!(script.exists(), "{} not found: set DDALKKAK_MODELS_DIR to the repository's models/", script.display());
+    anyhow::ensure!(
+        script.exists(),
+        "{} not found: set DDALKKAK_MODELS_DIR to the repository's models/",
+        script.display()
+    );
     eprintln!("LLM {name} missing in {}; fetching", paths.root.display());
     let status = Command::new("bash").arg(&script).args(["--llm", name]).status()?;
     anyhow::ensure!(status.success(), "LLM fetch failed ({status})");

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{AppState, double_option};
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Principal};
+use super::{AppState, double_option};
 use crate::model::{Integration, Role, ServiceType};
 use crate::store::{IntegrationPatch, NewIntegration};
 use crate::validate::Validator;

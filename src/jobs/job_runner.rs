@@ -217,7 +217,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let c = RunnerConfig { backoff: Duration::from_secs(30), max_backoff: Duration::from_secs(100), ..Default::default() };
+        let c = RunnerConfig {
+            backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(100),
+            ..Default::default()
+        };
         assert_eq!(c.backoff_after(1), Duration::from_secs(30));
         assert_eq!(c.backoff_after(2), Duration::from_secs(60));
         assert_eq!(c.backoff_after(3), Duration::from_secs(100));

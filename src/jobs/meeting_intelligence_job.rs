@@ -45,7 +45,8 @@ impl JobHandler for MeetingIntelligenceJob {
 
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         let tenant = job.tenant_id;
-        let meeting_id = job.meeting_id.ok_or_else(|| JobError::permanent("meeting_intelligence job without a meeting"))?;
+        let meeting_id =
+            job.meeting_id.ok_or_else(|| JobError::permanent("meeting_intelligence job without a meeting"))?;
         let meeting = match self.store.get_meeting(tenant, meeting_id).await {
             Ok(m) => m,
             Err(crate::store::StoreError::NotFound) => return Err(JobError::permanent("the meeting was deleted")),
@@ -108,7 +109,13 @@ pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput 
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .enumerate()
-            .map(|(i, text)| TranscriptLine { seq: i as i64, speaker: None, start: 0.0, end: 0.0, text: text.to_owned() })
+            .map(|(i, text)| TranscriptLine {
+                seq: i as i64,
+                speaker: None,
+                start: 0.0,
+                end: 0.0,
+                text: text.to_owned(),
+            })
             .collect();
     }
     MeetingInput { title: meeting.title.clone(), date: meeting.created_at.date_naive(), lines, attendees }

@@ -25,8 +25,16 @@ impl SlackError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SlackError::Api { error } => {
-                matches!(error.as_str(), "ratelimited" | "rate_limited" | "internal_error" | "fatal_error"
-                    | "service_unavailable" | "request_timeout" | "team_added_to_org")
+                matches!(
+                    error.as_str(),
+                    "ratelimited"
+                        | "rate_limited"
+                        | "internal_error"
+                        | "fatal_error"
+                        | "service_unavailable"
+                        | "request_timeout"
+                        | "team_added_to_org"
+                )
             }
             SlackError::RateLimited(_) | SlackError::Network(_) => true,
             SlackError::Http(status) => *status >= 500,

@@ -52,7 +52,8 @@ impl JobHandler for SlackPostJob {
             .access_token
             .as_deref()
             .ok_or_else(|| permanent("the Slack integration has no token".into()))?;
-        let token = self.cipher.decrypt(token).map_err(|e| permanent(format!("the Slack token cannot be decrypted: {e}")))?;
+        let token =
+            self.cipher.decrypt(token).map_err(|e| permanent(format!("the Slack token cannot be decrypted: {e}")))?;
         let meeting = self.store.get_meeting(tenant, meeting_id).await?;
         let users = self.store.list_users(tenant, false).await?;
         let channel = match &integration.channel {
@@ -80,10 +81,8 @@ impl JobHandler for SlackPostJob {
 /// `text` (the notification fallback) and Block Kit blocks: title, summary, action items with
 /// the assignee mentioned when they have a Slack id.
 pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
-    let slack_ids: HashMap<String, &str> = users
-        .iter()
-        .filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id.to_string(), s)))
-        .collect();
+    let slack_ids: HashMap<String, &str> =
+        users.iter().filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id.to_string(), s))).collect();
     let items: Vec<Value> = meeting.ai_action_items.as_ref().and_then(|j| j.0.as_array().cloned()).unwrap_or_default();
     let lines: Vec<String> = items
         .iter()

@@ -37,8 +37,13 @@ pub struct CaptionHub {
 impl CaptionHub {
     pub fn open(&self, session: Uuid, tenant_id: Uuid, meeting_id: Uuid) -> Arc<CaptionChannel> {
         let (tx, _) = broadcast::channel(VIEWER_BUFFER);
-        let channel =
-            Arc::new(CaptionChannel { tenant_id, meeting_id, tx, recent: Mutex::default(), ended: AtomicBool::new(false) });
+        let channel = Arc::new(CaptionChannel {
+            tenant_id,
+            meeting_id,
+            tx,
+            recent: Mutex::default(),
+            ended: AtomicBool::new(false),
+        });
         self.sessions.insert(session, channel.clone());
         channel
     }

@@ -377,7 +377,7 @@ impl SocketActor {
             return;
         }
         let Ok(Ok(segments)) = reply else { return };
-        let (results, _) = self.results(start, None, &segments, false, false, false, &[]);
+        let (results, _) = self.results(start, &segments, None);
         let json = ServerMessage::Results(results).to_json();
         self.captions.publish(json.as_str().into(), false);
         if self.request.options.interim_results {
@@ -385,17 +385,9 @@ impl SocketActor {
         }
     }
 
-    async fn on_final(&mut self, done: FinalDone) -> Result<(), SessionError> {
-        let segments = done.reply?;
-        let (results, words) = self.results(
-            done.start,
-            Some(done.samples),
-            &segments,
-            true,
-            done.speech_final,
-            done.from_finalize,
-            &done.turns,
-        );
+    async fn on_final(&mut self, mut done: FinalDone) -> Result<(), SessionError> {
+        let segments = std::mem::replace(&mut done.reply, Ok(Vec::new()))?;
+        let (results, words) = self.results(done.start, &segments, Some(&done));
         let text = results.channel.alternatives[0].transcript.clone();
         // An empty final (silence, a Finalize with nothing open) has nothing to keep.
         if !text.is_empty() {
@@ -456,40 +448,31 @@ impl SocketActor {
         }
     }
 
-    /// Builds `Results` for an utterance starting at sample `start`.
-    fn results(
-        &self,
-        start: u64,
-        samples: Option<usize>,
-        segments: &[Segment],
-        is_final: bool,
-        speech_final: bool,
-        from_finalize: bool,
-        turns: &[SpeakerTurn],
-    ) -> (Results, Vec<Word>) {
+    /// `Results` for an utterance starting at sample `start`: a partial, or the final `done`.
+    fn results(&self, start: u64, segments: &[Segment], done: Option<&FinalDone>) -> (Results, Vec<Word>) {
         let offset = seconds(start);
         let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
         let mut words = Vec::new();
         for s in &kept {
             words.extend(segment_words(s, offset));
         }
-        if !turns.is_empty() {
-            label_words(&mut words, turns);
+        if let Some(done) = done.filter(|d| !d.turns.is_empty()) {
+            label_words(&mut words, &done.turns);
         }
         let transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
         let confidence =
             if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
-        let duration = match samples {
-            Some(n) => n as f64 / MODEL_RATE as f64,
+        let duration = match done {
+            Some(d) => d.samples as f64 / MODEL_RATE as f64,
             None => kept.last().map_or(0.0, |s| s.end as f64),
         };
         let results = Results {
             channel_index: [0, 1],
             start: round3(offset),
             duration: round3(duration),
-            is_final,
-            speech_final,
-            from_finalize,
+            is_final: done.is_some(),
+            speech_final: done.is_some_and(|d| d.speech_final),
+            from_finalize: done.is_some_and(|d| d.from_finalize),
             channel: Channel { alternatives: vec![Alternative { transcript, confidence, words: words.clone() }] },
             metadata: ResultsMetadata {
                 request_id: self.session.id,
@@ -608,7 +591,9 @@ impl SocketActor {
             store.relabel_finals(tenant, self.session.id, relabeled).await
         };
         match result.await {
-            Ok(()) => tracing::info!(session = %self.session.id, speakers = reclustered.speakers, "speakers re-clustered"),
+            Ok(()) => {
+                tracing::info!(session = %self.session.id, speakers = reclustered.speakers, "speakers re-clustered")
+            }
             Err(e) => tracing::warn!(session = %self.session.id, error = %e, "storing re-clustered speakers failed"),
         }
     }
@@ -781,7 +766,8 @@ fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> Fin
     let mut words: Vec<Word> = serde_json::from_value(f.words.0).unwrap_or_default();
     label_words(&mut words, turns);
     let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;
-    let speaker = majority_speaker(&words).or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
+    let speaker = majority_speaker(&words)
+        .or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
     FinalSpeakers {
         seq: f.seq,
         speaker: speaker.map(|s| s as i32),

@@ -209,7 +209,11 @@ impl TestApp {
         Some(app)
     }
 
-    async fn spawn_with(db: TestDb, live: Option<Arc<ddalkkak::session::LiveService>>, jobs: Vec<JobRunner>) -> TestApp {
+    async fn spawn_with(
+        db: TestDb,
+        live: Option<Arc<ddalkkak::session::LiveService>>,
+        jobs: Vec<JobRunner>,
+    ) -> TestApp {
         let shutdown = live.as_ref().map(|l| l.shutdown.clone()).unwrap_or_default();
         let state = AppState {
             store: db.store.clone(),

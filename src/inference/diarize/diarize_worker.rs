@@ -19,8 +19,16 @@ use super::speaker_tracker::{SpeakerTracker, SpeakerTurn, TrackerConfig};
 use crate::inference::{InferenceError, OrtRuntime};
 
 enum Request {
-    Observe { stream: u64, start: u64, audio: Vec<f32>, reply: oneshot::Sender<Result<Vec<SpeakerTurn>, InferenceError>> },
-    Finish { stream: u64, reply: oneshot::Sender<Reclustered> },
+    Observe {
+        stream: u64,
+        start: u64,
+        audio: Vec<f32>,
+        reply: oneshot::Sender<Result<Vec<SpeakerTurn>, InferenceError>>,
+    },
+    Finish {
+        stream: u64,
+        reply: oneshot::Sender<Reclustered>,
+    },
 }
 
 #[derive(Clone)]

@@ -27,8 +27,8 @@ pub mod speaker_encoder;
 pub mod speaker_mel;
 pub mod speaker_tracker;
 
-pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use der::{DerReport, RttmTurn, diarization_error, parse_rttm, write_rttm};
+pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use reclustering::{ReclusterConfig, Reclustered, recluster, speaker_labels};
 pub use speaker_encoder::{
     DEFAULT_MIN_COVERAGE, DEFAULT_RATE, EMBEDDING_DIM, PARTIAL_FRAMES, SpeakerEncoder, UtteranceEmbedding,
