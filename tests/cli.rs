@@ -87,7 +87,7 @@ fn create_tenant_prints_a_working_key_once_and_refuses_bad_input() {
 fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = ddalkkak()
-        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--llm", "none"])
         .arg("--data-dir")
         .arg(dir.path())
         .stderr(Stdio::piped())

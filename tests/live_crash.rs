@@ -34,6 +34,7 @@ impl Server {
             .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
             .args(["--models-dir", models.to_str().unwrap()])
             .args(["--instance-id", "crash-test"])
+            .args(["--llm", "none"])
             .env("DDALKKAK_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
