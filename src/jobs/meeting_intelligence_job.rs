@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::assignee_resolver::AssigneeResolver;
 use super::due_date_parser::DueDateParser;
 use super::job_runner::{JobError, JobHandler};
-use crate::inference::llm::{Extraction, LlmWorker, MeetingInput, TranscriptLine};
+use crate::inference::llm::{Extraction, LlmError, LlmWorker, MeetingInput, TranscriptLine};
 use crate::model::{Job, Meeting, TaskStatus};
 use crate::session::CaptionHub;
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
@@ -58,7 +58,11 @@ impl JobHandler for MeetingIntelligenceJob {
             return Err(JobError::permanent("the meeting has no transcript"));
         }
         let started = std::time::Instant::now();
-        let extraction = self.llm.extract(input).await.map_err(|e| JobError::retryable(format!("LLM: {e}")))?;
+        // Greedy decoding is deterministic: only a busy or stopped worker is worth a retry.
+        let extraction = self.llm.extract(input).await.map_err(|e| match e {
+            LlmError::Overloaded | LlmError::Stopped => JobError::retryable(format!("LLM: {e}")),
+            other => JobError::permanent(format!("LLM: {other}")),
+        })?;
         tracing::info!(
             meeting = %meeting_id,
             items = extraction.action_items.len(),
