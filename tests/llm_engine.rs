@@ -51,9 +51,9 @@ fn with_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> Option<R> {
 fn small_options() -> ExtractOptions {
     ExtractOptions {
         max_items_per_chunk: 2,
-        summary_chars: 120,
-        title_chars: 40,
-        description_chars: 60,
+        summary_chars: 80,
+        title_chars: 32,
+        description_chars: 48,
         ..ExtractOptions::default()
     }
 }
@@ -283,7 +283,7 @@ async fn the_worker_serves_reports_progress_and_refuses_when_full() {
     let input = meeting(planning_lines());
     let (extraction, stats) = worker.extract_with_stats(input.clone()).await.unwrap();
     assert!(stats.generated_tokens > 0);
-    assert!(extraction.summary.chars().count() <= 120);
+    assert!(extraction.summary.chars().count() <= 80);
     assert!(progress.has_changed().unwrap());
     assert_eq!(progress.borrow_and_update().completed, 1);
 
