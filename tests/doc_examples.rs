@@ -84,7 +84,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
     let out = documents(&run(&app, &block(&readme, "sign-in"), dir.path(), &[("KEY", key)]).await);
     assert_eq!(out.len(), 2, "{out:?}");
     assert_eq!(out[0]["user_id"], t.owner.id.to_string());
-    assert_eq!(out[1]["id"], t.owner.id.to_string(), "/v1/me answered to the cookie");
+    assert_eq!(out[1]["user"]["id"], t.owner.id.to_string(), "/v1/me answered to the cookie");
     let jar = std::fs::read_to_string(dir.path().join("cookies.txt")).unwrap();
     assert!(jar.contains("#HttpOnly_") && jar.contains("ddk_session") && !jar.contains(key), "{jar}");
 

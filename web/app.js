@@ -24,7 +24,7 @@ async function showSignedIn(me) {
   $("sign-in").hidden = true;
   $("app").hidden = false;
   $("sign-out").hidden = false;
-  $("who").textContent = `${me.name || me.email} (${me.role})`;
+  $("who").textContent = `${me.user.name || me.user.email} · ${me.tenant.name} (${me.user.role})`;
   const { models } = await api("/v1/models");
   const model = $("model");
   const language = $("language");

@@ -34,6 +34,11 @@ export class Capture {
     };
     source.connect(this.analyser);
     source.connect(this.writer);
+    // A node only runs while the graph pulls it: route the writer to the speakers, silenced.
+    const mute = this.context.createGain();
+    mute.gain.value = 0;
+    this.writer.connect(mute).connect(this.context.destination);
+    await this.context.resume();
     this.meter();
     await this.connect();
   }

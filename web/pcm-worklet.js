@@ -5,7 +5,8 @@
 class PcmWriter extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.chunk = new Int16Array(Math.round(sampleRate / 20));
+    this.size = Math.round(sampleRate / 20);
+    this.chunk = new Int16Array(this.size);
     this.filled = 0;
   }
 
@@ -16,8 +17,9 @@ class PcmWriter extends AudioWorkletProcessor {
       const s = Math.max(-1, Math.min(1, channel[i]));
       this.chunk[this.filled++] = s < 0 ? s * 0x8000 : s * 0x7fff;
       if (this.filled === this.chunk.length) {
+        // Transferring detaches the buffer (its length becomes 0): start a fresh one.
         this.port.postMessage(this.chunk.buffer, [this.chunk.buffer]);
-        this.chunk = new Int16Array(this.chunk.length);
+        this.chunk = new Int16Array(this.size);
         this.filled = 0;
       }
     }

@@ -42,20 +42,27 @@ async function shot(page, name) {
 try {
   const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
   const page = await context.newPage();
-  for (const p of [page]) {
-    p.on("console", (m) => m.type() === "error" && summary.console.push(m.text()));
-    p.on("pageerror", (e) => summary.console.push(`pageerror: ${e.message}`));
-  }
+  // Before sign-in the page's probe of /v1/me is refused (401), which Chromium logs; count
+  // console errors from the moment the page is signed in.
+  let signedIn = false;
+  page.on("console", (m) => signedIn && m.type() === "error" && summary.console.push(m.text()));
+  page.on("pageerror", (e) => summary.console.push(`pageerror: ${e.message}`));
 
   await page.goto(`${base}/`);
   await page.locator("#sign-in").waitFor({ state: "visible" });
   await page.fill("#api-key", apiKey);
   await page.click("#sign-in-form button[type=submit]");
   await page.locator("#app").waitFor({ state: "visible", timeout: 15000 });
+  signedIn = true;
   summary.models = await page.$$eval("#model option", (os) => os.map((o) => o.value));
   summary.languages = await page.$$eval("#language option", (os) => os.map((o) => o.value));
   await page.fill("#title", "Browser e2e");
 
+  await page.evaluate(() => {
+    window.__states = [];
+    new MutationObserver(() => window.__states.push(document.getElementById("conn").textContent + ": " + document.getElementById("conn").title))
+      .observe(document.getElementById("conn"), { attributes: true, childList: true });
+  });
   await page.click("#start");
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 30000 });
   const liveAt = Date.now();
@@ -133,12 +140,19 @@ try {
   });
   await shot(page, "capture-page-meeting.png");
 
-  // Sign out clears the cookie: the API answers 401 to the page afterwards.
+  // Sign out clears the cookie: the API answers 401 to the page afterwards (which Chromium logs).
+  summary.states = await page.evaluate(() => window.__states);
+  signedIn = false;
   await page.click("#sign-out");
   await page.locator("#sign-in").waitFor({ state: "visible" });
   summary.afterSignOut = await page.evaluate(async () => (await fetch("/v1/me")).status);
 } catch (e) {
   summary.error = String(e?.stack || e);
+  let n = 0;
+  for (const p of browser.contexts().flatMap((c) => c.pages())) {
+    summary.states ??= await p.evaluate(() => window.__states).catch(() => null);
+    await p.screenshot({ path: join(outDir, `failure-${n++}.png`) }).catch(() => {});
+  }
 } finally {
   await browser.close();
 }
