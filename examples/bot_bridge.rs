@@ -301,7 +301,11 @@ fn closed(code: u16, audio_done: bool, error: Option<Value>) -> Outcome {
 fn print_message(msg: &Value, partials: bool) {
     match msg["type"].as_str() {
         Some("SessionStarted") => {
-            println!("session {} meeting {}", msg["session_id"].as_str().unwrap_or("?"), msg["meeting_id"].as_str().unwrap_or("?"))
+            println!(
+                "session {} meeting {}",
+                msg["session_id"].as_str().unwrap_or("?"),
+                msg["meeting_id"].as_str().unwrap_or("?")
+            )
         }
         Some("Results") => {
             let alt = &msg["channel"]["alternatives"][0];
@@ -319,7 +323,11 @@ fn print_message(msg: &Value, partials: bool) {
             }
         }
         Some("SessionEnded") => {
-            println!("ended {} {:.1}", msg["meeting_id"].as_str().unwrap_or("?"), msg["duration"].as_f64().unwrap_or(0.0))
+            println!(
+                "ended {} {:.1}",
+                msg["meeting_id"].as_str().unwrap_or("?"),
+                msg["duration"].as_f64().unwrap_or(0.0)
+            )
         }
         Some("Error") => eprintln!("server error: {msg}"),
         _ => {}

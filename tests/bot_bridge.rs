@@ -145,9 +145,14 @@ async fn bridges_a_wav_file_and_stdin_pcm() {
     let wav = testdata().join("pyannote_sample.wav");
     let url = format!("ws://{}", app.addr);
 
-    let (ok, lines, err) =
-        run_bridge(url.clone(), &t.api_key, &["--speed", "2", "--title", "From a file", wav.to_str().unwrap()], None, |_| {})
-            .await;
+    let (ok, lines, err) = run_bridge(
+        url.clone(),
+        &t.api_key,
+        &["--speed", "2", "--title", "From a file", wav.to_str().unwrap()],
+        None,
+        |_| {},
+    )
+    .await;
     assert!(ok, "{lines:?}\n{err}");
     assert!(lines[0].starts_with("session "), "{lines:?}");
     assert!(lines.last().unwrap().starts_with("ended "), "{lines:?}");

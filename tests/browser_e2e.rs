@@ -55,12 +55,7 @@ fn screenshot_dir() -> PathBuf {
 
 /// The reference words of an STM file (speaker turns; text from the sixth field on).
 fn stm_text(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.splitn(6, ' ').nth(5))
-        .collect::<Vec<_>>()
-        .join(" ")
+    std::fs::read_to_string(path).unwrap().lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ")
 }
 
 /// Fraction of reference words (with multiplicity) that the hypothesis contains.

@@ -168,7 +168,8 @@ async fn cookie_sign_in_opens_the_api_to_the_page_and_nothing_more(db: TestDb) {
     let (s, token) =
         with_cookie(&app, Method::POST, "/v1/stream-tokens", &cookie, true, Some(json!({"scope": "stream"}))).await;
     assert_eq!(s, 201, "{token}");
-    let (s, _) = with_cookie(&app, Method::POST, "/v1/stream-tokens", &cookie, true, Some(json!({"scope": "web"}))).await;
+    let (s, _) =
+        with_cookie(&app, Method::POST, "/v1/stream-tokens", &cookie, true, Some(json!({"scope": "web"}))).await;
     assert_eq!(s, 422);
 
     // The web token is no bearer credential and opens no live stream.

@@ -211,10 +211,7 @@ pub async fn transcript(
         _ => (subtitles::text(&cues) + "\n", "text/plain; charset=utf-8", "txt"),
     };
     let disposition = format!("attachment; filename=\"meeting-{}.{ext}\"", m.id);
-    Ok((
-        [(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)],
-        body,
-    )
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())
 }
 
