@@ -189,20 +189,17 @@ pub async fn transcript(
     let m = state.store.get_meeting(who.tenant_id, id).await?;
     let format = q.format.unwrap_or_default();
     let segments = m.transcript_segments.map(|j| j.0);
-    match format {
-        TranscriptFormat::Json => {
-            return Ok(Json(Transcript {
-                meeting_id: m.id,
-                stt_status: m.stt_status,
-                audio_duration: m.audio_duration,
-                text: m.transcript_text,
-                segments,
-                speaker_labels: m.speaker_labels.map(|j| j.0),
-            })
-            .into_response());
-        }
-        _ => {}
-    };
+    if let TranscriptFormat::Json = format {
+        return Ok(Json(Transcript {
+            meeting_id: m.id,
+            stt_status: m.stt_status,
+            audio_duration: m.audio_duration,
+            text: m.transcript_text,
+            segments,
+            speaker_labels: m.speaker_labels.map(|j| j.0),
+        })
+        .into_response());
+    }
     let owned = timed_lines(&segments, matches!(format, TranscriptFormat::Vtt));
     let cues: Vec<Cue> = owned.iter().map(|(start, end, text)| Cue { start: *start, end: *end, text }).collect();
     let (body, content_type, ext) = match format {
