@@ -16,7 +16,7 @@ on_both_backends!(
     transcripts_download_as_subtitles,
 );
 
-fn header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(&name).map(|v| v.to_str().unwrap()).unwrap_or_default()
 }
 
