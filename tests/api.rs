@@ -67,6 +67,7 @@ async fn auth_is_required_and_checked(db: TestDb) {
         user_id: t.owner.id,
         scope: StreamScope::Stream,
         session_id: None,
+        key_prefix: None,
         exp: now().timestamp() + 60,
     });
     assert_eq!(app.get("/v1/me", &token).await.0, 401, "stream tokens do not open the REST API");

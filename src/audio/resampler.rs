@@ -49,7 +49,13 @@ impl Resampler {
     pub fn finish(&mut self) -> Vec<f32> {
         let Some(inner) = self.inner.as_mut() else { return Vec::new() };
         let pending = std::mem::take(&mut self.pending);
-        let mut out = inner.process_partial(Some(&[pending.as_slice()]), None).expect("partial chunk")[0].clone();
+        // rubato refuses an empty partial chunk (a stream that ended on a chunk boundary, or
+        // before any audio); then only the flush below is needed.
+        let mut out = if pending.is_empty() {
+            Vec::new()
+        } else {
+            inner.process_partial(Some(&[pending.as_slice()]), None).expect("partial chunk")[0].clone()
+        };
         // Push zeros through to drain the filter delay.
         out.extend_from_slice(&inner.process_partial::<&[f32]>(None, None).expect("flush")[0]);
         self.trim_delay(out)
@@ -87,6 +93,17 @@ mod tests {
 
     /// Output sample `i` matches the tone at time `i / 16 kHz` up to a fraction of a sample:
     /// the filter's delay is removed (FFT resampling leaves at most half a sample of it).
+    /// A stream that ends before any audio, or exactly on a chunk boundary (a browser sending
+    /// 48 kHz in 50 ms pieces), has nothing pending at the end.
+    #[test]
+    fn finishes_with_nothing_pending() {
+        Resampler::new(48_000, 16_000).unwrap().finish();
+        let mut r = Resampler::new(48_000, 16_000).unwrap();
+        let mut out = r.push(&tone(48_000, 440.0, 1024.0 * 30.0 / 48_000.0));
+        out.extend(r.finish());
+        assert!(out.len() >= 10_240, "the whole signal comes out: {}", out.len());
+    }
+
     #[test]
     fn keeps_length_and_phase() {
         for from in [8_000, 22_050, 44_100, 48_000] {

@@ -16,6 +16,9 @@ pub enum StreamScope {
     Stream,
     /// Watch captions of a live session, read-only.
     View,
+    /// A signed-in browser page (the `ddk_session` cookie of `POST /v1/web-session`): the REST
+    /// API as the key's user, never a live stream directly.
+    Web,
 }
 
 /// The signed body of a stream token. Bound to a tenant and a user; a `View` token may be bound
@@ -27,6 +30,9 @@ pub struct StreamClaims {
     pub scope: StreamScope,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
+    /// For `Web`: the prefix of the API key that signed in, so revoking the key ends the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: i64,
 }
@@ -101,6 +107,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             scope: StreamScope::Stream,
             session_id: None,
+            key_prefix: None,
             exp,
         }
     }

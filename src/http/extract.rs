@@ -84,7 +84,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Who is calling: resolved from an API key in `Authorization: Bearer <key>` or `Token <key>`.
+/// Who is calling: resolved from an API key in `Authorization: Bearer <key>` or `Token <key>`,
+/// or from a browser's web-session cookie ([`super::web_session`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Principal {
     pub tenant_id: Uuid,
@@ -113,8 +114,13 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented =
-            credential(parts).ok_or(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`"))?;
+        let Some(presented) = credential(parts) else {
+            // A signed-in browser page: the `ddk_session` cookie of `POST /v1/web-session`.
+            if let Some(cookie) = super::web_session::session_cookie(parts) {
+                return Principal::from_web_session(state, parts, cookie).await;
+            }
+            return Err(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`"));
+        };
         if StreamTokenSigner::looks_like_token(presented) {
             return Err(ApiError::Unauthorized("stream tokens open live streams only; use an API key"));
         }

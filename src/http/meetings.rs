@@ -1,9 +1,11 @@
-//! `/v1/meetings`: list with filters and cursor pagination, get, transcript, soft delete, restore.
+//! `/v1/meetings`: list with filters and cursor pagination, get, transcript (JSON, SRT, VTT, text),
+//! soft delete, restore.
 //! Live sessions create meetings too; `POST` registers one for an uploaded recording.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,6 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
 use crate::model::{Meeting, Role, SttStatus};
 use crate::store::{MeetingFilter, MeetingPatch, NewMeeting};
+use crate::subtitles::{self, Cue};
 use crate::validate::Validator;
 
 /// Audio containers the transcription pipeline accepts (D-114 "file format").
@@ -154,22 +157,81 @@ pub async fn get(
     Ok(Json(state.store.get_meeting(who.tenant_id, id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{id}/transcript", tag = "meetings", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Transcript), (status = "4XX", body = Problem)))]
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptFormat {
+    /// The `Transcript` document.
+    #[default]
+    Json,
+    /// SubRip subtitles, one cue per final.
+    Srt,
+    /// WebVTT, one cue per final, with `<v Speaker N>` when the final has a speaker.
+    Vtt,
+    /// Plain text, one line per final.
+    Txt,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TranscriptQuery {
+    /// `json` (default), `srt`, `vtt` or `txt`; the last three come as a download.
+    pub format: Option<TranscriptFormat>,
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{id}/transcript", tag = "meetings", params(("id" = Uuid, Path), TranscriptQuery),
+    responses((status = 200, body = Transcript, description = "JSON, or SRT/VTT/text with `format`"),
+        (status = "4XX", body = Problem)))]
 pub async fn transcript(
     State(state): State<AppState>,
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Transcript>> {
+    ApiQuery(q): ApiQuery<TranscriptQuery>,
+) -> ApiResult<Response> {
     let m = state.store.get_meeting(who.tenant_id, id).await?;
-    Ok(Json(Transcript {
-        meeting_id: m.id,
-        stt_status: m.stt_status,
-        audio_duration: m.audio_duration,
-        text: m.transcript_text,
-        segments: m.transcript_segments.map(|j| j.0),
-        speaker_labels: m.speaker_labels.map(|j| j.0),
-    }))
+    let format = q.format.unwrap_or_default();
+    let segments = m.transcript_segments.map(|j| j.0);
+    if let TranscriptFormat::Json = format {
+        return Ok(Json(Transcript {
+            meeting_id: m.id,
+            stt_status: m.stt_status,
+            audio_duration: m.audio_duration,
+            text: m.transcript_text,
+            segments,
+            speaker_labels: m.speaker_labels.map(|j| j.0),
+        })
+        .into_response());
+    }
+    let owned = timed_lines(&segments, matches!(format, TranscriptFormat::Vtt));
+    let cues: Vec<Cue> = owned.iter().map(|(start, end, text)| Cue { start: *start, end: *end, text }).collect();
+    let (body, content_type, ext) = match format {
+        TranscriptFormat::Srt => (subtitles::srt(&cues), "application/x-subrip; charset=utf-8", "srt"),
+        TranscriptFormat::Vtt => (subtitles::vtt(&cues), "text/vtt; charset=utf-8", "vtt"),
+        _ => (subtitles::text(&cues) + "\n", "text/plain; charset=utf-8", "txt"),
+    };
+    let disposition = format!("attachment; filename=\"meeting-{}.{ext}\"", m.id);
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
+
+/// The stored segments (`[{speaker, start, end, text}]`) as timed lines for subtitle cues; segments without
+/// text (an acknowledged `Finalize`) are left out.
+fn timed_lines(segments: &Option<Value>, voices: bool) -> Vec<(f32, f32, String)> {
+    let Some(Value::Array(items)) = segments else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|s| {
+            let text = s.get("text")?.as_str()?.trim();
+            if text.is_empty() {
+                return None;
+            }
+            let start = s.get("start")?.as_f64()? as f32;
+            let end = s.get("end")?.as_f64()? as f32;
+            let text = match s.get("speaker").and_then(Value::as_u64) {
+                Some(speaker) if voices => format!("<v Speaker {}>{text}", speaker + 1),
+                _ => text.to_owned(),
+            };
+            Some((start, end, text))
+        })
+        .collect()
 }
 
 /// The host may change or delete their own meeting; anyone else needs ADMIN.

@@ -1,5 +1,6 @@
-//! The HTTP surface: `/v1` REST API, `/healthz`, `/readyz`, `/openapi.json`. Every route is
-//! registered in [`router`]; handlers live in one file per resource.
+//! The HTTP surface: `/v1` REST API, `/healthz`, `/readyz`, `/openapi.json`, and the browser
+//! pages (`/`, `/overlay/{session}`, `/assets/`). Every route is registered in [`router`];
+//! handlers live in one file per resource.
 
 mod api_keys;
 mod captions;
@@ -8,13 +9,16 @@ mod extract;
 mod integrations;
 mod listen;
 mod meetings;
+mod models;
 mod notifications;
+mod pages;
 mod pagination;
 mod realtime_sessions;
 mod stream_tokens;
 mod tasks;
 mod tenant;
 mod users;
+mod web_session;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/stream-tokens", post(stream_tokens::create))
+        .route("/web-session", post(web_session::create).delete(web_session::delete))
+        .route("/models", get(models::list))
         .route("/meetings", get(meetings::list).post(meetings::create))
         .route("/meetings/{id}", get(meetings::get).patch(meetings::update).delete(meetings::delete))
         .route("/meetings/{id}/transcript", get(meetings::transcript))
@@ -85,6 +91,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/", get(pages::index))
+        .route("/overlay/{session}", get(pages::overlay))
+        .route("/assets/{name}", get(pages::asset))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -133,7 +142,7 @@ where
         users::me, users::list, users::create, users::get, users::update, users::delete, users::restore,
         tenant::get, tenant::delete, tenant::usage,
         api_keys::list, api_keys::create, api_keys::revoke,
-        stream_tokens::create,
+        stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update,
         meetings::delete, meetings::restore,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,

@@ -21,7 +21,7 @@ pub const MAX_TTL_SECONDS: i64 = 3600;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStreamToken {
-    /// `stream` (default) opens a session; `view` watches captions.
+    /// `stream` (default) opens a session; `view` watches captions (`web` is refused here).
     pub scope: Option<StreamScope>,
     /// For `view`: the session to watch.
     pub session_id: Option<Uuid>,
@@ -48,6 +48,9 @@ pub async fn create(
         return Err(ApiError::field("ttl_seconds", "out_of_range", format!("must be 30..={MAX_TTL_SECONDS}")));
     }
     let scope = body.scope.unwrap_or(StreamScope::Stream);
+    if scope == StreamScope::Web {
+        return Err(ApiError::field("scope", "invalid", "web sessions come from POST /v1/web-session"));
+    }
     if let Some(session) = body.session_id {
         state.store.get_realtime_session(who.tenant_id, session).await.map_err(|e| match e {
             crate::store::StoreError::NotFound => ApiError::field("session_id", "not_found", "no such session"),
@@ -60,6 +63,7 @@ pub async fn create(
         user_id: who.user_id,
         scope,
         session_id: body.session_id,
+        key_prefix: None,
         exp: expires_at.timestamp(),
     };
     Ok((StatusCode::CREATED, Json(StreamToken { token: state.signer.sign(&claims), scope, expires_at })))
