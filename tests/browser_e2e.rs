@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ddalkkak::inference::asr::wer;
 
@@ -23,27 +22,13 @@ fn chromium() -> PathBuf {
 
 /// The driver's folder with `playwright-core` installed, or `None` (skip) without a browser.
 fn driver_dir() -> Option<&'static Path> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
     let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
     if !chromium().exists() {
         assert!(!required, "{} is needed for the browser test (apt-get install chromium)", chromium().display());
         eprintln!("chromium not found: browser e2e test skipped (apt-get install chromium)");
         return None;
     }
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(!required, "node is needed for the browser test");
-        eprintln!("node not found: browser e2e test skipped");
-        return None;
-    }
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(dir)
-            .status()
-            .expect("npm");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
-    Some(dir)
+    common::node_project("browser", "playwright-core")
 }
 
 fn screenshot_dir() -> PathBuf {

@@ -7,25 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 fn sdk_dir() -> Option<&'static Path> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk"));
-    let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(!required, "node is needed for the SDK test");
-        eprintln!("node not found: Deepgram SDK test skipped");
-        return None;
-    }
-    if !dir.join("node_modules/@deepgram/sdk").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(dir)
-            .status()
-            .expect("npm");
-        assert!(status.success(), "npm ci in tests/sdk failed");
-    }
-    Some(dir)
+    common::node_project("sdk", "@deepgram/sdk")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use ddalkkak::auth::TokenCipher;
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::model::{Job, JobStatus, ServiceType, TaskStatus};
 use ddalkkak::store::{
-    ErrorTable, JobSettlement, MeetingIntelligence, NewFinal, NewIntegration, NewLiveSession, NewTask, NewUser, Store,
+    ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store,
     StoreError,
 };
 use serde_json::{Value, json};
@@ -27,28 +27,8 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// A finalized live meeting with `lines` as its finals: its intelligence job is queued.
 async fn finalized_meeting(s: &dyn Store, tenant: Uuid, host: Uuid, lines: &[&str]) -> Uuid {
-    let live = NewLiveSession {
-        host_id: host,
-        title: "Weekly sync".into(),
-        socket_id: Uuid::new_v4().to_string(),
-        server_instance: "test".into(),
-    };
-    let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
-    for (i, text) in lines.iter().enumerate() {
-        let f = NewFinal {
-            session_id: session.id,
-            meeting_id: meeting.id,
-            seq: i as i32,
-            start_ms: i as i32 * 3000,
-            end_ms: i as i32 * 3000 + 2500,
-            speaker: Some((i % 2) as i32),
-            text: text.to_string(),
-            words: json!([]),
-        };
-        s.append_final(tenant, f).await.unwrap();
-    }
-    s.finalize_live_session(tenant, session.id, None).await.unwrap();
-    meeting.id
+    let lines: Vec<(i32, &str)> = lines.iter().enumerate().map(|(i, l)| ((i % 2) as i32, *l)).collect();
+    common::finalized_live_meeting(s, tenant, host, "Weekly sync", &lines).await
 }
 
 fn task(title: &str, assignee: Option<Uuid>) -> NewTask {

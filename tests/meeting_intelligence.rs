@@ -13,7 +13,7 @@ use common::{TestApp, TestDb};
 use ddalkkak::jobs::AssigneeResolver;
 use ddalkkak::model::{Job, JobStatus};
 use ddalkkak::session::LiveConfig;
-use ddalkkak::store::{NewFinal, NewLiveSession, NewUser, Store, TaskFilter};
+use ddalkkak::store::{NewUser, Store, TaskFilter};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -158,27 +158,7 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
         (2, "Yes, I'll fix the login bug by next Tuesday."),
         (1, "Great. Maybe someday we could redesign the logo, but not now."),
     ];
-    let live = NewLiveSession {
-        host_id: t.owner.id,
-        title: "Launch review".into(),
-        socket_id: uuid::Uuid::new_v4().to_string(),
-        server_instance: "gone".into(),
-    };
-    let (session, meeting) = s.start_live_session(t.tenant.id, live).await.unwrap();
-    for (i, (speaker, text)) in lines.iter().enumerate() {
-        let f = NewFinal {
-            session_id: session.id,
-            meeting_id: meeting.id,
-            seq: i as i32,
-            start_ms: i as i32 * 4000,
-            end_ms: i as i32 * 4000 + 3500,
-            speaker: Some(*speaker),
-            text: text.to_string(),
-            words: json!([]),
-        };
-        s.append_final(t.tenant.id, f).await.unwrap();
-    }
-    s.finalize_live_session(t.tenant.id, session.id, None).await.unwrap();
+    let meeting_id = common::finalized_live_meeting(&*s, t.tenant.id, t.owner.id, "Launch review", &lines).await;
     let dead = s.claim_job(Job::MEETING_INTELLIGENCE, chrono::Duration::seconds(2)).await.unwrap().unwrap();
     assert_eq!(dead.attempts, 1);
 
@@ -187,13 +167,13 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     else {
         return;
     };
-    let job = wait_for_job(app.store(), t.tenant.id, meeting.id, Job::MEETING_INTELLIGENCE).await;
+    let job = wait_for_job(app.store(), t.tenant.id, meeting_id, Job::MEETING_INTELLIGENCE).await;
     assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2), "{:?}", job.last_error);
-    let row = app.store().get_meeting(t.tenant.id, meeting.id).await.unwrap();
+    let row = app.store().get_meeting(t.tenant.id, meeting_id).await.unwrap();
     let items = row.ai_action_items.as_ref().unwrap().0.as_array().unwrap().clone();
     eprintln!("summary: {:?}\nitems: {items:#?}", row.ai_summary);
     assert!(!items.is_empty(), "two explicit commitments were made");
-    let filter = TaskFilter { meeting_id: Some(meeting.id), ..Default::default() };
+    let filter = TaskFilter { meeting_id: Some(meeting_id), ..Default::default() };
     let tasks = app.store().list_tasks(t.tenant.id, &filter, None, 50).await.unwrap().items;
     assert_eq!(tasks.len(), items.len());
     assert!(tasks.iter().all(|t| t.is_ai_generated));

@@ -83,7 +83,13 @@ try {
   await sleep(midAt);
   await shot(page, "capture-page-live.png");
   await shot(overlay, "overlay-live.png");
-  summary.levelDuringCapture = await page.$eval("#level", (e) => Number(e.style.getPropertyValue("--level")));
+  // The meter follows the instantaneous level, which is 0 in a pause: its peak over 3 s.
+  summary.levelDuringCapture = 0;
+  for (let i = 0; i < 30; i++) {
+    const level = await page.$eval("#level", (e) => Number(e.style.getPropertyValue("--level")));
+    summary.levelDuringCapture = Math.max(summary.levelDuringCapture, level);
+    await sleep(100);
+  }
   summary.partialsSeen = await page.$$eval("#captions .partial", (ps) => ps.length);
 
   await sleep(Math.max(0, liveAt + streamSeconds * 1000 - Date.now()));

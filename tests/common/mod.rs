@@ -293,3 +293,59 @@ impl Drop for TestApp {
         self.shutdown.cancel();
     }
 }
+
+/// A Node project under `tests/` (`sdk`, `browser`) with `package` installed by `npm ci` on first
+/// use; `None` (skip, with a note) without node unless `DDALKKAK_REQUIRE_MODELS=1`.
+pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Path> {
+    let dir: &'static std::path::Path =
+        Box::leak(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name).into_boxed_path());
+    let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        assert!(!required, "node is needed for tests/{name}");
+        eprintln!("node not found: tests/{name} skipped");
+        return None;
+    }
+    if !dir.join("node_modules").join(package).exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm");
+        assert!(status.success(), "npm ci in tests/{name} failed");
+    }
+    Some(dir)
+}
+
+/// A meeting written through the store the way a live session writes it: `lines` (speaker, text)
+/// as finals 3 s apart, then finalized, which queues its meeting-intelligence job. Returns the
+/// meeting's id.
+pub async fn finalized_live_meeting(
+    s: &dyn Store,
+    tenant: uuid::Uuid,
+    host: uuid::Uuid,
+    title: &str,
+    lines: &[(i32, &str)],
+) -> uuid::Uuid {
+    let live = ddalkkak::store::NewLiveSession {
+        host_id: host,
+        title: title.into(),
+        socket_id: uuid::Uuid::new_v4().to_string(),
+        server_instance: "test".into(),
+    };
+    let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
+    for (i, (speaker, text)) in lines.iter().enumerate() {
+        let f = ddalkkak::store::NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq: i as i32,
+            start_ms: i as i32 * 3000,
+            end_ms: i as i32 * 3000 + 2500,
+            speaker: Some(*speaker),
+            text: text.to_string(),
+            words: serde_json::json!([]),
+        };
+        s.append_final(tenant, f).await.unwrap();
+    }
+    s.finalize_live_session(tenant, session.id, None).await.unwrap();
+    meeting.id
+}
