@@ -16,8 +16,7 @@ use ddalkkak::auth::TokenCipher;
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::model::{Job, JobStatus, ServiceType, TaskStatus};
 use ddalkkak::store::{
-    ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store,
-    StoreError,
+    ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store, StoreError,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
