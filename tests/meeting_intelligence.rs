@@ -15,7 +15,7 @@ use ddalkkak::model::{Job, JobStatus};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{NewUser, Store, TaskFilter};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
