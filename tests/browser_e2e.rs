@@ -22,9 +22,12 @@ fn chromium() -> PathBuf {
 
 /// The driver's folder with `playwright-core` installed, or `None` (skip) without a browser.
 fn driver_dir() -> Option<&'static Path> {
-    let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
     if !chromium().exists() {
-        assert!(!required, "{} is needed for the browser test (apt-get install chromium)", chromium().display());
+        assert!(
+            !common::require_models(),
+            "{} is needed for the browser test (apt-get install chromium)",
+            chromium().display()
+        );
         eprintln!("chromium not found: browser e2e test skipped (apt-get install chromium)");
         return None;
     }

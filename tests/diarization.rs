@@ -4,11 +4,12 @@
 //! sample, the ONNX Runtime library, Silero VAD, `speaker/resemblyzer.onnx`); without them the
 //! tests say so and pass, unless `DDALKKAK_REQUIRE_MODELS=1` (set by CI).
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Mutex;
 
+use common::{model_paths as paths, require_models};
 use ddalkkak::audio;
-use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::diarize::{
     ReclusterConfig, RttmTurn, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig, diarization_error,
     parse_rttm, recluster, speaker_for_span, speaker_labels,
@@ -16,17 +17,6 @@ use ddalkkak::inference::diarize::{
 use ddalkkak::inference::vad::{CHUNK, SileroVad};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::session::{SegmentEvent, SegmenterConfig, UtteranceSegmenter};
-
-fn require_models() -> bool {
-    std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1")
-}
-
-fn paths() -> ModelPaths {
-    let root = std::env::var("DDALKKAK_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    ModelPaths::new(root)
-}
 
 struct Models {
     vad: SileroVad,

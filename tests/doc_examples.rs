@@ -24,7 +24,7 @@ fn block(doc: &str, name: &str) -> String {
 
 fn tools_present() -> bool {
     let ok = ["bash", "curl"].iter().all(|t| std::process::Command::new(t).arg("--version").output().is_ok());
-    assert!(ok || std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"), "bash and curl are needed");
+    assert!(ok || !common::require_models(), "bash and curl are needed");
     if !ok {
         eprintln!("bash or curl missing: README example test skipped");
     }

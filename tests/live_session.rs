@@ -411,7 +411,7 @@ async fn diarization_labels_words_live_and_the_meeting_after_reclustering() {
     use ddalkkak::inference::diarize::{RttmTurn, diarization_error, parse_rttm};
     let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     if app.live.as_ref().unwrap().diarize.is_none() {
-        assert!(std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"), "speaker model missing");
+        assert!(!common::require_models(), "speaker model missing");
         return;
     }
     let (pcm, _) = sample();

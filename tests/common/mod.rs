@@ -139,21 +139,27 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// The fetched models (`models/fetch.sh`); `None` with a note when they are missing, unless
-/// `DDALKKAK_REQUIRE_MODELS=1` (CI), where missing models fail the test.
-pub fn models() -> Option<ModelPaths> {
+/// Where `models/fetch.sh` put the models: `DDALKKAK_MODELS_DIR`, else the checkout's `models/`.
+pub fn model_paths() -> ModelPaths {
     let root = std::env::var("DDALKKAK_MODELS_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    let paths = ModelPaths::new(root);
+    ModelPaths::new(root)
+}
+
+/// CI sets `DDALKKAK_REQUIRE_MODELS=1`: real-model suites must run there, not skip.
+pub fn require_models() -> bool {
+    std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1")
+}
+
+/// The fetched models (`models/fetch.sh`); `None` with a note when they are missing, unless
+/// [`require_models`], where missing models fail the test.
+pub fn models() -> Option<ModelPaths> {
+    let paths = model_paths();
     if paths.has_whisper("tiny.en") && paths.vad().exists() {
         return Some(paths);
     }
-    assert!(
-        std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() != Ok("1"),
-        "models missing in {} (run models/fetch.sh)",
-        paths.root.display()
-    );
+    assert!(!require_models(), "models missing in {} (run models/fetch.sh)", paths.root.display());
     eprintln!("tiny.en not fetched: real-model test skipped (run models/fetch.sh)");
     None
 }
@@ -299,9 +305,8 @@ impl Drop for TestApp {
 pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Path> {
     let dir: &'static std::path::Path =
         Box::leak(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name).into_boxed_path());
-    let required = std::env::var("DDALKKAK_REQUIRE_MODELS").as_deref() == Ok("1");
     if std::process::Command::new("node").arg("--version").output().is_err() {
-        assert!(!required, "node is needed for tests/{name}");
+        assert!(!require_models(), "node is needed for tests/{name}");
         eprintln!("node not found: tests/{name} skipped");
         return None;
     }
