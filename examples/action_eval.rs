@@ -7,16 +7,19 @@
 //! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose]
+//!     [--task-bias 0] [--min-confidence T]
 //! ```
 //! `--models` takes names (`models/llm-<name>`) or directories. `--verbose` prints every
-//! meeting's missed items, false positives and wrong assignees/dates.
+//! meeting's missed items, false positives and wrong assignees/dates. The table scores the items
+//! the server would keep (`--min-confidence`, default the model's own, see
+//! `ExtractOptions::for_model`); a sweep over other thresholds follows, from the same run.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::llm::{ExtractedItem, LlmWorker, LlmWorkerOptions, MeetingInput, Precision, TranscriptLine};
+use ddalkkak::inference::llm::{ExtractOptions, ExtractedItem, LlmWorker, LlmWorkerOptions, Precision};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::jobs::{ActionItemScore, DueDateParser, EvalMeeting, PredictedItem, match_items};
 
@@ -24,31 +27,14 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-fn input(m: &EvalMeeting) -> MeetingInput {
-    MeetingInput {
-        title: m.title.clone(),
-        date: m.date,
-        lines: m
-            .lines
-            .iter()
-            .map(|l| TranscriptLine {
-                seq: l.seq,
-                speaker: l.speaker.clone(),
-                start: l.start,
-                end: l.end,
-                text: l.text.clone(),
-            })
-            .collect(),
-        attendees: m.attendees.iter().map(|a| a.name.clone()).collect(),
-    }
-}
-
+/// Scored on what the model wrote: the description is the cited transcript line, quoted by
+/// the extractor, and would let a vague title match through the transcript's own words.
 fn predicted(items: &[ExtractedItem]) -> Vec<PredictedItem> {
     items
         .iter()
         .map(|i| PredictedItem {
             title: i.title.clone(),
-            description: i.description.clone(),
+            description: String::new(),
             assignee: i.assignee.clone(),
             due_date: i.due_date.clone(),
         })
@@ -62,9 +48,23 @@ struct Row {
     long: Option<f64>,
     /// Meetings whose extraction returned an error (scored as no items).
     failed: usize,
+    /// The `min_confidence` the scores above apply.
+    threshold: f32,
+    /// Every item of every meeting, whatever its confidence.
+    raw: Vec<Vec<ExtractedItem>>,
 }
 
-fn show(m: &EvalMeeting, items: &[PredictedItem]) {
+/// Precision and recall over `meetings` keeping the items with confidence ≥ `t`.
+fn score_at(meetings: &[&EvalMeeting], raw: &[Vec<ExtractedItem>], t: f32) -> ActionItemScore {
+    let mut total = ActionItemScore::default();
+    for (m, items) in meetings.iter().zip(raw) {
+        let kept: Vec<ExtractedItem> = items.iter().filter(|i| i.confidence >= t).cloned().collect();
+        total.add(&ActionItemScore::score(m, &predicted(&kept)));
+    }
+    total
+}
+
+fn show(m: &EvalMeeting, items: &[PredictedItem], raw: &[ExtractedItem]) {
     let pairs = match_items(&m.expected, items);
     let resolver = m.resolver();
     let dates = DueDateParser::new(m.date);
@@ -77,9 +77,10 @@ fn show(m: &EvalMeeting, items: &[PredictedItem]) {
                 let due = got.due_date.as_deref().and_then(|d| dates.parse(d));
                 let mark = |ok: bool| if ok { "" } else { " WRONG" };
                 println!(
-                    "    ok      {:?} <- {:?} | assignee {:?} -> {:?}{} | due {:?} -> {:?}{}",
+                    "    ok      {:?} <- {:?} p={:.2} | assignee {:?} -> {:?}{} | due {:?} -> {:?}{}",
                     want.title,
                     got.title,
+                    raw[*p].confidence,
                     got.assignee,
                     who,
                     mark(who == want.assignee),
@@ -92,7 +93,10 @@ fn show(m: &EvalMeeting, items: &[PredictedItem]) {
     }
     for (p, got) in items.iter().enumerate() {
         if !pairs.iter().any(|(x, _)| *x == p) {
-            println!("    EXTRA   {:?} ({:?}, {:?}): {}", got.title, got.assignee, got.due_date, got.description);
+            println!(
+                "    EXTRA   {:?} ({:?}, {:?}) p={:.2} <- {}",
+                got.title, got.assignee, got.due_date, raw[p].confidence, raw[p].description
+            );
         }
     }
 }
@@ -117,6 +121,13 @@ async fn main() -> anyhow::Result<()> {
     let no_long = args.iter().any(|a| a == "--no-long");
     let verbose = args.iter().any(|a| a == "--verbose");
     let only = arg(&args, "--only");
+    let mut extract = ExtractOptions::default();
+    if let Some(b) = arg(&args, "--task-bias") {
+        extract.task_bias = b.parse()?;
+    }
+    if let Some(t) = arg(&args, "--min-confidence") {
+        extract.min_confidence = Some(t.parse()?);
+    }
 
     let all = EvalMeeting::load_dir(&set)?;
     let meetings: Vec<&EvalMeeting> =
@@ -130,7 +141,13 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for name in models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models_dir.join(format!("llm-{name}")) };
-        let options = LlmWorkerOptions { intra_op_threads: threads, ..Default::default() };
+        let mut extract = extract.clone();
+        // Every item the model wrote, so the sweep below can try each threshold.
+        let chosen = extract
+            .min_confidence
+            .take()
+            .unwrap_or_else(|| ExtractOptions::for_model(name).min_confidence.unwrap_or(0.0));
+        let options = LlmWorkerOptions { intra_op_threads: threads, extract, ..Default::default() };
         let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
         let mut row = Row {
             model: name.to_string(),
@@ -138,12 +155,14 @@ async fn main() -> anyhow::Result<()> {
             seconds: Vec::new(),
             long: None,
             failed: 0,
+            threshold: chosen,
+            raw: Vec::new(),
         };
         for m in &meetings {
             let started = Instant::now();
             // A failed extraction is what the job worker would get too: no items for that meeting.
-            let items = match worker.extract(input(m)).await {
-                Ok(extraction) => predicted(&extraction.action_items),
+            let raw = match worker.extract(m.input()).await {
+                Ok(extraction) => extraction.action_items,
                 Err(e) => {
                     let e = e.to_string();
                     eprintln!("{name} {}: extraction failed: {}", m.name, e.chars().take(160).collect::<String>());
@@ -152,6 +171,9 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let secs = started.elapsed().as_secs_f64();
+            row.raw.push(raw.clone());
+            let raw: Vec<ExtractedItem> = raw.into_iter().filter(|i| i.confidence >= chosen).collect();
+            let items = predicted(&raw);
             let s = ActionItemScore::score(m, &items);
             eprintln!(
                 "{name} {}: {:.1} min of talk, {secs:.1} s, {} expected, {} predicted, {} matched",
@@ -162,14 +184,14 @@ async fn main() -> anyhow::Result<()> {
                 s.matched
             );
             if verbose {
-                show(m, &items);
+                show(m, &items, &raw);
             }
             row.score.add(&s);
             row.seconds.push(secs);
         }
         if !no_long {
             let started = Instant::now();
-            let outcome = worker.extract(input(&long)).await;
+            let outcome = worker.extract(long.input()).await;
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "{name} long meeting: {:.1} min of talk, {} lines, {secs:.1} s, {}",
@@ -215,6 +237,31 @@ async fn main() -> anyhow::Result<()> {
             r.failed,
             r.long.map_or("-".into(), |s| format!("{s:.1}"))
         );
+    }
+    for r in &rows {
+        println!(
+            "\n{}: precision / recall / F1 keeping items with confidence >= t (the table above: t = {:.2}); \
+             first and second half of the set apart, to see how a threshold chosen on one half does on the other\n",
+            r.model, r.threshold
+        );
+        println!("| t | all: P | R | F1 | first half: P | R | second half: P | R |");
+        println!("|---|---|---|---|---|---|---|---|");
+        let half = meetings.len() / 2;
+        for t in [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] {
+            let all = score_at(&meetings, &r.raw, t);
+            let a = score_at(&meetings[..half], &r.raw[..half], t);
+            let b = score_at(&meetings[half..], &r.raw[half..], t);
+            println!(
+                "| {t:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                all.precision(),
+                all.recall(),
+                all.f1(),
+                a.precision(),
+                a.recall(),
+                b.precision(),
+                b.recall()
+            );
+        }
     }
     Ok(())
 }

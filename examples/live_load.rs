@@ -5,8 +5,12 @@
 //! ```text
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
-//!     [--max-utterance-ms 15000] [--diarize true]
+//!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
 //! ```
+//!
+//! `--llm NAME` keeps the summary LLM busy the whole time (a 30-minute meeting of the
+//! action-item evaluation set, extracted over and over, on every core at `--llm-nice`): what a
+//! meeting's summary job costs the live sessions running beside it.
 //!
 //! Definitions (the same ones the side-by-side benchmark applies to other servers):
 //! - final latency: from the moment the client has sent the audio up to the end of a final
@@ -29,6 +33,9 @@ use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
 use ddalkkak::commands::live::{LiveSetup, start_live};
 use ddalkkak::http::AppState;
 use ddalkkak::inference::asr::Precision;
+use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision as LlmPrecision};
+use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak::jobs::EvalMeeting;
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{SqliteStore, Store};
 use futures_util::{SinkExt, StreamExt};
@@ -48,6 +55,9 @@ struct Args {
     max_utterance_ms: u32,
     /// Streams ask for speakers (`diarize=true`): the cost of streaming diarization.
     diarize: bool,
+    /// An LLM extracting in the background the whole time, at this niceness.
+    llm: Option<String>,
+    llm_nice: i32,
 }
 
 fn parse_args() -> Args {
@@ -60,6 +70,8 @@ fn parse_args() -> Args {
         precision: Precision::Int8,
         max_utterance_ms: LiveConfig::default().max_utterance_ms,
         diarize: false,
+        llm: None,
+        llm_nice: 19,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +86,8 @@ fn parse_args() -> Args {
             "--asr-workers" => args.workers = value.parse().expect("--asr-workers N"),
             "--max-utterance-ms" => args.max_utterance_ms = value.parse().expect("--max-utterance-ms N"),
             "--diarize" => args.diarize = value.parse().expect("--diarize true|false"),
+            "--llm" => args.llm = Some(value),
+            "--llm-nice" => args.llm_nice = value.parse().expect("--llm-nice 0..=19"),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -84,6 +98,31 @@ fn parse_args() -> Args {
         args.audio.push(args.models_dir.join("testdata/pyannote_sample.wav"));
     }
     args
+}
+
+/// Starts the LLM worker and a task that keeps it extracting until `shutdown`.
+fn background_llm(
+    args: &Args,
+    name: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<LlmWorker>)> {
+    let paths = ddalkkak::commands::ModelPaths::new(&args.models_dir);
+    let runtime = OrtRuntime::load(&paths.ort_library(), Threads::default())?;
+    let options = LlmWorkerOptions { nice: args.llm_nice, ..LlmWorkerOptions::default() };
+    let worker = Arc::new(LlmWorker::start(&runtime, &paths.llm(name), LlmPrecision::Int8, options)?);
+    let set = EvalMeeting::load_dir(std::path::Path::new("tests/fixtures/action_items"))?;
+    let meeting = EvalMeeting::concatenated("All-hands", &set, 1800.0).ok_or_else(|| anyhow::anyhow!("empty set"))?;
+    let input = meeting.input();
+    let w = worker.clone();
+    let task = tokio::spawn(async move {
+        while !shutdown.is_cancelled() {
+            if let Err(e) = w.extract(input.clone()).await {
+                eprintln!("background extraction failed: {e}");
+                return;
+            }
+        }
+    });
+    Ok((task, worker))
 }
 
 #[derive(Default)]
@@ -221,6 +260,10 @@ async fn main() -> anyhow::Result<()> {
         args.diarize
     );
     tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+    let llm = match &args.llm {
+        Some(name) => Some(background_llm(&args, name, shutdown.clone())?),
+        None => None,
+    };
 
     println!(
         "| streams | finals | final p50 s | final p95 s | partial gap p50 s | partial gap p95 s | lag growth s | CPU % | peak RSS MiB | refused/errors |"
@@ -279,6 +322,17 @@ async fn main() -> anyhow::Result<()> {
     match best {
         Some(n) => println!("\nlargest N with p95 final latency <= 1.5 s and no lag growth: {n}"),
         None => println!("\nno N met p95 final latency <= 1.5 s without lag growth"),
+    }
+    if let Some((llm, worker)) = llm {
+        let p = *worker.progress().borrow();
+        println!(
+            "LLM {} at nice {} in the background: {} extractions finished, the running one at chunk {:?}",
+            args.llm.as_deref().unwrap_or_default(),
+            args.llm_nice,
+            p.completed,
+            p.current.map(|c| (c.chunk, c.chunks, c.tokens))
+        );
+        llm.abort();
     }
     shutdown.cancel();
     Ok(())

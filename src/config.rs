@@ -201,9 +201,13 @@ pub struct IntelligenceArgs {
     pub llm: String,
     #[arg(long, env = "DDALKKAK_LLM_PRECISION", value_enum, default_value = "int8")]
     pub llm_precision: AsrPrecision,
-    /// Threads of the LLM; the other cores stay with live sessions.
-    #[arg(long, env = "DDALKKAK_LLM_THREADS", default_value_t = 1)]
-    pub llm_threads: usize,
+    /// Threads of the LLM (default: every core). They run at `--llm-nice`, so live sessions
+    /// still get the cores first.
+    #[arg(long, env = "DDALKKAK_LLM_THREADS")]
+    pub llm_threads: Option<usize>,
+    /// Scheduling niceness of the LLM's threads (Linux; 0 = same priority as live audio).
+    #[arg(long, env = "DDALKKAK_LLM_NICE", default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub llm_nice: i32,
     /// Slack Web API base URL (a proxy or a test server may stand in).
     #[arg(long, env = "DDALKKAK_SLACK_API_URL", default_value = "https://slack.com/api")]
     pub slack_api_url: String,

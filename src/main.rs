@@ -134,6 +134,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AsrPrecision::Fp32 => LlmPrecision::Fp32,
         },
         threads: i.llm_threads,
+        nice: i.llm_nice,
         fetch: true,
         slack_api_url: i.slack_api_url.clone(),
         runner: RunnerConfig {

@@ -50,7 +50,8 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
         args.precision,
         loading.elapsed().as_secs_f32()
     );
-    let options = ExtractOptions { chunk_tokens: args.chunk_tokens, ..ExtractOptions::default() };
+    let name = args.model_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let options = ExtractOptions { chunk_tokens: args.chunk_tokens, ..ExtractOptions::for_model(&name) };
     let mut extractor = MeetingExtractor::new(generator, options)?;
     // A live counter on a terminal; one line per chunk otherwise (logs).
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -78,9 +79,10 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 fn report(s: &ExtractStats) {
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
     eprintln!(
-        "[extract] {} chunk(s): prefill {} tokens in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s); constraint {:.3} s ({:.2} ms/call; full mask on {} steps, {:.2} ms each); total {:.2} s",
+        "[extract] {} chunk(s): prefill {} tokens (+{} cached) in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s); constraint {:.3} s ({:.2} ms/call; full mask on {} steps, {:.2} ms each); total {:.2} s",
         s.chunks,
         s.prompt_tokens,
+        s.cached_prompt_tokens,
         s.prefill_time.as_secs_f64(),
         rate(s.prompt_tokens, s.prefill_time),
         s.generated_tokens,

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::models::{ModelPaths, ensure_llm};
 use crate::auth::TokenCipher;
-use crate::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
+use crate::inference::llm::{ExtractOptions, LlmWorker, LlmWorkerOptions, Precision};
 use crate::inference::{OrtRuntime, Threads};
 use crate::jobs::{JobRunner, MeetingIntelligenceJob, RunnerConfig, SlackClient, SlackPostJob};
 use crate::session::CaptionHub;
@@ -20,8 +20,10 @@ pub struct IntelligenceSetup {
     /// `smollm2`, `qwen0.5b`, `qwen1.5b`; `None`: no summaries (jobs stay queued).
     pub llm: Option<String>,
     pub precision: Precision,
-    /// Intra-op threads of the LLM; the rest of the cores stay with live sessions.
-    pub threads: usize,
+    /// Intra-op threads of the LLM (`None`: every core).
+    pub threads: Option<usize>,
+    /// Niceness of the LLM's threads (see `LlmWorker`'s CPU policy).
+    pub nice: i32,
     /// Fetch a missing LLM (`models/fetch.sh --llm`) instead of failing.
     pub fetch: bool,
     pub slack_api_url: String,
@@ -52,8 +54,14 @@ pub async fn start_intelligence(
         tokio::task::spawn_blocking(move || ensure_llm(&paths, &name)).await??;
     }
     let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker> {
-        let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: setup.threads.max(1) })?;
-        let options = LlmWorkerOptions { intra_op_threads: setup.threads.max(1), ..LlmWorkerOptions::default() };
+        let threads = setup.threads.unwrap_or(Threads::default().intra_op).max(1);
+        let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
+        let options = LlmWorkerOptions {
+            intra_op_threads: threads,
+            nice: setup.nice,
+            extract: ExtractOptions::for_model(&name),
+            ..LlmWorkerOptions::default()
+        };
         LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)
             .with_context(|| format!("loading LLM {name}"))
     })

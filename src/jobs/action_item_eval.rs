@@ -29,6 +29,7 @@ use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use super::{AssigneeResolver, DueDateParser, Person};
+use crate::inference::llm::{MeetingInput, TranscriptLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -113,6 +114,26 @@ impl EvalMeeting {
             return Err(EvalError::Invalid { path: dir.to_path_buf(), reason: "no *.json meetings".into() });
         }
         paths.iter().map(|p| Self::load(p)).collect()
+    }
+
+    /// What the extractor gets for this meeting: its lines, date and attendees' names.
+    pub fn input(&self) -> MeetingInput {
+        MeetingInput {
+            title: self.title.clone(),
+            date: self.date,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| TranscriptLine {
+                    seq: l.seq,
+                    speaker: l.speaker.clone(),
+                    start: l.start,
+                    end: l.end,
+                    text: l.text.clone(),
+                })
+                .collect(),
+            attendees: self.attendees.iter().map(|a| a.name.clone()).collect(),
+        }
     }
 
     pub fn load(path: &Path) -> Result<EvalMeeting, EvalError> {
@@ -616,5 +637,42 @@ mod tests {
             total.add(&s);
         }
         assert_eq!((total.precision(), total.recall()), (1.0, 1.0));
+    }
+}
+
+#[cfg(test)]
+mod cue_tests {
+    use super::*;
+    use crate::inference::llm::TaskCues;
+
+    /// The extractor only asks the model about lines `TaskCues` picks: every expected task must
+    /// be said on such a line (one holding all its keywords), or the extractor could never find
+    /// it.
+    #[test]
+    fn every_expected_task_is_said_on_a_line_the_cues_pick() {
+        let cues = TaskCues::default();
+        let (mut picked, mut lines) = (0, 0);
+        for m in tests_set() {
+            lines += m.lines.len();
+            picked += m.lines.iter().filter(|l| cues.may_hold_task(&l.text)).count();
+            for item in &m.expected {
+                let says = |text: &str| {
+                    let words: HashSet<String> = tokens(text).into_iter().collect();
+                    item.keywords.iter().all(|k| k.split('|').any(|alt| tokens(alt).iter().all(|w| words.contains(w))))
+                };
+                assert!(
+                    m.lines.iter().any(|l| says(&l.text) && cues.may_hold_task(&l.text)),
+                    "{}: {:?} is never said on a cue line",
+                    m.name,
+                    item.title
+                );
+            }
+        }
+        // The cues must still pick: asking about every line would be no selection at all.
+        assert!(picked * 10 < lines * 6, "{picked} of {lines} lines picked");
+    }
+
+    fn tests_set() -> Vec<EvalMeeting> {
+        EvalMeeting::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/action_items")).unwrap()
     }
 }

@@ -196,7 +196,8 @@ impl TestApp {
                 models_dir: paths.root.clone(),
                 llm: Some(llm.into()),
                 precision: ddalkkak::inference::llm::Precision::Int8,
-                threads: 1,
+                threads: Some(1),
+                nice: 0,
                 fetch: false,
                 slack_api_url: slack_api_url.into(),
                 runner: RunnerConfig {

@@ -33,6 +33,10 @@ impl Message {
     pub fn user(content: impl Into<String>) -> Self {
         Self { role: Role::User, content: content.into() }
     }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, content: content.into() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,12 @@ impl ChatTemplate {
     /// The prompt text: every message, a default system message when none is given, then the
     /// assistant's turn. Message contents are [`sanitize`](Self::sanitize)d.
     pub fn render(&self, messages: &[Message]) -> String {
+        self.render_turns(messages) + &self.config.generation_prompt
+    }
+
+    /// [`render`](Self::render) without the assistant's turn at the end: a prefix of the
+    /// rendering of any longer conversation that starts with `messages`.
+    pub fn render_turns(&self, messages: &[Message]) -> String {
         let mut prompt = String::new();
         if messages.first().is_none_or(|m| m.role != Role::System)
             && let Some(system) = &self.config.default_system_prompt
@@ -60,7 +70,7 @@ impl ChatTemplate {
         for m in messages {
             prompt += &self.format(m.role, &self.sanitize(&m.content));
         }
-        prompt + &self.config.generation_prompt
+        prompt
     }
 
     fn format(&self, role: Role, content: &str) -> String {

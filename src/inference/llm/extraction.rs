@@ -43,4 +43,7 @@ pub struct ExtractedItem {
     pub due_date: Option<String>,
     /// `seq` of the transcript lines the item comes from (only ones that exist in the input).
     pub source_segments: Vec<i64>,
+    /// The model's probability that its line agrees on a task (over "no task there").
+    #[serde(default)]
+    pub confidence: f32,
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::chat_template::{ChatTemplate, Message};
 use super::error::LlmError;
 use super::json_schema_constraint::{CompiledSchema, JsonSchemaConstraint};
-use super::model::{LlmModel, Precision};
+use super::model::{KvCache, LlmModel, Precision};
 use super::sampler::{Sampler, SamplerConfig};
 use super::token_trie::TokenTrie;
 use crate::inference::OrtRuntime;
@@ -19,11 +19,16 @@ use crate::inference::OrtRuntime;
 pub struct GenerationOptions {
     pub max_new_tokens: usize,
     pub sampler: SamplerConfig,
+    /// Added to the log-odds of "a value" over `null` where a [`JsonSchema::Nullable`] value
+    /// starts (0: the model's own odds). Raises or lowers how readily the answer says yes.
+    ///
+    /// [`JsonSchema::Nullable`]: super::json_schema_constraint::JsonSchema::Nullable
+    pub value_bias: f32,
 }
 
 impl Default for GenerationOptions {
     fn default() -> Self {
-        Self { max_new_tokens: 512, sampler: SamplerConfig::default() }
+        Self { max_new_tokens: 512, sampler: SamplerConfig::default(), value_bias: 0.0 }
     }
 }
 
@@ -44,6 +49,8 @@ pub struct Generation {
     /// Generated ids (forced key tokens included), without the prompt.
     pub tokens: Vec<u32>,
     pub prompt_tokens: usize,
+    /// Prompt tokens taken from the cached prefix instead of being prefilled.
+    pub cached_prompt_tokens: usize,
     pub stop: StopReason,
     pub prefill_time: Duration,
     /// Model calls after the prefill (sampled steps and forced runs).
@@ -55,6 +62,8 @@ pub struct Generation {
     pub masked_steps: usize,
     /// Time of those full masks (included in `constraint_time`).
     pub mask_time: Duration,
+    /// At each nullable value: the model's log-odds of a value over `null`, before the bias.
+    pub nullable_log_odds: Vec<f32>,
 }
 
 pub struct Generator {
@@ -64,6 +73,9 @@ pub struct Generator {
     trie: Arc<TokenTrie>,
     /// Tokens of forced key texts, by text.
     forced_cache: HashMap<Vec<u8>, Vec<u32>>,
+    /// The KV cache of a prompt prefix every generation shares (instructions and worked
+    /// example), computed once by [`cache_prefix`](Self::cache_prefix).
+    prefix: Option<(Vec<u32>, KvCache)>,
 }
 
 impl Generator {
@@ -80,7 +92,7 @@ impl Generator {
         let specials = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
         let template = ChatTemplate::new(model.config.chat_template.clone(), specials);
         let trie = Arc::new(TokenTrie::from_tokenizer(&tokenizer, model.config.vocab_size));
-        Ok(Self { model, tokenizer, template, trie, forced_cache: HashMap::new() })
+        Ok(Self { model, tokenizer, template, trie, forced_cache: HashMap::new(), prefix: None })
     }
 
     pub fn template(&self) -> &ChatTemplate {
@@ -99,6 +111,26 @@ impl Generator {
 
     pub fn decode(&self, tokens: &[u32]) -> Result<String, LlmError> {
         self.tokenizer.decode(tokens, true).map_err(|e| LlmError::Tokenizer(e.to_string()))
+    }
+
+    /// Prefills `messages` (rendered without the assistant's turn) once and keeps their KV
+    /// cache: a later prompt whose tokens start with exactly these tokens feeds only the rest.
+    /// Returns the prefix length in tokens.
+    pub fn cache_prefix(&mut self, messages: &[Message]) -> Result<usize, LlmError> {
+        let text = self.template.render_turns(messages);
+        let tokens = self.encode(&text)?;
+        if tokens.is_empty() || tokens.len() >= self.model.config.context_length {
+            return Err(LlmError::ContextOverflow {
+                prompt: tokens.len(),
+                new: 0,
+                context: self.model.config.context_length,
+            });
+        }
+        let mut cache = self.model.empty_cache()?;
+        self.model.forward(&tokens, &mut cache)?;
+        let n = tokens.len();
+        self.prefix = Some((tokens, cache));
+        Ok(n)
     }
 
     /// Generates the assistant's reply to `messages`; see [`generate_tokens`](Self::generate_tokens).
@@ -130,10 +162,15 @@ impl Generator {
         let mut sampler = Sampler::new(options.sampler);
         let mut constraint = schema.map(|s| JsonSchemaConstraint::new(s.clone(), self.trie.clone()));
         let eos = self.model.config.eos_token_ids.clone();
-        let mut cache = self.model.empty_cache()?;
 
         let started = Instant::now();
-        let mut logits = self.model.forward(prompt, &mut cache)?;
+        let (mut cache, fed) = match &self.prefix {
+            Some((tokens, cache)) if prompt.len() > tokens.len() && prompt.starts_with(tokens) => {
+                (self.model.clone_cache(cache)?, tokens.len())
+            }
+            _ => (self.model.empty_cache()?, 0),
+        };
+        let mut logits = self.model.forward(&prompt[fed..], &mut cache)?;
         let prefill_time = started.elapsed();
 
         let decode_started = Instant::now();
@@ -141,6 +178,7 @@ impl Generator {
             (Duration::ZERO, Duration::ZERO, 0, 0);
         let mut tokens: Vec<u32> = Vec::new();
         let mut allowed = Vec::new();
+        let mut nullable_log_odds = Vec::new();
         let stop = loop {
             if tokens.len() >= options.max_new_tokens {
                 break StopReason::MaxTokens;
@@ -159,9 +197,15 @@ impl Generator {
                     let t0 = Instant::now();
                     // Greedy: the model's own choice, when allowed, is the answer; the full mask
                     // is needed only when it is refused.
-                    let choice = match sampler.is_greedy() {
-                        true => sampler.sample(&logits, None).filter(|&t| c.allows(t)),
-                        false => None,
+                    let choice = if c.at_nullable() {
+                        c.allowed_tokens(&mut allowed);
+                        let (token, log_odds) = self.decide_nullable(&logits, &allowed, options.value_bias);
+                        nullable_log_odds.push(log_odds);
+                        token
+                    } else if sampler.is_greedy() {
+                        sampler.sample(&logits, None).filter(|&t| c.allows(t))
+                    } else {
+                        None
                     };
                     let choice = match choice {
                         Some(t) => t,
@@ -218,6 +262,7 @@ impl Generator {
             text,
             tokens,
             prompt_tokens: prompt.len(),
+            cached_prompt_tokens: fed,
             stop,
             prefill_time,
             decode_time: decode_started.elapsed(),
@@ -225,7 +270,29 @@ impl Generator {
             constraint_time,
             masked_steps,
             mask_time,
+            nullable_log_odds,
         })
+    }
+
+    /// Greedy choice at a nullable value: the two branches (tokens starting with `n` =
+    /// `null`, the rest = the value) are weighed by their total probability, so a value split
+    /// over many spellings (`{`, ` {`, `{"`) is not outvoted by one `null` token. Returns the
+    /// best token of the winning branch and the log-odds of a value.
+    fn decide_nullable(&self, logits: &[f32], allowed: &[u32], bias: f32) -> (Option<u32>, f32) {
+        let max = allowed.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max);
+        let (mut mass, mut best) = ([0f64; 2], [None::<(u32, f32)>; 2]);
+        for &t in allowed {
+            let first = self.trie.bytes(t).and_then(|b| b.iter().find(|b| !b.is_ascii_whitespace()).copied());
+            let branch = usize::from(first == Some(b'n'));
+            let l = logits[t as usize];
+            mass[branch] += f64::from(l - max).exp();
+            if best[branch].is_none_or(|(_, b)| l > b) {
+                best[branch] = Some((t, l));
+            }
+        }
+        let log_odds = (mass[0].ln() - mass[1].ln()) as f32;
+        let value = best[0].is_some() && (best[1].is_none() || log_odds + bias > 0.0);
+        (best[usize::from(!value)].map(|(t, _)| t), log_odds)
     }
 
     fn forced_tokens(&mut self, bytes: &[u8]) -> Result<Vec<u32>, LlmError> {

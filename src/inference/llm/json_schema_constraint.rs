@@ -41,6 +41,9 @@ pub enum JsonSchema {
     Integer {
         nullable: bool,
     },
+    /// `null` or a value of the inner schema (for objects and arrays; strings and integers
+    /// have their own flag).
+    Nullable(Box<JsonSchema>),
 }
 
 impl JsonSchema {
@@ -58,6 +61,10 @@ impl JsonSchema {
 
     pub fn object<'a>(props: impl IntoIterator<Item = (&'a str, JsonSchema)>) -> Self {
         JsonSchema::Object(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    pub fn nullable(inner: JsonSchema) -> Self {
+        JsonSchema::Nullable(Box::new(inner))
     }
 }
 
@@ -86,6 +93,7 @@ enum Node {
     Integer {
         nullable: bool,
     },
+    Nullable(u16),
 }
 
 impl CompiledSchema {
@@ -129,6 +137,11 @@ fn add(nodes: &mut Vec<Node>, schema: &JsonSchema, depth: usize) -> Result<u16, 
             nodes[usize::from(index)] = Node::Array { item, max_items: *max_items };
         }
         JsonSchema::Integer { nullable } => nodes.push(Node::Integer { nullable: *nullable }),
+        JsonSchema::Nullable(inner) => {
+            nodes.push(Node::Nullable(0));
+            let inner = add(nodes, inner, depth)?;
+            nodes[usize::from(index)] = Node::Nullable(inner);
+        }
     }
     Ok(index)
 }
@@ -216,6 +229,12 @@ impl JsonState {
             },
             _ => None,
         }
+    }
+
+    /// Whether the next value is `null` or a value of a [`JsonSchema::Nullable`]: a yes/no
+    /// decision the generator may weigh on its own.
+    pub fn at_nullable(&self, schema: &CompiledSchema) -> bool {
+        matches!(self.top(), Some(Frame::Value(node)) if matches!(schema.nodes[usize::from(node)], Node::Nullable(_)))
     }
 
     /// Characters a string being written may still take, when the next bytes are plain
@@ -377,6 +396,8 @@ impl JsonState {
             (Node::String { nullable: true, .. } | Node::Integer { nullable: true }, b'n') => Frame::Null { pos: 1 },
             (Node::Integer { .. }, b'-') => Frame::Int { digits: 0, leading_zero: false },
             (Node::Integer { .. }, b'0'..=b'9') => Frame::Int { digits: 1, leading_zero: b == b'0' },
+            (Node::Nullable(_), b'n') => Frame::Null { pos: 1 },
+            (&Node::Nullable(inner), _) => return self.start_value(schema, inner, b),
             _ => return false,
         };
         self.set_top(frame);
@@ -468,6 +489,11 @@ impl JsonSchemaConstraint {
 
     pub fn written(&self) -> &[u8] {
         &self.written
+    }
+
+    /// See [`JsonState::at_nullable`].
+    pub fn at_nullable(&self) -> bool {
+        self.state.at_nullable(&self.schema)
     }
 
     /// Whether `token` may come next.
@@ -577,6 +603,20 @@ mod tests {
         let one = r#"{"title":"t","assignee":null,"segs":[]}"#;
         let text = format!(r#"{{"summary":"","items":[{one},{one},"#);
         assert_eq!(run(&s, &text), Err(text.len() - 1));
+    }
+
+    #[test]
+    fn nullable_objects_take_null_or_the_object() {
+        let s = CompiledSchema::compile(&JsonSchema::object([
+            ("a", JsonSchema::nullable(item())),
+            ("b", JsonSchema::nullable(item())),
+        ]))
+        .unwrap();
+        assert_eq!(run(&s, r#"{"a":null,"b":{"title":"t","assignee":null,"segs":[]}}"#), Ok(true));
+        assert_eq!(run(&s, r#"{"a":null,"b":null}"#), Ok(true));
+        assert_eq!(run(&s, r#"{"a":nul}"#), Err(8));
+        assert_eq!(run(&s, r#"{"a":"t""#), Err(5));
+        assert_eq!(run(&s, r#"{"a":{"segs""#), Err(7)); // the inner object's keys still in order
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! [`ChatTemplate`] (ChatML prompts), [`Sampler`] (greedy / temperature + top-p, repetition
 //! penalty), [`JsonSchemaConstraint`] with [`TokenTrie`] (token masks that keep the output a
 //! valid prefix of a JSON schema), [`Generator`] (prompt → text with stop conditions),
-//! [`MeetingExtractor`] (prompting, chunking of long transcripts, merging and deduplication)
+//! [`MeetingExtractor`] (prompting about the lines [`TaskCues`] pick, chunking of long
+//! transcripts, grounding, merging and deduplication)
 //! and [`LlmWorker`] (a dedicated thread with a bounded queue and an async handle). Errors are
 //! [`LlmError`].
 
@@ -19,6 +20,7 @@ pub mod json_schema_constraint;
 pub mod meeting_extractor;
 pub mod model;
 pub mod sampler;
+pub mod task_cues;
 pub mod token_trie;
 pub mod worker;
 
@@ -31,5 +33,6 @@ pub use json_schema_constraint::{CompiledSchema, JsonSchema, JsonSchemaConstrain
 pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
 pub use model::{KvCache, LlmModel, Precision};
 pub use sampler::{Sampler, SamplerConfig};
+pub use task_cues::TaskCues;
 pub use token_trie::TokenTrie;
 pub use worker::{LlmProgress, LlmWorker, LlmWorkerOptions};

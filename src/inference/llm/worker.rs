@@ -6,8 +6,13 @@
 //! [`LlmError::Overloaded`] instead of waiting; the caller is the durable job worker, which
 //! keeps the job and retries later, so nothing is lost and no task piles up in memory. A caller
 //! that stops waiting (its future dropped) cancels its request: a queued one is skipped, a
-//! running one stops after the current token. Its ONNX sessions use `intra_op_threads` threads
-//! (default 1), so the LLM can be kept off the cores live sessions need.
+//! running one stops after the current token.
+//!
+//! **CPU policy**: the model uses every core (`intra_op_threads`), but its thread and the ONNX
+//! Runtime threads it creates run at a low scheduling priority (`nice`, Linux): live sessions
+//! at the normal priority take the cores whenever they need them, and a summary only uses what
+//! they leave. A fixed thread count could not do both: one thread wastes an idle machine, two
+//! threads at equal priority slow live captions down.
 
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -27,12 +32,20 @@ pub struct LlmWorkerOptions {
     pub queue_capacity: usize,
     /// Threads inside one operator of the LLM's session.
     pub intra_op_threads: usize,
+    /// Niceness of the LLM's threads (0 = unchanged, 19 = lowest priority); see the module
+    /// header.
+    pub nice: i32,
     pub extract: ExtractOptions,
 }
 
 impl Default for LlmWorkerOptions {
     fn default() -> Self {
-        Self { queue_capacity: 8, intra_op_threads: 1, extract: ExtractOptions::default() }
+        Self {
+            queue_capacity: 8,
+            intra_op_threads: Threads::default().intra_op,
+            nice: 19,
+            extract: ExtractOptions::default(),
+        }
     }
 }
 
@@ -72,10 +85,12 @@ impl LlmWorker {
         let (progress_tx, progress) = watch::channel(LlmProgress::default());
         let (loaded_tx, loaded) = std::sync::mpsc::sync_channel(1);
         let dir = model_dir.to_owned();
-        let extract = options.extract;
+        let (extract, nice) = (options.extract, options.nice);
         let thread = std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
+                // Before the session exists: its thread pool inherits this thread's priority.
+                lower_priority(nice);
                 let extractor =
                     Generator::load(&runtime, &dir, precision).and_then(|g| MeetingExtractor::new(g, extract));
                 match extractor {
@@ -121,6 +136,24 @@ impl LlmWorker {
             let _ = t.join();
         }
     }
+}
+
+/// Sets the calling thread's niceness (Linux keeps it per thread, and threads it creates
+/// inherit it). A failure (a platform without it) only costs the priority, so it is logged.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority has no memory effects; `who = 0` is the calling thread on Linux.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+        if rc != 0 {
+            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the LLM thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!(nice, "thread priorities are only set on Linux; the LLM runs at normal priority");
 }
 
 fn serve(

@@ -1,0 +1,145 @@
+//! [`TaskCues`]: which transcript lines may agree on a task, by the words people use to promise
+//! ("I'll", "let me"), to ask ("can you", "please", "who can"), to oblige ("we need to",
+//! "should") or to set a deadline ("by Friday").
+//!
+//! The extractor asks the model about these lines only (see `meeting_extractor`): deciding
+//! "task or not" for a listed line is a job a small model does far better than finding tasks in
+//! a whole transcript, and its answer stays as long as the number of lines it is asked about.
+//! The list errs on the side of asking: a line the model is asked about in vain costs one
+//! `null`; a task on a line it is never asked about is lost. Every task of the evaluation set is
+//! said on a line these cues catch (checked by `jobs::action_item_eval`'s tests).
+
+/// Word sequences that mark a possible task (lower case, apostrophes straight).
+const CUES: &[&str] = &[
+    // Promises.
+    "i'll",
+    "i will",
+    "i can",
+    "i could",
+    "i'm going to",
+    "i am going to",
+    "i'd like to",
+    "i'd be happy to",
+    "i plan to",
+    "i'm planning to",
+    "let me",
+    "i'm on it",
+    "leave it with me",
+    "i volunteer",
+    "on me",
+    // Requests.
+    "can you",
+    "could you",
+    "would you",
+    "will you",
+    "want you to",
+    "please",
+    "you take",
+    "you own",
+    "you handle",
+    "you grab",
+    "you pick",
+    "you do",
+    "who can",
+    "who will",
+    "who wants",
+    "who's going",
+    "who is going",
+    "someone",
+    "somebody",
+    "can we get",
+    "make sure",
+    "take care",
+    "follow up",
+    "action item",
+    "action items",
+    "owner",
+    "own it",
+    "own that",
+    "own this",
+    "take it",
+    "take that",
+    "take this",
+    // Obligations and group decisions.
+    "need to",
+    "needs to",
+    "have to",
+    "has to",
+    "should",
+    "must",
+    "we'll",
+    "we will",
+    "we need",
+    "let's",
+    // Deadlines.
+    "by monday",
+    "by tuesday",
+    "by wednesday",
+    "by thursday",
+    "by friday",
+    "by saturday",
+    "by sunday",
+    "by tomorrow",
+    "by tonight",
+    "by today",
+    "by the end",
+    "by end of",
+    "by next",
+    "by eod",
+    "by noon",
+];
+
+/// The cue list, split into words once.
+pub struct TaskCues {
+    cues: Vec<Vec<&'static str>>,
+}
+
+impl Default for TaskCues {
+    fn default() -> Self {
+        Self { cues: CUES.iter().map(|c| c.split(' ').collect()).collect() }
+    }
+}
+
+impl TaskCues {
+    /// Whether `text` holds a cue (whole words, any case, curly or straight apostrophes).
+    pub fn may_hold_task(&self, text: &str) -> bool {
+        let text = text.to_lowercase().replace('\u{2019}', "'");
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .map(|w| w.trim_matches('\''))
+            .filter(|w| !w.is_empty())
+            .collect();
+        self.cues.iter().any(|cue| words.windows(cue.len()).any(|w| w == cue.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promises_requests_and_deadlines_are_cues_and_small_talk_is_not() {
+        let cues = TaskCues::default();
+        for yes in [
+            "Yep, I'll have the flaky checkout test fixed by Wednesday.",
+            "Ben, can you own getting that test stable?",
+            "Let me look into it.",
+            "Somebody has to label the desks.",
+            "We need to send the invoices BY FRIDAY",
+            "I\u{2019}ll do the labels.",
+            "Who can take the follow-up with legal?",
+        ] {
+            assert!(cues.may_hold_task(yes), "{yes}");
+        }
+        for no in [
+            "Morning everyone.",
+            "Is it the same timeout as last week?",
+            "I finished the cache eviction change, that's merged and deployed.",
+            "Great. Sofia?",
+        ] {
+            assert!(!cues.may_hold_task(no), "{no}");
+        }
+        // Whole words only.
+        assert!(!cues.may_hold_task("The shoulder season and the ownership model."));
+    }
+}
