@@ -147,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
             .min_confidence
             .take()
             .unwrap_or_else(|| ExtractOptions::for_model(name).min_confidence.unwrap_or(0.0));
-        let options = LlmWorkerOptions { intra_op_threads: threads, extract, ..Default::default() };
+        // Normal priority: this measures the model, not the server's CPU policy.
+        let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, extract, ..Default::default() };
         let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
         let mut row = Row {
             model: name.to_string(),

@@ -1,6 +1,6 @@
 //! [`TaskCues`]: which transcript lines may agree on a task, by the words people use to promise
-//! ("I'll", "let me"), to ask ("can you", "please", "who can"), to oblige ("we need to",
-//! "should") or to set a deadline ("by Friday").
+//! ("I'll", "let me"), to ask ("can you", "please", "who can"), to oblige ("need to", "has to")
+//! or to set a deadline ("by Friday").
 //!
 //! The extractor asks the model about these lines only (see `meeting_extractor`): deciding
 //! "task or not" for a listed line is a job a small model does far better than finding tasks in
@@ -45,8 +45,6 @@ const CUES: &[&str] = &[
     "who wants",
     "who's going",
     "who is going",
-    "someone",
-    "somebody",
     "can we get",
     "make sure",
     "take care",
@@ -60,17 +58,12 @@ const CUES: &[&str] = &[
     "take it",
     "take that",
     "take this",
-    // Obligations and group decisions.
+    // Obligations. Group intentions ("let's", "we should", "we'll", "someone has to") name no
+    // owner: the line where somebody takes the work ("I'll do it") is the one asked about.
     "need to",
     "needs to",
     "have to",
     "has to",
-    "should",
-    "must",
-    "we'll",
-    "we will",
-    "we need",
-    "let's",
     // Deadlines.
     "by monday",
     "by tuesday",
@@ -103,13 +96,28 @@ impl Default for TaskCues {
 impl TaskCues {
     /// Whether `text` holds a cue (whole words, any case, curly or straight apostrophes).
     pub fn may_hold_task(&self, text: &str) -> bool {
-        let text = text.to_lowercase().replace('\u{2019}', "'");
-        let words: Vec<&str> = text
-            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-            .map(|w| w.trim_matches('\''))
-            .filter(|w| !w.is_empty())
-            .collect();
-        self.cues.iter().any(|cue| words.windows(cue.len()).any(|w| w == cue.as_slice()))
+        self.first_cue(text).is_some()
+    }
+
+    /// Where the first cue starts, as an index into `text.split_whitespace()`.
+    pub fn first_cue(&self, text: &str) -> Option<usize> {
+        // (word, index of the whitespace-separated piece it came from)
+        let mut words: Vec<(String, usize)> = Vec::new();
+        for (i, piece) in text.split_whitespace().enumerate() {
+            let piece = piece.to_lowercase().replace('\u{2019}', "'");
+            for w in piece.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
+                let w = w.trim_matches('\'');
+                if !w.is_empty() {
+                    words.push((w.to_owned(), i));
+                }
+            }
+        }
+        (0..words.len()).find_map(|start| {
+            let matches = |cue: &Vec<&str>| {
+                cue.len() <= words.len() - start && cue.iter().zip(&words[start..]).all(|(c, (w, _))| c == w)
+            };
+            self.cues.iter().any(matches).then(|| words[start].1)
+        })
     }
 }
 
@@ -125,7 +133,7 @@ mod tests {
             "Ben, can you own getting that test stable?",
             "Let me look into it.",
             "Somebody has to label the desks.",
-            "We need to send the invoices BY FRIDAY",
+            "Send the invoices BY FRIDAY",
             "I\u{2019}ll do the labels.",
             "Who can take the follow-up with legal?",
         ] {
@@ -136,9 +144,13 @@ mod tests {
             "Is it the same timeout as last week?",
             "I finished the cache eviction change, that's merged and deployed.",
             "Great. Sofia?",
+            "Should we also think about switching banks?",
+            "Let's not plan for it, we'll see.",
         ] {
             assert!(!cues.may_hold_task(no), "{no}");
         }
+        assert_eq!(cues.first_cue("The fix is small. I'll ship a hotfix by Monday."), Some(4));
+        assert_eq!(cues.first_cue("Morning everyone."), None);
         // Whole words only.
         assert!(!cues.may_hold_task("The shoulder season and the ownership model."));
     }
