@@ -280,7 +280,7 @@ impl MeetingExtractor {
                 stop = ?generation.stop,
                 "chunk extracted"
             );
-            tracing::info!(answer = %generation.text, log_odds = ?generation.nullable_log_odds, "chunk answer");
+            tracing::debug!(answer = %generation.text, log_odds = ?generation.nullable_log_odds, "chunk answer");
             let answer = parse(&generation.text, generation.stop)?;
             let mut extraction = self.ground(answer, &keys, &generation.nullable_log_odds, chunk);
             clean(&mut extraction);
