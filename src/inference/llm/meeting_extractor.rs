@@ -4,12 +4,13 @@
 //! one is cut into chunks at line boundaries that overlap by a few lines (a task discussed
 //! across a cut is seen whole by one of them); each chunk is extracted on its own, the chunk
 //! summaries are merged by one more short generation, and the action items are deduplicated
-//! (similar normalised titles and the same assignee).
+//! ([`deduplicate`]).
 //!
-//! The model writes little: per item the line it comes from, a title, an assignee and the
-//! deadline as spoken. The cited line is checked against the lines the model was shown (a
-//! made-up number never reaches the caller) and quoted as the item's description, so decoding
-//! time goes to what only the model can write.
+//! The model is not asked to find tasks: the answer's schema names the lines [`TaskCues`] picked
+//! (forced keys), and for each the model writes `null` or `{title, assignee, due_date}` — one
+//! decision per line, with its log-odds kept as the item's confidence. Each item cites its line
+//! and quotes it as its description, so decoding time goes to what only the model can write
+//! (docs/decisions.md, "Action items: the model decides about cue lines").
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
