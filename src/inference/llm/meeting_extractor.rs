@@ -212,12 +212,8 @@ impl MeetingExtractor {
         // the model starts the value, so the example must show ` null` / ` {` after `":`
         // (`":{"` would be one token the model never gets to choose).
         let mut answer = format!("{{\"summary\": {},\"tasks\": {{", json(EXAMPLE_SUMMARY));
-        let mut first = true;
-        for (line, (_, _, task)) in input.lines.iter().zip(EXAMPLE_LINES) {
-            if !self.cues.may_hold_task(&line.text) {
-                continue;
-            }
-            let value = match task {
+        for (i, (key, seq)) in self.asked_lines(input.lines.iter()).into_iter().enumerate() {
+            let value = match EXAMPLE_LINES[(seq - 1) as usize].2 {
                 Some((title, assignee, due)) => format!(
                     "{{\"title\": {},\"assignee\": {},\"due_date\": {}}}",
                     json(title),
@@ -226,8 +222,7 @@ impl MeetingExtractor {
                 ),
                 None => "null".into(),
             };
-            answer += &format!("{}{}: {value}", if first { "" } else { "," }, json(&line_key(line, &self.cues)));
-            first = false;
+            answer += &format!("{}{}: {value}", if i == 0 { "" } else { "," }, json(&key));
         }
         answer += "}}";
         (self.user_prompt(&input, &text.join("\n")), answer)
@@ -262,9 +257,7 @@ impl MeetingExtractor {
             let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
             let mut messages = self.preamble.to_vec();
             messages.push(Message::user(self.user_prompt(input, &text)));
-            let candidates: Vec<&TranscriptLine> =
-                chunk.iter().map(|(l, _)| l).filter(|l| self.cues.may_hold_task(&l.text)).collect();
-            let keys: Vec<(String, i64)> = candidates.iter().map(|l| (line_key(l, &self.cues), l.seq)).collect();
+            let keys = self.asked_lines(chunk.iter().map(|(l, _)| l));
             let base = stats.generated_tokens;
             let mut report =
                 |tokens: usize| progress(ExtractProgress { chunk: i + 1, chunks: n, tokens: base + tokens });
@@ -321,10 +314,7 @@ impl MeetingExtractor {
             }
             _ => text,
         };
-        match &line.speaker {
-            Some(s) if !s.trim().is_empty() => format!("[{}] {}: {}", line.seq, single_line(s), text),
-            _ => format!("[{}] {}", line.seq, text),
-        }
+        format!("[{}] {}{text}", line.seq, speaker_prefix(line))
     }
 
     fn user_prompt(&self, input: &MeetingInput, transcript: &str) -> String {
@@ -340,6 +330,11 @@ impl MeetingExtractor {
         prompt += "Transcript:\n<transcript>\n";
         prompt += transcript;
         prompt + "\n</transcript>\nReply with JSON."
+    }
+
+    /// The lines the model is asked about (those holding a cue), as (answer key, `seq`).
+    fn asked_lines<'a>(&self, lines: impl Iterator<Item = &'a TranscriptLine>) -> Vec<(String, i64)> {
+        lines.filter_map(|l| self.cues.first_cue(&l.text).map(|cue| (line_key(l, cue), l.seq))).collect()
     }
 
     /// The schema of one chunk's answer: the summary, then every candidate line as a key in
@@ -429,14 +424,14 @@ impl MeetingExtractor {
     }
 }
 
-/// How the answer names a line: its number, speaker and the words around its first cue (the
-/// model judges the words it is reminded of, so they must be the promise or the request, not
-/// the line's opening small talk).
-fn line_key(line: &TranscriptLine, cues: &TaskCues) -> String {
+/// How the answer names a line: its number, speaker and the words around its first cue, word
+/// `cue` of the line (the model judges the words it is reminded of, so they must be the promise
+/// or the request, not the line's opening small talk).
+fn line_key(line: &TranscriptLine, cue: usize) -> String {
     const BEFORE: usize = 2;
     const WORDS: usize = 10;
     let words: Vec<&str> = line.text.split_whitespace().collect();
-    let start = cues.first_cue(&line.text).unwrap_or(0).saturating_sub(BEFORE);
+    let start = cue.saturating_sub(BEFORE);
     let end = (start + WORDS).min(words.len());
     let mut head = words[start..end].join(" ");
     if start > 0 {
@@ -445,9 +440,14 @@ fn line_key(line: &TranscriptLine, cues: &TaskCues) -> String {
     if end < words.len() {
         head.push('…');
     }
+    format!("[{}] {}{head}", line.seq, speaker_prefix(line))
+}
+
+/// `"Speaker: "`, or nothing for a line without a speaker.
+fn speaker_prefix(line: &TranscriptLine) -> String {
     match &line.speaker {
-        Some(s) if !s.trim().is_empty() => format!("[{}] {}: {head}", line.seq, single_line(s)),
-        _ => format!("[{}] {head}", line.seq),
+        Some(s) if !s.trim().is_empty() => format!("{}: ", single_line(s)),
+        _ => String::new(),
     }
 }
 
@@ -458,10 +458,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// `Speaker: "text"` of a line, cut to `max` characters with an ellipsis.
 fn quote(line: &TranscriptLine, max: usize) -> String {
     let text = single_line(&line.text);
-    let full = match &line.speaker {
-        Some(s) if !s.trim().is_empty() => format!("{}: \"{text}\"", single_line(s)),
-        _ => format!("\"{text}\""),
-    };
+    let full = format!("{}\"{text}\"", speaker_prefix(line));
     if full.chars().count() <= max {
         return full;
     }
@@ -865,16 +862,14 @@ mod tests {
             end: 1.0,
             text: text.into(),
         };
+        let key = |text: &str| line_key(&line(text), cues.first_cue(text).unwrap());
         assert_eq!(
-            line_key(
-                &line(
-                    "The fix itself is small, but the risk is real. I'll ship a hotfix for the export on Monday, after the review."
-                ),
-                &cues
+            key(
+                "The fix itself is small, but the risk is real. I'll ship a hotfix for the export on Monday, after the review."
             ),
             "[5] Omar: …is real. I'll ship a hotfix for the export on…"
         );
-        assert_eq!(line_key(&line("I'll do the labels."), &cues), "[5] Omar: I'll do the labels.");
+        assert_eq!(key("I'll do the labels."), "[5] Omar: I'll do the labels.");
     }
 
     #[test]
