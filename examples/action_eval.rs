@@ -7,8 +7,10 @@
 //! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose]
-//!     [--task-bias 0] [--min-confidence T]
+//!     [--task-bias 0] [--min-confidence T] [--write-long FILE]
 //! ```
+//! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
+//! --transcript FILE`, which prints the prefill/decode split) and exits.
 //! `--models` takes names (`models/llm-<name>`) or directories. `--verbose` prints every
 //! meeting's missed items, false positives and wrong assignees/dates. The table scores the items
 //! the server would keep (`--min-confidence`, default the model's own, see
@@ -135,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(!meetings.is_empty(), "no meeting matches --only");
     let long = EvalMeeting::concatenated("All-hands: quarter review", &all, long_minutes * 60.0)
         .context("building the long meeting")?;
+    if let Some(file) = arg(&args, "--write-long") {
+        std::fs::write(&file, serde_json::to_string_pretty(&long.input())?)?;
+        eprintln!("wrote {file}: {:.1} min, {} lines", long.duration() / 60.0, long.lines.len());
+        return Ok(());
+    }
     let paths = ModelPaths::new(&models_dir);
     let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
 

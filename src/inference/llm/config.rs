@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use super::error::LlmError;
 
-/// The only format version this engine reads.
-pub const FORMAT: &str = "ddalkkak-llm-onnx/1";
+/// The only format version this engine reads (2: GroupQueryAttention over a cache buffer that
+/// may be shared between `past_key_values` and `present`).
+pub const FORMAT: &str = "ddalkkak-llm-onnx/2";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LlmConfig {
@@ -54,7 +55,10 @@ impl LlmConfig {
         let config: LlmConfig =
             serde_json::from_str(&text).map_err(|e| LlmError::Config(format!("{}: {e}", path.display())))?;
         if config.format != FORMAT {
-            return Err(LlmError::Config(format!("format {:?}, expected {FORMAT:?}", config.format)));
+            return Err(LlmError::Config(format!(
+                "format {:?}, expected {FORMAT:?} (converted by an older models/convert_gguf.py: run models/fetch.sh)",
+                config.format
+            )));
         }
         if config.chat_template.kind != "chatml" {
             return Err(LlmError::Config(format!("chat template {:?} is not supported", config.chat_template.kind)));
