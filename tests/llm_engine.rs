@@ -112,9 +112,21 @@ fn cached_generation_equals_a_full_pass() {
         all.extend_from_slice(&generation.tokens[..generation.tokens.len() - 1]);
         let rows = g.model.full_pass(&all).unwrap();
         assert_eq!(rows.len(), all.len());
-        let uncached: Vec<u32> = rows[prompt.len() - 1..].iter().map(|r| argmax(r)).collect();
-        assert_eq!(uncached, generation.tokens, "{}", generation.text);
-        eprintln!("{} tokens: {}", generation.tokens.len(), generation.text);
+        // Each generated token is the full pass's argmax at its position, or within the int8
+        // tolerance of it: int8 activations are quantized per call, so a 1-row step and an n-row
+        // pass can swap a near-tie (seen on a CPU without AVX2; `convert_gguf.py --self-check`
+        // measures up to ~0.8 between them). A wrong cache gives wrong tokens by wide margins.
+        const INT8_TOL: f32 = 1.0;
+        let steps = &rows[prompt.len() - 1..];
+        let mut exact = 0;
+        for (i, (row, &token)) in steps.iter().zip(&generation.tokens).enumerate() {
+            let best = argmax(row);
+            let gap = row[best as usize] - row[token as usize];
+            assert!(gap <= INT8_TOL, "step {i}: generated {token}, full pass {best}, gap {gap}: {}", generation.text);
+            exact += usize::from(best == token);
+        }
+        assert!(exact * 10 >= steps.len() * 9, "{exact} of {} steps equal: {}", steps.len(), generation.text);
+        eprintln!("{} tokens ({exact} equal to the full pass): {}", generation.tokens.len(), generation.text);
     });
 }
 
@@ -319,9 +331,12 @@ async fn the_worker_serves_reports_progress_and_refuses_when_full() {
         }
     }
     assert!(overloaded >= 2, "{overloaded} refused");
-    // The aborted callers cancelled their work: the worker goes idle and stops promptly.
+    // The aborted callers cancelled their work: the worker goes idle and stops promptly, within
+    // the model call in flight, before what one whole extraction took (the two cancelled ones
+    // would take twice that). Scaled by that time, the bound holds on a slow or busy machine.
     let worker = Arc::try_unwrap(worker).ok().expect("no caller holds the worker");
     let stopping = std::time::Instant::now();
     tokio::task::spawn_blocking(move || worker.shutdown()).await.unwrap();
-    assert!(stopping.elapsed() < std::time::Duration::from_secs(5), "{:?}", stopping.elapsed());
+    let bound = stats.total_time.max(std::time::Duration::from_secs(5));
+    assert!(stopping.elapsed() < bound, "{:?} (one extraction: {:?})", stopping.elapsed(), stats.total_time);
 }

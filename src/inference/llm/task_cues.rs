@@ -9,9 +9,8 @@
 //! `null`; a task on a line it is never asked about is lost. Every task of the evaluation set is
 //! said on a line these cues catch (checked by `jobs::action_item_eval`'s tests).
 
-/// Word sequences that mark a possible task (lower case, apostrophes straight).
-const CUES: &[&str] = &[
-    // Promises.
+/// Word sequences of a speaker taking work on (lower case, apostrophes straight).
+const PROMISES: &[&str] = &[
     "i'll",
     "i will",
     "i can",
@@ -27,6 +26,10 @@ const CUES: &[&str] = &[
     "leave it with me",
     "i volunteer",
     "on me",
+];
+
+/// The other word sequences that mark a possible task.
+const CUES: &[&str] = &[
     // Requests.
     "can you",
     "could you",
@@ -88,12 +91,22 @@ pub struct TaskCues {
 }
 
 impl Default for TaskCues {
+    /// Promises, requests, obligations and deadlines.
     fn default() -> Self {
-        Self { cues: CUES.iter().map(|c| c.split(' ').collect()).collect() }
+        Self::of(PROMISES.iter().chain(CUES))
     }
 }
 
 impl TaskCues {
+    /// Promises only ("I'll", "let me", "on me").
+    pub fn promises() -> Self {
+        Self::of(PROMISES.iter())
+    }
+
+    fn of<'a>(cues: impl Iterator<Item = &'a &'static str>) -> Self {
+        Self { cues: cues.map(|c| c.split(' ').collect()).collect() }
+    }
+
     /// Whether `text` holds a cue (whole words, any case, curly or straight apostrophes).
     pub fn may_hold_task(&self, text: &str) -> bool {
         self.first_cue(text).is_some()
@@ -153,5 +166,8 @@ mod tests {
         assert_eq!(cues.first_cue("Morning everyone."), None);
         // Whole words only.
         assert!(!cues.may_hold_task("The shoulder season and the ownership model."));
+        let promises = TaskCues::promises();
+        assert!(promises.may_hold_task("I'll prepare the forecast. Is August fifth okay?"));
+        assert!(!promises.may_hold_task("Can you send a reminder when the date is fixed?"));
     }
 }
