@@ -104,7 +104,11 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
 
     // Live captions on the page match what was said.
     let finals: Vec<&str> = s["finals"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    assert!(finals.len() >= 3, "{finals:?}");
+    // The sample is a phone call whose turn gaps sit near the 500 ms endpointing, and the page's
+    // noise suppression and gain control adapt as it runs: earlier CI runs split the 30 s into
+    // three or more finals, one into two (no gap reached 500 ms; the 15 s cap cut both). Two are
+    // enough for the overlay check below; the word error rate checks what they say.
+    assert!(finals.len() >= 2, "{finals:?}");
     let reference = wer::normalize(&stm_text(&testdata.join("pyannote_sample.stm")));
     let hypothesis = wer::normalize(&finals.join(" "));
     let recall = word_recall(&reference, &hypothesis);
