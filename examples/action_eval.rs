@@ -5,16 +5,20 @@
 //!
 //! ```sh
 //! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
-//!     [--precision int8|fp32] [--set tests/fixtures/action_items] [--models-dir models]
-//!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose]
-//!     [--task-bias 0] [--min-confidence T] [--write-long FILE]
+//!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
+//!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose] [--dump FILE]
+//!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--write-long FILE]
 //! ```
+//! `--dump FILE` writes every kept item of every meeting (confidence, cited lines, matched or not)
+//! as JSON.
 //! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
 //! --transcript FILE`, which prints the prefill/decode split) and exits.
 //! `--models` takes names (`models/llm-<name>`) or directories. `--verbose` prints every
 //! meeting's missed items, false positives and wrong assignees/dates. The table scores the items
 //! the server would keep (`--min-confidence`, default the model's own, see
-//! `ExtractOptions::for_model`); a sweep over other thresholds follows, from the same run.
+//! `ExtractOptions::for_model`); a sweep over other thresholds follows, from the same run. The
+//! verifier (`--min-verified L`, default the model's own) runs before the threshold: the sweep
+//! scores the items it kept.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -112,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         "fp32" => Precision::Fp32,
         other => anyhow::bail!("--precision: int8 or fp32, not {other}"),
     };
-    let set = PathBuf::from(arg(&args, "--set").unwrap_or_else(|| "tests/fixtures/action_items".into()));
+    let sets = arg(&args, "--set").unwrap_or_else(|| "tests/fixtures/action_items".into());
     let models_dir = PathBuf::from(
         arg(&args, "--models-dir")
             .or_else(|| std::env::var("DDALKKAK_MODELS_DIR").ok())
@@ -130,10 +134,22 @@ async fn main() -> anyhow::Result<()> {
     if let Some(t) = arg(&args, "--min-confidence") {
         extract.min_confidence = Some(t.parse()?);
     }
+    let min_verified = arg(&args, "--min-verified").map(|v| v.parse::<f32>()).transpose()?;
 
-    let all = EvalMeeting::load_dir(&set)?;
-    let meetings: Vec<&EvalMeeting> =
-        all.iter().filter(|m| only.as_deref().is_none_or(|o| m.name.contains(o))).collect();
+    let mut all = Vec::new();
+    let mut first_set_len = None;
+    for set in sets.split(',') {
+        all.extend(EvalMeeting::load_dir(Path::new(set))?);
+        first_set_len.get_or_insert(all.len());
+    }
+    let selected = |m: &&EvalMeeting| only.as_deref().is_none_or(|o| m.name.contains(o));
+    let meetings: Vec<&EvalMeeting> = all.iter().filter(selected).collect();
+    // The sweep reads the first set apart from the others, or with one set its two halves.
+    let from_first = all[..first_set_len.unwrap_or(0)].iter().filter(selected).count();
+    let (split, parts) = match from_first {
+        n if n > 0 && n < meetings.len() => (n, ["first set", "other sets"]),
+        _ => (meetings.len() / 2, ["first half", "second half"]),
+    };
     anyhow::ensure!(!meetings.is_empty(), "no meeting matches --only");
     let long = EvalMeeting::concatenated("All-hands: quarter review", &all, long_minutes * 60.0)
         .context("building the long meeting")?;
@@ -146,14 +162,15 @@ async fn main() -> anyhow::Result<()> {
     let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
 
     let mut rows = Vec::new();
+    // Every kept item of every meeting, each marked matched or not (`--dump FILE`).
+    let mut dump = Vec::new();
     for name in models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models_dir.join(format!("llm-{name}")) };
         let mut extract = extract.clone();
         // Every item the model wrote, so the sweep below can try each threshold.
-        let chosen = extract
-            .min_confidence
-            .take()
-            .unwrap_or_else(|| ExtractOptions::for_model(name).min_confidence.unwrap_or(0.0));
+        let defaults = ExtractOptions::for_model(name);
+        let chosen = extract.min_confidence.take().unwrap_or(defaults.min_confidence.unwrap_or(0.0));
+        extract.min_verified = min_verified.or(defaults.min_verified);
         // Normal priority: this measures the model, not the server's CPU policy.
         let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, extract, ..Default::default() };
         let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
@@ -194,6 +211,14 @@ async fn main() -> anyhow::Result<()> {
             if verbose {
                 show(m, &items, &raw);
             }
+            let matched: Vec<usize> = match_items(&m.expected, &items).into_iter().map(|(p, _)| p).collect();
+            dump.push(serde_json::json!({
+                "meeting": m.name,
+                "items": raw.iter().enumerate().map(|(p, i)| serde_json::json!({
+                    "title": i.title, "assignee": i.assignee, "due_date": i.due_date, "confidence": i.confidence,
+                    "source_segments": i.source_segments, "matched": matched.contains(&p),
+                })).collect::<Vec<_>>(),
+            }));
             row.score.add(&s);
             row.seconds.push(secs);
         }
@@ -214,6 +239,9 @@ async fn main() -> anyhow::Result<()> {
         }
         worker.shutdown();
         rows.push(row);
+    }
+    if let Some(file) = arg(&args, "--dump") {
+        std::fs::write(&file, serde_json::to_string_pretty(&dump)?)?;
     }
 
     println!(
@@ -249,16 +277,15 @@ async fn main() -> anyhow::Result<()> {
     for r in &rows {
         println!(
             "\n{}: precision / recall / F1 keeping items with confidence >= t (the table above: t = {:.2}); \
-             first and second half of the set apart, to see how a threshold chosen on one half does on the other\n",
-            r.model, r.threshold
+             {} and {} apart, to see how a threshold chosen on one does on the other\n",
+            r.model, r.threshold, parts[0], parts[1]
         );
-        println!("| t | all: P | R | F1 | first half: P | R | second half: P | R |");
+        println!("| t | all: P | R | F1 | {}: P | R | {}: P | R |", parts[0], parts[1]);
         println!("|---|---|---|---|---|---|---|---|");
-        let half = meetings.len() / 2;
         for t in [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] {
             let all = score_at(&meetings, &r.raw, t);
-            let a = score_at(&meetings[..half], &r.raw[..half], t);
-            let b = score_at(&meetings[half..], &r.raw[half..], t);
+            let a = score_at(&meetings[..split], &r.raw[..split], t);
+            let b = score_at(&meetings[split..], &r.raw[split..], t);
             println!(
                 "| {t:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 all.precision(),

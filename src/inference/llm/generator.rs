@@ -73,9 +73,9 @@ pub struct Generator {
     trie: Arc<TokenTrie>,
     /// Tokens of forced key texts, by text.
     forced_cache: HashMap<Vec<u8>, Vec<u32>>,
-    /// The KV cache of a prompt prefix every generation shares (instructions and worked
-    /// example), computed once by [`cache_prefix`](Self::cache_prefix).
-    prefix: Option<(Vec<u32>, KvCache)>,
+    /// KV caches of prompt prefixes that many prompts share (instructions and worked example),
+    /// each computed once by [`cache_prefix`](Self::cache_prefix).
+    prefixes: Vec<(Vec<u32>, KvCache)>,
 }
 
 impl Generator {
@@ -92,7 +92,7 @@ impl Generator {
         let specials = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
         let template = ChatTemplate::new(model.config.chat_template.clone(), specials);
         let trie = Arc::new(TokenTrie::from_tokenizer(&tokenizer, model.config.vocab_size));
-        Ok(Self { model, tokenizer, template, trie, forced_cache: HashMap::new(), prefix: None })
+        Ok(Self { model, tokenizer, template, trie, forced_cache: HashMap::new(), prefixes: Vec::new() })
     }
 
     pub fn template(&self) -> &ChatTemplate {
@@ -129,8 +129,40 @@ impl Generator {
         let mut cache = self.model.empty_cache()?;
         self.model.forward(&tokens, &mut cache)?;
         let n = tokens.len();
-        self.prefix = Some((tokens, cache));
+        self.prefixes.retain(|(t, _)| *t != tokens);
+        self.prefixes.push((tokens, cache));
         Ok(n)
+    }
+
+    /// A cache holding the longest cached prefix of `prompt` (shorter than it), and that
+    /// prefix's length; an empty cache and 0 when none is.
+    fn start_from_prefix(&self, prompt: &[u32]) -> Result<(KvCache, usize), LlmError> {
+        let best = self
+            .prefixes
+            .iter()
+            .filter(|(tokens, _)| prompt.len() > tokens.len() && prompt.starts_with(tokens))
+            .max_by_key(|(tokens, _)| tokens.len());
+        match best {
+            Some((tokens, cache)) => Ok((self.model.clone_cache(cache)?, tokens.len())),
+            None => Ok((self.model.empty_cache()?, 0)),
+        }
+    }
+
+    /// The log-odds, after the prompt rendered from `messages`, that the reply starts with one
+    /// of `yes` rather than one of `no` (token ids): a yes/no question answered by one prefill.
+    pub fn yes_log_odds(&mut self, messages: &[Message], yes: &[u32], no: &[u32]) -> Result<f32, LlmError> {
+        let prompt = self.encode(&self.template.render(messages))?;
+        let context = self.model.config.context_length;
+        if prompt.is_empty() || prompt.len() >= context {
+            return Err(LlmError::ContextOverflow { prompt: prompt.len(), new: 1, context });
+        }
+        let (mut cache, fed) = self.start_from_prefix(&prompt)?;
+        let logits = self.model.forward(&prompt[fed..], &mut cache)?;
+        let mass = |ids: &[u32]| {
+            let max = ids.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max);
+            max + ids.iter().map(|&t| (logits[t as usize] - max).exp()).sum::<f32>().ln()
+        };
+        Ok(mass(yes) - mass(no))
     }
 
     /// Generates the assistant's reply to `messages`; see [`generate_tokens`](Self::generate_tokens).
@@ -164,12 +196,7 @@ impl Generator {
         let eos = self.model.config.eos_token_ids.clone();
 
         let started = Instant::now();
-        let (mut cache, fed) = match &self.prefix {
-            Some((tokens, cache)) if prompt.len() > tokens.len() && prompt.starts_with(tokens) => {
-                (self.model.clone_cache(cache)?, tokens.len())
-            }
-            _ => (self.model.empty_cache()?, 0),
-        };
+        let (mut cache, fed) = self.start_from_prefix(prompt)?;
         let mut logits = self.model.forward(&prompt[fed..], &mut cache)?;
         let prefill_time = started.elapsed();
 

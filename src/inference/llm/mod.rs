@@ -7,8 +7,8 @@
 //! penalty), [`JsonSchemaConstraint`] with [`TokenTrie`] (token masks that keep the output a
 //! valid prefix of a JSON schema), [`Generator`] (prompt → text with stop conditions),
 //! [`MeetingExtractor`] (prompting about the lines [`TaskCues`] pick, chunking of long
-//! transcripts, grounding, merging and deduplication)
-//! and [`LlmWorker`] (a dedicated thread with a bounded queue and an async handle). Errors are
+//! transcripts, grounding, merging and deduplication), [`ItemVerifier`] (a yes/no second look at
+//! each item) and [`LlmWorker`] (a dedicated thread with a bounded queue and an async handle). Errors are
 //! [`LlmError`].
 
 pub mod chat_template;
@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod extraction;
 pub mod generator;
+pub mod item_verifier;
 pub mod json_schema_constraint;
 pub mod meeting_extractor;
 pub mod model;
@@ -29,6 +30,7 @@ pub use config::LlmConfig;
 pub use error::LlmError;
 pub use extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
 pub use generator::{Generation, GenerationOptions, Generator, StopReason};
+pub use item_verifier::ItemVerifier;
 pub use json_schema_constraint::{CompiledSchema, JsonSchema, JsonSchemaConstraint, JsonState};
 pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
 pub use model::{KvCache, LlmModel, Precision};
