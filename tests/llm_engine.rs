@@ -260,6 +260,40 @@ fn long_transcripts_are_chunked_merged_and_deduplicated() {
 }
 
 #[test]
+fn a_yes_no_question_reads_the_same_with_and_without_a_cached_prefix() {
+    with_generator(|g| {
+        let system = Message::system("You answer questions about meetings with Yes or No.");
+        let ask = |q: &str| [system.clone(), Message::user(q.to_string())];
+        let (yes, no) = (g.encode("Yes").unwrap()[..1].to_vec(), g.encode("No").unwrap()[..1].to_vec());
+        let question = "Bob said: \"I will fix the Android crash by Friday.\" Did Bob promise to fix it?";
+        let uncached = g.yes_log_odds(&ask(question), &yes, &no).unwrap();
+        g.cache_prefix(std::slice::from_ref(&system)).unwrap();
+        let cached = g.yes_log_odds(&ask(question), &yes, &no).unwrap();
+        eprintln!("log-odds of Yes: {uncached:.3} without the prefix, {cached:.3} with it");
+        assert!(uncached.is_finite());
+        // int8 activations are quantized per call, so the split prefill may differ a little.
+        assert!((uncached - cached).abs() < 0.5, "{uncached} vs {cached}");
+        // Swapping the answers negates the odds exactly: the same logits, read the other way.
+        let swapped = g.yes_log_odds(&ask(question), &no, &yes).unwrap();
+        assert!((swapped + cached).abs() < 1e-4, "{swapped} vs {cached}");
+    });
+}
+
+#[test]
+fn the_verifier_keeps_or_drops_items_by_its_threshold() {
+    let extract = |min_verified| {
+        let options = ExtractOptions { min_verified, ..small_options() };
+        with_extractor(options, |x| x.extract(&meeting(planning_lines()), &mut |_| true).unwrap().0)
+    };
+    let Some(plain) = extract(None) else { return };
+    let titles = |e: &Extraction| e.action_items.iter().map(|i| i.title.clone()).collect::<Vec<_>>();
+    assert!(!plain.action_items.is_empty(), "{plain:?}");
+    // Every item is asked about; at -inf none is dropped, at +inf all are.
+    assert_eq!(titles(&extract(Some(f32::NEG_INFINITY)).unwrap()), titles(&plain));
+    assert!(extract(Some(f32::INFINITY)).unwrap().action_items.is_empty());
+}
+
+#[test]
 fn a_missing_model_is_a_typed_error() {
     let Some((paths, dir)) = paths() else { return };
     let rt = runtime(&paths);

@@ -15,6 +15,9 @@ use super::sampler::{Sampler, SamplerConfig};
 use super::token_trie::TokenTrie;
 use crate::inference::OrtRuntime;
 
+/// Cached prefixes kept at once (an extractor uses two); the oldest goes first.
+const MAX_PREFIXES: usize = 4;
+
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationOptions {
     pub max_new_tokens: usize,
@@ -130,6 +133,9 @@ impl Generator {
         self.model.forward(&tokens, &mut cache)?;
         let n = tokens.len();
         self.prefixes.retain(|(t, _)| *t != tokens);
+        if self.prefixes.len() >= MAX_PREFIXES {
+            self.prefixes.remove(0);
+        }
         self.prefixes.push((tokens, cache));
         Ok(n)
     }
