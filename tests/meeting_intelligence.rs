@@ -181,8 +181,10 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     // assignee was notified.
     let users = app.store().list_users(t.tenant.id, false).await.unwrap();
     let resolver = AssigneeResolver::from_users(&users);
-    for (item, task) in items.iter().zip(&tasks) {
-        assert_eq!(item["title"], task.title.as_str());
+    // Tasks list newest first; one job creates them in one transaction (one timestamp on
+    // PostgreSQL), so their order is by id: pair them with the items by title.
+    for item in &items {
+        let task = tasks.iter().find(|t| item["title"] == t.title.as_str()).unwrap_or_else(|| panic!("{item}"));
         let expected = item["assignee"].as_str().and_then(|n| resolver.resolve(n)).map(|p| p.id);
         assert_eq!(task.assignee_id, expected, "{item}");
         if let Some(due) = task.due_date {
