@@ -4,13 +4,15 @@
 //! ones before it: a run of tasks makes the next line likelier a task, a run of `null`s the
 //! reverse. The verifier puts every surviving item to the model on its own — its lines with a
 //! little context, its title and assignee: did that person promise, or agree to, exactly this? —
-//! and reads the log-odds of "Yes" over "No" from a single prefill (no decoding). The instructions are a cached prefix, so
-//! an item costs only its own ~150 tokens (docs/decisions.md, "Items are verified one by one").
+//! and reads the log-odds of "Yes" over "No" from a single prefill (no decoding). The
+//! instructions are a cached prefix, so an item costs only its own ~150 tokens
+//! (docs/decisions.md, "Items are verified one by one").
 
 use super::chat_template::Message;
 use super::error::LlmError;
 use super::extraction::{ExtractedItem, TranscriptLine};
 use super::generator::Generator;
+use super::meeting_extractor::single_line;
 
 const SYSTEM: &str = "You check action items extracted from a meeting transcript. An action item is concrete \
 work that a person in the meeting agreed to do after the meeting: they promised it (\"I'll ...\") or were asked \
@@ -61,21 +63,17 @@ fn question(item: &ExtractedItem, lines: &[TranscriptLine]) -> String {
         .map(|l| {
             let mark = if cited.contains(&l.seq) { ">> " } else { "   " };
             let speaker = l.speaker.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("Speaker");
-            format!("{mark}{}: {}", one_line(speaker), one_line(&l.text))
+            format!("{mark}{}: {}", single_line(speaker), single_line(&l.text))
         })
         .collect();
-    let who = item.assignee.as_deref().map_or("nobody".into(), one_line);
+    let who = item.assignee.as_deref().map_or("nobody".into(), single_line);
     format!(
         "Transcript excerpt (the marked lines are where the item was found):\n{}\n\nProposed action item: \
          \"{}\"\nAssignee: {who}\nQuestion: do the marked lines show {who} promising, or being asked and \
          agreeing, to do exactly this after the meeting? Answer Yes or No.",
         excerpt.join("\n"),
-        one_line(&item.title)
+        single_line(&item.title)
     )
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

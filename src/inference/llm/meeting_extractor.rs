@@ -569,7 +569,8 @@ fn close_truncated(text: &str) -> Option<String> {
     end.map(|e| format!("{}}}}}", &text[..e]))
 }
 
-fn single_line(s: &str) -> String {
+/// `s` with every run of whitespace (newlines included) as one space.
+pub(super) fn single_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
