@@ -7,7 +7,7 @@
 //! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose] [--dump FILE]
-//!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--write-long FILE]
+//!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
 //! ```
 //! `--dump FILE` writes every kept item of every meeting (confidence, cited lines, matched or not)
 //! as JSON.
@@ -135,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
         extract.min_confidence = Some(t.parse()?);
     }
     let min_verified = arg(&args, "--min-verified").map(|v| v.parse::<f32>()).transpose()?;
+    if let Some(n) = arg(&args, "--draft-tokens") {
+        extract.draft_tokens = n.parse()?;
+    }
 
     let mut all = Vec::new();
     let mut first_set_len = None;

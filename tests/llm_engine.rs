@@ -108,25 +108,63 @@ fn cached_generation_equals_a_full_pass() {
         let generation = g.generate_tokens(&prompt, &options, None, &mut |_| true).unwrap();
         g.model.prefill_chunk = 512;
         assert!(generation.tokens.len() >= 16, "only {} tokens: {:?}", generation.tokens.len(), generation.text);
-        let mut all = prompt.clone();
-        all.extend_from_slice(&generation.tokens[..generation.tokens.len() - 1]);
-        let rows = g.model.full_pass(&all).unwrap();
-        assert_eq!(rows.len(), all.len());
-        // Each generated token is the full pass's argmax at its position, or within the int8
-        // tolerance of it: int8 activations are quantized per call, so a 1-row step and an n-row
-        // pass can swap a near-tie (seen on a CPU without AVX2; `convert_gguf.py --self-check`
-        // measures up to ~0.8 between them). A wrong cache gives wrong tokens by wide margins.
-        const INT8_TOL: f32 = 1.0;
-        let steps = &rows[prompt.len() - 1..];
-        let mut exact = 0;
-        for (i, (row, &token)) in steps.iter().zip(&generation.tokens).enumerate() {
-            let best = argmax(row);
-            let gap = row[best as usize] - row[token as usize];
-            assert!(gap <= INT8_TOL, "step {i}: generated {token}, full pass {best}, gap {gap}: {}", generation.text);
-            exact += usize::from(best == token);
-        }
-        assert!(exact * 10 >= steps.len() * 9, "{exact} of {} steps equal: {}", steps.len(), generation.text);
+        let exact = assert_greedy(g, &prompt, &generation.tokens);
         eprintln!("{} tokens ({exact} equal to the full pass): {}", generation.tokens.len(), generation.text);
+    });
+}
+
+/// Checks that `tokens` generated after `prompt` are what greedy decoding over a full pass
+/// without cache chooses; returns how many are exactly its argmax.
+fn assert_greedy(g: &mut Generator, prompt: &[u32], tokens: &[u32]) -> usize {
+    let text = g.decode(tokens).unwrap();
+    let mut all = prompt.to_vec();
+    all.extend_from_slice(&tokens[..tokens.len() - 1]);
+    let rows = g.model.full_pass(&all).unwrap();
+    assert_eq!(rows.len(), all.len());
+    // Each generated token is the full pass's argmax at its position, or within the int8
+    // tolerance of it: int8 activations are quantized per call, so a 1-row step and an n-row
+    // pass can swap a near-tie (seen on a CPU without AVX2; `convert_gguf.py --self-check`
+    // measures up to ~0.8 between them). A wrong cache gives wrong tokens by wide margins.
+    const INT8_TOL: f32 = 1.0;
+    let steps = &rows[prompt.len() - 1..];
+    let mut exact = 0;
+    for (i, (row, &token)) in steps.iter().zip(tokens).enumerate() {
+        let best = argmax(row);
+        let gap = row[best as usize] - row[token as usize];
+        assert!(gap <= INT8_TOL, "step {i}: generated {token}, full pass {best}, gap {gap}: {text}");
+        exact += usize::from(best == token);
+    }
+    assert!(exact * 10 >= steps.len() * 9, "{exact} of {} steps equal: {text}", steps.len());
+    exact
+}
+
+#[test]
+fn drafted_tokens_save_calls_and_keep_the_greedy_answer() {
+    with_generator(|g| {
+        // Copying the prompt is what prompt lookup drafts well.
+        let prompt = g.template().render(&[Message::user(
+            "Repeat this list exactly, once: send the budget to finance by Friday, book the room for the offsite, \
+             review the onboarding checklist with Maria.",
+        )]);
+        let prompt = g.encode(&prompt).unwrap();
+        let plain = GenerationOptions { max_new_tokens: 40, draft_tokens: 0, ..GenerationOptions::default() };
+        let drafted = GenerationOptions { draft_tokens: 6, ..plain };
+        let without = g.generate_tokens(&prompt, &plain, None, &mut |_| true).unwrap();
+        let with = g.generate_tokens(&prompt, &drafted, None, &mut |_| true).unwrap();
+        assert_eq!((without.drafted, without.accepted_drafts), (0, 0));
+        assert!(with.accepted_drafts > 0 && with.accepted_drafts <= with.drafted, "{with:?}");
+        assert!(
+            with.decode_calls < without.decode_calls,
+            "{} calls with drafts, {} without",
+            with.decode_calls,
+            without.decode_calls
+        );
+        // Refused drafts must leave no trace in the cache: the answer is still greedy.
+        assert_greedy(g, &prompt, &with.tokens);
+        eprintln!(
+            "{} calls without drafts, {} with ({} of {} drafted tokens kept): {:?} / {:?}",
+            without.decode_calls, with.decode_calls, with.accepted_drafts, with.drafted, without.text, with.text
+        );
     });
 }
 

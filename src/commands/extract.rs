@@ -31,6 +31,9 @@ pub struct ExtractArgs {
     /// Most transcript tokens per prompt; longer transcripts are chunked.
     #[arg(long, default_value_t = ExtractOptions::default().chunk_tokens)]
     pub chunk_tokens: usize,
+    /// Most tokens drafted per decode call by prompt lookup (0: none).
+    #[arg(long, default_value_t = ExtractOptions::default().draft_tokens)]
+    pub draft_tokens: usize,
     /// Intra-op threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -51,7 +54,11 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
         loading.elapsed().as_secs_f32()
     );
     let name = args.model_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let options = ExtractOptions { chunk_tokens: args.chunk_tokens, ..ExtractOptions::for_model(&name) };
+    let options = ExtractOptions {
+        chunk_tokens: args.chunk_tokens,
+        draft_tokens: args.draft_tokens,
+        ..ExtractOptions::for_model(&name)
+    };
     let mut extractor = MeetingExtractor::new(generator, options)?;
     // A live counter on a terminal; one line per chunk otherwise (logs).
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -79,7 +86,7 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 fn report(s: &ExtractStats) {
     let rate = |n: usize, d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
     eprintln!(
-        "[extract] {} chunk(s): prefill {} tokens (+{} cached) in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s); constraint {:.3} s ({:.2} ms/call; full mask on {} steps, {:.2} ms each); total {:.2} s",
+        "[extract] {} chunk(s): prefill {} tokens (+{} cached) in {:.2} s ({:.0} tok/s); decode {} tokens in {} calls, {:.2} s ({:.1} tok/s, {:.1} calls/s; {} of {} drafted tokens kept); constraint {:.3} s ({:.2} ms/call; full mask on {} steps, {:.2} ms each); total {:.2} s",
         s.chunks,
         s.prompt_tokens,
         s.cached_prompt_tokens,
@@ -90,6 +97,8 @@ fn report(s: &ExtractStats) {
         s.decode_time.as_secs_f64(),
         rate(s.generated_tokens, s.decode_time),
         rate(s.decode_calls, s.decode_time),
+        s.accepted_drafts,
+        s.drafted,
         s.constraint_time.as_secs_f64(),
         1e3 * s.constraint_time.as_secs_f64() / s.decode_calls.max(1) as f64,
         s.masked_steps,

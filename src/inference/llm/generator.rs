@@ -11,9 +11,13 @@ use super::chat_template::{ChatTemplate, Message};
 use super::error::LlmError;
 use super::json_schema_constraint::{CompiledSchema, JsonSchemaConstraint};
 use super::model::{KvCache, LlmModel, Precision};
+use super::prompt_lookup::PromptLookup;
 use super::sampler::{Sampler, SamplerConfig};
 use super::token_trie::TokenTrie;
 use crate::inference::OrtRuntime;
+
+/// Default [`GenerationOptions::draft_tokens`].
+pub const DRAFT_TOKENS: usize = 6;
 
 /// Cached prefixes kept at once (an extractor uses two); the oldest goes first.
 const MAX_PREFIXES: usize = 4;
@@ -27,11 +31,15 @@ pub struct GenerationOptions {
     ///
     /// [`JsonSchema::Nullable`]: super::json_schema_constraint::JsonSchema::Nullable
     pub value_bias: f32,
+    /// Most tokens drafted per model call by [`PromptLookup`] (greedy decoding only; 0: none).
+    /// The output is the same as without drafts, up to the small differences between int8
+    /// calls of one and of several tokens.
+    pub draft_tokens: usize,
 }
 
 impl Default for GenerationOptions {
     fn default() -> Self {
-        Self { max_new_tokens: 512, sampler: SamplerConfig::default(), value_bias: 0.0 }
+        Self { max_new_tokens: 512, sampler: SamplerConfig::default(), value_bias: 0.0, draft_tokens: DRAFT_TOKENS }
     }
 }
 
@@ -67,6 +75,21 @@ pub struct Generation {
     pub mask_time: Duration,
     /// At each nullable value: the model's log-odds of a value over `null`, before the bias.
     pub nullable_log_odds: Vec<f32>,
+    /// Tokens drafted by prompt lookup and fed for checking, and how many of them the model
+    /// chose (each one a model call saved).
+    pub drafted: usize,
+    pub accepted_drafts: usize,
+}
+
+/// What constrained choices cost and saw during one generation (see [`Generation`]).
+#[derive(Default)]
+struct Choices {
+    time: Duration,
+    masked_steps: usize,
+    mask_time: Duration,
+    nullable_log_odds: Vec<f32>,
+    /// Scratch buffer of allowed tokens.
+    allowed: Vec<u32>,
 }
 
 pub struct Generator {
@@ -200,91 +223,94 @@ impl Generator {
         let mut sampler = Sampler::new(options.sampler);
         let mut constraint = schema.map(|s| JsonSchemaConstraint::new(s.clone(), self.trie.clone()));
         let eos = self.model.config.eos_token_ids.clone();
+        let vocab = self.model.config.vocab_size;
+        // A draft is kept where it equals the greedy choice, so only greedy decoding drafts.
+        let mut lookup = (options.draft_tokens > 0 && sampler.is_greedy()).then(|| PromptLookup::new(prompt));
 
         let started = Instant::now();
         let (mut cache, fed) = self.start_from_prefix(prompt)?;
-        let mut logits = self.model.forward(&prompt[fed..], &mut cache)?;
+        // Row r: the logits after what was fed and the first r drafted tokens.
+        let mut rows = self.model.forward(&prompt[fed..], &mut cache)?;
         let prefill_time = started.elapsed();
 
         let decode_started = Instant::now();
-        let (mut constraint_time, mut mask_time, mut masked_steps, mut decode_calls) =
-            (Duration::ZERO, Duration::ZERO, 0, 0);
+        let (mut decode_calls, mut drafted, mut accepted_drafts) = (0, 0, 0);
+        let mut choices = Choices::default();
         let mut tokens: Vec<u32> = Vec::new();
-        let mut allowed = Vec::new();
-        let mut nullable_log_odds = Vec::new();
-        let stop = loop {
-            if tokens.len() >= options.max_new_tokens {
-                break StopReason::MaxTokens;
-            }
-            if cache.len >= context {
-                break StopReason::ContextFull;
-            }
-            sampler.penalize(&mut logits, &tokens);
-            let next = match constraint.as_mut() {
-                None => {
-                    // Ids past the tokenizer's vocabulary (Qwen's unused fillers) never come.
-                    let limit = self.trie.vocab_len().min(logits.len());
-                    sampler.sample(&logits[..limit], None).unwrap_or(eos[0])
+        let mut draft: Vec<u32> = Vec::new();
+        let mut feed: Vec<u32> = Vec::new();
+        let stop = 'generate: loop {
+            // The cache holds the draft; what is refused of it is forgotten below.
+            let drafted_from = cache.len - draft.len();
+            let mut kept = 0;
+            for (r, logits) in rows.chunks_mut(vocab).enumerate() {
+                if tokens.len() >= options.max_new_tokens {
+                    break 'generate StopReason::MaxTokens;
                 }
-                Some(c) => {
-                    let t0 = Instant::now();
-                    // Greedy: the model's own choice, when allowed, is the answer; the full mask
-                    // is needed only when it is refused.
-                    let choice = if c.at_nullable() {
-                        c.allowed_tokens(&mut allowed);
-                        let (token, log_odds) = self.decide_nullable(&logits, &allowed, options.value_bias);
-                        nullable_log_odds.push(log_odds);
-                        token
-                    } else if sampler.is_greedy() {
-                        sampler.sample(&logits, None).filter(|&t| c.allows(t))
-                    } else {
-                        None
-                    };
-                    let choice = match choice {
-                        Some(t) => t,
-                        None => {
-                            masked_steps += 1;
-                            let t1 = Instant::now();
-                            c.allowed_tokens(&mut allowed);
-                            mask_time += t1.elapsed();
-                            sampler.sample(&logits, Some(&allowed)).ok_or_else(|| {
-                                LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned())
-                            })?
-                        }
-                    };
-                    c.advance(choice);
-                    constraint_time += t0.elapsed();
-                    choice
-                }
-            };
-            if constraint.is_none() && eos.contains(&next) {
-                break StopReason::Eos;
-            }
-            tokens.push(next);
-            let mut feed = vec![next];
-            if let Some(c) = constraint.as_mut() {
-                if c.is_complete() {
-                    break StopReason::Complete;
-                }
-                // Keys are fixed: feed them with the sampled token in the same call.
-                if let Some(forced) = c.forced().map(<[u8]>::to_vec) {
-                    let forced_tokens = self.forced_tokens(&forced)?;
-                    for &t in &forced_tokens {
-                        if !c.advance(t) {
-                            return Err(LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned()));
-                        }
+                sampler.penalize(logits, &tokens);
+                let next = match constraint.as_mut() {
+                    None => {
+                        // Ids past the tokenizer's vocabulary (Qwen's unused fillers) never come.
+                        let limit = self.trie.vocab_len().min(logits.len());
+                        sampler.sample(&logits[..limit], None).unwrap_or(eos[0])
                     }
-                    tokens.extend_from_slice(&forced_tokens);
-                    feed.extend_from_slice(&forced_tokens);
+                    Some(c) => self.choose(c, &mut sampler, logits, options.value_bias, &mut choices)?,
+                };
+                if constraint.is_none() && eos.contains(&next) {
+                    break 'generate StopReason::Eos;
+                }
+                tokens.push(next);
+                // A drafted token the model chose is in the cache already.
+                let in_cache = draft.get(r) == Some(&next);
+                kept += usize::from(in_cache);
+                feed.clear();
+                if !in_cache {
+                    feed.push(next);
+                }
+                if let Some(c) = constraint.as_mut() {
+                    if c.is_complete() {
+                        break 'generate StopReason::Complete;
+                    }
+                    // Keys are fixed: feed them with the chosen token in the same call.
+                    if let Some(forced) = c.forced().map(<[u8]>::to_vec) {
+                        let forced_tokens = self.forced_tokens(&forced)?;
+                        for &t in &forced_tokens {
+                            if !c.advance(t) {
+                                return Err(LlmError::ConstraintDeadEnd(
+                                    String::from_utf8_lossy(c.written()).into_owned(),
+                                ));
+                            }
+                        }
+                        tokens.extend_from_slice(&forced_tokens);
+                        feed.extend_from_slice(&forced_tokens);
+                    }
+                }
+                if !feed.is_empty() {
+                    break;
                 }
             }
+            accepted_drafts += kept;
+            self.model.truncate(&mut cache, drafted_from + kept);
             if !on_token(tokens.len()) {
                 return Err(LlmError::Cancelled);
             }
             if cache.len + feed.len() > context {
                 break StopReason::ContextFull;
             }
-            logits = self.model.forward(&feed, &mut cache)?;
+            draft.clear();
+            if let Some(lookup) = lookup.as_mut() {
+                let room = (context - cache.len - feed.len())
+                    .min(self.model.prefill_chunk.saturating_sub(feed.len()))
+                    .min(options.max_new_tokens.saturating_sub(tokens.len() + 1));
+                lookup.propose(&tokens, room.min(options.draft_tokens), &mut draft);
+                // Tokens the constraint refuses, or that follow a forced key, cannot be kept.
+                if let Some(c) = &constraint {
+                    draft.truncate(c.usable_prefix(&draft));
+                }
+                drafted += draft.len();
+                feed.extend_from_slice(&draft);
+            }
+            rows = self.model.forward_rows(&feed, &mut cache, draft.len() + 1)?;
             decode_calls += 1;
         };
         let text = match &constraint {
@@ -300,11 +326,52 @@ impl Generator {
             prefill_time,
             decode_time: decode_started.elapsed(),
             decode_calls,
-            constraint_time,
-            masked_steps,
-            mask_time,
-            nullable_log_odds,
+            constraint_time: choices.time,
+            masked_steps: choices.masked_steps,
+            mask_time: choices.mask_time,
+            nullable_log_odds: choices.nullable_log_odds,
+            drafted,
+            accepted_drafts,
         })
+    }
+
+    /// The next token under the constraint `c`, which is advanced over it.
+    fn choose(
+        &self,
+        c: &mut JsonSchemaConstraint,
+        sampler: &mut Sampler,
+        logits: &[f32],
+        value_bias: f32,
+        choices: &mut Choices,
+    ) -> Result<u32, LlmError> {
+        let started = Instant::now();
+        // Greedy: the model's own choice, when allowed, is the answer; the full mask is needed
+        // only when it is refused.
+        let choice = if c.at_nullable() {
+            c.allowed_tokens(&mut choices.allowed);
+            let (token, log_odds) = self.decide_nullable(logits, &choices.allowed, value_bias);
+            choices.nullable_log_odds.push(log_odds);
+            token
+        } else if sampler.is_greedy() {
+            sampler.sample(logits, None).filter(|&t| c.allows(t))
+        } else {
+            None
+        };
+        let choice = match choice {
+            Some(t) => t,
+            None => {
+                choices.masked_steps += 1;
+                let masking = Instant::now();
+                c.allowed_tokens(&mut choices.allowed);
+                choices.mask_time += masking.elapsed();
+                sampler
+                    .sample(logits, Some(&choices.allowed))
+                    .ok_or_else(|| LlmError::ConstraintDeadEnd(String::from_utf8_lossy(c.written()).into_owned()))?
+            }
+        };
+        c.advance(choice);
+        choices.time += started.elapsed();
+        Ok(choice)
     }
 
     /// Greedy choice at a nullable value: the two branches (tokens starting with `n` =

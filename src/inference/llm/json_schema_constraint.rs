@@ -516,6 +516,23 @@ impl JsonSchemaConstraint {
         true
     }
 
+    /// How many of `tokens`, fed in order from here, could be chosen: up to the first one not
+    /// allowed, or through the first one after which a key is forced or the value is complete
+    /// (what follows that one is not the model's to choose). The state is not changed.
+    pub fn usable_prefix(&self, tokens: &[u32]) -> usize {
+        let mut state = self.state;
+        for (i, &t) in tokens.iter().enumerate() {
+            match self.trie.bytes(t) {
+                Some(bytes) if !bytes.is_empty() && state.feed_all(&self.schema, bytes) => {}
+                _ => return i,
+            }
+            if state.is_complete() || state.forced(&self.schema).is_some() {
+                return i + 1;
+            }
+        }
+        tokens.len()
+    }
+
     /// Every token allowed next, into `out` (cleared first).
     pub fn allowed_tokens(&self, out: &mut Vec<u32>) {
         out.clear();

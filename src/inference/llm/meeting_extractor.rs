@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::chat_template::Message;
 use super::error::LlmError;
 use super::extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
-use super::generator::{GenerationOptions, Generator, StopReason};
+use super::generator::{DRAFT_TOKENS, GenerationOptions, Generator, StopReason};
 use super::item_verifier::ItemVerifier;
 use super::json_schema_constraint::{CompiledSchema, JsonSchema};
 use super::sampler::SamplerConfig;
@@ -47,6 +47,8 @@ pub struct ExtractOptions {
     /// When set, every item that passed the filters above is asked about once more, on its own
     /// ([`ItemVerifier`]), and dropped when the model's log-odds of "yes" fall below this.
     pub min_verified: Option<f32>,
+    /// [`GenerationOptions::draft_tokens`].
+    pub draft_tokens: usize,
 }
 
 impl ExtractOptions {
@@ -78,6 +80,7 @@ impl Default for ExtractOptions {
             task_bias: 0.0,
             min_confidence: None,
             min_verified: None,
+            draft_tokens: DRAFT_TOKENS,
         }
     }
 }
@@ -108,6 +111,9 @@ pub struct ExtractStats {
     pub constraint_time: Duration,
     pub masked_steps: usize,
     pub mask_time: Duration,
+    /// Tokens drafted by prompt lookup, and those the model kept.
+    pub drafted: usize,
+    pub accepted_drafts: usize,
     pub total_time: Duration,
 }
 
@@ -346,6 +352,7 @@ impl MeetingExtractor {
             max_new_tokens: self.options.max_new_tokens,
             sampler: self.options.sampler,
             value_bias: self.options.task_bias,
+            draft_tokens: self.options.draft_tokens,
         }
     }
 
@@ -521,6 +528,8 @@ fn add_stats(stats: &mut ExtractStats, g: &super::generator::Generation) {
     stats.constraint_time += g.constraint_time;
     stats.masked_steps += g.masked_steps;
     stats.mask_time += g.mask_time;
+    stats.drafted += g.drafted;
+    stats.accepted_drafts += g.accepted_drafts;
 }
 
 /// Parses one chunk's answer. An answer cut off by the token budget keeps the items written

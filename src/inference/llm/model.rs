@@ -128,19 +128,38 @@ impl LlmModel {
     /// Feeds `tokens` after `cache` (in chunks of `prefill_chunk`), extends the cache and
     /// returns the logits of the last position (`vocab_size` floats).
     pub fn forward(&mut self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, LlmError> {
-        if tokens.is_empty() {
-            return Err(LlmError::InvalidInput("no tokens to feed".into()));
+        self.forward_rows(tokens, cache, 1)
+    }
+
+    /// [`forward`](Self::forward), returning the logits of the last `rows` positions
+    /// (`rows × vocab_size` floats, in order): one call checks several drafted tokens.
+    pub fn forward_rows(&mut self, tokens: &[u32], cache: &mut KvCache, rows: usize) -> Result<Vec<f32>, LlmError> {
+        if tokens.is_empty() || rows == 0 || rows > tokens.len() {
+            return Err(LlmError::InvalidInput(format!("{rows} logit rows of {} tokens", tokens.len())));
         }
         let context = self.config.context_length;
         if cache.len + tokens.len() > context {
             return Err(LlmError::ContextOverflow { prompt: cache.len + tokens.len(), new: 0, context });
         }
-        let mut last = Vec::new();
-        for chunk in tokens.chunks(self.prefill_chunk.max(1)) {
-            let (logits, _) = self.run(chunk, cache, 1)?;
-            last = logits;
+        // Same cuts as a plain prefill; the rows asked for all come from the last call.
+        let step = self.prefill_chunk.max(1);
+        let last = (tokens.len() - 1) / step * step;
+        if rows > tokens.len() - last {
+            return Err(LlmError::InvalidInput(format!(
+                "{rows} logit rows from a last call of {}",
+                tokens.len() - last
+            )));
         }
-        Ok(last)
+        for chunk in tokens[..last].chunks(step) {
+            self.run(chunk, cache, 1)?;
+        }
+        Ok(self.run(&tokens[last..], cache, rows as i64)?.0)
+    }
+
+    /// Forgets every position from `len` on (drafted tokens that were refused): the next call
+    /// writes over them.
+    pub fn truncate(&self, cache: &mut KvCache, len: usize) {
+        cache.len = cache.len.min(len);
     }
 
     /// One pass over `tokens` with no cache, returning the logits of every position
