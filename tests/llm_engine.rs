@@ -161,6 +161,10 @@ fn drafted_tokens_save_calls_and_keep_the_greedy_answer() {
         );
         // Refused drafts must leave no trace in the cache: the answer is still greedy.
         assert_greedy(g, &prompt, &with.tokens);
+        if with.tokens == without.tokens {
+            // Every kept draft is one call saved.
+            assert_eq!(with.decode_calls + with.accepted_drafts, without.decode_calls, "{with:?}");
+        }
         eprintln!(
             "{} calls without drafts, {} with ({} of {} drafted tokens kept): {:?} / {:?}",
             without.decode_calls, with.decode_calls, with.accepted_drafts, with.drafted, without.text, with.text

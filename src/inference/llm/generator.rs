@@ -263,6 +263,7 @@ impl Generator {
                 // A drafted token the model chose is in the cache already.
                 let in_cache = draft.get(r) == Some(&next);
                 kept += usize::from(in_cache);
+                accepted_drafts += usize::from(in_cache);
                 feed.clear();
                 if !in_cache {
                     feed.push(next);
@@ -289,7 +290,6 @@ impl Generator {
                     break;
                 }
             }
-            accepted_drafts += kept;
             self.model.truncate(&mut cache, drafted_from + kept);
             if !on_token(tokens.len()) {
                 return Err(LlmError::Cancelled);
