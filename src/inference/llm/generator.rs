@@ -1,4 +1,5 @@
-//! [`Generator`]: prompt → text. Prefills the prompt, then decodes one token per step until an
+//! [`Generator`]: prompt → text. Prefills the prompt, then decodes one token per model call
+//! (and the tokens [`PromptLookup`] drafted, when the model chooses them too) until an
 //! end-of-sequence token, the token budget, the context end or (constrained) the completed JSON
 //! value.
 

@@ -2,16 +2,14 @@
 //! Runtime with a KV cache (graphs converted from GGUF by `models/convert_gguf.py`; I/O contract
 //! in `models/README.md`).
 //!
-//! Layers, bottom up: [`LlmModel`] (session + cache, chunked prefill, steps of one token or
-//! of a few drafted ones),
-//! [`ChatTemplate`] (ChatML prompts), [`Sampler`] (greedy / temperature + top-p, repetition
-//! penalty), [`JsonSchemaConstraint`] with [`TokenTrie`] (token masks that keep the output a
-//! valid prefix of a JSON schema), [`PromptLookup`] (drafts copied from the prompt),
-//! [`Generator`] (prompt → text with stop conditions),
-//! [`MeetingExtractor`] (prompting about the lines [`TaskCues`] pick, chunking of long
-//! transcripts, grounding, merging and deduplication), [`ItemVerifier`] (a yes/no second look at
-//! each item) and [`LlmWorker`] (a dedicated thread with a bounded queue and an async handle). Errors are
-//! [`LlmError`].
+//! Layers, bottom up: [`LlmModel`] (session + cache, chunked prefill, steps of one token or of a
+//! few drafted ones), [`ChatTemplate`] (ChatML prompts), [`Sampler`] (greedy / temperature +
+//! top-p, repetition penalty), [`JsonSchemaConstraint`] with [`TokenTrie`] (token masks that keep
+//! the output a valid prefix of a JSON schema), [`PromptLookup`] (drafts copied from the prompt),
+//! [`Generator`] (prompt → text with stop conditions), [`MeetingExtractor`] (prompting about the
+//! lines [`TaskCues`] pick, chunking of long transcripts, grounding, merging and deduplication),
+//! [`ItemVerifier`] (a yes/no second look at each item) and [`LlmWorker`] (a dedicated thread
+//! with a bounded queue and an async handle). Errors are [`LlmError`].
 
 pub mod chat_template;
 pub mod config;
