@@ -146,13 +146,7 @@ impl Generator {
     pub fn cache_prefix(&mut self, messages: &[Message]) -> Result<usize, LlmError> {
         let text = self.template.render_turns(messages);
         let tokens = self.encode(&text)?;
-        if tokens.is_empty() || tokens.len() >= self.model.config.context_length {
-            return Err(LlmError::ContextOverflow {
-                prompt: tokens.len(),
-                new: 0,
-                context: self.model.config.context_length,
-            });
-        }
+        self.check_prompt(&tokens, 0)?;
         let mut cache = self.model.empty_cache()?;
         self.model.forward(&tokens, &mut cache)?;
         let n = tokens.len();
@@ -162,6 +156,16 @@ impl Generator {
         }
         self.prefixes.push((tokens, cache));
         Ok(n)
+    }
+
+    /// A prompt must hold a token and leave room for one more (`new`: what was asked for, for
+    /// the error).
+    fn check_prompt(&self, prompt: &[u32], new: usize) -> Result<(), LlmError> {
+        let context = self.model.config.context_length;
+        if prompt.is_empty() || prompt.len() >= context {
+            return Err(LlmError::ContextOverflow { prompt: prompt.len(), new, context });
+        }
+        Ok(())
     }
 
     /// A cache holding the longest cached prefix of `prompt` (shorter than it), and that
@@ -182,10 +186,7 @@ impl Generator {
     /// of `yes` rather than one of `no` (token ids): a yes/no question answered by one prefill.
     pub fn yes_log_odds(&mut self, messages: &[Message], yes: &[u32], no: &[u32]) -> Result<f32, LlmError> {
         let prompt = self.encode(&self.template.render(messages))?;
-        let context = self.model.config.context_length;
-        if prompt.is_empty() || prompt.len() >= context {
-            return Err(LlmError::ContextOverflow { prompt: prompt.len(), new: 1, context });
-        }
+        self.check_prompt(&prompt, 1)?;
         let (mut cache, fed) = self.start_from_prefix(&prompt)?;
         let logits = self.model.forward(&prompt[fed..], &mut cache)?;
         let mass = |ids: &[u32]| {
@@ -217,10 +218,8 @@ impl Generator {
         schema: Option<&Arc<CompiledSchema>>,
         on_token: &mut dyn FnMut(usize) -> bool,
     ) -> Result<Generation, LlmError> {
+        self.check_prompt(prompt, options.max_new_tokens)?;
         let context = self.model.config.context_length;
-        if prompt.is_empty() || prompt.len() >= context {
-            return Err(LlmError::ContextOverflow { prompt: prompt.len(), new: options.max_new_tokens, context });
-        }
         let mut sampler = Sampler::new(options.sampler);
         let mut constraint = schema.map(|s| JsonSchemaConstraint::new(s.clone(), self.trie.clone()));
         let eos = self.model.config.eos_token_ids.clone();
