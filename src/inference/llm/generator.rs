@@ -290,7 +290,7 @@ impl Generator {
                     break;
                 }
             }
-            self.model.truncate(&mut cache, drafted_from + kept);
+            cache.truncate(drafted_from + kept);
             if !on_token(tokens.len()) {
                 return Err(LlmError::Cancelled);
             }

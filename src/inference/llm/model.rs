@@ -55,6 +55,14 @@ pub struct KvCache {
     values: Vec<Tensor<f32>>,
 }
 
+impl KvCache {
+    /// Forgets every position from `len` on (drafted tokens that were refused): the graph reads
+    /// only the first `len` positions, and the next call writes over the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
 /// Capacity grows in steps of this many positions (and by at least half), so a long generation
 /// reallocates a few times, not per token.
 const CAPACITY_STEP: usize = 256;
@@ -154,12 +162,6 @@ impl LlmModel {
             self.run(chunk, cache, 1)?;
         }
         Ok(self.run(&tokens[last..], cache, rows as i64)?.0)
-    }
-
-    /// Forgets every position from `len` on (drafted tokens that were refused): the next call
-    /// writes over them.
-    pub fn truncate(&self, cache: &mut KvCache, len: usize) {
-        cache.len = cache.len.min(len);
     }
 
     /// One pass over `tokens` with no cache, returning the logits of every position
