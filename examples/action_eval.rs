@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     // Every kept item of every meeting, each marked matched or not (`--dump FILE`).
+    let dump_file = arg(&args, "--dump");
     let mut dump = Vec::new();
     for name in models.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models_dir.join(format!("llm-{name}")) };
@@ -214,14 +215,16 @@ async fn main() -> anyhow::Result<()> {
             if verbose {
                 show(m, &items, &raw);
             }
-            let matched: Vec<usize> = match_items(&m.expected, &items).into_iter().map(|(p, _)| p).collect();
-            dump.push(serde_json::json!({
-                "meeting": m.name,
-                "items": raw.iter().enumerate().map(|(p, i)| serde_json::json!({
-                    "title": i.title, "assignee": i.assignee, "due_date": i.due_date, "confidence": i.confidence,
-                    "source_segments": i.source_segments, "matched": matched.contains(&p),
-                })).collect::<Vec<_>>(),
-            }));
+            if dump_file.is_some() {
+                let matched: Vec<usize> = match_items(&m.expected, &items).into_iter().map(|(p, _)| p).collect();
+                dump.push(serde_json::json!({
+                    "meeting": m.name,
+                    "items": raw.iter().enumerate().map(|(p, i)| serde_json::json!({
+                        "title": i.title, "assignee": i.assignee, "due_date": i.due_date, "confidence": i.confidence,
+                        "source_segments": i.source_segments, "matched": matched.contains(&p),
+                    })).collect::<Vec<_>>(),
+                }));
+            }
             row.score.add(&s);
             row.seconds.push(secs);
         }
@@ -243,8 +246,8 @@ async fn main() -> anyhow::Result<()> {
         worker.shutdown();
         rows.push(row);
     }
-    if let Some(file) = arg(&args, "--dump") {
-        std::fs::write(&file, serde_json::to_string_pretty(&dump)?)?;
+    if let Some(file) = &dump_file {
+        std::fs::write(file, serde_json::to_string_pretty(&dump)?)?;
     }
 
     println!(

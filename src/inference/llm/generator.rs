@@ -147,10 +147,15 @@ impl Generator {
         let text = self.template.render_turns(messages);
         let tokens = self.encode(&text)?;
         self.check_prompt(&tokens, 0)?;
+        let n = tokens.len();
+        // Cached already (another extractor on this generator): it becomes the newest.
+        if let Some(i) = self.prefixes.iter().position(|(t, _)| *t == tokens) {
+            let entry = self.prefixes.remove(i);
+            self.prefixes.push(entry);
+            return Ok(n);
+        }
         let mut cache = self.model.empty_cache()?;
         self.model.forward(&tokens, &mut cache)?;
-        let n = tokens.len();
-        self.prefixes.retain(|(t, _)| *t != tokens);
         if self.prefixes.len() >= MAX_PREFIXES {
             self.prefixes.remove(0);
         }

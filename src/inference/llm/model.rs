@@ -142,8 +142,8 @@ impl LlmModel {
     /// [`forward`](Self::forward), returning the logits of the last `rows` positions
     /// (`rows × vocab_size` floats, in order): one call checks several drafted tokens.
     pub fn forward_rows(&mut self, tokens: &[u32], cache: &mut KvCache, rows: usize) -> Result<Vec<f32>, LlmError> {
-        if tokens.is_empty() || rows == 0 || rows > tokens.len() {
-            return Err(LlmError::InvalidInput(format!("{rows} logit rows of {} tokens", tokens.len())));
+        if tokens.is_empty() {
+            return Err(LlmError::InvalidInput("no tokens to feed".into()));
         }
         let context = self.config.context_length;
         if cache.len + tokens.len() > context {
@@ -152,9 +152,9 @@ impl LlmModel {
         // Same cuts as a plain prefill; the rows asked for all come from the last call.
         let step = self.prefill_chunk.max(1);
         let last = (tokens.len() - 1) / step * step;
-        if rows > tokens.len() - last {
+        if rows == 0 || rows > tokens.len() - last {
             return Err(LlmError::InvalidInput(format!(
-                "{rows} logit rows from a last call of {}",
+                "{rows} logit rows from a last call of {} tokens",
                 tokens.len() - last
             )));
         }
