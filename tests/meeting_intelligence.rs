@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, TestDb};
-use ddalkkak::jobs::AssigneeResolver;
+use ddalkkak::jobs::{AssigneeResolver, DueDateParser};
 use ddalkkak::model::{Job, JobStatus};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{NewUser, Store, TaskFilter};
@@ -189,7 +189,17 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
         assert_eq!(task.assignee_id, expected, "{item}");
         if let Some(due) = task.due_date {
             assert_eq!(due.time(), chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap(), "due dates are noon UTC");
-            assert!(due.date_naive() >= row.created_at.date_naive());
+            // The date is what was said, resolved against the meeting's date (not today's): the
+            // stored phrase is in a line of the meeting and means that date.
+            let said =
+                item["due_date_text"].as_str().unwrap_or_else(|| panic!("a due date without its phrase: {item}"));
+            assert!(
+                lines.iter().any(|(_, l)| l.to_lowercase().contains(&said.to_lowercase())),
+                "{said:?} was not said"
+            );
+            let meeting_day = DueDateParser::new(row.created_at.date_naive());
+            assert_eq!(Some(due.date_naive()), meeting_day.parse(said), "{item}");
+            assert!(due.date_naive() > row.created_at.date_naive(), "every deadline said is after the meeting day");
         }
     }
     for user in [alice.id, bob.id] {

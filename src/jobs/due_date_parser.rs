@@ -86,6 +86,49 @@ impl DueDateParser {
         self.english(&lower)
     }
 
+    /// The due date of an item whose evidence is `quote` (the lines it was said in), with the words
+    /// of the quote that say it: the date of the model's `spoken` phrase when the quote says it,
+    /// else the first deadline phrase in the quote. A phrase the quote does not contain (a model
+    /// that "resolved" "by Friday" to a date of its own) is never used.
+    pub fn from_quote(&self, spoken: Option<&str>, quote: &str) -> Option<(String, NaiveDate)> {
+        let grounded = spoken.map(str::trim).filter(|s| said_in(s, quote));
+        match grounded.and_then(|s| Some((s, self.parse(s)?))) {
+            Some((spoken, date)) => {
+                Some(self.phrases(quote).find(|(_, d)| *d == date).unwrap_or_else(|| (spoken.to_owned(), date)))
+            }
+            None => self.phrases(quote).next(),
+        }
+    }
+
+    /// The first deadline phrase in a sentence and its date.
+    pub fn find(&self, sentence: &str) -> Option<(String, NaiveDate)> {
+        self.phrases(sentence).next()
+    }
+
+    /// Every deadline phrase in a sentence, in order: each word that can open one ("by", "next", a
+    /// weekday …) is tried with the few words after it, up to the clause's end; Korean is read
+    /// clause by clause ("금요일까지", "다음 주 월요일 오전") where a clause has a deadline word.
+    fn phrases<'a>(&'a self, sentence: &'a str) -> Box<dyn Iterator<Item = (String, NaiveDate)> + 'a> {
+        if sentence.chars().any(is_hangul) {
+            return Box::new(
+                sentence
+                    .split([',', '.', '?', '!', '\n'])
+                    .filter(|c| KOREAN_DEADLINE_WORDS.iter().any(|w| c.contains(w)))
+                    .filter_map(|c| self.korean(&c.to_lowercase()).map(|d| (c.trim().to_owned(), d))),
+            );
+        }
+        let words: Vec<&str> = sentence.split_whitespace().collect();
+        Box::new((0..words.len()).filter_map(move |i| {
+            let first = words[i].trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+            if !opens_deadline(&first) {
+                return None;
+            }
+            let phrase = words[i..(i + 6).min(words.len())].join(" ");
+            let phrase = phrase.split([',', '.', '?', '!', ';']).next().unwrap_or_default().trim().to_owned();
+            self.parse(&phrase).map(|d| (phrase, d))
+        }))
+    }
+
     fn english(&self, lower: &str) -> Option<NaiveDate> {
         let all: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).collect();
         let t: Vec<&str> = all.iter().copied().filter(|w| !FILLER.contains(w)).collect();
@@ -335,6 +378,62 @@ fn number_before<'a>(s: &'a str, marker: &str) -> Option<(u32, &'a str)> {
 fn korean_count(head: &str) -> Option<u32> {
     let last = head.chars().last()?;
     "일이삼사오육칠팔구십".chars().position(|c| c == last).map(|i| i as u32 + 1).filter(|_| head.chars().count() == 1)
+}
+
+/// Whether every word of `phrase` (but fillers such as "by", "the") occurs in `quote`; for Hangul,
+/// whether the phrase without spaces is part of the quote without spaces.
+fn said_in(phrase: &str, quote: &str) -> bool {
+    let squash = |s: &str| s.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
+    if phrase.chars().any(is_hangul) {
+        let p = squash(phrase);
+        return !p.is_empty() && squash(quote).contains(&p);
+    }
+    let words = |s: &str| {
+        s.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty() && !FILLER.contains(w))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let said = words(quote);
+    let asked = words(phrase);
+    !asked.is_empty() && asked.iter().all(|w| said.contains(w))
+}
+
+/// A Korean clause is read for a date only when it has one of these ("이 일은" alone is no date).
+const KOREAN_DEADLINE_WORDS: &[&str] = &[
+    "까지",
+    "전에",
+    "중으로",
+    "내로",
+    "안에",
+    "내에",
+    "이내",
+    "마감",
+    "후에",
+    "뒤에",
+    "요일",
+    "내일",
+    "오늘",
+    "모레",
+    "월말",
+    "주말",
+    "다음 주",
+    "다음주",
+    "이번 주",
+    "이번주",
+];
+
+/// Words that can open an English deadline phrase.
+fn opens_deadline(w: &str) -> bool {
+    const OPENERS: &[&str] = &[
+        "by", "before", "until", "till", "due", "next", "this", "end", "in", "within", "today", "tonight", "tomorrow",
+        "eod",
+    ];
+    OPENERS.contains(&w)
+        || WEEKDAYS.iter().any(|(n, _)| *n == w)
+        || abbreviation(w).is_some()
+        || month_number(w).is_some()
 }
 
 fn abbreviation(w: &str) -> Option<&'static str> {
@@ -629,6 +728,36 @@ mod tests {
         assert_eq!(p.parse("15일까지"), d("2026-03-15"));
         assert_eq!(p.parse("4월 3일"), d("2026-04-03"));
         assert_eq!(p.parse("나중에"), None);
+    }
+
+    #[test]
+    fn due_dates_come_from_what_was_said() {
+        let p = wed();
+        let quote = "Alice, can you send the budget report to finance by Friday?";
+        // The model's phrase is used when the line says it …
+        assert_eq!(p.from_quote(Some("by Friday"), quote), Some(("by Friday".into(), d("2026-03-06").unwrap())));
+        assert_eq!(p.from_quote(Some("Friday"), quote).map(|x| x.1), d("2026-03-06"));
+        // … a date the line does not say is never used: the line's own phrase is.
+        assert_eq!(
+            p.from_quote(Some("December 1st, 2026"), quote),
+            Some(("by Friday".into(), d("2026-03-06").unwrap()))
+        );
+        assert_eq!(p.from_quote(Some("2026-12-01"), quote).map(|x| x.1), d("2026-03-06"));
+        assert_eq!(p.from_quote(None, quote).map(|x| x.1), d("2026-03-06"));
+        assert_eq!(p.from_quote(Some("by Monday"), "I'll fix the login bug."), None);
+        assert_eq!(
+            p.from_quote(None, "And Bob will fix the login bug before the release next Tuesday.").map(|x| x.1),
+            d("2026-03-10")
+        );
+        assert_eq!(p.from_quote(None, "Sure, I'll do it by the end of next week, okay?").map(|x| x.1), d("2026-03-13"));
+        // No date in the line, none in the task: "the first draft" is not the 1st.
+        assert_eq!(p.find("I will write the first draft of the spec."), None);
+        assert_eq!(p.find("This is great, thanks."), None);
+        // Korean: the clause with a deadline word.
+        assert_eq!(p.find("네, 제가 보고서를 금요일까지 보낼게요.").map(|x| x.1), d("2026-03-06"));
+        assert_eq!(p.find("준호 씨, 다음 주 월요일 오전까지 정리해 주세요.").map(|x| x.1), d("2026-03-09"));
+        assert_eq!(p.find("이 일은 제가 할게요."), None);
+        assert_eq!(p.from_quote(Some("금요일까지"), "보고서는 금요일까지 드릴게요").map(|x| x.1), d("2026-03-06"));
     }
 
     #[test]

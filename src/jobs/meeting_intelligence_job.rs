@@ -59,6 +59,7 @@ impl JobHandler for MeetingIntelligenceJob {
         }
         let started = std::time::Instant::now();
         // Greedy decoding is deterministic: only a busy or stopped worker is worth a retry.
+        let lines = input.lines.clone();
         let extraction = self.llm.extract(input).await.map_err(|e| match e {
             LlmError::Overloaded | LlmError::Stopped => JobError::retryable(format!("LLM: {e}")),
             other => JobError::permanent(format!("LLM: {other}")),
@@ -69,7 +70,8 @@ impl JobHandler for MeetingIntelligenceJob {
             seconds = started.elapsed().as_secs_f64(),
             "meeting intelligence extracted"
         );
-        let result = resolve(&extraction, &AssigneeResolver::from_users(&users), meeting.created_at.date_naive());
+        let result =
+            resolve(&extraction, &lines, &AssigneeResolver::from_users(&users), meeting.created_at.date_naive());
         let report = self.store.complete_meeting_intelligence(job, result).await?;
         if let Some(captions) = &self.captions {
             captions.announce(meeting_id, ready_event(&report).into());
@@ -126,8 +128,14 @@ pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput 
 }
 
 /// Names to users, spoken deadlines to dates; the `ai_action_items` JSON keeps what was said
-/// next to what it was resolved to.
-pub fn resolve(extraction: &Extraction, people: &AssigneeResolver, meeting_date: NaiveDate) -> MeetingIntelligence {
+/// next to what it was resolved to. A due date comes from the item's cited lines (`lines`), never
+/// from a date the model wrote that nobody said.
+pub fn resolve(
+    extraction: &Extraction,
+    lines: &[TranscriptLine],
+    people: &AssigneeResolver,
+    meeting_date: NaiveDate,
+) -> MeetingIntelligence {
     let dates = DueDateParser::new(meeting_date);
     let mut items = Vec::new();
     let mut tasks = Vec::new();
@@ -137,15 +145,21 @@ pub fn resolve(extraction: &Extraction, people: &AssigneeResolver, meeting_date:
             continue;
         }
         let assignee = item.assignee.as_deref().and_then(|name| people.resolve(name));
-        let due = item.due_date.as_deref().and_then(|spoken| dates.parse(spoken));
+        let quote: Vec<&str> = item
+            .source_segments
+            .iter()
+            .filter_map(|seq| lines.iter().find(|l| l.seq == *seq))
+            .map(|l| l.text.as_str())
+            .collect();
+        let due = dates.from_quote(item.due_date.as_deref(), &quote.join("\n"));
         let description = clip(item.description.trim(), DESCRIPTION_MAX);
         items.push(json!({
             "title": title,
             "description": description,
             "assignee": item.assignee,
             "assignee_id": assignee.map(|p| p.id),
-            "due_date": due.map(|d| d.to_string()),
-            "due_date_text": item.due_date,
+            "due_date": due.as_ref().map(|(_, d)| d.to_string()),
+            "due_date_text": due.as_ref().map(|(spoken, _)| spoken),
             "source_segments": item.source_segments,
         }));
         tasks.push(NewTask {
@@ -154,7 +168,7 @@ pub fn resolve(extraction: &Extraction, people: &AssigneeResolver, meeting_date:
             description: Some(description).filter(|d| !d.is_empty()),
             status: TaskStatus::Todo,
             assignee_id: assignee.map(|p| p.id),
-            due_date: due.map(due_instant),
+            due_date: due.map(|(_, d)| due_instant(d)),
             is_ai_generated: true,
         });
     }
