@@ -125,6 +125,20 @@ async fn roles_limit_what_members_do(db: TestDb) {
     assert_eq!(app.delete(&format!("/v1/api-keys/{owner_key_id}"), &member).await.0, 404);
     let (s, body) = app.delete("/v1/tenant?confirm=acme", &admin).await;
     assert_eq!((s, code(&body)), (403, "forbidden"));
+    // An ADMIN can neither mint a key that acts as the OWNER nor revoke the OWNER's keys …
+    let (s, body) = app.post("/v1/api-keys", &admin, json!({"name": "mine now", "user_id": t.owner.id})).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+    let (s, body) = app.delete(&format!("/v1/api-keys/{owner_key_id}"), &admin).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
+    let (_, all) = app.get("/v1/api-keys", &t.api_key).await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "nothing was minted or revoked");
+    // … but manages keys of roles up to its own.
+    let (s, key) = app.post("/v1/api-keys", &admin, json!({"name": "for member", "user_id": member_id})).await;
+    assert_eq!(s, 201, "{key}");
+    let (s, _) = app.delete(&format!("/v1/api-keys/{}", key["api_key"]["id"].as_str().unwrap()), &admin).await;
+    assert_eq!(s, 200);
+    let (s, body) = app.post("/v1/api-keys", &admin, json!({"name": "x", "user_id": uuid::Uuid::new_v4()})).await;
+    assert_eq!(s, 404, "{body}");
 }
 
 async fn spec_constraints_answer_with_problem_codes(db: TestDb) {

@@ -1,5 +1,6 @@
-//! `/v1/api-keys`: mint (shown once), list, revoke. Members manage their own keys; ADMINs any
-//! key of the tenant.
+//! `/v1/api-keys`: mint (shown once), list, revoke. Members manage their own keys; an ADMIN or
+//! OWNER manages the keys of users whose role is not above its own (a key acts as its user, so
+//! minting one for a higher role would be a privilege escalation).
 
 use axum::Json;
 use axum::extract::State;
@@ -20,7 +21,7 @@ use crate::validate::Validator;
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,
-    /// Defaults to the caller; another user's key requires ADMIN.
+    /// Defaults to the caller; another user's key requires ADMIN and a role at least the user's.
     pub user_id: Option<Uuid>,
 }
 
@@ -48,6 +49,8 @@ pub async fn create(
     let user_id = body.user_id.unwrap_or(who.user_id);
     if user_id != who.user_id {
         who.require(Role::Admin)?;
+        let target = state.store.get_user(who.tenant_id, user_id).await?;
+        require_outranks(&who, target.role)?;
     }
     let mut v = Validator::new();
     v.text("name", &body.name, 100);
@@ -70,11 +73,21 @@ pub async fn revoke(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ApiKey>> {
-    if !who.role.at_least(Role::Admin) {
-        let own = state.store.list_api_keys(who.tenant_id, Some(who.user_id)).await?;
-        if !own.iter().any(|k| k.id == id) {
-            return Err(ApiError::NotFound);
-        }
+    let only = (!who.role.at_least(Role::Admin)).then_some(who.user_id);
+    let key = state.store.list_api_keys(who.tenant_id, only).await?.into_iter().find(|k| k.id == id);
+    let key = key.ok_or(ApiError::NotFound)?;
+    if key.user_id != who.user_id {
+        let holder = state.store.get_user(who.tenant_id, key.user_id).await?;
+        require_outranks(&who, holder.role)?;
     }
     Ok(Json(state.store.revoke_api_key(who.tenant_id, id).await?))
+}
+
+/// Another user's keys are managed only by a caller whose role is at least that user's.
+fn require_outranks(who: &Principal, target: Role) -> ApiResult<()> {
+    if who.role.at_least(target) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only a user with at least that user's role may manage its keys"))
+    }
 }
