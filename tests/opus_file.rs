@@ -296,3 +296,43 @@ async fn webm_opus_streams_like_mediarecorder() {
     eprintln!("WebM/Opus live: WER {:.1}%", error * 100.0);
     assert!(error < 0.35, "WER {:.1}%: {}", error * 100.0, text.join(" "));
 }
+
+/// Decompression bombs: Opus packets of one byte (a TOC byte alone: a lost 60 ms SILK frame,
+/// concealed) decode to 60 ms each, so a message of such packets must be refused with a typed
+/// error, not decoded into gigabytes; honest streams of the same length still decode.
+#[test]
+fn a_message_of_tiny_opus_packets_is_refused_not_decoded() {
+    use ddalkkak::audio::{AudioError, Encoding, MAX_MESSAGE_SECONDS, StreamDecoder};
+    let (_, at_48k) = speech();
+    let (head, pre_skip, _) = opus_packets(&at_48k, opus::Application::Voip, 32_000);
+    let tiny: Vec<Vec<u8>> = vec![vec![0x18]; 20_000]; // 20,000 × 60 ms = 1,200 s
+    let mut ogg = Vec::new();
+    {
+        let mut writer = PacketWriter::new(&mut ogg);
+        writer.write_packet(head.clone(), 7, PacketWriteEndInfo::EndPage, 0).unwrap();
+        let mut tags = b"OpusTags".to_vec();
+        tags.extend_from_slice(&[0; 8]);
+        writer.write_packet(tags, 7, PacketWriteEndInfo::EndPage, 0).unwrap();
+        for (i, p) in tiny.iter().enumerate() {
+            let end = if (i + 1) % 255 == 0 { PacketWriteEndInfo::EndPage } else { PacketWriteEndInfo::NormalPacket };
+            writer.write_packet(p.clone(), 7, end, (i as u64 + 1) * 2880).unwrap();
+        }
+    }
+    let webm = webm::file(&head, pre_skip, &tiny);
+    for (name, bytes, encoding) in [("Ogg", ogg, Encoding::OggOpus), ("WebM", webm, Encoding::WebmOpus)] {
+        assert!(bytes.len() < 1 << 20, "{name}: {} bytes fit one message", bytes.len());
+        let mut decoder = StreamDecoder::new(Some(encoding), None, 1).unwrap();
+        match decoder.push(&bytes) {
+            Err(AudioError::TooMuchAudio(s)) => assert_eq!(s, MAX_MESSAGE_SECONDS),
+            other => panic!("{name}: {:?}", other.map(|s| s.len())),
+        }
+        // The same packets a few at a time are within the per-message bound: the session's
+        // real-time policy (`max_audio_ahead`), not the decoder, paces them.
+        let mut decoder = StreamDecoder::new(Some(encoding), None, 1).unwrap();
+        let mut total = 0;
+        for piece in bytes.chunks(1024) {
+            total += decoder.push(piece).unwrap().len();
+        }
+        assert!(total > 16_000 * 1000, "{name}: {total} samples");
+    }
+}

@@ -17,6 +17,10 @@ pub enum AudioError {
     Unsupported(String),
     #[error("corrupt audio: {0}")]
     Corrupt(String),
+    /// One live message decoded to more audio than any honest message carries (a decompression
+    /// bomb: Opus packets of one or two bytes each decode to 20-120 ms).
+    #[error("one message decodes to more than {0} s of audio")]
+    TooMuchAudio(u32),
 }
 
 /// Interleaved samples at the file's own rate.

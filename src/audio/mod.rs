@@ -11,7 +11,7 @@ mod webm_demuxer;
 pub use file_decoder::{AudioError, DecodedAudio, decode_file};
 pub use ogg_demuxer::OggDemuxer;
 pub use resampler::Resampler;
-pub use stream_decoder::{Encoding, StreamDecoder};
+pub use stream_decoder::{Encoding, MAX_MESSAGE_SECONDS, MAX_WAV_HEADER, StreamDecoder};
 pub use webm_demuxer::{WebmDemuxer, WebmTrack};
 
 /// The rate every model in the server consumes.

@@ -5,6 +5,12 @@
 //! writes them; WAV with its header. When no encoding is named the container is detected from
 //! the first bytes. Samples split across frames are carried over, so clients may cut the byte
 //! stream anywhere.
+//!
+//! Limits, so no message can cost more than its size suggests: one message decodes to at most
+//! [`MAX_MESSAGE_SECONDS`] of audio (Opus packets of one or two bytes decode to 20-120 ms each, so
+//! a 1 MiB Ogg page could otherwise become hours of samples), and a WAV header (chunks before
+//! `data`) is at most [`MAX_WAV_HEADER`] bytes. How far a session may run ahead of real time is
+//! the session's policy (`LiveConfig::max_audio_ahead`).
 
 use super::ogg_demuxer::OggDemuxer;
 use super::webm_demuxer::WebmDemuxer;
@@ -74,6 +80,12 @@ pub struct StreamDecoder {
 pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 pub const MAX_CHANNELS: usize = 8;
+/// Most audio one message may decode to.
+pub const MAX_MESSAGE_SECONDS: u32 = 120;
+/// Most bytes of a WAV header before its `data` chunk.
+pub const MAX_WAV_HEADER: usize = 256 * 1024;
+/// [`MAX_MESSAGE_SECONDS`] at the rate Opus decodes to.
+const MAX_MESSAGE_SAMPLES: usize = MAX_MESSAGE_SECONDS as usize * MODEL_RATE as usize;
 
 impl StreamDecoder {
     /// `sample_rate` and `channels` describe PCM and raw Opus; containers carry their own.
@@ -197,7 +209,14 @@ impl StreamDecoder {
             }
             State::Wav(header) => {
                 header.extend_from_slice(bytes);
-                let Some(parsed) = parse_wav_header(header)? else { return Ok((Vec::new(), None)) };
+                let Some(parsed) = parse_wav_header(header)? else {
+                    if header.len() > MAX_WAV_HEADER {
+                        return Err(AudioError::Corrupt(format!(
+                            "WAV: no data chunk in the first {MAX_WAV_HEADER} bytes"
+                        )));
+                    }
+                    return Ok((Vec::new(), None));
+                };
                 let rest = header[parsed.data_offset..].to_vec();
                 if !(MIN_RATE..=MAX_RATE).contains(&parsed.rate) || !(1..=MAX_CHANNELS).contains(&parsed.channels) {
                     return Err(AudioError::Unsupported(format!(
@@ -222,6 +241,9 @@ impl StreamDecoder {
                         Some(_) if packet.starts_with(b"OpusTags") => {}
                         Some(stream) => out.extend(stream.decode(&packet)?),
                     }
+                    if out.len() > MAX_MESSAGE_SAMPLES {
+                        return Err(AudioError::TooMuchAudio(MAX_MESSAGE_SECONDS));
+                    }
                 }
                 Ok((out, rate))
             }
@@ -239,6 +261,9 @@ impl StreamDecoder {
                 if let Some(stream) = opus.as_mut() {
                     for frame in frames {
                         out.extend(stream.decode(&frame)?);
+                        if out.len() > MAX_MESSAGE_SAMPLES {
+                            return Err(AudioError::TooMuchAudio(MAX_MESSAGE_SECONDS));
+                        }
                     }
                 }
                 Ok((out, rate))
@@ -384,6 +409,27 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_wav_header_without_data_is_bounded() {
+        let mut decoder = StreamDecoder::new(Some(Encoding::Wav), None, 1).unwrap();
+        let mut head = b"RIFF\0\0\0\0WAVE".to_vec();
+        head.extend_from_slice(b"fmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0");
+        assert!(decoder.push(&head).unwrap().is_empty());
+        let mut junk = b"JUNK".to_vec();
+        junk.extend_from_slice(&60_000u32.to_le_bytes());
+        junk.resize(60_008, 0);
+        let mut sent = head.len();
+        let error = loop {
+            match decoder.push(&junk) {
+                Ok(samples) => assert!(samples.is_empty()),
+                Err(e) => break e,
+            }
+            sent += junk.len();
+            assert!(sent <= MAX_WAV_HEADER + junk.len(), "header kept growing: {sent} bytes");
+        };
+        assert!(matches!(error, AudioError::Corrupt(ref m) if m.contains("no data chunk")), "{error}");
     }
 
     #[test]
