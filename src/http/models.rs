@@ -16,7 +16,7 @@ pub struct LiveModel {
     pub id: String,
     /// As `Results.metadata.model_info.name` reports it.
     pub name: String,
-    /// Values `language=` accepts; `multi` means detected per utterance.
+    /// Values `language=` accepts; `multi` (or none) means detected on the first speech, then kept.
     pub languages: Vec<String>,
 }
 
@@ -34,7 +34,12 @@ pub async fn list(State(state): State<AppState>, _who: Principal) -> ApiResult<J
         .iter()
         .map(|live| {
             let config = &live.config;
-            let languages = if config.english_only { vec!["en".into()] } else { vec!["multi".into(), "en".into()] };
+            let known = live.asr.languages();
+            let languages = if known.is_empty() {
+                vec!["en".into()]
+            } else {
+                std::iter::once("multi".to_owned()).chain(known.iter().cloned()).collect()
+            };
             LiveModel { id: config.model_name.clone(), name: format!("whisper-{}", config.model_name), languages }
         })
         .collect();

@@ -38,4 +38,7 @@ pub struct Meeting {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Audio of the live session that is not in the transcript (see [`super::TranscriptGap`]).
+    #[schema(value_type = Option<Vec<super::TranscriptGap>>)]
+    pub transcript_gaps: Option<Json<Vec<super::TranscriptGap>>>,
 }

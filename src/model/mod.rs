@@ -10,6 +10,7 @@ mod realtime_session;
 mod task;
 mod tenant;
 mod transcript_final;
+mod transcript_gap;
 mod usage;
 mod user;
 
@@ -22,6 +23,7 @@ pub use realtime_session::{RealtimeSession, SessionStatus};
 pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
 pub use transcript_final::TranscriptFinal;
+pub use transcript_gap::TranscriptGap;
 pub use usage::UsageDay;
 pub use user::{Role, User};
 

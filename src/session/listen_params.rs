@@ -40,6 +40,9 @@ pub struct ListenOptions {
     pub vad_events: bool,
     pub title: Option<String>,
     pub wait_for_action_items: bool,
+    /// The language to decode in (a code the model knows); `None`: detected on the first speech
+    /// (multilingual models) or English (English-only models).
+    pub language: Option<String>,
 }
 
 /// Shortest accepted endpointing: below this every breath ends an utterance.
@@ -48,8 +51,8 @@ pub const MIN_ENDPOINTING_MS: u32 = 100;
 pub const DEFAULT_ENDPOINTING_MS: u32 = 300;
 
 impl ListenParams {
-    /// `english_only`: the served model knows only English.
-    pub fn validate(self, english_only: bool) -> Result<ListenOptions, (&'static str, String)> {
+    /// `languages`: the codes the served model can decode in; empty for an English-only model.
+    pub fn validate(self, languages: &[String]) -> Result<ListenOptions, (&'static str, String)> {
         let endpointing_ms = match self.endpointing.as_deref() {
             None | Some("true") => Some(DEFAULT_ENDPOINTING_MS),
             Some("false") => None,
@@ -58,12 +61,21 @@ impl ListenParams {
                 Err(_) => return Err(("endpointing", "must be false or milliseconds".into())),
             },
         };
-        if let Some(lang) = self.language.as_deref() {
-            let base = lang.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
-            if english_only && base != "en" && base != "multi" {
-                return Err(("language", format!("the served model is English-only; got {lang}")));
-            }
-        }
+        // Deepgram's codes carry regions ("en-US", "ko-KR"); Whisper knows the base language.
+        let language =
+            match self.language.as_deref().map(|l| l.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase())
+            {
+                None => None,
+                Some(base) if base == "multi" => None,
+                Some(base) if languages.is_empty() => {
+                    if base != "en" {
+                        return Err(("language", format!("the served model is English-only; got {base}")));
+                    }
+                    None
+                }
+                Some(base) if languages.contains(&base) => Some(base),
+                Some(base) => return Err(("language", format!("the served model does not know {base:?}"))),
+            };
         if self.title.as_deref().is_some_and(|t| t.trim().is_empty() || t.chars().count() > 200) {
             return Err(("title", "must be 1..=200 characters".into()));
         }
@@ -81,6 +93,7 @@ impl ListenParams {
             vad_events: self.vad_events.unwrap_or(false),
             title: self.title.map(|t| t.trim().to_owned()),
             wait_for_action_items: self.wait_for_action_items.unwrap_or(false),
+            language,
         })
     }
 }

@@ -28,14 +28,18 @@ pub struct LiveConfig {
     pub server_instance: String,
     /// The served Whisper model, e.g. `tiny.en`.
     pub model_name: String,
-    pub english_only: bool,
     pub max_utterance_ms: u32,
     /// A client that has not read a final for this long is closed (4001).
     pub slow_consumer_timeout: Duration,
     /// Finals of one session waiting for ASR before reading its socket pauses.
     pub max_pending_finals: usize,
-    /// At shutdown or close, pending finals get this long.
+    /// At shutdown, pending finals get this long; what is left is reported as a transcript gap.
+    /// A session that ends otherwise waits for all of its finals.
     pub drain_timeout: Duration,
+    /// A session's audio may run at most this far ahead of the wall-clock time since it started;
+    /// beyond that reading pauses until real time catches up (backpressure, not an error). Lets
+    /// clients send faster than real time in bursts, but not unboundedly.
+    pub max_audio_ahead: Duration,
     /// After a session ends, connected viewers (and a client that asked with
     /// `wait_for_action_items=true`) wait up to this long for the action items. Zero (the
     /// default, for a server without an LLM): nobody waits.
@@ -51,11 +55,11 @@ impl Default for LiveConfig {
             max_frame_bytes: 1 << 20,
             server_instance: "local".into(),
             model_name: "tiny.en".into(),
-            english_only: true,
             max_utterance_ms: 15_000,
             slow_consumer_timeout: Duration::from_secs(5),
             max_pending_finals: 4,
             drain_timeout: Duration::from_secs(20),
+            max_audio_ahead: Duration::from_secs(120),
             action_items_wait: Duration::ZERO,
         }
     }

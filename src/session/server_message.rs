@@ -29,6 +29,13 @@ pub enum ServerMessage {
         /// Seconds of audio received.
         duration: f64,
     },
+    /// Audio between `start` and `end` (seconds) was accepted but is not in the transcript; the
+    /// meeting records the gap too. Not fatal: the session goes on.
+    TranscriptGap {
+        start: f64,
+        end: f64,
+        reason: &'static str,
+    },
     Error {
         code: &'static str,
         message: String,

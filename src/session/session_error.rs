@@ -28,6 +28,7 @@ impl SessionError {
     pub fn code(&self) -> &'static str {
         match self {
             SessionError::Audio(AudioError::Unsupported(_)) => "unsupported_audio",
+            SessionError::Audio(AudioError::TooMuchAudio(_)) => "too_much_audio",
             SessionError::Audio(_) => "corrupt_audio",
             SessionError::InvalidMessage(_) => "invalid_message",
             SessionError::FrameTooLarge(_) => "frame_too_large",
@@ -41,6 +42,7 @@ impl SessionError {
 
     pub fn close_code(&self) -> u16 {
         match self {
+            SessionError::Audio(AudioError::TooMuchAudio(_)) => 1009,
             SessionError::Audio(_) => 1003,
             SessionError::InvalidMessage(_) => 1007,
             SessionError::FrameTooLarge(_) => 1009,

@@ -7,7 +7,13 @@
 //! Whisper on the engine's threads. A final is stored before it is sent, so whatever a client
 //! has seen is in the database; at the end the meeting is assembled from the stored finals.
 //! Reading pauses while `max_pending_finals` finals wait for ASR (backpressure to the client),
-//! so memory per session stays bounded whatever the client sends.
+//! so memory per session stays bounded whatever the client sends; the idle clock stops meanwhile
+//! (the server, not the client, is the one waiting).
+//!
+//! Nothing accepted is dropped silently: when the session ends every pending final is awaited
+//! (only a shutdown has a deadline), and audio that still cannot become a stored final (engine
+//! stopped, shutdown deadline, store failure) is reported to the client as a `TranscriptGap` with
+//! its time range and recorded on the meeting.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,16 +34,14 @@ use super::session_error::SessionError;
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
 use crate::audio::{MODEL_RATE, StreamDecoder};
 use crate::inference::InferenceError;
-use crate::inference::asr::Segment;
+use crate::inference::asr::{Segment, UtteranceText};
 use crate::inference::diarize::{SpeakerTurn, speaker_for_span};
 use crate::inference::vad::{CHUNK, VadState};
-use crate::model::{Meeting, RealtimeSession};
+use crate::model::{Meeting, RealtimeSession, TranscriptGap};
 use crate::store::{FinalSpeakers, NewFinal, NewLiveSession};
 
 /// Messages queued for the writer; beyond this partials are dropped and finals wait.
 const OUTBOUND: usize = 64;
-/// How long a final submission retries while the engine is full before giving up (1013).
-const OVERLOAD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Who opened the session and how.
 pub struct SessionRequest {
@@ -46,7 +50,7 @@ pub struct SessionRequest {
     pub options: ListenOptions,
 }
 
-type AsrReply = Result<Vec<Segment>, InferenceError>;
+type AsrReply = Result<UtteranceText, InferenceError>;
 
 struct PendingFinal {
     utterance_start: u64,
@@ -84,6 +88,11 @@ pub struct SocketActor {
     finalized_up_to: Option<u64>,
     stream_key: u64,
     last_word_end: f64,
+    /// The language finals are decoded in: the session's `language`, else the first one detected
+    /// on speech (then kept, so a sentence in another language does not flip the session).
+    language: Option<String>,
+    /// Audio accepted but not in the transcript; recorded on the meeting at the end.
+    gaps: Vec<TranscriptGap>,
 }
 
 impl SocketActor {
@@ -150,6 +159,7 @@ impl SocketActor {
             .map_err(|e| SessionError::Internal(format!("starting session: {e}")))?;
         let captions = service.captions.open(session.id, request.tenant_id, meeting.id);
         let o = &request.options;
+        let language = o.language.clone();
         let segmenter = UtteranceSegmenter::new(SegmenterConfig {
             endpointing_ms: o.endpointing_ms,
             partial_every_ms: o.interim_results.then_some(500),
@@ -171,6 +181,8 @@ impl SocketActor {
             samples_in: 0,
             finalized_up_to: None,
             last_word_end: 0.0,
+            language,
+            gaps: Vec::new(),
             session,
             meeting,
         };
@@ -180,13 +192,27 @@ impl SocketActor {
     }
 
     async fn session_loop(&mut self, stream: &mut futures_util::stream::SplitStream<WebSocket>) -> End {
-        let mut finals: FuturesOrdered<PendingFinalFuture> = FuturesOrdered::new();
+        let mut finals = PendingFinals::default();
         let mut partial: Option<(u64, u64, oneshot::Receiver<AsrReply>)> = None;
         let mut next_partial: Option<Utterance> = None;
         let idle = self.service.config.idle_timeout;
         let mut deadline = tokio::time::Instant::now() + idle;
         let shutdown = self.service.shutdown.clone();
+        let max_pending = self.service.config.max_pending_finals;
+        let started = tokio::time::Instant::now();
+        let mut paused = false;
         loop {
+            // Audio more than `max_audio_ahead` ahead of real time waits for the clock.
+            let audio = Duration::from_secs_f64(seconds(self.samples_in));
+            let allowed_at = started + audio.saturating_sub(self.service.config.max_audio_ahead);
+            let catch_up = (allowed_at > tokio::time::Instant::now()).then_some(allowed_at);
+            // While reading is paused (for ASR or for the clock), the idle clock does not run:
+            // it starts again when reading resumes.
+            let reading = finals.len() < max_pending && catch_up.is_none();
+            if reading && paused {
+                deadline = tokio::time::Instant::now() + idle;
+            }
+            paused = !reading;
             let result: Result<Option<End>, SessionError> = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Ok(Some(End::Failed(SessionError::ShuttingDown))),
@@ -199,8 +225,9 @@ impl SocketActor {
                     }
                     Ok(None)
                 }
-                _ = sleep_until(deadline) => Err(SessionError::IdleTimeout(idle.as_secs())),
-                message = stream.next(), if finals.len() < self.service.config.max_pending_finals => {
+                _ = sleep_until(deadline), if reading => Err(SessionError::IdleTimeout(idle.as_secs())),
+                _ = sleep_until(catch_up.unwrap_or(deadline)), if catch_up.is_some() => Ok(None),
+                message = stream.next(), if reading => {
                     deadline = tokio::time::Instant::now() + idle;
                     match message {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Ok(Some(End::ClientGone)),
@@ -216,7 +243,8 @@ impl SocketActor {
                                 let events = self.segmenter.flush();
                                 if events.is_empty() {
                                     // Nothing open: acknowledged by an empty final, in order.
-                                    finals.push_back(Box::pin(std::future::ready(self.empty_final())));
+                                    let empty = self.empty_final();
+                                    finals.push(self.samples_in..self.samples_in, Box::pin(std::future::ready(empty)));
                                     Ok(None)
                                 } else {
                                     self.submit_finals(events, true, &mut finals).await.map(|_| None)
@@ -242,11 +270,24 @@ impl SocketActor {
             }
             let events = self.segmenter.flush();
             let _ = self.submit_finals(events, false, &mut finals).await;
+            // Every pending final is awaited: the engine answers or drops each one. Only a
+            // shutdown has a deadline; what it cuts off is reported as a gap.
+            let shutting_down = matches!(end, End::Failed(SessionError::ShuttingDown));
             let drain = tokio::time::Instant::now() + self.service.config.drain_timeout;
-            while let Ok(Some(done)) = tokio::time::timeout_at(drain, finals.next()).await {
+            loop {
+                let next = if shutting_down {
+                    tokio::time::timeout_at(drain, finals.next()).await.unwrap_or(None)
+                } else {
+                    finals.next().await
+                };
+                let Some(done) = next else { break };
                 if let Err(e) = self.on_final(done).await {
-                    tracing::warn!(session = %self.session.id, error = %e, "final lost while draining");
+                    tracing::warn!(session = %self.session.id, error = %e, "a final could not be completed while draining");
                 }
+            }
+            let cut_off: Vec<_> = finals.spans.drain(..).collect();
+            for span in cut_off {
+                self.report_gap(span, "shutdown_deadline").await;
             }
             return end;
         }
@@ -282,7 +323,7 @@ impl SocketActor {
     async fn on_events(
         &mut self,
         events: Vec<SegmentEvent>,
-        finals: &mut FuturesOrdered<PendingFinalFuture>,
+        finals: &mut PendingFinals,
         partial: &mut Option<(u64, u64, oneshot::Receiver<AsrReply>)>,
         next_partial: &mut Option<Utterance>,
     ) -> Result<(), SessionError> {
@@ -309,7 +350,7 @@ impl SocketActor {
 
     fn submit_partial(&self, u: Utterance) -> Option<(u64, u64, oneshot::Receiver<AsrReply>)> {
         // Under load a partial is simply skipped; the final will come.
-        let rx = self.service.asr.submit_partial(self.stream_key, u.audio).ok()?;
+        let rx = self.service.asr.submit_partial(self.stream_key, u.audio, self.language.clone()).ok()?;
         Some((u.id, u.start, rx))
     }
 
@@ -317,28 +358,50 @@ impl SocketActor {
         &mut self,
         events: Vec<SegmentEvent>,
         from_finalize: bool,
-        finals: &mut FuturesOrdered<PendingFinalFuture>,
+        finals: &mut PendingFinals,
     ) -> Result<(), SessionError> {
         for event in events {
             let SegmentEvent::Final { utterance, speech_final } = event else { continue };
             self.finalized_up_to = Some(utterance.id);
             let samples = utterance.audio.len();
+            let span = utterance.start..utterance.start + samples as u64;
             let turns = self.track_speakers(utterance.start, &utterance.audio);
-            let reply = self.submit_final(utterance.audio).await?;
-            finals.push_back(Box::pin(
-                PendingFinal {
-                    utterance_start: utterance.start,
-                    samples,
-                    speech_final,
-                    from_finalize,
-                    submitted: Instant::now(),
-                    reply,
-                    turns,
+            // Waits for room in the engine's queue (reading is paused meanwhile); fails only when
+            // the engine has stopped.
+            let reply = match self.service.asr.submit(utterance.audio, self.language.clone()).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.report_gap(span, "engine_stopped").await;
+                    return Err(inference_error(e));
                 }
-                .resolve(),
-            ));
+            };
+            finals.push(
+                span,
+                Box::pin(
+                    PendingFinal {
+                        utterance_start: utterance.start,
+                        samples,
+                        speech_final,
+                        from_finalize,
+                        submitted: Instant::now(),
+                        reply,
+                        turns,
+                    }
+                    .resolve(),
+                ),
+            );
         }
         Ok(())
+    }
+
+    /// Tells the client which audio will not be in the transcript, and keeps it for the meeting.
+    async fn report_gap(&mut self, span: std::ops::Range<u64>, reason: &'static str) {
+        let (start, end) = (round3(seconds(span.start)), round3(seconds(span.end)));
+        tracing::warn!(session = %self.session.id, start, end, reason, "audio not transcribed");
+        self.gaps.push(TranscriptGap { start, end, reason: reason.into() });
+        let message = ServerMessage::TranscriptGap { start, end, reason }.to_json();
+        self.captions.publish(message.as_str().into(), true);
+        let _ = self.send_reliable(message).await;
     }
 
     /// Sends a final utterance to the diarization thread when the client asked for speakers.
@@ -357,27 +420,12 @@ impl SocketActor {
         }
     }
 
-    /// Finals are never dropped: while the engine's queue is full, wait and retry.
-    async fn submit_final(&self, audio: Vec<f32>) -> Result<oneshot::Receiver<AsrReply>, SessionError> {
-        let give_up = Instant::now() + OVERLOAD_PATIENCE;
-        loop {
-            match self.service.asr.submit(audio.clone()) {
-                Ok(rx) => return Ok(rx),
-                Err(InferenceError::Overloaded) if Instant::now() < give_up => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(InferenceError::Overloaded) => return Err(SessionError::Overloaded),
-                Err(e) => return Err(inference_error(e)),
-            }
-        }
-    }
-
     fn on_partial(&mut self, id: u64, start: u64, reply: Result<AsrReply, oneshot::error::RecvError>) {
         if self.finalized_up_to.is_some_and(|done| id <= done) {
             return;
         }
-        let Ok(Ok(segments)) = reply else { return };
-        let (results, _) = self.results(start, &segments, None);
+        let Ok(Ok(text)) = reply else { return };
+        let (results, _) = self.results(start, &text.segments, None);
         let json = ServerMessage::Results(results).to_json();
         self.captions.publish(json.as_str().into(), false);
         if self.request.options.interim_results {
@@ -386,8 +434,15 @@ impl SocketActor {
     }
 
     async fn on_final(&mut self, mut done: FinalDone) -> Result<(), SessionError> {
-        let segments = std::mem::replace(&mut done.reply, Ok(Vec::new()))?;
-        let (results, words) = self.results(done.start, &segments, Some(&done));
+        let span = done.start..done.start + done.samples as u64;
+        let utterance = match std::mem::replace(&mut done.reply, Ok(UtteranceText::default())) {
+            Ok(utterance) => utterance,
+            Err(e) => {
+                self.report_gap(span, "engine_failed").await;
+                return Err(e);
+            }
+        };
+        let (results, words) = self.results(done.start, &utterance.segments, Some(&done));
         let text = results.channel.alternatives[0].transcript.clone();
         // An empty final (silence, a Finalize with nothing open) has nothing to keep.
         if !text.is_empty() {
@@ -402,8 +457,15 @@ impl SocketActor {
                 text,
                 words: serde_json::to_value(&words).expect("words serialize"),
             };
-            self.store_final(final_row).await?;
+            if let Err(e) = self.store_final(final_row).await {
+                self.report_gap(span, "not_stored").await;
+                return Err(e);
+            }
             self.next_seq += 1;
+            // The first language heard on speech holds for the rest of the session.
+            if self.language.is_none() {
+                self.language = utterance.language;
+            }
             crate::metrics::live_final(done.latency);
         }
         if let Some(last) = words.last() {
@@ -443,7 +505,7 @@ impl SocketActor {
             speech_final: false,
             from_finalize: true,
             latency: Duration::ZERO,
-            reply: Ok(Vec::new()),
+            reply: Ok(UtteranceText::default()),
             turns: Vec::new(),
         }
     }
@@ -530,6 +592,12 @@ impl SocketActor {
         let (_, announcements) = self.captions.subscribe();
         if self.request.options.diarize {
             self.relabel_speakers().await;
+        }
+        if !self.gaps.is_empty()
+            && let Err(e) =
+                self.service.store.add_transcript_gaps(self.request.tenant_id, self.meeting.id, &self.gaps).await
+        {
+            tracing::error!(session = %id, gaps = ?self.gaps, error = %e, "recording transcript gaps failed");
         }
         let meeting = self.finalize_meeting(duration).await;
         let client_there = !matches!(end, End::ClientGone | End::Failed(SessionError::SlowConsumer));
@@ -668,20 +736,49 @@ async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
 
 type PendingFinalFuture = std::pin::Pin<Box<dyn std::future::Future<Output = FinalDone> + Send>>;
 
+/// Finals waiting for ASR, in order, with the audio span (samples) each covers, so what is still
+/// pending when a deadline cuts the wait short can be reported.
+#[derive(Default)]
+struct PendingFinals {
+    futures: FuturesOrdered<PendingFinalFuture>,
+    spans: std::collections::VecDeque<std::ops::Range<u64>>,
+}
+
+impl PendingFinals {
+    fn push(&mut self, span: std::ops::Range<u64>, future: PendingFinalFuture) {
+        self.spans.push_back(span);
+        self.futures.push_back(future);
+    }
+
+    fn len(&self) -> usize {
+        self.futures.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.futures.is_empty()
+    }
+
+    async fn next(&mut self) -> Option<FinalDone> {
+        let done = self.futures.next().await?;
+        self.spans.pop_front();
+        Some(done)
+    }
+}
+
 struct FinalDone {
     start: u64,
     samples: usize,
     speech_final: bool,
     from_finalize: bool,
     latency: Duration,
-    reply: Result<Vec<Segment>, SessionError>,
+    reply: Result<UtteranceText, SessionError>,
     turns: Vec<SpeakerTurn>,
 }
 
 impl PendingFinal {
     async fn resolve(self) -> FinalDone {
         let reply = match self.reply.await {
-            Ok(Ok(segments)) => Ok(segments),
+            Ok(Ok(text)) => Ok(text),
             Ok(Err(e)) => Err(inference_error(e)),
             Err(_) => Err(SessionError::Internal("the ASR engine stopped".into())),
         };

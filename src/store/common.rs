@@ -809,6 +809,31 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn add_transcript_gaps(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+                gaps: &[crate::model::TranscriptGap],
+            ) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let stored: Option<sqlx::types::Json<Vec<crate::model::TranscriptGap>>> =
+                    sqlx::query_scalar("SELECT transcript_gaps FROM meetings WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let mut all = stored.map(|j| j.0).unwrap_or_default();
+                all.extend_from_slice(gaps);
+                sqlx::query("UPDATE meetings SET transcript_gaps = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(meeting)
+                    .bind(sqlx::types::Json(&all))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn finalize_live_session(
                 &self,
                 tenant: Uuid,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::model::{
     ApiKey, Integration, Job, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
-    Task, TaskStatus, Tenant, TranscriptFinal, UsageDay, User,
+    Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User,
 };
 
 pub use error::StoreError;
@@ -331,6 +331,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>>;
     /// One transaction: new speakers for stored finals (end-of-meeting re-clustering).
     async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()>;
+    /// Adds to the meeting's list of audio stretches missing from its transcript.
+    async fn add_transcript_gaps(&self, tenant: Uuid, meeting: Uuid, gaps: &[TranscriptGap]) -> StoreResult<()>;
     /// One transaction: the meeting gets its transcript assembled from the stored finals,
     /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
     /// meeting-intelligence job is enqueued when there is any text. Finalizing an ENDED session

@@ -6,27 +6,32 @@
 //! waiting, whose receiver then sees [`InferenceError::Superseded`]; so under load each stream
 //! gets fewer, fresher partials instead of a growing backlog. A worker takes the first request
 //! it finds plus whatever else is waiting (up to `max_batch`, finals first), runs their encoder
-//! windows as one batch and decodes each.
+//! windows as one batch and decodes each. Each request carries its session's language (`None`:
+//! detected on the utterance by a multilingual model), so sessions in different languages share
+//! one batch. A session waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]):
+//! finals are never refused for load, the session's own reading pauses instead.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::decoding::DecodeOptions;
 use super::model::Precision;
-use super::transcriber::{EncoderWindow, Segment, Transcriber};
+use super::transcriber::{EncoderWindow, Transcriber, UtteranceText};
 use crate::inference::{InferenceError, OrtRuntime};
 
 /// Most partials encoded together.
 const MAX_PARTIAL_BATCH: usize = 2;
 
-type Reply = oneshot::Sender<Result<Vec<Segment>, InferenceError>>;
+type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
 
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
 struct AsrRequest {
     audio: Vec<f32>,
+    /// Language to decode in; `None`: detected (multilingual models) or English.
+    language: Option<String>,
     /// The stream a partial belongs to; `None` for finals.
     partial_of: Option<u64>,
     reply: Reply,
@@ -72,6 +77,8 @@ struct Lanes {
 struct Queue {
     lanes: Mutex<Lanes>,
     ready: Condvar,
+    /// Signalled when workers take finals: room in the finals lane.
+    room: Notify,
     capacity: usize,
 }
 
@@ -97,7 +104,10 @@ impl Queue {
             (&mut lanes.finals, max)
         };
         let n = lane.len().min(max);
-        Some(lane.drain(..n).collect())
+        let taken: Vec<AsrRequest> = lane.drain(..n).collect();
+        drop(lanes);
+        self.room.notify_waiters();
+        Some(taken)
     }
 }
 
@@ -108,12 +118,14 @@ impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.lock().closed = true;
         self.0.ready.notify_all();
+        self.0.room.notify_waiters();
     }
 }
 
 #[derive(Clone)]
 pub struct AsrHandle {
     queue: Arc<Queue>,
+    languages: Arc<[String]>,
     _close: Arc<CloseOnDrop>,
 }
 
@@ -129,10 +141,17 @@ impl AsrEngine {
         model_dir: &std::path::Path,
         config: EngineConfig,
     ) -> Result<(AsrEngine, AsrHandle), InferenceError> {
-        let queue = Arc::new(Queue { lanes: Mutex::default(), ready: Condvar::new(), capacity: config.queue_capacity });
+        let queue = Arc::new(Queue {
+            lanes: Mutex::default(),
+            ready: Condvar::new(),
+            room: Notify::new(),
+            capacity: config.queue_capacity,
+        });
         let mut workers = Vec::new();
+        let mut languages = Vec::new();
         for i in 0..config.workers.max(1) {
             let transcriber = Transcriber::load(runtime, model_dir, config.precision)?;
+            languages = transcriber.languages();
             let (queue, config) = (queue.clone(), config.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("asr-{i}"))
@@ -141,7 +160,7 @@ impl AsrEngine {
             workers.push(worker);
         }
         let close = Arc::new(CloseOnDrop(queue.clone()));
-        Ok((AsrEngine { workers }, AsrHandle { queue, _close: close }))
+        Ok((AsrEngine { workers }, AsrHandle { queue, languages: languages.into(), _close: close }))
     }
 
     /// Waits for the workers to finish; they stop once every handle is dropped and the queue
@@ -153,35 +172,69 @@ impl AsrEngine {
     }
 }
 
-type Pending = oneshot::Receiver<Result<Vec<Segment>, InferenceError>>;
+pub type Pending = oneshot::Receiver<Result<UtteranceText, InferenceError>>;
 
 impl AsrHandle {
-    /// Queues a final; fails immediately with `Overloaded` when the finals lane is full.
-    pub fn submit(&self, audio: Vec<f32>) -> Result<Pending, InferenceError> {
-        let (reply, rx) = oneshot::channel();
-        let mut lanes = self.queue.lock();
-        if lanes.finals.len() >= self.queue.capacity {
-            return Err(InferenceError::Overloaded);
+    /// Queues a final, waiting while the finals lane is full; fails only when the engine stopped.
+    pub async fn submit(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, InferenceError> {
+        let mut request = (audio, language);
+        loop {
+            // Registered before the check, so a worker that makes room in between still wakes us.
+            let room = self.queue.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_submit(request.0, request.1) {
+                Err(Refused::Full(audio, language)) => request = (audio, language),
+                other => return other.map_err(InferenceError::from),
+            }
+            room.await;
         }
-        lanes.finals.push_back(AsrRequest { audio, partial_of: None, reply });
+    }
+
+    /// Queues a final, or refuses at once with `Overloaded` when the finals lane is full.
+    pub fn try_submit_final(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, InferenceError> {
+        self.try_submit(audio, language).map_err(InferenceError::from)
+    }
+
+    fn try_submit(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, Refused> {
+        let mut lanes = self.queue.lock();
+        if lanes.closed {
+            return Err(Refused::Stopped);
+        }
+        if lanes.finals.len() >= self.queue.capacity {
+            return Err(Refused::Full(audio, language));
+        }
+        let (reply, rx) = oneshot::channel();
+        lanes.finals.push_back(AsrRequest { audio, language, partial_of: None, reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
     }
 
+    /// Language codes sessions may ask for (empty: an English-only model).
+    pub fn languages(&self) -> &[String] {
+        &self.languages
+    }
+
     /// Queues a partial of `stream`, replacing the one of the same stream still waiting.
-    pub fn submit_partial(&self, stream: u64, audio: Vec<f32>) -> Result<Pending, InferenceError> {
+    pub fn submit_partial(
+        &self,
+        stream: u64,
+        audio: Vec<f32>,
+        language: Option<String>,
+    ) -> Result<Pending, InferenceError> {
         let (reply, rx) = oneshot::channel();
         let mut lanes = self.queue.lock();
         if let Some(waiting) = lanes.partials.iter_mut().find(|r| r.partial_of == Some(stream)) {
             waiting.audio = audio;
+            waiting.language = language;
             let _ = std::mem::replace(&mut waiting.reply, reply).send(Err(InferenceError::Superseded));
             return Ok(rx);
         }
         if lanes.partials.len() >= self.queue.capacity {
             return Err(InferenceError::Overloaded);
         }
-        lanes.partials.push_back(AsrRequest { audio, partial_of: Some(stream), reply });
+        lanes.partials.push_back(AsrRequest { audio, language, partial_of: Some(stream), reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
@@ -194,8 +247,23 @@ impl AsrHandle {
     }
 
     /// Transcribes an utterance as a final (queueing it, then awaiting without blocking).
-    pub async fn transcribe(&self, audio: Vec<f32>) -> Result<Vec<Segment>, InferenceError> {
-        self.submit(audio)?.await.map_err(|_| InferenceError::EngineStopped)?
+    pub async fn transcribe(&self, audio: Vec<f32>, language: Option<String>) -> Result<UtteranceText, InferenceError> {
+        self.submit(audio, language).await?.await.map_err(|_| InferenceError::EngineStopped)?
+    }
+}
+
+/// Why a final was not queued; a full lane hands the request back for another try.
+enum Refused {
+    Full(Vec<f32>, Option<String>),
+    Stopped,
+}
+
+impl From<Refused> for InferenceError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Full(..) => InferenceError::Overloaded,
+            Refused::Stopped => InferenceError::EngineStopped,
+        }
     }
 }
 
@@ -210,7 +278,8 @@ fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig
         let partials = batch[0].partial_of.is_some();
         let window = if partials { config.partial_window } else { config.window };
         let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
-        let result = transcribe(&mut transcriber, &audio, window, !partials, &config.options);
+        let languages: Vec<Option<&str>> = batch.iter().map(|r| r.language.as_deref()).collect();
+        let result = transcribe(&mut transcriber, &audio, &languages, window, !partials, &config.options);
         match result {
             Ok(results) => {
                 for (request, segments) in batch.into_iter().zip(results) {
@@ -234,21 +303,26 @@ fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig
 fn transcribe(
     transcriber: &mut Transcriber,
     audio: &[&[f32]],
+    languages: &[Option<&str>],
     window: EncoderWindow,
     recheck: bool,
     options: &DecodeOptions,
-) -> Result<Vec<Vec<Segment>>, InferenceError> {
+) -> Result<Vec<UtteranceText>, InferenceError> {
     transcriber.window = window;
-    let mut results = transcriber.transcribe_utterances(audio, options)?;
+    let mut results = transcriber.transcribe_utterances(audio, languages, options)?;
     if recheck && window == EncoderWindow::Trimmed {
         let limit = options.compression_ratio_threshold.unwrap_or(2.4);
         let looping: Vec<usize> =
-            (0..results.len()).filter(|&i| results[i].iter().any(|s| s.compression_ratio > limit)).collect();
+            (0..results.len()).filter(|&i| results[i].segments.iter().any(|s| s.compression_ratio > limit)).collect();
         if !looping.is_empty() {
             transcriber.window = EncoderWindow::Full;
             let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
-            for (i, segments) in looping.into_iter().zip(transcriber.transcribe_utterances(&again, options)?) {
-                results[i] = segments;
+            // The language the first pass used (detected or asked) holds for the second.
+            let again_languages: Vec<Option<&str>> = looping.iter().map(|&i| results[i].language.as_deref()).collect();
+            for (i, text) in
+                looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_languages, options)?)
+            {
+                results[i] = text;
             }
         }
     }

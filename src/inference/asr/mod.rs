@@ -14,4 +14,4 @@ pub mod wer;
 pub use decoding::{DecodeOptions, WindowResult};
 pub use engine::{AsrEngine, AsrHandle, EngineConfig};
 pub use model::{Precision, WhisperModel};
-pub use transcriber::{EncoderWindow, Segment, Transcriber};
+pub use transcriber::{EncoderWindow, Segment, Transcriber, UtteranceText};

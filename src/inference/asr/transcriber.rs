@@ -223,13 +223,15 @@ impl Transcriber {
     }
 
     /// Transcribes several independent utterances (each at most 30 s) at once: their encoder
-    /// windows run as one batch, then each is decoded on its own. Used by the engine to serve
-    /// many live sessions with one model.
+    /// windows run as one batch, then each is decoded on its own, in `languages[i]` when given,
+    /// else in `options.language`, else (multilingual models) in the language detected on it.
+    /// Used by the engine to serve many live sessions with one model.
     pub fn transcribe_utterances(
         &mut self,
         utterances: &[&[f32]],
+        languages: &[Option<&str>],
         options: &DecodeOptions,
-    ) -> Result<Vec<Vec<Segment>>, InferenceError> {
+    ) -> Result<Vec<UtteranceText>, InferenceError> {
         if utterances.is_empty() {
             return Ok(Vec::new());
         }
@@ -245,16 +247,39 @@ impl Transcriber {
         let mut out = Vec::with_capacity(features.len());
         for (i, &size) in sizes.iter().enumerate() {
             let one = self.model.select_cross(&cross, i)?;
+            let asked = languages.get(i).copied().flatten().or(options.language.as_deref()).map(str::to_owned);
+            let language = match asked {
+                _ if !self.model.config.multilingual => None,
+                Some(language) => Some(language),
+                None => Some(self.detect_language(&one)?.0),
+            };
+            let options = DecodeOptions { language: language.clone(), ..options.clone() };
             let total = size as f32 * FRAME_SECS;
-            let mut segments = self.decode_window(&one, &[], 0.0, size, options, &mut rng)?.segments;
+            let mut segments = self.decode_window(&one, &[], 0.0, size, &options, &mut rng)?.segments;
             for s in &mut segments {
                 s.start = s.start.min(total);
                 s.end = s.end.min(total);
             }
-            out.push(segments);
+            out.push(UtteranceText { segments, language });
         }
         Ok(out)
     }
+
+    /// Language codes the model can be told to decode in (empty: an English-only model).
+    pub fn languages(&self) -> Vec<String> {
+        if self.model.config.multilingual {
+            self.model.config.tokens.languages.keys().cloned().collect()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// One utterance's text, and the language it was decoded in (`None` for an English-only model).
+#[derive(Debug, Clone, Default)]
+pub struct UtteranceText {
+    pub segments: Vec<Segment>,
+    pub language: Option<String>,
 }
 
 impl Transcriber {
@@ -274,12 +299,17 @@ impl Transcriber {
         let total = audio.len() as f32 / SAMPLE_RATE as f32;
         let regions = crate::inference::vad::speech_regions(vad, audio, params)?;
         let mut segments = Vec::new();
+        // Without a language, the first regions' detected language holds for the recording.
+        let mut options = options.clone();
         for group in regions.chunks(batch.max(1)) {
             let clips: Vec<&[f32]> = group.iter().map(|r| &audio[r.clone()]).collect();
-            let results = self.transcribe_utterances(&clips, options)?;
+            let results = self.transcribe_utterances(&clips, &[], &options)?;
+            if options.language.is_none() {
+                options.language = results.first().and_then(|r| r.language.clone());
+            }
             for (region, found) in group.iter().zip(results) {
                 let offset = region.start as f32 / SAMPLE_RATE as f32;
-                segments.extend(found.into_iter().map(|mut s| {
+                segments.extend(found.segments.into_iter().map(|mut s| {
                     s.start += offset;
                     s.end += offset;
                     s
