@@ -492,3 +492,56 @@ async fn diarization_labels_words_live_and_the_meeting_after_reclustering() {
     // error too; the tracker alone scores 4.9% on this call (examples/der_eval.rs).
     assert!(der < 0.25, "DER {:.1}%", der * 100.0);
 }
+
+/// A Korean fixture (16 kHz PCM) and its reference text.
+fn korean(file: &str) -> (Vec<i16>, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/korean");
+    let audio = ddalkkak::audio::load_16k_mono(&dir.join(file)).unwrap();
+    let pcm = audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16).collect();
+    let transcripts = std::fs::read_to_string(dir.join("transcripts.tsv")).unwrap();
+    let text = transcripts.lines().find_map(|l| l.strip_prefix(&format!("{file}\t"))).unwrap().to_owned();
+    (pcm, text)
+}
+
+fn hangul_share(text: &str) -> f64 {
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let hangul = letters.iter().filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(*c)).count();
+    hangul as f64 / letters.len().max(1) as f64
+}
+
+/// Korean on the multilingual model: `language=ko` decodes Korean (it used to come back as an
+/// English translation), a session without `language` detects Korean on its first speech, and
+/// an English session on the same server stays English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn korean_sessions_are_transcribed_in_korean() {
+    let root = common::model_paths();
+    if !root.whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        eprintln!("whisper-base not fetched: skipped");
+        return;
+    }
+    let config = LiveConfig { model_name: "base".into(), ..LiveConfig::default() };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (pcm, reference) = korean("azure_test_audio.flac");
+    for query in ["language=ko", "language=ko-KR", "language=multi", ""] {
+        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
+        let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+        assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
+        let text = got.final_text();
+        let error = ddalkkak::inference::asr::wer::cer(&reference, &text);
+        eprintln!("Korean, {query:?}: CER {:.1}%, {} finals\n{text}", error * 100.0, got.finals().len());
+        assert!(hangul_share(&text) > 0.9, "{query}: not Korean: {text}");
+        assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
+    }
+    let (pcm, reference) = sample();
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+    let text = got.final_text();
+    // Before the session's language is settled (3 s of confident speech) each utterance is
+    // detected alone, so a lone "Hello?" may come out in another language; after it, English.
+    assert!(hangul_share(&text) < 0.05, "English detected and kept: {text}");
+    assert!(wer(&reference, &text) < 0.35, "{text}");
+    // Languages the model does not know are refused before the upgrade.
+    let refused = connect(&app, "encoding=linear16&sample_rate=16000&language=xx", &key).await;
+    assert!(matches!(refused, Err(WsError::Http(ref r)) if r.status() == 422), "{refused:?}");
+}

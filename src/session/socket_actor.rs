@@ -42,6 +42,10 @@ use crate::store::{FinalSpeakers, NewFinal, NewLiveSession};
 
 /// Messages queued for the writer; beyond this partials are dropped and finals wait.
 const OUTBOUND: usize = 64;
+/// A session without `language` keeps the first language detected on an utterance of at least
+/// this much speech (3 s at 16 kHz) with at least this probability.
+const LANGUAGE_LOCK_SAMPLES: usize = 48_000;
+const LANGUAGE_LOCK_PROBABILITY: f32 = 0.8;
 
 /// Who opened the session and how.
 pub struct SessionRequest {
@@ -462,8 +466,14 @@ impl SocketActor {
                 return Err(e);
             }
             self.next_seq += 1;
-            // The first language heard on speech holds for the rest of the session.
-            if self.language.is_none() {
+            // The first language detected with confidence on enough speech holds for the rest
+            // of the session (a short "Hello?" is no evidence; until then each utterance is
+            // detected on its own).
+            if self.language.is_none()
+                && done.samples >= LANGUAGE_LOCK_SAMPLES
+                && utterance.language_probability.is_some_and(|p| p >= LANGUAGE_LOCK_PROBABILITY)
+            {
+                tracing::info!(session = %self.session.id, language = ?utterance.language, "session language detected");
                 self.language = utterance.language;
             }
             crate::metrics::live_final(done.latency);

@@ -248,10 +248,13 @@ impl Transcriber {
         for (i, &size) in sizes.iter().enumerate() {
             let one = self.model.select_cross(&cross, i)?;
             let asked = languages.get(i).copied().flatten().or(options.language.as_deref()).map(str::to_owned);
-            let language = match asked {
-                _ if !self.model.config.multilingual => None,
-                Some(language) => Some(language),
-                None => Some(self.detect_language(&one)?.0),
+            let (language, language_probability) = match asked {
+                _ if !self.model.config.multilingual => (None, None),
+                Some(language) => (Some(language), None),
+                None => {
+                    let (language, p) = self.detect_language(&one)?;
+                    (Some(language), Some(p))
+                }
             };
             let options = DecodeOptions { language: language.clone(), ..options.clone() };
             let total = size as f32 * FRAME_SECS;
@@ -260,7 +263,7 @@ impl Transcriber {
                 s.start = s.start.min(total);
                 s.end = s.end.min(total);
             }
-            out.push(UtteranceText { segments, language });
+            out.push(UtteranceText { segments, language, language_probability });
         }
         Ok(out)
     }
@@ -280,6 +283,8 @@ impl Transcriber {
 pub struct UtteranceText {
     pub segments: Vec<Segment>,
     pub language: Option<String>,
+    /// The detector's probability of `language`, when it was detected rather than asked for.
+    pub language_probability: Option<f32>,
 }
 
 impl Transcriber {
