@@ -465,6 +465,11 @@ async fn service_endpoints(db: TestDb) {
     assert_eq!(s, 200);
     assert_eq!((usage["users"].as_i64(), usage["meetings"].as_i64()), (Some(1), Some(1)));
     assert_eq!(usage["daily"][0]["meetings_count"].as_i64(), Some(1));
+    // Extreme or huge ranges are typed errors, not a panic or a year-long scan.
+    for query in ["to=-262143-01-05", "to=0001-01-01", "from=2000-01-01&to=2026-01-01"] {
+        let (s, body) = app.get(&format!("/v1/usage?{query}"), &t.api_key).await;
+        assert_eq!((s, code(&body)), (422, "validation_failed"), "{query}: {body}");
+    }
     let (s, notes) = app.get("/v1/notifications?unread=true", &t.api_key).await;
     assert_eq!((s, notes.as_array().map(Vec::len)), (200, Some(0)));
 }

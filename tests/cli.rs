@@ -86,8 +86,10 @@ fn create_tenant_prints_a_working_key_once_and_refuses_bad_input() {
 #[test]
 fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let mut child = ddalkkak()
-        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--llm", "none"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", &metrics_listen, "--llm", "none"])
         .arg("--data-dir")
         .arg(dir.path())
         .stderr(Stdio::piped())
@@ -118,6 +120,17 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     });
     assert_eq!(me["tenant"]["slug"], "default");
     assert_eq!(me["user"]["role"], "OWNER");
+    // Methods a client makes up do not become metric labels (each would be a new series).
+    let metrics = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for i in 0..20 {
+            let method = reqwest::Method::from_bytes(format!("BOGUS{i}").as_bytes()).unwrap();
+            client.request(method, format!("http://{addr}/v1/me")).send().await.unwrap();
+        }
+        reqwest::get(format!("http://{metrics_listen}/metrics")).await.unwrap().text().await.unwrap()
+    });
+    assert!(!metrics.contains("BOGUS"), "{metrics}");
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
 
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -40,6 +40,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The longest range `/v1/usage` answers in one request.
+const MAX_USAGE_DAYS: i64 = 366;
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct UsageQuery {
     /// First day (UTC), default 30 days ago.
@@ -64,10 +67,21 @@ pub async fn usage(
     who: Principal,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<Usage>> {
+    // Days a tenant can have data for; anything else is a typo or a probe (chrono parses years
+    // of ±262,143, which neither backend stores).
+    let known = |d: NaiveDate| (2000..=9999).contains(&d.year());
+    for (field, day) in [("from", q.from), ("to", q.to)] {
+        if day.is_some_and(|d| !known(d)) {
+            return Err(ApiError::field(field, "invalid_range", "a day between the years 2000 and 9999"));
+        }
+    }
     let to = q.to.unwrap_or_else(|| now().date_naive());
     let from = q.from.unwrap_or(to - Duration::days(30));
     if from > to {
         return Err(ApiError::field("from", "invalid_range", "from must not be after to"));
+    }
+    if (to - from).num_days() > MAX_USAGE_DAYS {
+        return Err(ApiError::field("from", "invalid_range", format!("at most {MAX_USAGE_DAYS} days at once")));
     }
     let totals = state.store.tenant_totals(who.tenant_id).await?;
     let daily = state.store.usage(who.tenant_id, from, to).await?;
