@@ -25,7 +25,7 @@ fn driver_dir() -> Option<&'static Path> {
     if !chromium().exists() {
         assert!(
             !common::require_models(),
-            "{} is needed for the browser test (apt-get install chromium)",
+            "{} is needed for the browser test (bash scripts/setup.sh --tests installs it)",
             chromium().display()
         );
         eprintln!("chromium not found: browser e2e test skipped (apt-get install chromium)");
