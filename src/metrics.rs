@@ -8,7 +8,7 @@ pub const HTTP_REQUESTS_TOTAL: &str = "ddalkkak_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "ddalkkak_http_request_duration_seconds";
 pub const RETENTION_PURGED_ROWS_TOTAL: &str = "ddalkkak_retention_purged_rows_total";
 
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
     let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
     metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
@@ -40,4 +40,11 @@ pub fn live_sessions(active: usize) {
 /// Time from submitting an utterance's final to its transcription.
 pub fn live_final(elapsed: Duration) {
     metrics::histogram!(LIVE_FINAL_ASR_SECONDS).record(elapsed.as_secs_f64());
+}
+
+pub const LIVE_TRANSCRIPT_GAPS_TOTAL: &str = "ddalkkak_live_transcript_gaps_total";
+
+/// Audio accepted but not transcribed, by reason (`engine_stopped`, `shutdown_deadline`, …).
+pub fn live_transcript_gap(reason: &'static str) {
+    metrics::counter!(LIVE_TRANSCRIPT_GAPS_TOTAL, "reason" => reason).increment(1);
 }

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
-use crate::session::{ListenParams, SessionRequest, SocketActor};
+use crate::session::{ListenParams, SessionActor, SessionRequest};
 
 pub async fn listen(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
@@ -43,6 +43,6 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     }
     let actors = live.actors.clone();
     Ok(upgrade
-        .on_upgrade(move |socket| actors.track_future(SocketActor::run(live, request, socket, admission)))
+        .on_upgrade(move |socket| actors.track_future(SessionActor::run(live, request, socket, admission)))
         .into_response())
 }

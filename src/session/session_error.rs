@@ -2,6 +2,7 @@
 //! close code (the table is in docs/protocol.md).
 
 use crate::audio::AudioError;
+use crate::inference::InferenceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -64,6 +65,15 @@ impl SessionError {
         match self {
             SessionError::Internal(_) => format!("internal error (trace id {trace})"),
             other => other.to_string(),
+        }
+    }
+}
+
+impl From<InferenceError> for SessionError {
+    fn from(e: InferenceError) -> Self {
+        match e {
+            InferenceError::Overloaded => SessionError::Overloaded,
+            other => SessionError::Internal(other.to_string()),
         }
     }
 }

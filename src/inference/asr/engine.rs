@@ -279,7 +279,12 @@ fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig
         let window = if partials { config.partial_window } else { config.window };
         let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
         let languages: Vec<Option<&str>> = batch.iter().map(|r| r.language.as_deref()).collect();
-        let result = transcribe(&mut transcriber, &audio, &languages, window, !partials, &config.options);
+        // A panic in one batch fails that batch, not the worker: queued finals must still be
+        // answered, or their sessions would wait for them forever.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transcribe(&mut transcriber, &audio, &languages, window, !partials, &config.options)
+        }))
+        .unwrap_or_else(|_| Err(InferenceError::Config("the ASR worker panicked on this batch".into())));
         match result {
             Ok(results) => {
                 for (request, segments) in batch.into_iter().zip(results) {

@@ -1,14 +1,14 @@
-//! One live session = one `SocketActor`, the only owner of the session's state.
+//! One live session = one `SessionActor`, the only owner of the session's state: its `select!`
+//! loop reads the socket, feeds audio through decoder → VAD → segmenter → ASR, and turns finished
+//! utterances into stored, sent and published finals.
 //!
-//! The actor reads the socket itself and hands outgoing messages to a writer task it owns,
-//! through a bounded channel: partials are `try_send` (dropped when the client is behind, the
-//! next one supersedes them), finals wait up to `slow_consumer_timeout` and then the client is
-//! closed with 4001. Audio is decoded and resampled inline (cheap), VAD runs on the VAD thread,
-//! Whisper on the engine's threads. A final is stored before it is sent, so whatever a client
-//! has seen is in the database; at the end the meeting is assembled from the stored finals.
-//! Reading pauses while `max_pending_finals` finals wait for ASR (backpressure to the client),
-//! so memory per session stays bounded whatever the client sends; the idle clock stops meanwhile
-//! (the server, not the client, is the one waiting).
+//! Audio is decoded and resampled inline (cheap), VAD runs on the VAD thread, Whisper on the
+//! engine's threads. A final is stored before it is sent, so whatever a client has seen is in the
+//! database; at the end the meeting is assembled from the stored finals. Outgoing messages go
+//! through the [`Outbox`] (its header has the full-queue policy). Reading pauses while
+//! `max_pending_finals` finals wait for ASR, or while the audio is more than `max_audio_ahead`
+//! ahead of real time (backpressure to the client), so memory per session stays bounded whatever
+//! the client sends; the idle clock stops meanwhile (the server, not the client, is waiting).
 //!
 //! Nothing accepted is dropped silently: when the session ends every pending final is awaited
 //! (only a shutdown has a deadline), and audio that still cannot become a stored final (engine
@@ -18,30 +18,32 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::stream::{FuturesOrdered, SplitSink};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use tokio::time::sleep_until;
 use uuid::Uuid;
 
 use super::caption_hub::CaptionChannel;
 use super::control_message::ControlMessage;
+use super::linger::Linger;
 use super::listen_params::ListenOptions;
 use super::live_service::{Admission, LiveService};
-use super::server_message::{Alternative, Channel, Metadata, ModelInfo, Results, ResultsMetadata, ServerMessage, Word};
+use super::outbox::Outbox;
+use super::pending_finals::{AsrReply, FinalDone, PendingFinal, PendingFinals};
+use super::results::{ResultsStamp, model_info, results, round3, seconds};
+use super::server_message::{Metadata, ServerMessage};
 use super::session_error::SessionError;
+use super::speakers::{majority_speaker, relabel_final};
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
-use crate::audio::{MODEL_RATE, StreamDecoder};
+use crate::audio::StreamDecoder;
 use crate::inference::InferenceError;
-use crate::inference::asr::{Segment, UtteranceText};
-use crate::inference::diarize::{SpeakerTurn, speaker_for_span};
+use crate::inference::asr::UtteranceText;
+use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::model::{Meeting, RealtimeSession, TranscriptGap};
-use crate::store::{FinalSpeakers, NewFinal, NewLiveSession};
+use crate::store::{NewFinal, NewLiveSession};
 
-/// Messages queued for the writer; beyond this partials are dropped and finals wait.
-const OUTBOUND: usize = 64;
 /// A session without `language` keeps the first language detected on an utterance of at least
 /// this much speech (3 s at 16 kHz) with at least this probability.
 const LANGUAGE_LOCK_SAMPLES: usize = 48_000;
@@ -54,19 +56,6 @@ pub struct SessionRequest {
     pub options: ListenOptions,
 }
 
-type AsrReply = Result<UtteranceText, InferenceError>;
-
-struct PendingFinal {
-    utterance_start: u64,
-    samples: usize,
-    speech_final: bool,
-    from_finalize: bool,
-    submitted: Instant,
-    reply: oneshot::Receiver<AsrReply>,
-    /// Speaker turns of the utterance, when diarizing.
-    turns: Option<oneshot::Receiver<Result<Vec<SpeakerTurn>, InferenceError>>>,
-}
-
 /// How the session ended.
 enum End {
     CloseStream,
@@ -74,7 +63,7 @@ enum End {
     Failed(SessionError),
 }
 
-pub struct SocketActor {
+pub struct SessionActor {
     service: Arc<LiveService>,
     request: SessionRequest,
     session: RealtimeSession,
@@ -85,7 +74,9 @@ pub struct SocketActor {
     vad_state: VadState,
     /// 16 kHz samples not yet a whole VAD chunk.
     vad_buffer: Vec<f32>,
-    out: mpsc::Sender<Message>,
+    outbox: Outbox,
+    /// What every `Results` of this session carries.
+    stamp: ResultsStamp,
     next_seq: i32,
     samples_in: u64,
     /// Id of the newest utterance sent for a final: partials of it or older are stale.
@@ -99,19 +90,18 @@ pub struct SocketActor {
     gaps: Vec<TranscriptGap>,
 }
 
-impl SocketActor {
+impl SessionActor {
     /// Runs a session on an upgraded socket until it ends; never panics on client input.
     pub async fn run(service: Arc<LiveService>, request: SessionRequest, socket: WebSocket, admission: Admission) {
         let (sink, mut stream) = socket.split();
-        let (out, out_rx) = mpsc::channel(OUTBOUND);
-        let writer = tokio::spawn(write_loop(sink, out_rx));
-        let started = match Self::start(service.clone(), request, out.clone()).await {
+        let (outbox, writer) = Outbox::start(sink, service.config.slow_consumer_timeout);
+        let started = match Self::start(service.clone(), request, outbox.clone()).await {
             Ok(actor) => Some(actor),
             Err(e) => {
                 let trace = Uuid::new_v4();
                 tracing::error!(%trace, error = %e, "live session could not start");
-                send_error(&out, &e, trace).await;
-                close(&out, e.close_code(), e.code()).await;
+                outbox.send_error(&e, trace).await;
+                outbox.close(e.close_code(), e.code()).await;
                 None
             }
         };
@@ -124,25 +114,21 @@ impl SocketActor {
         };
         // Waiting for action items is not a live session: free the slot.
         drop(admission);
-        drop(out);
+        drop(outbox);
         if linger.as_ref().is_none_or(|l| l.client.is_none()) {
             // The close frame is queued: let the writer send it and drop the connection now.
-            finish_writer(writer).await;
+            writer.finish().await;
             drop(stream);
             if let Some(linger) = linger {
                 linger.wait(&service).await;
             }
         } else if let Some(linger) = linger {
             linger.wait(&service).await;
-            finish_writer(writer).await;
+            writer.finish().await;
         }
     }
 
-    async fn start(
-        service: Arc<LiveService>,
-        request: SessionRequest,
-        out: mpsc::Sender<Message>,
-    ) -> Result<Self, SessionError> {
+    async fn start(service: Arc<LiveService>, request: SessionRequest, outbox: Outbox) -> Result<Self, SessionError> {
         let decoder =
             StreamDecoder::new(request.options.encoding, request.options.sample_rate, request.options.channels)?;
         let title = request
@@ -171,6 +157,11 @@ impl SocketActor {
             ..SegmenterConfig::default()
         });
         tracing::info!(session = %session.id, meeting = %meeting.id, tenant = %request.tenant_id, "live session started");
+        let stamp = ResultsStamp {
+            request_id: session.id,
+            model_info: model_info(&service.config.model_name),
+            model_uuid: service.model_uuid,
+        };
         let actor = Self {
             stream_key: session.id.as_u64_pair().0,
             service,
@@ -180,7 +171,8 @@ impl SocketActor {
             segmenter,
             vad_state: VadState::default(),
             vad_buffer: Vec::new(),
-            out,
+            outbox,
+            stamp,
             next_seq: 0,
             samples_in: 0,
             finalized_up_to: None,
@@ -191,7 +183,7 @@ impl SocketActor {
             meeting,
         };
         let started = ServerMessage::SessionStarted { session_id: actor.session.id, meeting_id: actor.meeting.id };
-        actor.send_reliable(started.to_json()).await?;
+        actor.outbox.send_reliable(started.to_json()).await?;
         Ok(actor)
     }
 
@@ -320,7 +312,7 @@ impl SocketActor {
         let state = std::mem::take(&mut self.vad_state);
         let (state, audio, probs) = self.service.vad.probabilities(state, audio).await;
         self.vad_state = state;
-        let probs = probs.map_err(inference_error)?;
+        let probs = probs.map_err(SessionError::from)?;
         Ok(self.segmenter.push(&audio, &probs))
     }
 
@@ -336,7 +328,7 @@ impl SocketActor {
             match event {
                 SegmentEvent::SpeechStarted { at } if self.request.options.vad_events => {
                     let message = ServerMessage::SpeechStarted { channel: [0], timestamp: seconds(at) };
-                    self.send_droppable(message.to_json());
+                    self.outbox.send_droppable(message.to_json());
                 }
                 SegmentEvent::SpeechStarted { .. } => {}
                 SegmentEvent::Partial(u) => {
@@ -376,7 +368,7 @@ impl SocketActor {
                 Ok(reply) => reply,
                 Err(e) => {
                     self.report_gap(span, "engine_stopped").await;
-                    return Err(inference_error(e));
+                    return Err(SessionError::from(e));
                 }
             };
             finals.push(
@@ -402,10 +394,11 @@ impl SocketActor {
     async fn report_gap(&mut self, span: std::ops::Range<u64>, reason: &'static str) {
         let (start, end) = (round3(seconds(span.start)), round3(seconds(span.end)));
         tracing::warn!(session = %self.session.id, start, end, reason, "audio not transcribed");
+        crate::metrics::live_transcript_gap(reason);
         self.gaps.push(TranscriptGap { start, end, reason: reason.into() });
         let message = ServerMessage::TranscriptGap { start, end, reason }.to_json();
         self.captions.publish(message.as_str().into(), true);
-        let _ = self.send_reliable(message).await;
+        let _ = self.outbox.send_reliable(message).await;
     }
 
     /// Sends a final utterance to the diarization thread when the client asked for speakers.
@@ -429,11 +422,11 @@ impl SocketActor {
             return;
         }
         let Ok(Ok(text)) = reply else { return };
-        let (results, _) = self.results(start, &text.segments, None);
+        let (results, _) = results(&self.stamp, start, &text.segments, None);
         let json = ServerMessage::Results(results).to_json();
         self.captions.publish(json.as_str().into(), false);
         if self.request.options.interim_results {
-            self.send_droppable(json);
+            self.outbox.send_droppable(json);
         }
     }
 
@@ -441,12 +434,15 @@ impl SocketActor {
         let span = done.start..done.start + done.samples as u64;
         let utterance = match std::mem::replace(&mut done.reply, Ok(UtteranceText::default())) {
             Ok(utterance) => utterance,
+            // One utterance the engine failed on is a gap, not the end of the session; an engine
+            // that stopped ends it when the next final cannot be queued.
             Err(e) => {
+                tracing::error!(session = %self.session.id, error = %e, "transcribing an utterance failed");
                 self.report_gap(span, "engine_failed").await;
-                return Err(e);
+                return Ok(());
             }
         };
-        let (results, words) = self.results(done.start, &utterance.segments, Some(&done));
+        let (results, words) = results(&self.stamp, done.start, &utterance.segments, Some(&done));
         let text = results.channel.alternatives[0].transcript.clone();
         // An empty final (silence, a Finalize with nothing open) has nothing to keep.
         if !text.is_empty() {
@@ -483,10 +479,10 @@ impl SocketActor {
         }
         let json = ServerMessage::Results(results).to_json();
         self.captions.publish(json.as_str().into(), true);
-        self.send_reliable(json).await?;
+        self.outbox.send_reliable(json).await?;
         if done.speech_final && self.request.options.utterance_end_ms.is_some() {
             let message = ServerMessage::UtteranceEnd { channel: [0, 1], last_word_end: self.last_word_end };
-            self.send_reliable(message.to_json()).await?;
+            self.outbox.send_reliable(message.to_json()).await?;
         }
         Ok(())
     }
@@ -520,65 +516,6 @@ impl SocketActor {
         }
     }
 
-    /// `Results` for an utterance starting at sample `start`: a partial, or the final `done`.
-    fn results(&self, start: u64, segments: &[Segment], done: Option<&FinalDone>) -> (Results, Vec<Word>) {
-        let offset = seconds(start);
-        let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
-        let mut words = Vec::new();
-        for s in &kept {
-            words.extend(segment_words(s, offset));
-        }
-        if let Some(done) = done.filter(|d| !d.turns.is_empty()) {
-            label_words(&mut words, &done.turns);
-        }
-        let transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
-        let confidence =
-            if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
-        let duration = match done {
-            Some(d) => d.samples as f64 / MODEL_RATE as f64,
-            None => kept.last().map_or(0.0, |s| s.end as f64),
-        };
-        let results = Results {
-            channel_index: [0, 1],
-            start: round3(offset),
-            duration: round3(duration),
-            is_final: done.is_some(),
-            speech_final: done.is_some_and(|d| d.speech_final),
-            from_finalize: done.is_some_and(|d| d.from_finalize),
-            channel: Channel { alternatives: vec![Alternative { transcript, confidence, words: words.clone() }] },
-            metadata: ResultsMetadata {
-                request_id: self.session.id,
-                model_info: self.model_info(),
-                model_uuid: self.service.model_uuid,
-            },
-        };
-        (results, words)
-    }
-
-    fn model_info(&self) -> ModelInfo {
-        ModelInfo {
-            name: format!("whisper-{}", self.service.config.model_name),
-            version: env!("CARGO_PKG_VERSION").into(),
-            arch: "whisper-onnx".into(),
-        }
-    }
-
-    /// Partials and events: dropped when the client is behind.
-    fn send_droppable(&self, json: String) {
-        let _ = self.out.try_send(Message::Text(json.into()));
-    }
-
-    /// Finals and control messages: wait for room, but not forever.
-    async fn send_reliable(&self, json: String) -> Result<(), SessionError> {
-        let timeout = self.service.config.slow_consumer_timeout;
-        match self.out.send_timeout(Message::Text(json.into()), timeout).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(SessionError::SlowConsumer),
-            // The writer has stopped: the client is gone. The final is stored; nothing to do.
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Ok(()),
-        }
-    }
-
     /// Stores the meeting and tells the client how it ended. What is left — waiting for the
     /// action items, closing the socket — is the returned [`Linger`].
     async fn finish(self, end: End) -> Linger {
@@ -595,7 +532,7 @@ impl SocketActor {
                 other => tracing::info!(session = %id, code = other.code(), "live session ended: {other}"),
             }
             if !matches!(e, SessionError::SlowConsumer) {
-                send_error(&self.out, e, trace).await;
+                self.outbox.send_error(e, trace).await;
             }
         }
         // Subscribed before the job can exist, so its announcement cannot be missed.
@@ -620,15 +557,15 @@ impl SocketActor {
                 duration: round3(duration),
                 channels: 1,
                 models: vec![self.service.model_uuid],
-                model_info: [(self.service.model_uuid, self.model_info())].into(),
+                model_info: [(self.service.model_uuid, self.stamp.model_info.clone())].into(),
             };
-            let _ = self.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
+            let _ = self.outbox.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
         }
         if meeting.is_some() {
             let ended = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration }.to_json();
             self.captions.publish(ended.as_str().into(), false);
             if client_there {
-                let _ = self.send_reliable(ended).await;
+                let _ = self.outbox.send_reliable(ended).await;
             }
         }
         tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");
@@ -639,12 +576,12 @@ impl SocketActor {
         let viewers = self.captions.viewers() > 1; // besides our own subscription
         self.captions.end();
         if !client_waits {
-            close(&self.out, code, reason).await;
+            self.outbox.close(code, reason).await;
         }
         Linger {
             session: id,
             announcements: (job_queued && (client_waits || viewers)).then_some(announcements),
-            client: client_waits.then(|| (self.out.clone(), code, reason)),
+            client: client_waits.then(|| (self.outbox.clone(), code, reason)),
         }
     }
 
@@ -697,268 +634,11 @@ impl SocketActor {
     }
 }
 
-/// The end of a session after its meeting is stored: viewers still watching (and a client that
-/// asked) wait for the meeting-intelligence job's `ActionItemsReady`, up to
-/// `LiveConfig::action_items_wait` or shutdown; then the caption channel and the socket close.
-struct Linger {
-    session: Uuid,
-    announcements: Option<broadcast::Receiver<Arc<str>>>,
-    /// Set when the client waits too: the announcement is forwarded to it, then the socket is
-    /// closed with this code and reason.
-    client: Option<(mpsc::Sender<Message>, u16, &'static str)>,
-}
-
-impl Linger {
-    async fn wait(self, service: &LiveService) {
-        if let Some(mut rx) = self.announcements {
-            let deadline = tokio::time::Instant::now() + service.config.action_items_wait;
-            loop {
-                let message = tokio::select! {
-                    _ = service.shutdown.cancelled() => break,
-                    _ = sleep_until(deadline) => break,
-                    m = rx.recv() => m,
-                };
-                match message {
-                    Ok(m) if m.contains(r#""type":"ActionItemsReady""#) => {
-                        if let Some((client, _, _)) = &self.client {
-                            let _ = client.send(Message::Text(m.as_ref().into())).await;
-                        }
-                        break;
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        }
-        service.captions.close(self.session);
-        if let Some((client, code, reason)) = self.client {
-            close(&client, code, reason).await;
-        }
-    }
-}
-
-/// The writer ends once it has sent what was queued (the close frame last).
-async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
-        tracing::debug!("writer did not finish; dropping the connection");
-    }
-}
-
-type PendingFinalFuture = std::pin::Pin<Box<dyn std::future::Future<Output = FinalDone> + Send>>;
-
-/// Finals waiting for ASR, in order, with the audio span (samples) each covers, so what is still
-/// pending when a deadline cuts the wait short can be reported.
-#[derive(Default)]
-struct PendingFinals {
-    futures: FuturesOrdered<PendingFinalFuture>,
-    spans: std::collections::VecDeque<std::ops::Range<u64>>,
-}
-
-impl PendingFinals {
-    fn push(&mut self, span: std::ops::Range<u64>, future: PendingFinalFuture) {
-        self.spans.push_back(span);
-        self.futures.push_back(future);
-    }
-
-    fn len(&self) -> usize {
-        self.futures.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.futures.is_empty()
-    }
-
-    async fn next(&mut self) -> Option<FinalDone> {
-        let done = self.futures.next().await?;
-        self.spans.pop_front();
-        Some(done)
-    }
-}
-
-struct FinalDone {
-    start: u64,
-    samples: usize,
-    speech_final: bool,
-    from_finalize: bool,
-    latency: Duration,
-    reply: Result<UtteranceText, SessionError>,
-    turns: Vec<SpeakerTurn>,
-}
-
-impl PendingFinal {
-    async fn resolve(self) -> FinalDone {
-        let reply = match self.reply.await {
-            Ok(Ok(text)) => Ok(text),
-            Ok(Err(e)) => Err(inference_error(e)),
-            Err(_) => Err(SessionError::Internal("the ASR engine stopped".into())),
-        };
-        // A diarization failure costs the speakers of this utterance, never its text.
-        let turns = match self.turns {
-            Some(rx) => match rx.await {
-                Ok(Ok(turns)) => turns,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "speaker tracking failed for an utterance");
-                    Vec::new()
-                }
-                Err(_) => Vec::new(),
-            },
-            None => Vec::new(),
-        };
-        FinalDone {
-            turns,
-            start: self.utterance_start,
-            samples: self.samples,
-            speech_final: self.speech_final,
-            from_finalize: self.from_finalize,
-            latency: self.submitted.elapsed(),
-            reply,
-        }
-    }
-}
-
 async fn wait_partial(
     partial: &mut Option<(u64, u64, oneshot::Receiver<AsrReply>)>,
 ) -> Result<AsrReply, oneshot::error::RecvError> {
     match partial.as_mut() {
         Some((_, _, rx)) => rx.await,
         None => std::future::pending().await,
-    }
-}
-
-fn inference_error(e: InferenceError) -> SessionError {
-    match e {
-        InferenceError::Overloaded => SessionError::Overloaded,
-        other => SessionError::Internal(other.to_string()),
-    }
-}
-
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
-    while let Some(message) = rx.recv().await {
-        let closing = matches!(message, Message::Close(_));
-        if sink.send(message).await.is_err() || closing {
-            break;
-        }
-    }
-    let _ = sink.close().await;
-}
-
-async fn send_error(out: &mpsc::Sender<Message>, e: &SessionError, trace: Uuid) {
-    let message = ServerMessage::Error { code: e.code(), message: e.public_message(trace), retryable: e.retryable() };
-    let _ = out.send_timeout(Message::Text(message.to_json().into()), Duration::from_secs(1)).await;
-}
-
-async fn close(out: &mpsc::Sender<Message>, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: reason.into() };
-    let _ = out.send_timeout(Message::Close(Some(frame)), Duration::from_secs(1)).await;
-}
-
-fn seconds(samples: u64) -> f64 {
-    samples as f64 / MODEL_RATE as f64
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
-/// Each word gets the speaker of the turns it overlaps most (times in seconds, turns in samples).
-fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
-    let at = |t: f64| (t.max(0.0) * MODEL_RATE as f64).round() as u64;
-    for w in words {
-        w.speaker = speaker_for_span(turns, at(w.start), at(w.end).max(at(w.start) + 1));
-    }
-}
-
-/// A stored final with its words' speakers taken from `turns`.
-fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
-    let mut words: Vec<Word> = serde_json::from_value(f.words.0).unwrap_or_default();
-    label_words(&mut words, turns);
-    let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;
-    let speaker = majority_speaker(&words)
-        .or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
-    FinalSpeakers {
-        seq: f.seq,
-        speaker: speaker.map(|s| s as i32),
-        words: serde_json::to_value(&words).expect("words serialize"),
-    }
-}
-
-/// The speaker of most of the words' time.
-fn majority_speaker(words: &[Word]) -> Option<u32> {
-    let mut time: std::collections::BTreeMap<u32, f64> = Default::default();
-    for w in words {
-        if let Some(s) = w.speaker {
-            *time.entry(s).or_default() += (w.end - w.start).max(1e-3);
-        }
-    }
-    time.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(s, _)| s)
-}
-
-/// faster-whisper's rule for windows that are silence decoded as text.
-fn is_hallucination(s: &Segment) -> bool {
-    s.text.trim().is_empty() || (s.no_speech_prob > 0.6 && s.avg_logprob < -1.0)
-}
-
-/// Words of a segment with times spread over the segment by character count (Whisper gives
-/// segment timestamps; word-level alignment is not implemented).
-fn segment_words(s: &Segment, offset: f64) -> Vec<Word> {
-    let tokens: Vec<&str> = s.text.split_whitespace().collect();
-    let total: usize = tokens.iter().map(|t| t.chars().count()).sum::<usize>().max(1);
-    let (start, end) = (s.start as f64, (s.end as f64).max(s.start as f64));
-    let confidence = round3((s.avg_logprob as f64).exp().clamp(0.0, 1.0));
-    let mut at = start;
-    tokens
-        .iter()
-        .map(|t| {
-            let len = (end - start) * t.chars().count() as f64 / total as f64;
-            let word = Word {
-                word: t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase(),
-                start: round3(offset + at),
-                end: round3(offset + at + len),
-                confidence,
-                speaker: None,
-                punctuated_word: (*t).to_owned(),
-            };
-            at += len;
-            word
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn segment(text: &str, start: f32, end: f32) -> Segment {
-        Segment {
-            start,
-            end,
-            text: text.into(),
-            tokens: vec![],
-            avg_logprob: -0.2,
-            no_speech_prob: 0.1,
-            temperature: 0.0,
-            compression_ratio: 1.0,
-        }
-    }
-
-    #[test]
-    fn words_cover_the_segment_in_order() {
-        let words = segment_words(&segment(" Hello, world. Yes!", 1.0, 3.0), 10.0);
-        assert_eq!(words.len(), 3);
-        assert_eq!(words[0].word, "hello");
-        assert_eq!(words[0].punctuated_word, "Hello,");
-        assert_eq!(words[0].start, 11.0);
-        assert_eq!(words[2].end, 13.0);
-        assert!(words.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
-        assert!((words[0].confidence - (-0.2f64).exp()).abs() < 1e-3);
-    }
-
-    #[test]
-    fn silence_read_as_text_is_dropped() {
-        let mut s = segment("Thank you.", 0.0, 1.0);
-        assert!(!is_hallucination(&s));
-        s.no_speech_prob = 0.9;
-        s.avg_logprob = -1.5;
-        assert!(is_hallucination(&s));
     }
 }

@@ -1,0 +1,63 @@
+//! Speakers of a live session's words: from the diarizer's turns live, and again from the
+//! end-of-meeting re-clustering for the stored finals. Pure functions.
+
+use super::server_message::Word;
+use crate::audio::MODEL_RATE;
+use crate::inference::diarize::{SpeakerTurn, speaker_for_span};
+use crate::store::FinalSpeakers;
+
+/// Each word gets the speaker of the turns it overlaps most (times in seconds, turns in samples).
+pub(super) fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
+    let at = |t: f64| (t.max(0.0) * MODEL_RATE as f64).round() as u64;
+    for w in words {
+        w.speaker = speaker_for_span(turns, at(w.start), at(w.end).max(at(w.start) + 1));
+    }
+}
+
+/// A stored final with its words' speakers taken from `turns`.
+pub(super) fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
+    let mut words: Vec<Word> = serde_json::from_value(f.words.0).unwrap_or_default();
+    label_words(&mut words, turns);
+    let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;
+    let speaker = majority_speaker(&words)
+        .or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
+    FinalSpeakers {
+        seq: f.seq,
+        speaker: speaker.map(|s| s as i32),
+        words: serde_json::to_value(&words).expect("words serialize"),
+    }
+}
+
+/// The speaker of most of the words' time.
+pub(super) fn majority_speaker(words: &[Word]) -> Option<u32> {
+    let mut time: std::collections::BTreeMap<u32, f64> = Default::default();
+    for w in words {
+        if let Some(s) = w.speaker {
+            *time.entry(s).or_default() += (w.end - w.start).max(1e-3);
+        }
+    }
+    time.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(s, _)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(start: f64, end: f64) -> Word {
+        Word { word: "w".into(), start, end, confidence: 1.0, speaker: None, punctuated_word: "w".into() }
+    }
+
+    fn turn(speaker: u32, start_s: f64, end_s: f64) -> SpeakerTurn {
+        SpeakerTurn { speaker, start: (start_s * 16_000.0) as u64, end: (end_s * 16_000.0) as u64 }
+    }
+
+    #[test]
+    fn words_take_the_turn_they_overlap_most_and_the_final_its_majority() {
+        let mut words = vec![word(0.0, 0.5), word(0.8, 1.6), word(1.7, 3.0)];
+        label_words(&mut words, &[turn(0, 0.0, 1.0), turn(1, 1.0, 3.0)]);
+        let speakers: Vec<Option<u32>> = words.iter().map(|w| w.speaker).collect();
+        assert_eq!(speakers, [Some(0), Some(1), Some(1)]);
+        assert_eq!(majority_speaker(&words), Some(1), "speaker 1 holds most of the words' time");
+        assert_eq!(majority_speaker(&[word(0.0, 1.0)]), None, "no labelled word, no speaker");
+    }
+}
