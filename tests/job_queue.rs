@@ -311,7 +311,87 @@ on_both_backends!(
     an_active_slack_integration_queues_a_post,
     slack_posts_the_summary_and_retries_and_logs_failures,
     concurrent_claimers_never_share_a_job,
+    a_panicking_handler_or_a_crash_loop_fails_the_job_not_the_runner,
 );
+
+/// Panics on the first job it sees, completes the others.
+struct PanicsOnce {
+    store: Arc<dyn Store>,
+    seen: Mutex<Vec<Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl ddalkkak::jobs::JobHandler for PanicsOnce {
+    fn kind(&self) -> &'static str {
+        Job::MEETING_INTELLIGENCE
+    }
+    fn max_attempts(&self) -> i32 {
+        3
+    }
+    fn error_table(&self) -> ErrorTable {
+        ErrorTable::Ai
+    }
+    async fn run(&self, job: &Job) -> Result<(), ddalkkak::jobs::JobError> {
+        let first = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(job.id);
+            seen.len() == 1
+        };
+        if first {
+            panic!("a bug in the handler");
+        }
+        self.store.complete_meeting_intelligence(job, intelligence(vec![])).await?;
+        Ok(())
+    }
+}
+
+/// A handler that panics fails its job (recorded) and the runner goes on with the next job; a
+/// job that was claimed more often than its attempts allow (its workers kept dying) is failed
+/// without running it again.
+async fn a_panicking_handler_or_a_crash_loop_fails_the_job_not_the_runner(db: TestDb) {
+    let s = db.store.clone();
+    let t = common::tenant(&*s, "panics").await;
+    let crash_loop = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Crashes the worker."]).await;
+    for _ in 0..3 {
+        let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+        s.renew_job(&job, chrono::Duration::milliseconds(-1)).await.unwrap();
+    }
+    let first = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["First."]).await;
+    let second = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Second."]).await;
+    let handler = Arc::new(PanicsOnce { store: s.clone(), seen: Mutex::new(Vec::new()) });
+    let runner = JobRunner {
+        store: s.clone(),
+        handler: handler.clone(),
+        config: RunnerConfig { poll: Duration::from_millis(20), ..RunnerConfig::default() },
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(runner.run(shutdown.clone()));
+    let status = |m: Uuid| {
+        let s = s.clone();
+        async move { s.list_jobs(t.tenant.id, m).await.unwrap()[0].clone() }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status(crash_loop).await.status != JobStatus::Failed
+        || status(first).await.status == JobStatus::Queued
+        || status(second).await.status == JobStatus::Queued
+    {
+        assert!(std::time::Instant::now() < deadline, "the runner stopped working");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.expect("the runner survived the panic");
+    let looped = status(crash_loop).await;
+    assert_eq!(looped.attempts, 4);
+    assert!(looped.last_error.as_deref().unwrap().contains("claimed 4 times"), "{looped:?}");
+    let seen = handler.seen.lock().unwrap().clone();
+    assert!(!seen.contains(&looped.id), "a crash-looping job is not run again");
+    let outcomes = [status(first).await, status(second).await];
+    let panicked = outcomes.iter().find(|j| j.id == seen[0]).unwrap();
+    assert_eq!(panicked.status, JobStatus::Failed);
+    assert!(panicked.last_error.as_deref().unwrap().contains("failed unexpectedly"), "{panicked:?}");
+    assert!(outcomes.iter().any(|j| j.status == JobStatus::Succeeded), "the runner went on: {outcomes:?}");
+    assert_eq!(s.count_errors(t.tenant.id, ErrorTable::Ai).await.unwrap(), 2);
+}
 
 /// Many workers at once: every job is claimed exactly once (PostgreSQL `FOR UPDATE SKIP
 /// LOCKED`; SQLite's single writer).

@@ -1,11 +1,16 @@
 //! The durable job loop: claims jobs of one kind from the `jobs` table, runs them with a renewed
 //! lease, and settles failures with retry and backoff. A job survives crashes because the claim
 //! is only a lease: when its worker dies, the lease runs out and any worker claims it again.
+//! Every claim counts as an attempt, so a job that kills its worker (and so never settles) is
+//! failed for good once it has been claimed more than `max_attempts` times; a handler that panics
+//! fails its job like a permanent error and the runner goes on. Both are recorded in the handler's
+//! error table.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -127,9 +132,33 @@ impl JobRunner {
     }
 
     async fn settle(&self, job: Job, shutdown: &CancellationToken) {
+        if job.attempts > self.handler.max_attempts() {
+            let message = format!(
+                "claimed {} times without settling (a worker died running it each time); not run again",
+                job.attempts
+            );
+            tracing::error!(error = %message, "job failed for good");
+            self.record(&job, None, &message, false).await;
+            if let Err(e) = self.store.settle_job(&job, JobSettlement::Fail { error: message }).await {
+                tracing::warn!(error = %e, "settling the job failed");
+            }
+            return;
+        }
         let started = std::time::Instant::now();
         let renew_every = self.config.lease / 3;
-        let work = self.handler.run(&job);
+        // A panic is a bug in the handler: it fails this job (logged with the panic's message),
+        // not the runner.
+        let work = std::panic::AssertUnwindSafe(self.handler.run(&job)).catch_unwind().map(|r| {
+            r.unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "job handler panicked");
+                Err(JobError::permanent("the job's handler failed unexpectedly (see the server log)"))
+            })
+        });
         tokio::pin!(work);
         let result = loop {
             tokio::select! {

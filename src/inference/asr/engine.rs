@@ -245,11 +245,6 @@ impl AsrHandle {
         let lanes = self.queue.lock();
         (lanes.finals.len(), lanes.partials.len())
     }
-
-    /// Transcribes an utterance as a final (queueing it, then awaiting without blocking).
-    pub async fn transcribe(&self, audio: Vec<f32>, language: Option<String>) -> Result<UtteranceText, InferenceError> {
-        self.submit(audio, language).await?.await.map_err(|_| InferenceError::EngineStopped)?
-    }
 }
 
 /// Why a final was not queued; a full lane hands the request back for another try.
@@ -327,7 +322,8 @@ fn transcribe(
             for (i, text) in
                 looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_languages, options)?)
             {
-                results[i] = text;
+                // Still the first pass's detection, if there was one.
+                results[i] = UtteranceText { language_probability: results[i].language_probability, ..text };
             }
         }
     }
