@@ -407,6 +407,13 @@ async fn bad_requests_get_typed_problems(db: TestDb) {
     assert_eq!(body["errors"][0]["field"], "title");
     let resp = send("[]", "application/json").await.unwrap();
     assert_eq!(resp.status(), 422);
+    // A NUL character is refused at the door on both backends (PostgreSQL cannot store it).
+    let (s, body) = app.post("/v1/meetings", k, json!({"title": "a\u{0}b"})).await;
+    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("nul_character")), "{body}");
+    let (s, body) = app.get("/v1/meetings?q=a%00b", k).await;
+    assert_eq!((s, code(&body)), (400, "invalid_query"), "{body}");
+    let (s, _) = app.post("/v1/meetings", k, json!({"title": "a\\u0000b"})).await;
+    assert_eq!(s, 201, "the text \\u0000 is not a NUL");
     let big = "x".repeat(2 << 20);
     let resp = app
         .http

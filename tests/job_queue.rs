@@ -266,9 +266,10 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     let log = Arc::new(Mutex::new(SlackLog::default()));
     let base = fake_slack(log.clone()).await;
 
-    // Rate limited once (429 + Retry-After), then a transient Slack error, then posted.
+    // Rate limited once (429 + an absurd Retry-After, capped at the runner's max backoff), then a
+    // transient Slack error, then posted.
     log.lock().unwrap().script = vec![
-        (429, json!({"ok": false, "error": "ratelimited"}), Some(0)),
+        (429, json!({"ok": false, "error": "ratelimited"}), Some(u64::MAX)),
         (200, json!({"ok": false, "error": "internal_error"}), None),
     ];
     let meeting = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["Owner sends <the> deck & notes."]).await;

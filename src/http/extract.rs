@@ -43,6 +43,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::BadRequest { code: "unreadable_body", detail: e.body_text() }
             }
         })?;
+        if has_nul_escape(&bytes) {
+            return Err(ApiError::field("body", "nul_character", NUL_MESSAGE));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(&mut de) {
             Ok(value) => Ok(ApiJson(value)),
@@ -56,6 +59,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Text with NUL characters is refused everywhere: PostgreSQL cannot store them (and nobody types
+/// them), so it would otherwise fail inside the database instead of at the door.
+const NUL_MESSAGE: &str = "text must not contain NUL (U+0000) characters";
+
+/// Whether a JSON document escapes a NUL character (`\u0000`) in a string. (JSON strings cannot
+/// hold a raw NUL byte: the parser refuses those.) An escaped backslash followed by `u0000` is
+/// text, not a NUL: the backslashes before `u0000` must be odd in number.
+fn has_nul_escape(json: &[u8]) -> bool {
+    json.windows(5)
+        .enumerate()
+        .any(|(i, w)| w == b"u0000" && json[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1)
+}
+
 /// Query parameters; a bad one is 400 `invalid_query`.
 pub struct ApiQuery<T>(pub T);
 
@@ -64,6 +80,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        if query.contains("%00") {
+            return Err(ApiError::BadRequest { code: "invalid_query", detail: NUL_MESSAGE.into() });
+        }
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.to_string() })
@@ -204,4 +223,17 @@ fn credential(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| rest.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"title": "a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"title": "\\\u0000"}"#), "an escaped backslash, then a NUL");
+        assert!(!has_nul_escape(br#"{"title": "C:\\u0000"}"#), "the text \\u0000");
+        assert!(!has_nul_escape(br#"{"title": "u0000"}"#));
+    }
 }

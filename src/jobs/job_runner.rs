@@ -201,7 +201,10 @@ impl JobRunner {
                 let retry = retry && job.attempts < self.handler.max_attempts();
                 self.record(&job, subject, &message, retry).await;
                 if retry {
-                    let delay = after.unwrap_or_else(|| self.config.backoff_after(job.attempts));
+                    // A service's own delay (Retry-After) is honoured up to `max_backoff`: an
+                    // absurd one must not overflow a timestamp or park the job for years.
+                    let delay = after
+                        .map_or_else(|| self.config.backoff_after(job.attempts), |d| d.min(self.config.max_backoff));
                     tracing::warn!(error = %message, retry_in_secs = delay.as_secs_f64(), "job failed; will retry");
                     JobSettlement::Retry { at: crate::model::now() + lease(delay), error: message }
                 } else {
