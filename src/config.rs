@@ -166,9 +166,17 @@ pub struct LiveArgs {
     /// Serve the REST API only: no models are loaded and `/v1/listen` answers 503.
     #[arg(long, env = "DDALKKAK_NO_LIVE")]
     pub no_live: bool,
-    /// Whisper model of live sessions (`tiny.en` or `base`); fetched on first start.
-    #[arg(long, env = "DDALKKAK_ASR_MODEL", default_value = "tiny.en")]
-    pub asr_model: String,
+    /// Whisper models of live sessions, served at once (`tiny.en`, `base`); fetched on first
+    /// start. A session names one with `model=`, else its language picks one (English: the
+    /// English-only model; other languages: a multilingual one); without either, the first.
+    #[arg(
+        long,
+        alias = "asr-model",
+        env = "DDALKKAK_ASR_MODELS",
+        value_delimiter = ',',
+        default_value = "tiny.en,base"
+    )]
+    pub asr_models: Vec<String>,
     /// Weights: int8 (faster on CPU, same accuracy measured on tiny.en) or fp32.
     #[arg(long, env = "DDALKKAK_ASR_PRECISION", value_enum, default_value = "int8")]
     pub asr_precision: AsrPrecision,

@@ -112,7 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_sessions: l.max_live_sessions,
                 idle_timeout: std::time::Duration::from_secs(l.idle_timeout_secs.max(1)),
                 server_instance: l.instance_id(),
-                model_name: l.asr_model.clone(),
+                models: l.asr_models.clone(),
                 // Viewers wait for the action items only when an LLM will write them.
                 action_items_wait: if args.intelligence.llm_name().is_some() {
                     std::time::Duration::from_secs(600)

@@ -509,9 +509,10 @@ fn hangul_share(text: &str) -> f64 {
     hangul as f64 / letters.len().max(1) as f64
 }
 
-/// Korean on the multilingual model: `language=ko` decodes Korean (it used to come back as an
-/// English translation), a session without `language` detects Korean on its first speech, and
-/// an English session on the same server stays English.
+/// tiny.en and base served at once: `language=ko` goes to base and decodes Korean (it used to
+/// come back as an English translation), `language=multi` or `model=base` detect Korean on the
+/// first speech; English without parameters goes to tiny.en, English with `language=multi` is
+/// detected as English by base and stays English.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn korean_sessions_are_transcribed_in_korean() {
     let root = common::model_paths();
@@ -520,10 +521,10 @@ async fn korean_sessions_are_transcribed_in_korean() {
         eprintln!("whisper-base not fetched: skipped");
         return;
     }
-    let config = LiveConfig { model_name: "base".into(), ..LiveConfig::default() };
+    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
     let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
     let (pcm, reference) = korean("azure_test_audio.flac");
-    for query in ["language=ko", "language=ko-KR", "language=multi", ""] {
+    for query in ["language=ko", "language=ko-KR", "language=multi", "model=base"] {
         let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
         let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
         assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
@@ -534,13 +535,20 @@ async fn korean_sessions_are_transcribed_in_korean() {
         assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
     }
     let (pcm, reference) = sample();
-    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
-    let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
-    let text = got.final_text();
-    // Before the session's language is settled (3 s of confident speech) each utterance is
-    // detected alone, so a lone "Hello?" may come out in another language; after it, English.
-    assert!(hangul_share(&text) < 0.05, "English detected and kept: {text}");
-    assert!(wer(&reference, &text) < 0.35, "{text}");
+    for (query, model) in [("", "whisper-tiny.en"), ("language=multi", "whisper-base")] {
+        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
+        let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+        let text = got.final_text();
+        assert_eq!(got.finals()[0]["metadata"]["model_info"]["name"], model, "{query}");
+        // Before the session's language is settled (3 s of confident speech) each utterance is
+        // detected alone, so a lone "Hello?" may come out in another language; after it, English.
+        assert!(hangul_share(&text) < 0.05, "{query}: English detected and kept: {text}");
+        assert!(wer(&reference, &text) < 0.35, "{query}: {text}");
+    }
+    let (s, models) = app.get("/v1/models", &key).await;
+    let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!((s, ids), (200, vec!["tiny.en", "base"]));
+    assert!(models["models"][1]["languages"].as_array().unwrap().iter().any(|l| l == "ko"));
     // Languages the model does not know are refused before the upgrade.
     let refused = connect(&app, "encoding=linear16&sample_rate=16000&language=xx", &key).await;
     assert!(matches!(refused, Err(WsError::Http(ref r)) if r.status() == 422), "{refused:?}");

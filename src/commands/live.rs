@@ -1,6 +1,6 @@
 //! Builds the live-transcription service for `serve`: fetches the models when missing, loads
-//! ONNX Runtime, starts the ASR engine, the VAD thread and the diarization thread, and recovers sessions a crash left
-//! open.
+//! ONNX Runtime, starts one ASR engine per served model, the VAD thread and the diarization
+//! thread, and recovers sessions a crash left open.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfi
 use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
 use crate::inference::{OrtRuntime, Threads};
-use crate::session::{LiveConfig, LiveService};
+use crate::session::{LiveConfig, LiveService, ServedModel};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct LiveSetup {
     pub models_dir: PathBuf,
     pub precision: Precision,
-    /// ASR worker threads (each with its own model copy); 0: one per core.
+    /// ASR worker threads per served model (each with its own model copy); 0: one per core.
     pub asr_workers: usize,
     /// Fetch missing models (`models/fetch.sh`) instead of failing.
     pub fetch: bool,
@@ -30,7 +30,8 @@ pub struct LiveSetup {
 /// Everything started for live sessions; the threads stop when the service is dropped.
 pub struct Live {
     pub service: Arc<LiveService>,
-    pub asr: AsrEngine,
+    /// One engine per served model.
+    pub asr: Vec<AsrEngine>,
     pub vad: VadWorker,
     /// `None` without the speaker model: `diarize=true` is refused (422).
     pub diarize: Option<DiarizeWorker>,
@@ -38,12 +39,16 @@ pub struct Live {
 
 pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: CancellationToken) -> anyhow::Result<Live> {
     let paths = ModelPaths::new(&setup.models_dir);
-    let model = setup.config.model_name.clone();
+    let names = setup.config.models.clone();
+    anyhow::ensure!(!names.is_empty(), "no ASR model to serve");
     if setup.fetch {
-        let (paths, model) = (paths.clone(), model.clone());
-        tokio::task::spawn_blocking(move || ensure_models(&paths, &model)).await??;
+        let (paths, names) = (paths.clone(), names.clone());
+        tokio::task::spawn_blocking(move || names.iter().try_for_each(|model| ensure_models(&paths, model))).await??;
     }
     let (asr, vad, diarize) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        // Every served model gets the workers one model would: a model nobody is using costs
+        // memory (its weights per worker), not CPU, so English sessions on tiny.en keep their
+        // capacity while no Korean session runs; under mixed load the OS shares the cores.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if setup.asr_workers == 0 { cores } else { setup.asr_workers };
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: (cores / workers).max(1) })?;
@@ -61,8 +66,12 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
             options,
             ..EngineConfig::default()
         };
-        let asr = AsrEngine::start(&runtime, &paths.whisper(&model), config)
-            .with_context(|| format!("loading whisper-{model}"))?;
+        let mut asr = Vec::new();
+        for model in &names {
+            let engine = AsrEngine::start(&runtime, &paths.whisper(model), config.clone())
+                .with_context(|| format!("loading whisper-{model}"))?;
+            asr.push((model.clone(), engine));
+        }
         let vad_runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: 1 })?;
         let vad = VadWorker::start(&vad_runtime, &paths.vad(), 1024).context("loading Silero VAD")?;
         let diarize = if paths.has_speaker() {
@@ -78,10 +87,11 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
         Ok((asr, vad, diarize))
     })
     .await??;
-    let (asr, asr_handle) = asr;
+    let (asr, models): (Vec<AsrEngine>, Vec<ServedModel>) =
+        asr.into_iter().map(|(name, (engine, handle))| (engine, ServedModel::new(name, handle))).unzip();
     let (vad, vad_handle) = vad;
     let (diarize, diarize_handle) = diarize.unzip();
-    let service = LiveService::new(asr_handle, vad_handle, diarize_handle, store, setup.config, shutdown);
+    let service = LiveService::new(models, vad_handle, diarize_handle, store, setup.config, shutdown);
     let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
     if recovered > 0 {
         tracing::warn!(recovered, "finalized sessions left open by the previous run");

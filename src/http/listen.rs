@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
-use crate::session::{ListenParams, SessionActor, SessionRequest};
+use crate::session::{ListenParams, SessionActor, SessionRequest, choose_model};
 
 pub async fn listen(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
@@ -27,8 +27,10 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
         code: "live_unavailable",
         detail: "this server was started without speech models",
     })?;
-    let options =
-        params.validate(live.asr.languages()).map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
+    let invalid = |(field, message): (&str, String)| ApiError::field(field, "invalid", message);
+    let language = params.requested_language();
+    let model = choose_model(&live.models, params.model.as_deref(), language.as_deref()).map_err(invalid)?;
+    let options = params.validate(live.models[model].asr.languages()).map_err(invalid)?;
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
     }
@@ -36,7 +38,7 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
         code: "overloaded",
         detail: "no capacity for another live session now; retry shortly",
     })?;
-    let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options };
+    let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options, model };
     let mut upgrade = upgrade.max_message_size(live.config.max_frame_bytes * 4);
     if caller.via_subprotocol {
         upgrade = upgrade.protocols(["token"]);

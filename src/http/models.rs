@@ -12,7 +12,7 @@ use super::extract::Principal;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LiveModel {
-    /// Pass as `model=` on `/v1/listen` (informational: the server serves one model).
+    /// Pass as `model=` on `/v1/listen`; without it the session's language picks the model.
     pub id: String,
     /// As `Results.metadata.model_info.name` reports it.
     pub name: String,
@@ -32,15 +32,14 @@ pub async fn list(State(state): State<AppState>, _who: Principal) -> ApiResult<J
     let models = state
         .live
         .iter()
-        .map(|live| {
-            let config = &live.config;
-            let known = live.asr.languages();
-            let languages = if known.is_empty() {
+        .flat_map(|live| &live.models)
+        .map(|served| {
+            let languages = if served.english_only() {
                 vec!["en".into()]
             } else {
-                std::iter::once("multi".to_owned()).chain(known.iter().cloned()).collect()
+                std::iter::once("multi".to_owned()).chain(served.languages()).collect()
             };
-            LiveModel { id: config.model_name.clone(), name: format!("whisper-{}", config.model_name), languages }
+            LiveModel { id: served.name.clone(), name: format!("whisper-{}", served.name), languages }
         })
         .collect();
     Ok(Json(ModelList { models }))

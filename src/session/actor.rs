@@ -32,6 +32,7 @@ use super::live_service::{Admission, LiveService};
 use super::outbox::Outbox;
 use super::pending_finals::{AsrReply, FinalDone, PendingFinal, PendingFinals};
 use super::results::{ResultsStamp, model_info, results, round3, seconds};
+use super::served_model::ServedModel;
 use super::server_message::{Metadata, ServerMessage};
 use super::session_error::SessionError;
 use super::speakers::{majority_speaker, relabel_final};
@@ -54,6 +55,8 @@ pub struct SessionRequest {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub options: ListenOptions,
+    /// Index of the session's model in `LiveService::models`.
+    pub model: usize,
 }
 
 /// How the session ended.
@@ -91,6 +94,10 @@ pub struct SessionActor {
 }
 
 impl SessionActor {
+    fn model(&self) -> &ServedModel {
+        &self.service.models[self.request.model]
+    }
+
     /// Runs a session on an upgraded socket until it ends; never panics on client input.
     pub async fn run(service: Arc<LiveService>, request: SessionRequest, socket: WebSocket, admission: Admission) {
         let (sink, mut stream) = socket.split();
@@ -159,8 +166,8 @@ impl SessionActor {
         tracing::info!(session = %session.id, meeting = %meeting.id, tenant = %request.tenant_id, "live session started");
         let stamp = ResultsStamp {
             request_id: session.id,
-            model_info: model_info(&service.config.model_name),
-            model_uuid: service.model_uuid,
+            model_info: model_info(&service.models[request.model].name),
+            model_uuid: service.models[request.model].uuid,
         };
         let actor = Self {
             stream_key: session.id.as_u64_pair().0,
@@ -346,7 +353,7 @@ impl SessionActor {
 
     fn submit_partial(&self, u: Utterance) -> Option<(u64, u64, oneshot::Receiver<AsrReply>)> {
         // Under load a partial is simply skipped; the final will come.
-        let rx = self.service.asr.submit_partial(self.stream_key, u.audio, self.language.clone()).ok()?;
+        let rx = self.model().asr.submit_partial(self.stream_key, u.audio, self.language.clone()).ok()?;
         Some((u.id, u.start, rx))
     }
 
@@ -364,7 +371,7 @@ impl SessionActor {
             let turns = self.track_speakers(utterance.start, &utterance.audio);
             // Waits for room in the engine's queue (reading is paused meanwhile); fails only when
             // the engine has stopped.
-            let reply = match self.service.asr.submit(utterance.audio, self.language.clone()).await {
+            let reply = match self.model().asr.submit(utterance.audio, self.language.clone()).await {
                 Ok(reply) => reply,
                 Err(e) => {
                     self.report_gap(span, "engine_stopped").await;
@@ -556,8 +563,8 @@ impl SessionActor {
                 created: self.session.started_at.to_rfc3339(),
                 duration: round3(duration),
                 channels: 1,
-                models: vec![self.service.model_uuid],
-                model_info: [(self.service.model_uuid, self.stamp.model_info.clone())].into(),
+                models: vec![self.stamp.model_uuid],
+                model_info: [(self.stamp.model_uuid, self.stamp.model_info.clone())].into(),
             };
             let _ = self.outbox.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
         }

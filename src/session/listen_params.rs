@@ -51,6 +51,17 @@ pub const MIN_ENDPOINTING_MS: u32 = 100;
 pub const DEFAULT_ENDPOINTING_MS: u32 = 300;
 
 impl ListenParams {
+    /// The language asked for as Whisper knows it: Deepgram's codes carry regions ("en-US",
+    /// "ko-KR"), Whisper knows the base language. `None` when not given or `multi` (detect).
+    pub fn base_language(&self) -> Option<String> {
+        self.requested_language().filter(|l| l != "multi")
+    }
+
+    /// The base code as asked, `multi` included (which asks for a model that detects).
+    pub fn requested_language(&self) -> Option<String> {
+        Some(self.language.as_deref()?.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase())
+    }
+
     /// `languages`: the codes the served model can decode in; empty for an English-only model.
     pub fn validate(self, languages: &[String]) -> Result<ListenOptions, (&'static str, String)> {
         let endpointing_ms = match self.endpointing.as_deref() {
@@ -61,21 +72,17 @@ impl ListenParams {
                 Err(_) => return Err(("endpointing", "must be false or milliseconds".into())),
             },
         };
-        // Deepgram's codes carry regions ("en-US", "ko-KR"); Whisper knows the base language.
-        let language =
-            match self.language.as_deref().map(|l| l.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase())
-            {
-                None => None,
-                Some(base) if base == "multi" => None,
-                Some(base) if languages.is_empty() => {
-                    if base != "en" {
-                        return Err(("language", format!("the served model is English-only; got {base}")));
-                    }
-                    None
+        let language = match self.base_language() {
+            None => None,
+            Some(base) if languages.is_empty() => {
+                if base != "en" {
+                    return Err(("language", format!("the served model is English-only; got {base}")));
                 }
-                Some(base) if languages.contains(&base) => Some(base),
-                Some(base) => return Err(("language", format!("the served model does not know {base:?}"))),
-            };
+                None
+            }
+            Some(base) if languages.contains(&base) => Some(base),
+            Some(base) => return Err(("language", format!("the served model does not know {base:?}"))),
+        };
         if self.title.as_deref().is_some_and(|t| t.trim().is_empty() || t.chars().count() > 200) {
             return Err(("title", "must be 1..=200 characters".into()));
         }

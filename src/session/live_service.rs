@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use uuid::Uuid;
 
 use super::caption_hub::CaptionHub;
-use crate::inference::asr::AsrHandle;
+use super::served_model::ServedModel;
 use crate::inference::diarize::DiarizeHandle;
 use crate::inference::vad_worker::VadHandle;
 use crate::store::Store;
@@ -26,8 +25,9 @@ pub struct LiveConfig {
     pub max_frame_bytes: usize,
     /// Identifies this process in `realtime_sessions.server_instance` (crash recovery).
     pub server_instance: String,
-    /// The served Whisper model, e.g. `tiny.en`.
-    pub model_name: String,
+    /// The served Whisper models, e.g. `tiny.en`, `base`; the first serves sessions that name
+    /// neither a model nor a language (see [`super::served_model`]).
+    pub models: Vec<String>,
     pub max_utterance_ms: u32,
     /// A client that has not read a final for this long is closed (4001).
     pub slow_consumer_timeout: Duration,
@@ -54,7 +54,7 @@ impl Default for LiveConfig {
             idle_timeout: Duration::from_secs(10),
             max_frame_bytes: 1 << 20,
             server_instance: "local".into(),
-            model_name: "tiny.en".into(),
+            models: vec!["tiny.en".into()],
             max_utterance_ms: 15_000,
             slow_consumer_timeout: Duration::from_secs(5),
             max_pending_finals: 4,
@@ -66,7 +66,8 @@ impl Default for LiveConfig {
 }
 
 pub struct LiveService {
-    pub asr: AsrHandle,
+    /// One engine per served model, in `LiveConfig::models` order.
+    pub models: Vec<ServedModel>,
     pub vad: VadHandle,
     /// Speaker tracking for `diarize=true`; `None` without the speaker model.
     pub diarize: Option<DiarizeHandle>,
@@ -78,8 +79,6 @@ pub struct LiveService {
     pub shutdown: CancellationToken,
     pub actors: TaskTracker,
     active: AtomicUsize,
-    /// Stable per model, reported in `Results.metadata.model_uuid`.
-    pub model_uuid: Uuid,
 }
 
 /// Held by an admitted session; dropping it frees the slot.
@@ -96,17 +95,15 @@ impl Drop for Admission {
 
 impl LiveService {
     pub fn new(
-        asr: AsrHandle,
+        models: Vec<ServedModel>,
         vad: VadHandle,
         diarize: Option<DiarizeHandle>,
         store: Arc<dyn Store>,
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let model_uuid =
-            Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("ddalkkak/whisper-{}", config.model_name).as_bytes());
         Arc::new(Self {
-            asr,
+            models,
             vad,
             diarize,
             store,
@@ -115,13 +112,13 @@ impl LiveService {
             shutdown,
             actors: TaskTracker::new(),
             active: AtomicUsize::new(0),
-            model_uuid,
         })
     }
 
     /// Admission control: refuse early rather than make every session slower.
     pub fn admit(self: &Arc<Self>) -> Option<Admission> {
-        if self.shutdown.is_cancelled() || self.asr.backlog().0 >= self.config.max_backlog {
+        let backlog: usize = self.models.iter().map(|m| m.asr.backlog().0).sum();
+        if self.shutdown.is_cancelled() || backlog >= self.config.max_backlog {
             return None;
         }
         let admitted = self
