@@ -351,6 +351,22 @@ async fn caption_viewers_see_the_finals() {
         let (viewer, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         viewers.push(tokio::spawn(read_all(viewer.split().1)));
     }
+    // A viewer has nothing to send: a large message ends its connection (1009), not the session.
+    let url = app.ws_url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"));
+    let (mut noisy, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _ = noisy.send(Message::Text("x".repeat(64 * 1024).into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match noisy.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => break None,
+            }
+        }
+    })
+    .await
+    .expect("the noisy viewer is disconnected");
+    assert!(matches!(ended, Some(1009) | None), "{ended:?}");
     let sse =
         app.http.get(app.url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"))).send().await.unwrap();
     assert_eq!(sse.headers()["content-type"], "text/event-stream");

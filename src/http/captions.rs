@@ -3,6 +3,11 @@
 //! JSON the speaker's client gets (`Results`, partial and final); viewers that fall behind get
 //! `{"type":"CaptionsSkipped","count":n}` and go on. Auth: an API key of the tenant, or a view
 //! token (`scope: view`) for this session, also as `?token=` for overlay URLs.
+//!
+//! Limits: at most [`MAX_VIEWERS`] per session (503 `too_many_viewers` beyond); a viewer sends
+//! nothing, so a WebSocket viewer's messages are capped at [`MAX_VIEWER_MESSAGE`] bytes; a viewer
+//! that has not taken a message for [`VIEWER_SEND_TIMEOUT`] (it stopped reading) is closed with
+//! 4001 instead of holding its connection forever.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,6 +28,13 @@ use super::extract::{ApiPath, ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
 use crate::model::SessionStatus;
 use crate::store::StoreError;
+
+/// Viewers of one session at once.
+pub const MAX_VIEWERS: usize = 500;
+/// Largest message a viewer may send (it has nothing to say but a close frame).
+pub const MAX_VIEWER_MESSAGE: usize = 4096;
+/// A viewer whose connection takes no message for this long is closed.
+pub const VIEWER_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 struct CaptionQuery {
@@ -46,10 +58,17 @@ pub async fn captions(State(state): State<AppState>, request: Request) -> Result
             Err(e) => e.into(),
         });
     };
+    if channel.viewers() >= MAX_VIEWERS {
+        return Err(ApiError::Unavailable {
+            code: "too_many_viewers",
+            detail: "this session has as many viewers as it takes",
+        });
+    }
     let (recent, rx) = channel.subscribe();
     drop(channel);
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => {
+            let upgrade = upgrade.max_message_size(MAX_VIEWER_MESSAGE).max_frame_size(MAX_VIEWER_MESSAGE);
             let upgrade = if caller.via_subprotocol { upgrade.protocols(["token"]) } else { upgrade };
             Ok(upgrade.on_upgrade(move |socket| watch_socket(socket, recent, rx)).into_response())
         }
@@ -65,7 +84,7 @@ fn skipped(count: u64) -> Arc<str> {
 
 async fn watch_socket(mut socket: WebSocket, recent: Vec<Arc<str>>, mut rx: broadcast::Receiver<Arc<str>>) {
     for message in recent {
-        if socket.send(Message::Text(message.as_ref().into())).await.is_err() {
+        if !send(&mut socket, &message).await {
             return;
         }
     }
@@ -82,13 +101,25 @@ async fn watch_socket(mut socket: WebSocket, recent: Vec<Arc<str>>, mut rx: broa
                 Some(Ok(_)) => continue,
             },
         };
-        if socket.send(Message::Text(message.as_ref().into())).await.is_err() {
+        if !send(&mut socket, &message).await {
             return;
         }
     }
     let _ = socket
         .send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 1000, reason: "session ended".into() })))
         .await;
+}
+
+/// Sends one message; `false` when the viewer is gone or stopped reading (then it is closed, 4001).
+async fn send(socket: &mut WebSocket, message: &str) -> bool {
+    match tokio::time::timeout(VIEWER_SEND_TIMEOUT, socket.send(Message::Text(message.into()))).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            let frame = axum::extract::ws::CloseFrame { code: 4001, reason: "slow_consumer".into() };
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+            false
+        }
+    }
 }
 
 fn event_stream(
