@@ -125,6 +125,16 @@ async fn roles_limit_what_members_do(db: TestDb) {
     assert_eq!(app.delete(&format!("/v1/api-keys/{owner_key_id}"), &member).await.0, 404);
     let (s, body) = app.delete("/v1/tenant?confirm=acme", &admin).await;
     assert_eq!((s, code(&body)), (403, "forbidden"));
+    // The tenant's default language (live sessions that name none): ADMINs set it, checked.
+    assert_eq!(app.patch("/v1/tenant", &member, json!({"default_language": "ko"})).await.0, 403);
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_language": "KO"})).await;
+    assert_eq!((s, tenant["default_language"].as_str()), (200, Some("ko")), "{tenant}");
+    let (s, body) = app.patch("/v1/tenant", &admin, json!({"default_language": "korean"})).await;
+    assert_eq!((s, body["errors"][0]["field"].as_str()), (422, Some("default_language")), "{body}");
+    let (_, tenant) = app.get("/v1/tenant", &member).await;
+    assert_eq!(tenant["default_language"], "ko");
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_language": null})).await;
+    assert_eq!((s, tenant["default_language"].clone()), (200, Value::Null));
     // An ADMIN can neither mint a key that acts as the OWNER nor revoke the OWNER's keys …
     let (s, body) = app.post("/v1/api-keys", &admin, json!({"name": "mine now", "user_id": t.owner.id})).await;
     assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");

@@ -561,6 +561,17 @@ async fn korean_sessions_are_transcribed_in_korean() {
         assert!(hangul_share(&text) < 0.05, "{query}: English detected and kept: {text}");
         assert!(wer(&reference, &text) < 0.35, "{query}: {text}");
     }
+    // A Korean tenant's clients need no parameters: the tenant's default language picks base.
+    let (s, tenant) = app.patch("/v1/tenant", &key, json!({"default_language": "ko"})).await;
+    assert_eq!(s, 200, "{tenant}");
+    let (pcm_ko, reference_ko) = korean("picovoice_test_ko.flac");
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (got, _) = stream_pcm(ws, &pcm_ko, 4.0).await;
+    let text = got.final_text();
+    assert!(hangul_share(&text) > 0.9, "tenant default ko: {text}");
+    assert!(ddalkkak::inference::asr::wer::cer(&reference_ko, &text) < 0.35, "{text}");
+    let (s, _) = app.patch("/v1/tenant", &key, json!({"default_language": "xx"})).await;
+    assert_eq!(s, 422, "a language no served model knows");
     let (s, models) = app.get("/v1/models", &key).await;
     let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!((s, ids), (200, vec!["tiny.en", "base"]));

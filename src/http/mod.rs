@@ -60,7 +60,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/me", get(users::me))
-        .route("/tenant", get(tenant::get).delete(tenant::delete))
+        .route("/tenant", get(tenant::get).patch(tenant::update).delete(tenant::delete))
         .route("/usage", get(tenant::usage))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
@@ -150,7 +150,7 @@ where
         Authenticate with `Authorization: Bearer <api key>`. Errors are application/problem+json."),
     paths(
         users::me, users::list, users::create, users::get, users::update, users::delete, users::restore,
-        tenant::get, tenant::delete, tenant::usage,
+        tenant::get, tenant::update, tenant::delete, tenant::usage,
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update,

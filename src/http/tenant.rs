@@ -9,8 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiQuery, Principal};
+use super::extract::{ApiJson, ApiQuery, Principal};
 use crate::model::{Role, Tenant, UsageDay, now};
+use crate::store::TenantPatch;
+use crate::validate::Validator;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DeleteTenantQuery {
@@ -22,6 +24,47 @@ pub struct DeleteTenantQuery {
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem)))]
 pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Tenant>> {
     Ok(Json(state.store.get_tenant(who.tenant_id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    pub name: Option<String>,
+    /// Language of live sessions whose client names none (`ko`, `en`, …, or `multi` to detect);
+    /// `null` clears it. Must be one a served model knows.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub default_language: Option<Option<String>>,
+}
+
+#[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant,
+    responses((status = 200, body = Tenant), (status = "4XX", body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<UpdateTenant>,
+) -> ApiResult<Json<Tenant>> {
+    who.require(Role::Admin)?;
+    let mut v = Validator::new();
+    v.opt_text("name", body.name.as_deref(), 100);
+    v.finish().map_err(ApiError::Validation)?;
+    let language = body.default_language.map(|l| l.map(|l| l.trim().to_ascii_lowercase()));
+    if let Some(Some(code)) = &language {
+        let shaped = code == "multi" || ((2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()));
+        // With live sessions, only a language some served model knows: sessions would fail later.
+        let served = state.live.as_ref().is_none_or(|live| {
+            live.models.iter().any(|m| if code == "multi" { !m.english_only() } else { m.languages().contains(code) })
+        });
+        if !shaped || !served {
+            return Err(ApiError::field(
+                "default_language",
+                "invalid",
+                "a language code a served model knows (GET /v1/models)",
+            ));
+        }
+    }
+    let patch = TenantPatch { name: body.name.map(|n| n.trim().to_owned()), default_language: language };
+    Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/tenant", tag = "tenant", params(DeleteTenantQuery),

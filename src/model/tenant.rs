@@ -9,6 +9,9 @@ pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
+    /// Language of live sessions that name none (`ko`, `en`, `multi` to detect); `None`: the
+    /// server's first served model decides.
+    pub default_language: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -205,6 +205,24 @@ macro_rules! impl_store {
                 Ok(row)
             }
 
+            async fn update_tenant(&self, tenant: Uuid, patch: $crate::store::TenantPatch) -> StoreResult<Tenant> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = sqlx::query_as(
+                    "UPDATE tenants SET name = COALESCE($2, name), \
+                     default_language = CASE WHEN $3 THEN $4 ELSE default_language END, updated_at = $5 \
+                     WHERE id = $1 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(&patch.name)
+                .bind(patch.default_language.is_some())
+                .bind(patch.default_language.flatten())
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
             async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()> {
                 let mut tx = self.system_tx().await?;
                 let done = sqlx::query("DELETE FROM tenants WHERE id = $1")

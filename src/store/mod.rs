@@ -56,6 +56,13 @@ pub struct NewUser {
 
 /// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
 #[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub default_language: Option<Option<String>>,
+}
+
+/// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
+#[derive(Debug, Clone, Default)]
 pub struct UserPatch {
     pub name: Option<String>,
     pub role: Option<Role>,
@@ -250,6 +257,7 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant>;
     async fn count_tenants(&self) -> StoreResult<i64>;
     async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant>;
+    async fn update_tenant(&self, tenant: Uuid, patch: TenantPatch) -> StoreResult<Tenant>;
     /// Physically deletes the tenant and, by cascade, everything it owns (D-089).
     async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()>;
 
