@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiQuery, Principal};
 use crate::model::{Role, Tenant, UsageDay, now};
+use crate::session::choose_model;
 use crate::store::TenantPatch;
 use crate::validate::Validator;
 
@@ -51,10 +52,8 @@ pub async fn update(
     let language = body.default_language.map(|l| l.map(|l| l.trim().to_ascii_lowercase()));
     if let Some(Some(code)) = &language {
         let shaped = code == "multi" || ((2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()));
-        // With live sessions, only a language some served model knows: sessions would fail later.
-        let served = state.live.as_ref().is_none_or(|live| {
-            live.models.iter().any(|m| if code == "multi" { !m.english_only() } else { m.languages().contains(code) })
-        });
+        // With live sessions, only a language the sessions' model choice can serve.
+        let served = state.live.as_ref().is_none_or(|live| choose_model(&live.models, None, Some(code)).is_ok());
         if !shaped || !served {
             return Err(ApiError::field(
                 "default_language",
