@@ -100,7 +100,7 @@ pub fn decode_with_fallback(
         let avg_logprob = hyp.sum_logprob / (seq_len + 1.0);
         let text = tokenizer.decode(&hyp.tokens);
         let compression_ratio = compression_ratio(text.trim());
-        let looping = ends_in_loop(&hyp.tokens, model.config.tokens.timestamp_begin);
+        let looping = ends_in_loop(&text);
         let result = WindowResult {
             tokens: hyp.tokens,
             avg_logprob,
@@ -142,20 +142,21 @@ pub fn decode_with_fallback(
 }
 
 /// Repeats of one n-gram at the end of a hypothesis that make it a loop.
-const LOOP_REPEATS: usize = 4;
-/// Longest n-gram (text tokens) checked for a loop.
-const LOOP_MAX_NGRAM: usize = 8;
+const LOOP_REPEATS: usize = 3;
+/// Longest n-gram (words) checked for a loop: a repeated sentence.
+const LOOP_MAX_NGRAM: usize = 24;
 
-/// Whether the text tokens of `tokens` end in one n-gram repeated [`LOOP_REPEATS`] times: Whisper's
+/// Whether `text` ends in one n-gram of words repeated [`LOOP_REPEATS`] times: Whisper's
 /// repetition failure, which the compression ratio misses on short windows ("I don. I don. I
-/// don. I don." compresses by 1.2). Treated like a high compression ratio: the next temperature
-/// is tried.
-fn ends_in_loop(tokens: &[u32], timestamp_begin: u32) -> bool {
-    let text: Vec<u32> = tokens.iter().copied().filter(|&t| t < timestamp_begin).collect();
+/// don." compresses by 1.2). Words, not tokens, because a timestamp between repeats changes the
+/// next token ("Oh" vs " Oh"). Treated like a high compression ratio: the next temperature is
+/// tried.
+pub(crate) fn ends_in_loop(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
     (1..=LOOP_MAX_NGRAM).any(|n| {
-        text.len() >= n * LOOP_REPEATS && {
-            let tail = &text[text.len() - n..];
-            (1..LOOP_REPEATS).all(|k| &text[text.len() - (k + 1) * n..text.len() - k * n] == tail)
+        words.len() >= n * LOOP_REPEATS && {
+            let tail = &words[words.len() - n..];
+            (1..LOOP_REPEATS).all(|k| &words[words.len() - (k + 1) * n..words.len() - k * n] == tail)
         }
     })
 }
@@ -472,14 +473,12 @@ mod tests {
 
     #[test]
     fn a_repeated_ngram_at_the_end_is_a_loop() {
-        const TS: u32 = 1000;
-        // " I", " don", "." four times, with timestamps between: a loop.
-        let looping = [TS, 1, 2, 3, TS + 5, TS + 5, 1, 2, 3, 1, 2, 3, 1, 2, 3, TS + 9];
-        assert!(ends_in_loop(&looping, TS));
-        // Three repeats ("no, no, no") or repeats not at the end are speech.
-        assert!(!ends_in_loop(&[7, 4, 5, 4, 5, 4, 5], TS));
-        assert!(!ends_in_loop(&[4, 5, 4, 5, 4, 5, 4, 5, 9, 10], TS));
-        assert!(!ends_in_loop(&[], TS));
+        assert!(ends_in_loop("So, I don. I don. I don. I don."));
+        assert!(ends_in_loop("So we'll come. Oh. I don't hear that. Oh. I don't hear that. Oh. I don't hear that."));
+        // Twice, or repeats that do not reach the end, are speech.
+        assert!(!ends_in_loop("Oh. I don't hear that. Oh. I don't hear that."));
+        assert!(!ends_in_loop("No, no, no, no, I said yes."));
+        assert!(!ends_in_loop(""));
     }
 
     #[test]

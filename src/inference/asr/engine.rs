@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{Notify, oneshot};
 
-use super::decoding::DecodeOptions;
+use super::decoding::{self, DecodeOptions};
 use super::model::Precision;
 use super::transcriber::{EncoderWindow, Transcriber, UtteranceText};
 use crate::inference::{InferenceError, OrtRuntime};
@@ -298,7 +298,8 @@ fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig
 }
 
 /// Transcribes with `window`; with `recheck`, an utterance whose trimmed-window text repeats
-/// itself (compression ratio over the threshold, Whisper's own loop test) is transcribed again
+/// itself (compression ratio over the threshold, Whisper's own loop test, or a phrase repeated at
+/// the end: [`decoding::ends_in_loop`]) is transcribed again
 /// with the full 30 s window, which tiny.en needs to know where speech ends.
 fn transcribe(
     transcriber: &mut Transcriber,
@@ -312,8 +313,11 @@ fn transcribe(
     let mut results = transcriber.transcribe_utterances(audio, languages, options)?;
     if recheck && window == EncoderWindow::Trimmed {
         let limit = options.compression_ratio_threshold.unwrap_or(2.4);
-        let looping: Vec<usize> =
-            (0..results.len()).filter(|&i| results[i].segments.iter().any(|s| s.compression_ratio > limit)).collect();
+        let loops = |r: &UtteranceText| {
+            let text: String = r.segments.iter().map(|s| s.text.as_str()).collect();
+            r.segments.iter().any(|s| s.compression_ratio > limit) || decoding::ends_in_loop(&text)
+        };
+        let looping: Vec<usize> = (0..results.len()).filter(|&i| loops(&results[i])).collect();
         if !looping.is_empty() {
             transcriber.window = EncoderWindow::Full;
             let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
