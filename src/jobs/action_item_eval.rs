@@ -28,8 +28,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use super::{AssigneeResolver, DueDateParser, Person};
-use crate::inference::llm::{MeetingInput, TranscriptLine};
+use crate::intelligence::{AssigneeResolver, DueDateParser, MeetingInput, Person, TranscriptLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -653,7 +652,7 @@ mod tests {
 #[cfg(test)]
 mod cue_tests {
     use super::*;
-    use crate::inference::llm::TaskCues;
+    use crate::intelligence::TaskCues;
 
     /// The extractor only asks the model about lines `TaskCues` picks: every expected task must
     /// be said on such a line (one holding all its keywords), or the extractor could never find
