@@ -28,7 +28,7 @@ use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::intelligence::{DueDateParser, ExtractOptions, ExtractedItem, MeetingExtractor};
-use ddalkkak::jobs::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
+use ddalkkak_eval::action_items::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())

@@ -6,18 +6,13 @@
 //!   [`MeetingIntelligenceJob`] (LLM summary and action items → tasks, notifications; the
 //!   meeting logic is `crate::intelligence`'s) and [`SlackPostJob`] (the summary to the
 //!   tenant's Slack).
-//! - The evaluation of an LLM's action items ([`ActionItemScore`]).
 
-mod action_item_eval;
 mod job_runner;
 mod meeting_intelligence_job;
 mod retention;
 mod slack_client;
 mod slack_post_job;
 
-pub use action_item_eval::{
-    ActionItemScore, EvalAttendee, EvalError, EvalLine, EvalMeeting, ExpectedItem, PredictedItem, match_items,
-};
 pub use job_runner::{JobError, JobHandler, JobRunner, RunnerConfig};
 pub use meeting_intelligence_job::{MeetingIntelligenceJob, meeting_input, resolve};
 pub use retention::{Retention, RetentionJob};
