@@ -25,9 +25,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::llm::{ExtractOptions, ExtractedItem, LlmWorker, LlmWorkerOptions, Precision};
+use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use ddalkkak::inference::{OrtRuntime, Threads};
-use ddalkkak::jobs::{ActionItemScore, DueDateParser, EvalMeeting, PredictedItem, match_items};
+use ddalkkak::intelligence::{DueDateParser, ExtractOptions, ExtractedItem, MeetingExtractor};
+use ddalkkak_eval::action_items::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
@@ -176,8 +177,9 @@ async fn main() -> anyhow::Result<()> {
         let chosen = extract.min_confidence.take().unwrap_or(defaults.min_confidence.unwrap_or(0.0));
         extract.min_verified = min_verified.or(defaults.min_verified);
         // Normal priority: this measures the model, not the server's CPU policy.
-        let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, extract, ..Default::default() };
-        let worker = LlmWorker::start(&runtime, &dir, precision, options).with_context(|| dir.display().to_string())?;
+        let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, handler: extract, ..Default::default() };
+        let worker = LlmWorker::<MeetingExtractor>::start(&runtime, &dir, precision, options)
+            .with_context(|| dir.display().to_string())?;
         let mut row = Row {
             model: name.to_string(),
             score: ActionItemScore::default(),

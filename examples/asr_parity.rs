@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use ddalkkak::audio;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::asr::wer::{errors, normalize};
 use ddalkkak::inference::asr::{DecodeOptions, EncoderWindow, Precision, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak_eval::wer::{errors, normalize};
 
 struct Clip {
     path: PathBuf,

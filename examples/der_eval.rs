@@ -19,12 +19,12 @@ use anyhow::Context;
 use ddalkkak::audio;
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::diarize::{
-    DerReport, ReclusterConfig, RttmTurn, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig,
-    diarization_error, parse_rttm, recluster, write_rttm,
+    ReclusterConfig, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig, recluster,
 };
 use ddalkkak::inference::vad::{CHUNK, SileroVad};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::session::{SegmentEvent, SegmenterConfig, UtteranceSegmenter};
+use ddalkkak_eval::der::{DerReport, RttmTurn, diarization_error, parse_rttm, write_rttm};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())

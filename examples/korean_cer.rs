@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use ddalkkak::inference::asr::wer::cer;
 use ddalkkak::inference::asr::{DecodeOptions, Precision, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak_eval::wer::cer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;

@@ -35,9 +35,10 @@ use ddalkkak::http::AppState;
 use ddalkkak::inference::asr::Precision;
 use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision as LlmPrecision};
 use ddalkkak::inference::{OrtRuntime, Threads};
-use ddalkkak::jobs::EvalMeeting;
+use ddalkkak::intelligence::MeetingExtractor;
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{SqliteStore, Store};
+use ddalkkak_eval::action_items::EvalMeeting;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -105,11 +106,12 @@ fn background_llm(
     args: &Args,
     name: &str,
     shutdown: CancellationToken,
-) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<LlmWorker>)> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<LlmWorker<MeetingExtractor>>)> {
     let paths = ddalkkak::commands::ModelPaths::new(&args.models_dir);
     let runtime = OrtRuntime::load(&paths.ort_library(), Threads::default())?;
     let options = LlmWorkerOptions { nice: args.llm_nice, ..LlmWorkerOptions::default() };
-    let worker = Arc::new(LlmWorker::start(&runtime, &paths.llm(name), LlmPrecision::Int8, options)?);
+    let worker =
+        Arc::new(LlmWorker::<MeetingExtractor>::start(&runtime, &paths.llm(name), LlmPrecision::Int8, options)?);
     let set = EvalMeeting::load_dir(std::path::Path::new("tests/fixtures/action_items"))?;
     let meeting = EvalMeeting::concatenated("All-hands", &set, 1800.0).ok_or_else(|| anyhow::anyhow!("empty set"))?;
     let input = meeting.input();

@@ -5,6 +5,8 @@
 //! - [`auth`]: API keys, stream tokens, integration-token encryption.
 //! - [`jobs`]: background work owned by the server (retention purge, the durable job queue:
 //!   meeting intelligence with the LLM, Slack posts).
+//! - [`intelligence`]: a meeting's summary and action items: extraction with the LLM,
+//!   verification, assignees and due dates.
 //! - [`session`]: live sessions (`/v1/listen`): the socket actor, streaming policy, captions.
 //! - [`audio`]: decoding and resampling; [`inference`]: model work on ONNX Runtime (Whisper, VAD,
 //!   speaker embeddings, the LLM).
@@ -18,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod inference;
+pub mod intelligence;
 pub mod jobs;
 pub mod metrics;
 pub mod model;

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use ddalkkak::audio;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::asr::wer::wer;
 use ddalkkak::inference::asr::{DecodeOptions, Precision, Segment, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak_eval::wer::wer;
 
 fn paths() -> Option<ModelPaths> {
     common::models()

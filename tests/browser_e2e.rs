@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ddalkkak::inference::asr::wer;
+use ddalkkak_eval::wer;
 
 /// Seconds of the 30 s recording streamed before Stop (its last words end near 29 s).
 const STREAM_SECONDS: u32 = 32;

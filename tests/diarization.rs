@@ -11,12 +11,13 @@ use std::sync::Mutex;
 use common::{model_paths as paths, require_models};
 use ddalkkak::audio;
 use ddalkkak::inference::diarize::{
-    ReclusterConfig, RttmTurn, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig, diarization_error,
-    parse_rttm, recluster, speaker_for_span, speaker_labels,
+    ReclusterConfig, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig, recluster, speaker_for_span,
+    speaker_labels,
 };
 use ddalkkak::inference::vad::{CHUNK, SileroVad};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::session::{SegmentEvent, SegmenterConfig, UtteranceSegmenter};
+use ddalkkak_eval::der::{RttmTurn, diarization_error, parse_rttm};
 
 struct Models {
     vad: SileroVad,

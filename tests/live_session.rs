@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, TestDb};
-use ddalkkak::inference::asr::wer::wer;
 use ddalkkak::session::LiveConfig;
+use ddalkkak_eval::wer::wer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -464,7 +464,7 @@ async fn a_client_that_does_not_read_is_closed() {
 /// reference RTTM of the two-speaker call (DER with a 0.25 s collar).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diarization_labels_words_live_and_the_meeting_after_reclustering() {
-    use ddalkkak::inference::diarize::{RttmTurn, diarization_error, parse_rttm};
+    use ddalkkak_eval::der::{RttmTurn, diarization_error, parse_rttm};
     let Some((app, key, _serial)) = live_app(common::sqlite().await, LiveConfig::default()).await else { return };
     if app.live.as_ref().unwrap().diarize.is_none() {
         assert!(!common::require_models(), "speaker model missing");
@@ -545,7 +545,7 @@ async fn korean_sessions_are_transcribed_in_korean() {
         let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
         assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
         let text = got.final_text();
-        let error = ddalkkak::inference::asr::wer::cer(&reference, &text);
+        let error = ddalkkak_eval::wer::cer(&reference, &text);
         eprintln!("Korean, {query:?}: CER {:.1}%, {} finals\n{text}", error * 100.0, got.finals().len());
         assert!(hangul_share(&text) > 0.9, "{query}: not Korean: {text}");
         assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
@@ -570,7 +570,7 @@ async fn korean_sessions_are_transcribed_in_korean() {
     let (got, _) = stream_pcm(ws, &pcm_ko, 4.0).await;
     let text = got.final_text();
     assert!(hangul_share(&text) > 0.9, "tenant default ko: {text}");
-    assert!(ddalkkak::inference::asr::wer::cer(&reference_ko, &text) < 0.35, "{text}");
+    assert!(ddalkkak_eval::wer::cer(&reference_ko, &text) < 0.35, "{text}");
     let (s, _) = app.patch("/v1/tenant", &key, json!({"default_language": "xx"})).await;
     assert_eq!(s, 422, "a language no served model knows");
     let (s, models) = app.get("/v1/models", &key).await;

@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::llm::{
-    CompiledSchema, ExtractOptions, ExtractProgress, Extraction, GenerationOptions, Generator, JsonSchema, LlmError,
-    LlmWorker, LlmWorkerOptions, MeetingExtractor, MeetingInput, Message, Precision, StopReason, TranscriptLine,
+    CompiledSchema, GenerationOptions, Generator, JsonSchema, LlmError, LlmWorker, LlmWorkerOptions, Message,
+    Precision, StopReason,
 };
 use ddalkkak::inference::{OrtRuntime, Threads};
+use ddalkkak::intelligence::{
+    ExtractOptions, ExtractProgress, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, similar_titles,
+};
 
 fn paths() -> Option<(ModelPaths, PathBuf)> {
     let paths = common::model_paths();
@@ -292,10 +295,7 @@ fn long_transcripts_are_chunked_merged_and_deduplicated() {
             for b in &extraction.action_items[i + 1..] {
                 let same_person =
                     a.assignee.as_deref().map(str::to_lowercase) == b.assignee.as_deref().map(str::to_lowercase);
-                assert!(
-                    !(same_person && ddalkkak::inference::llm::meeting_extractor::similar_titles(&a.title, &b.title)),
-                    "{a:?} {b:?}"
-                );
+                assert!(!(same_person && similar_titles(&a.title, &b.title)), "{a:?} {b:?}");
             }
         }
     });
@@ -350,15 +350,16 @@ fn a_missing_model_is_a_typed_error() {
         Err(LlmError::MissingModel(p)) => assert_eq!(p, tmp.path().join("model.int8.onnx")),
         other => panic!("expected MissingModel, got {:?}", other.err()),
     }
-    let err = LlmWorker::start(&rt, &missing, Precision::Int8, LlmWorkerOptions::default()).err();
+    let err = LlmWorker::<MeetingExtractor>::start(&rt, &missing, Precision::Int8, LlmWorkerOptions::default()).err();
     assert!(matches!(err, Some(LlmError::MissingModel(_))), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_serves_reports_progress_and_refuses_when_full() {
     let Some((paths, dir)) = paths() else { return };
-    let options = LlmWorkerOptions { queue_capacity: 1, intra_op_threads: 2, nice: 7, extract: small_options() };
-    let worker = Arc::new(LlmWorker::start(&runtime(&paths), &dir, Precision::Int8, options).unwrap());
+    let options = LlmWorkerOptions { queue_capacity: 1, intra_op_threads: 2, nice: 7, handler: small_options() };
+    let worker =
+        Arc::new(LlmWorker::<MeetingExtractor>::start(&runtime(&paths), &dir, Precision::Int8, options).unwrap());
     // The LLM thread runs below the normal priority (and the runtime threads it made with it).
     #[cfg(target_os = "linux")]
     {

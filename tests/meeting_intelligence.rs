@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, TestDb};
-use ddalkkak::jobs::{AssigneeResolver, DueDateParser};
+use ddalkkak::intelligence::{AssigneeResolver, DueDateParser};
 use ddalkkak::model::{Job, JobStatus};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{NewUser, Store, TaskFilter};

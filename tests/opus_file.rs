@@ -292,7 +292,7 @@ async fn webm_opus_streams_like_mediarecorder() {
     assert_eq!(close, Some(1000));
     let stm = std::fs::read_to_string(common::models().unwrap().root.join("testdata/pyannote_sample.stm")).unwrap();
     let reference = stm.lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ");
-    let error = ddalkkak::inference::asr::wer::wer(&reference, &text.join(" "));
+    let error = ddalkkak_eval::wer::wer(&reference, &text.join(" "));
     eprintln!("WebM/Opus live: WER {:.1}%", error * 100.0);
     assert!(error < 0.35, "WER {:.1}%: {}", error * 100.0, text.join(" "));
 }

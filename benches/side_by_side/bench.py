@@ -67,7 +67,7 @@ def parse_args() -> argparse.Namespace:
 # ----------------------------------------------------------------------------- measures
 
 def normalize(text: str) -> list[str]:
-    """The normaliser of src/inference/asr/wer.rs: lower case, punctuation out, apostrophes kept."""
+    """The normaliser of eval/src/wer.rs: lower case, punctuation out, apostrophes kept."""
     cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
     return [w.strip("'") for w in cleaned.split() if w.strip("'")]
 

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use crate::inference::llm::{
-    ExtractOptions, ExtractStats, Generator, MeetingExtractor, MeetingInput, Precision, TranscriptLine,
-};
+use crate::inference::llm::{Generator, Precision};
 use crate::inference::{OrtRuntime, Threads};
+use crate::intelligence::{
+    ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor, MeetingInput, TranscriptLine,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct ExtractArgs {
@@ -63,7 +64,7 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
     // A live counter on a terminal; one line per chunk otherwise (logs).
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last_chunk = 0;
-    let mut progress = |p: crate::inference::llm::ExtractProgress| {
+    let mut progress = |p: ExtractProgress| {
         let stage = match p.chunk > p.chunks {
             true => "merging summaries".to_owned(),
             false => format!("chunk {}/{}", p.chunk, p.chunks),

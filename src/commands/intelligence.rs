@@ -8,8 +8,9 @@ use anyhow::Context;
 
 use super::models::{ModelPaths, ensure_llm};
 use crate::auth::TokenCipher;
-use crate::inference::llm::{ExtractOptions, LlmWorker, LlmWorkerOptions, Precision};
+use crate::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use crate::inference::{OrtRuntime, Threads};
+use crate::intelligence::{ExtractOptions, MeetingExtractor};
 use crate::jobs::{JobRunner, MeetingIntelligenceJob, RunnerConfig, SlackClient, SlackPostJob};
 use crate::session::CaptionHub;
 use crate::store::Store;
@@ -33,7 +34,7 @@ pub struct IntelligenceSetup {
 /// The runners to spawn, and the LLM thread they use (stopped when dropped).
 pub struct Intelligence {
     pub runners: Vec<JobRunner>,
-    pub llm: Option<Arc<LlmWorker>>,
+    pub llm: Option<Arc<LlmWorker<MeetingExtractor>>>,
 }
 
 pub async fn start_intelligence(
@@ -53,13 +54,13 @@ pub async fn start_intelligence(
         let (paths, name) = (paths.clone(), name.clone());
         tokio::task::spawn_blocking(move || ensure_llm(&paths, &name)).await??;
     }
-    let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker> {
+    let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker<MeetingExtractor>> {
         let threads = setup.threads.unwrap_or(Threads::default().intra_op).max(1);
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;
         let options = LlmWorkerOptions {
             intra_op_threads: threads,
             nice: setup.nice,
-            extract: ExtractOptions::for_model(&name),
+            handler: ExtractOptions::for_model(&name),
             ..LlmWorkerOptions::default()
         };
         LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use super::assignee_resolver::AssigneeResolver;
-use super::due_date_parser::DueDateParser;
 use super::job_runner::{JobError, JobHandler};
-use crate::inference::llm::{Extraction, LlmError, LlmWorker, MeetingInput, TranscriptLine};
+use crate::inference::llm::{LlmError, LlmWorker};
+use crate::intelligence::{
+    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine,
+};
 use crate::model::{ActionItem, Job, Meeting, TaskStatus};
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
@@ -23,7 +24,7 @@ const DESCRIPTION_MAX: usize = 2000;
 
 pub struct MeetingIntelligenceJob {
     pub store: Arc<dyn Store>,
-    pub llm: Arc<LlmWorker>,
+    pub llm: Arc<LlmWorker<MeetingExtractor>>,
     /// Live viewers of the meeting's session get an `ActionItemsReady` event.
     pub captions: Option<Arc<CaptionHub>>,
 }

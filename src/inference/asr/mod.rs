@@ -9,7 +9,6 @@ pub mod mel;
 pub mod model;
 pub mod tokenizer;
 pub mod transcriber;
-pub mod wer;
 
 pub use decoding::{DecodeOptions, WindowResult};
 pub use engine::{AsrEngine, AsrHandle, EngineConfig};

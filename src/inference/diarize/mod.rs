@@ -12,23 +12,23 @@
 //! run ([`SpeakerEncoder::embed_windows`]), assigns them to speakers online and returns
 //! [`SpeakerTurn`]s; [`speaker_for_span`] gives a word or segment its speaker. End of meeting:
 //! [`recluster`] clusters all kept window embeddings again and relabels the meeting;
-//! [`speaker_labels`] describes the speakers. [`der`] scores it all against a reference RTTM
-//! (`examples/der_eval.rs`).
+//! [`speaker_labels`] describes the speakers. `ddalkkak_eval::der` scores it all against a
+//! reference RTTM (`examples/der_eval.rs`).
 //!
 //! Parity: `tests/speaker_embedding.rs` checks the mel frames and the utterance embedding against
 //! `tests/fixtures/speaker_reference.json`, written by `models/make_speaker_fixture.py` from
 //! Resemblyzer's own code (librosa front end, partial-window logic) and a numpy re-implementation
 //! of its PyTorch forward on the original weights.
 
-pub mod der;
 pub mod diarize_worker;
+pub mod hungarian;
 pub mod reclustering;
 pub mod speaker_encoder;
 pub mod speaker_mel;
 pub mod speaker_tracker;
 
-pub use der::{DerReport, RttmTurn, diarization_error, parse_rttm, write_rttm};
 pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
+pub use hungarian::hungarian;
 pub use reclustering::{ReclusterConfig, Reclustered, recluster, speaker_labels};
 pub use speaker_encoder::{
     DEFAULT_MIN_COVERAGE, DEFAULT_RATE, EMBEDDING_DIM, PARTIAL_FRAMES, SpeakerEncoder, UtteranceEmbedding,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::der::hungarian;
+use super::hungarian::hungarian;
 use super::speaker_tracker::{
     SAMPLE_RATE, SpeakerTurn, TrackerHistory, dot, majority_filter, normalized, turns_from_labels,
 };

@@ -1,8 +1,9 @@
-//! [`LlmWorker`]: the extraction model on a dedicated OS thread behind an async handle.
+//! [`LlmWorker`]: a model on a dedicated OS thread behind an async handle, serving one
+//! [`LlmHandler`] (what the model is used for is the handler's business).
 //!
 //! Generation takes seconds to minutes of CPU, so it never runs on the async runtime: requests
 //! go through a bounded queue to one thread that owns the model. **Queue policy**: when
-//! `queue_capacity` requests already wait, [`LlmWorker::extract`] fails at once with
+//! `queue_capacity` requests already wait, [`LlmWorker::submit`] fails at once with
 //! [`LlmError::Overloaded`] instead of waiting; the caller is the durable job worker, which
 //! keeps the job and retries later, so nothing is lost and no task piles up in memory. A caller
 //! that stops waiting (its future dropped) cancels its request: a queued one is skipped, a
@@ -20,14 +21,32 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::LlmError;
-use super::extraction::{Extraction, MeetingInput};
 use super::generator::Generator;
-use super::meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
 use super::model::Precision;
 use crate::inference::{OrtRuntime, Threads};
 
+/// What an [`LlmWorker`] runs: built on the worker thread around the loaded model, then given
+/// one request at a time.
+pub trait LlmHandler: Sized + 'static {
+    /// The handler's own settings ([`LlmWorkerOptions::handler`]).
+    type Options: Send + 'static;
+    type Request: Send + 'static;
+    type Response: Send + 'static;
+    /// Where a running request stands; published after every generated token.
+    type Progress: Copy + Send + Sync + 'static;
+
+    fn load(generator: Generator, options: Self::Options) -> Result<Self, LlmError>;
+
+    /// Serves one request; `progress` is told how it goes and may cancel it by returning false.
+    fn handle(
+        &mut self,
+        request: &Self::Request,
+        progress: &mut dyn FnMut(Self::Progress) -> bool,
+    ) -> Result<Self::Response, LlmError>;
+}
+
 #[derive(Debug, Clone)]
-pub struct LlmWorkerOptions {
+pub struct LlmWorkerOptions<O> {
     /// Requests waiting beyond the running one; more are refused (`Overloaded`).
     pub queue_capacity: usize,
     /// Threads inside one operator of the LLM's session.
@@ -35,68 +54,66 @@ pub struct LlmWorkerOptions {
     /// Niceness of the LLM's threads (0 = unchanged, 19 = lowest priority); see the module
     /// header.
     pub nice: i32,
-    pub extract: ExtractOptions,
+    /// Handed to [`LlmHandler::load`].
+    pub handler: O,
 }
 
-impl Default for LlmWorkerOptions {
+impl<O: Default> Default for LlmWorkerOptions<O> {
     fn default() -> Self {
-        Self {
-            queue_capacity: 8,
-            intra_op_threads: Threads::default().intra_op,
-            nice: 19,
-            extract: ExtractOptions::default(),
-        }
+        Self { queue_capacity: 8, intra_op_threads: Threads::default().intra_op, nice: 19, handler: O::default() }
     }
 }
 
 /// What the worker is doing, published on a watch channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LlmProgress {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlmProgress<P> {
     /// Requests finished (successfully or not) since start.
     pub completed: u64,
     /// The running request's progress; `None` when idle.
-    pub current: Option<ExtractProgress>,
+    pub current: Option<P>,
 }
 
-type Reply = oneshot::Sender<Result<(Extraction, ExtractStats), LlmError>>;
-
-struct Request {
-    input: MeetingInput,
-    reply: Reply,
+impl<P> Default for LlmProgress<P> {
+    fn default() -> Self {
+        Self { completed: 0, current: None }
+    }
 }
 
-pub struct LlmWorker {
-    queue: mpsc::Sender<Request>,
-    progress: watch::Receiver<LlmProgress>,
+struct Request<H: LlmHandler> {
+    request: H::Request,
+    reply: oneshot::Sender<Result<H::Response, LlmError>>,
+}
+
+pub struct LlmWorker<H: LlmHandler> {
+    queue: mpsc::Sender<Request<H>>,
+    progress: watch::Receiver<LlmProgress<H::Progress>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl LlmWorker {
+impl<H: LlmHandler> LlmWorker<H> {
     /// Loads the model (on the worker thread; this call blocks until it is loaded, so missing
     /// files fail here) and starts serving.
     pub fn start(
         runtime: &OrtRuntime,
         model_dir: &Path,
         precision: Precision,
-        options: LlmWorkerOptions,
+        options: LlmWorkerOptions<H::Options>,
     ) -> Result<Self, LlmError> {
         let runtime = runtime.with_threads(Threads { intra_op: options.intra_op_threads.max(1) });
         let (queue, requests) = mpsc::channel(options.queue_capacity.max(1));
         let (progress_tx, progress) = watch::channel(LlmProgress::default());
         let (loaded_tx, loaded) = std::sync::mpsc::sync_channel(1);
         let dir = model_dir.to_owned();
-        let (extract, nice) = (options.extract, options.nice);
+        let (handler, nice) = (options.handler, options.nice);
         let thread = std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
                 // Before the session exists: its thread pool inherits this thread's priority.
                 lower_priority(nice);
-                let extractor =
-                    Generator::load(&runtime, &dir, precision).and_then(|g| MeetingExtractor::new(g, extract));
-                match extractor {
-                    Ok(extractor) => {
+                match Generator::load(&runtime, &dir, precision).and_then(|g| H::load(g, handler)) {
+                    Ok(handler) => {
                         let _ = loaded_tx.send(Ok(()));
-                        serve(extractor, requests, &progress_tx);
+                        serve(handler, requests, &progress_tx);
                     }
                     Err(e) => {
                         let _ = loaded_tx.send(Err(e));
@@ -108,15 +125,10 @@ impl LlmWorker {
         Ok(Self { queue, progress, thread: Some(thread) })
     }
 
-    /// Summary and action items of `input` (see the module header for the queue policy).
-    pub async fn extract(&self, input: MeetingInput) -> Result<Extraction, LlmError> {
-        Ok(self.extract_with_stats(input).await?.0)
-    }
-
-    /// [`extract`](Self::extract) plus what it cost.
-    pub async fn extract_with_stats(&self, input: MeetingInput) -> Result<(Extraction, ExtractStats), LlmError> {
+    /// The handler's response to `request` (see the module header for the queue policy).
+    pub async fn submit(&self, request: H::Request) -> Result<H::Response, LlmError> {
         let (reply, rx) = oneshot::channel();
-        self.queue.try_send(Request { input, reply }).map_err(|e| match e {
+        self.queue.try_send(Request { request, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => LlmError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => LlmError::Stopped,
         })?;
@@ -124,7 +136,7 @@ impl LlmWorker {
     }
 
     /// Progress of the running request, updated after every generated token.
-    pub fn progress(&self) -> watch::Receiver<LlmProgress> {
+    pub fn progress(&self) -> watch::Receiver<LlmProgress<H::Progress>> {
         self.progress.clone()
     }
 
@@ -157,36 +169,21 @@ fn lower_priority(nice: i32) {
     tracing::warn!(nice, "thread priorities are only set on Linux; the LLM runs at normal priority");
 }
 
-fn serve(
-    mut extractor: MeetingExtractor,
-    mut requests: mpsc::Receiver<Request>,
-    progress: &watch::Sender<LlmProgress>,
+fn serve<H: LlmHandler>(
+    mut handler: H,
+    mut requests: mpsc::Receiver<Request<H>>,
+    progress: &watch::Sender<LlmProgress<H::Progress>>,
 ) {
     let mut completed = 0;
-    while let Some(Request { input, reply }) = requests.blocking_recv() {
+    while let Some(Request { request, reply }) = requests.blocking_recv() {
         if reply.is_closed() {
             continue;
         }
-        let mut report = |p: ExtractProgress| {
+        let mut report = |p: H::Progress| {
             progress.send_replace(LlmProgress { completed, current: Some(p) });
-            if p.tokens.is_multiple_of(64) {
-                tracing::debug!(chunk = p.chunk, chunks = p.chunks, tokens = p.tokens, "generating");
-            }
             !reply.is_closed()
         };
-        let result = extractor.extract(&input, &mut report);
-        match &result {
-            Ok((extraction, stats)) => tracing::info!(
-                lines = input.lines.len(),
-                items = extraction.action_items.len(),
-                chunks = stats.chunks,
-                generated_tokens = stats.generated_tokens,
-                seconds = stats.total_time.as_secs_f32(),
-                "extraction done"
-            ),
-            Err(LlmError::Cancelled) => tracing::info!("extraction cancelled by its caller"),
-            Err(e) => tracing::warn!(error = %e, "extraction failed"),
-        }
+        let result = handler.handle(&request, &mut report);
         completed += 1;
         progress.send_replace(LlmProgress { completed, current: None });
         let _ = reply.send(result);

@@ -7,7 +7,7 @@
 //! a whole transcript, and its answer stays as long as the number of lines it is asked about.
 //! The list errs on the side of asking: a line the model is asked about in vain costs one
 //! `null`; a task on a line it is never asked about is lost. Every task of the evaluation set is
-//! said on a line these cues catch (checked by `jobs::action_item_eval`'s tests).
+//! said on a line these cues catch (checked by the tests of `ddalkkak_eval::action_items`).
 
 /// Word sequences of a speaker taking work on (lower case, apostrophes straight).
 const PROMISES: &[&str] = &[

@@ -8,11 +8,9 @@
 //! instructions are a cached prefix, so an item costs only its own ~150 tokens
 //! (docs/decisions.md, "Items are verified one by one").
 
-use super::chat_template::Message;
-use super::error::LlmError;
 use super::extraction::{ExtractedItem, TranscriptLine};
-use super::generator::Generator;
-use super::meeting_extractor::single_line;
+use super::extraction_prompt::single_line;
+use crate::inference::llm::{Generator, LlmError, Message};
 
 const SYSTEM: &str = "You check action items extracted from a meeting transcript. An action item is concrete \
 work that a person in the meeting agreed to do after the meeting: they promised it (\"I'll ...\") or were asked \

@@ -1,5 +1,6 @@
 //! Scoring extracted action items against a hand-written evaluation set
-//! (`tests/fixtures/action_items/*.json`, run by `examples/action_eval.rs`).
+//! (`tests/fixtures/action_items/*.json` of the server's package, run by
+//! `examples/action_eval.rs`).
 //!
 //! Matching rule (docs/decisions.md, "Action-item evaluation"):
 //! 1. Text is compared as normalised tokens: lower case, accents folded, split on anything that
@@ -28,8 +29,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use super::{AssigneeResolver, DueDateParser, Person};
-use crate::inference::llm::{MeetingInput, TranscriptLine};
+use ddalkkak::intelligence::{AssigneeResolver, DueDateParser, MeetingInput, Person, TranscriptLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -398,6 +398,12 @@ fn stem(word: &str) -> String {
     }
 }
 
+/// The server package's `tests/fixtures`, where the evaluation sets live.
+#[cfg(test)]
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,14 +592,14 @@ mod tests {
     }
 
     fn the_set() -> Vec<EvalMeeting> {
-        EvalMeeting::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/action_items")).unwrap()
+        EvalMeeting::load_dir(&fixtures().join("action_items")).unwrap()
     }
 
     /// Meetings written after the extractor's prompt, cues and thresholds were tuned on the set
     /// above, and never used to tune them: they measure how much of that tuning carries over.
     #[test]
     fn the_held_out_set_is_well_formed() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/action_items_heldout");
+        let dir = fixtures().join("action_items_heldout");
         let set = EvalMeeting::load_dir(&dir).unwrap();
         assert!(set.len() >= 4, "{} meetings", set.len());
         assert!(set.iter().all(|m| m.expected.len() >= 3), "every held-out meeting has several tasks");
@@ -652,8 +658,9 @@ mod tests {
 
 #[cfg(test)]
 mod cue_tests {
+    use ddalkkak::intelligence::TaskCues;
+
     use super::*;
-    use crate::inference::llm::TaskCues;
 
     /// The extractor only asks the model about lines `TaskCues` picks: every expected task must
     /// be said on such a line (one holding all its keywords), or the extractor could never find
@@ -683,6 +690,6 @@ mod cue_tests {
     }
 
     fn tests_set() -> Vec<EvalMeeting> {
-        EvalMeeting::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/action_items")).unwrap()
+        EvalMeeting::load_dir(&fixtures().join("action_items")).unwrap()
     }
 }

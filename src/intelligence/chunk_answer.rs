@@ -1,0 +1,176 @@
+//! [`ChunkAnswer`]: what the model wrote for one chunk, read back: parsed (a cut answer keeps
+//! the lines it finished), turned into action items tied to the transcript lines they come
+//! from, and tidied.
+
+use super::extraction::{ExtractedItem, Extraction, TranscriptLine};
+use super::grounding::{cite_lines, quote};
+use super::title_words::normalized_words;
+use crate::inference::llm::{LlmError, StopReason};
+
+/// One chunk's answer, as the schema makes the model write it.
+#[derive(serde::Deserialize)]
+pub(super) struct ChunkAnswer {
+    summary: String,
+    /// By line key; absent when the chunk has no candidate line.
+    #[serde(default)]
+    tasks: std::collections::HashMap<String, Option<ChunkTask>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkTask {
+    title: String,
+    assignee: Option<String>,
+    due_date: Option<String>,
+}
+
+impl ChunkAnswer {
+    /// Turns the model's tasks into [`ExtractedItem`]s tied to the transcript: each comes from
+    /// the line it was written for (moved to a line that says it when that one does not, or
+    /// dropped when nothing in the chunk does; see [`cite_lines`]) and quotes that line as its
+    /// description, so a reader sees what was actually said.
+    /// `log_odds[i]` is the model's log-odds of a task on the line of `keys[i]`; descriptions
+    /// are cut to `description_chars`.
+    pub fn ground(
+        self,
+        keys: &[(String, i64)],
+        log_odds: &[f32],
+        chunk: &[(TranscriptLine, String)],
+        description_chars: u16,
+    ) -> Extraction {
+        let mut tasks = self.tasks;
+        let mut items: Vec<ExtractedItem> = keys
+            .iter()
+            .zip(log_odds)
+            .filter_map(|((key, seq), &log_odds)| {
+                let task = tasks.remove(key).flatten()?;
+                Some(ExtractedItem {
+                    title: task.title,
+                    description: String::new(),
+                    assignee: task.assignee,
+                    due_date: task.due_date,
+                    source_segments: vec![*seq],
+                    confidence: 1.0 / (1.0 + (-log_odds).exp()),
+                })
+            })
+            .collect();
+        cite_lines(&mut items, chunk);
+        for item in &mut items {
+            if let Some((line, _)) = item.source_segments.first().and_then(|s| chunk.iter().find(|(l, _)| l.seq == *s))
+            {
+                item.description = quote(line, usize::from(description_chars));
+            }
+        }
+        Extraction { summary: self.summary, action_items: items }
+    }
+}
+
+/// Parses one chunk's answer. An answer cut off by the token budget keeps the items written
+/// before the cut (see [`close_truncated`]).
+pub(super) fn parse(text: &str, stop: StopReason) -> Result<ChunkAnswer, LlmError> {
+    let parsed = match stop {
+        StopReason::MaxTokens | StopReason::ContextFull => {
+            close_truncated(text).map(|t| serde_json::from_str(&t)).unwrap_or_else(|| serde_json::from_str(text))
+        }
+        _ => serde_json::from_str(text),
+    };
+    parsed.map_err(|e| LlmError::Output(format!("{e}: {text}")))
+}
+
+/// A truncated `{"summary": …, "tasks": {"k1": null, "k2": {…}, "k3": {"tit` closed after
+/// the last complete line's value (an empty `tasks` when none is complete). `None` when the
+/// summary itself is cut.
+fn close_truncated(text: &str) -> Option<String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut end = None;
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                // `tasks` just opened: closing here leaves it empty.
+                if depth == 2 {
+                    end = Some(i + 1);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            // Between two lines' entries: everything before is whole.
+            b',' if depth == 2 => end = Some(i),
+            _ => {}
+        }
+    }
+    end.map(|e| format!("{}}}}}", &text[..e]))
+}
+
+/// Tidies one chunk's answer: trimmed strings, `null`-like words as `None`, items without a
+/// title dropped.
+pub(super) fn clean(extraction: &mut Extraction) {
+    extraction.summary = extraction.summary.trim().to_owned();
+    let optional = |v: &mut Option<String>| {
+        let t = v.as_deref().map(str::trim).unwrap_or_default();
+        let empty =
+            t.is_empty() || ["null", "none", "n/a", "unknown", "nobody", "-"].contains(&t.to_lowercase().as_str());
+        *v = if empty { None } else { Some(t.to_owned()) };
+    };
+    for item in &mut extraction.action_items {
+        item.title = item.title.trim().to_owned();
+        item.description = item.description.trim().to_owned();
+        optional(&mut item.assignee);
+        optional(&mut item.due_date);
+    }
+    extraction.action_items.retain(|i| !normalized_words(&i.title).is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_items::item;
+    use super::*;
+
+    #[test]
+    fn cleaning_trims_and_drops_null_words() {
+        let mut e = Extraction {
+            summary: "  s ".into(),
+            action_items: vec![
+                ExtractedItem {
+                    title: " t ".into(),
+                    description: "d".into(),
+                    assignee: Some("None".into()),
+                    due_date: Some(" by Friday ".into()),
+                    source_segments: vec![1, 2],
+                    confidence: 0.9,
+                },
+                item("  ", None, &[]),
+            ],
+        };
+        clean(&mut e);
+        assert_eq!(e.summary, "s");
+        assert_eq!(e.action_items.len(), 1);
+        let i = &e.action_items[0];
+        assert_eq!((i.title.as_str(), i.assignee.as_deref(), i.due_date.as_deref()), ("t", None, Some("by Friday")));
+    }
+
+    #[test]
+    fn a_truncated_answer_keeps_its_whole_lines() {
+        let cut = r#"{"summary": "s [x] {y}","tasks": {"[1] A: a, b": {"title": "a \"},\"","assignee": null,"due_date": null},"[2] B: c": null,"[3] C: d": {"title": "b","assignee": "Bo"#;
+        let closed = close_truncated(cut).unwrap();
+        let answer: ChunkAnswer = serde_json::from_str(&closed).unwrap();
+        assert_eq!(answer.summary, "s [x] {y}");
+        assert_eq!(answer.tasks.len(), 2);
+        assert_eq!(answer.tasks["[1] A: a, b"].as_ref().unwrap().title, "a \"},\"");
+        assert!(answer.tasks["[2] B: c"].is_none());
+        let none = close_truncated(r#"{"summary": "s","tasks": {"[1] A: a": {"ti"#).unwrap();
+        assert!(serde_json::from_str::<ChunkAnswer>(&none).unwrap().tasks.is_empty());
+        assert_eq!(close_truncated(r#"{"summary": "the meeting was about"#), None);
+        assert!(parse(r#"{"summary": "the meeting"#, StopReason::MaxTokens).is_err());
+        assert!(parse(cut, StopReason::MaxTokens).is_ok());
+        assert!(parse(cut, StopReason::Complete).is_err());
+    }
+}
