@@ -8,6 +8,8 @@
 //!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
 //! ```
 //!
+//! The models are not fetched here: `bash models/fetch.sh` first (with `--llm NAME` for `--llm`).
+//!
 //! `--llm NAME` keeps the summary LLM busy the whole time (a 30-minute meeting of the
 //! action-item evaluation set, extracted over and over, on every core at `--llm-nice`): what a
 //! meeting's summary job costs the live sessions running beside it.
@@ -238,7 +240,6 @@ async fn main() -> anyhow::Result<()> {
         models_dir: args.models_dir.clone(),
         precision: args.precision,
         asr_workers: args.workers,
-        fetch: true,
         config: LiveConfig {
             max_sessions: max,
             max_backlog: usize::MAX,

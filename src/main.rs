@@ -107,7 +107,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 AsrPrecision::Fp32 => Precision::Fp32,
             },
             asr_workers: l.asr_workers,
-            fetch: true,
             config: LiveConfig {
                 max_sessions: l.max_live_sessions,
                 idle_timeout: std::time::Duration::from_secs(l.idle_timeout_secs.max(1)),
@@ -134,7 +133,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         threads: i.llm_threads,
         nice: i.llm_nice,
-        fetch: true,
         slack_api_url: i.slack_api_url.clone(),
         runner: RunnerConfig {
             lease: std::time::Duration::from_secs(i.job_lease_secs.max(1)),

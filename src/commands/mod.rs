@@ -8,5 +8,5 @@ mod models;
 pub mod transcribe;
 
 pub use extract::extract;
-pub use models::{ModelPaths, ensure_llm, ensure_models, fetch_models};
+pub use models::{ModelPaths, ensure_models, fetch_models, require_live_models, require_llm};
 pub use transcribe::transcribe;

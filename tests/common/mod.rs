@@ -181,13 +181,7 @@ impl TestApp {
         if llm.is_some() && config.action_items_wait.is_zero() {
             config.action_items_wait = std::time::Duration::from_secs(300);
         }
-        let setup = LiveSetup {
-            models_dir: paths.root.clone(),
-            precision: Precision::Int8,
-            asr_workers: 1,
-            fetch: false,
-            config,
-        };
+        let setup = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
         let shutdown = CancellationToken::new();
         let live = start_live(setup, db.store.clone(), shutdown.clone()).await.expect("start live service");
         let mut jobs = Vec::new();
@@ -198,7 +192,6 @@ impl TestApp {
                 precision: ddalkkak::inference::llm::Precision::Int8,
                 threads: Some(1),
                 nice: 0,
-                fetch: false,
                 slack_api_url: slack_api_url.into(),
                 runner: RunnerConfig {
                     poll: std::time::Duration::from_millis(100),
