@@ -1,5 +1,5 @@
-//! Builds the meeting-intelligence side of `serve`: the LLM worker thread and the durable job
-//! runners (`meeting_intelligence`, and `slack_post` which needs no model).
+//! Builds the meeting-intelligence side of [`crate::App::build`]: the LLM worker thread and the
+//! durable job runners (`meeting_intelligence`, and `slack_post` which needs no model).
 
 use std::path::PathBuf;
 use std::sync::Arc;

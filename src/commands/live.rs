@@ -1,4 +1,4 @@
-//! Builds the live-transcription service for `serve`: checks that the models are
+//! Builds the live-transcription service for [`crate::App::build`]: checks that the models are
 //! there (a missing one fails with the `models/fetch.sh` command to run), loads ONNX Runtime,
 //! starts one ASR engine per served model, the VAD thread and the diarization thread, and
 //! recovers sessions a crash left open.

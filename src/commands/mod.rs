@@ -1,5 +1,5 @@
 //! What the subcommands run besides the HTTP server itself: `transcribe`, `extract`, `models fetch`, and
-//! the live-session and meeting-intelligence setup of `serve`.
+//! the live-session and meeting-intelligence setup that [`crate::App::build`] starts.
 
 pub mod extract;
 pub mod intelligence;
