@@ -632,8 +632,11 @@ def main(argv=None):
         from onnxruntime.quantization import QuantType, quantize_dynamic
         for name in ("encoder", "cross_kv", "decoder"):
             src, dst = args.out_dir / f"{name}.onnx", args.out_dir / f"{name}.int8.onnx"
+            # 7-bit weights (reduce_range): without VNNI, x86 int8 kernels add pairs of u8*s8
+            # products in saturating int16 (vpmaddubsw), and full-range weights overflow it. On an
+            # AVX2-only EPYC base lost its apostrophes ("I didn t") and looped; 7 bits do not.
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                             per_channel=True, extra_options={"MatMulConstBOnly": True})
+                             per_channel=True, reduce_range=True, extra_options={"MatMulConstBOnly": True})
             print(f"[convert] wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
         variants["int8"] = {k: f"{k}.int8.onnx" for k in ("encoder", "cross_kv", "decoder")}
         variants["int8"]["mel"] = "mel.onnx"

@@ -210,7 +210,7 @@ pub struct IntelligenceArgs {
     /// LLM for summaries and action items (`qwen0.5b`, `qwen1.5b`, `smollm2`, or `none`); fetch
     /// it first (`bash models/fetch.sh --llm qwen0.5b`): a missing one stops the start with that
     /// command. Qwen2.5-Coder-0.5B is the default because it is the smallest that finds usable
-    /// action items on the evaluation set (README "Action items").
+    /// action items on the evaluation set (docs/benchmarks.md).
     #[arg(long, env = "DDALKKAK_LLM", default_value = "qwen0.5b")]
     pub llm: String,
     #[arg(long, env = "DDALKKAK_LLM_PRECISION", value_enum, default_value = "int8")]

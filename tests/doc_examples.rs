@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::{TestApp, TestDb};
 use ddalkkak::store::{NewFinal, NewLiveSession};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 on_both_backends!(the_readme_curl_examples_work_as_written);
 
@@ -76,7 +76,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
         end_ms: 3_250,
         speaker: Some(0),
         text: "Welcome to the weekly sync.".into(),
-        words: json!([]),
+        words: Vec::new(),
     };
     app.store().append_final(t.tenant.id, last).await.unwrap();
     app.store().finalize_live_session(t.tenant.id, session.id, Some(4.0)).await.unwrap();

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use common::TestDb;
 use ddalkkak::auth::TokenCipher;
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
-use ddalkkak::model::{Job, JobStatus, ServiceType, TaskStatus};
+use ddalkkak::model::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
 use ddalkkak::store::{
     ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store, StoreError,
 };
@@ -43,8 +43,19 @@ fn task(title: &str, assignee: Option<Uuid>) -> NewTask {
 }
 
 fn intelligence(tasks: Vec<NewTask>) -> MeetingIntelligence {
-    let items = tasks.iter().map(|t| json!({"title": t.title, "assignee_id": t.assignee_id})).collect();
-    MeetingIntelligence { summary: "We agreed on the launch plan.".into(), action_items: Value::Array(items), tasks }
+    let items = tasks
+        .iter()
+        .map(|t| ActionItem {
+            title: t.title.clone(),
+            description: String::new(),
+            assignee: None,
+            assignee_id: t.assignee_id,
+            due_date: None,
+            due_date_text: None,
+            source_segments: Vec::new(),
+        })
+        .collect();
+    MeetingIntelligence { summary: "We agreed on the launch plan.".into(), action_items: items, tasks }
 }
 
 fn claim_lost<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
@@ -112,7 +123,7 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
     assert_eq!(report.notified.len(), 2, "one notification per assignee");
     assert!(!report.slack_queued, "no Slack integration");
     assert_eq!(report.meeting.ai_summary.as_deref(), Some("We agreed on the launch plan."));
-    assert_eq!(report.meeting.ai_action_items.as_ref().unwrap().0.as_array().unwrap().len(), 4);
+    assert_eq!(report.meeting.ai_action_items.as_ref().unwrap().0.len(), 4);
     let bobs = s.list_notifications(t.tenant.id, bob.id, true).await.unwrap();
     assert_eq!(bobs.len(), 1);
     assert_eq!(bobs[0].kind, "ACTION_ITEMS_READY");

@@ -525,8 +525,8 @@ fn hangul_share(text: &str) -> f64 {
     hangul as f64 / letters.len().max(1) as f64
 }
 
-/// tiny.en and base served at once: `language=ko` goes to base and decodes Korean (it used to
-/// come back as an English translation), `language=multi` or `model=base` detect Korean on the
+/// tiny.en and base served at once: `language=ko` goes to base and decodes Korean (not an
+/// English translation), `language=multi` or `model=base` detect Korean on the
 /// first speech; English without parameters goes to tiny.en, English with `language=multi` is
 /// detected as English by base and stays English.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,7 +170,7 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     let job = wait_for_job(app.store(), t.tenant.id, meeting_id, Job::MEETING_INTELLIGENCE).await;
     assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2), "{:?}", job.last_error);
     let row = app.store().get_meeting(t.tenant.id, meeting_id).await.unwrap();
-    let items = row.ai_action_items.as_ref().unwrap().0.as_array().unwrap().clone();
+    let items = row.ai_action_items.as_ref().unwrap().0.clone();
     eprintln!("summary: {:?}\nitems: {items:#?}", row.ai_summary);
     assert!(!items.is_empty(), "two explicit commitments were made");
     let filter = TaskFilter { meeting_id: Some(meeting_id), ..Default::default() };
@@ -184,21 +184,21 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     // Tasks list newest first; one job creates them in one transaction (one timestamp on
     // PostgreSQL), so their order is by id: pair them with the items by title.
     for item in &items {
-        let task = tasks.iter().find(|t| item["title"] == t.title.as_str()).unwrap_or_else(|| panic!("{item}"));
-        let expected = item["assignee"].as_str().and_then(|n| resolver.resolve(n)).map(|p| p.id);
-        assert_eq!(task.assignee_id, expected, "{item}");
+        let task = tasks.iter().find(|t| item.title == t.title).unwrap_or_else(|| panic!("{item:?}"));
+        let expected = item.assignee.as_deref().and_then(|n| resolver.resolve(n)).map(|p| p.id);
+        assert_eq!(task.assignee_id, expected, "{item:?}");
         if let Some(due) = task.due_date {
             assert_eq!(due.time(), chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap(), "due dates are noon UTC");
             // The date is what was said, resolved against the meeting's date (not today's): the
             // stored phrase is in a line of the meeting and means that date.
             let said =
-                item["due_date_text"].as_str().unwrap_or_else(|| panic!("a due date without its phrase: {item}"));
+                item.due_date_text.as_deref().unwrap_or_else(|| panic!("a due date without its phrase: {item:?}"));
             assert!(
                 lines.iter().any(|(_, l)| l.to_lowercase().contains(&said.to_lowercase())),
                 "{said:?} was not said"
             );
             let meeting_day = DueDateParser::new(row.created_at.date_naive());
-            assert_eq!(Some(due.date_naive()), meeting_day.parse(said), "{item}");
+            assert_eq!(Some(due.date_naive()), meeting_day.parse(said), "{item:?}");
             assert!(due.date_naive() > row.created_at.date_naive(), "every deadline said is after the meeting day");
         }
     }

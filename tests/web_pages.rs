@@ -222,7 +222,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
             end_ms,
             speaker,
             text: text.into(),
-            words: json!([]),
+            words: Vec::new(),
         };
         store.append_final(t.tenant.id, f).await.unwrap();
     }

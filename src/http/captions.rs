@@ -27,6 +27,7 @@ use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
 use crate::model::SessionStatus;
+use crate::session::{CaptionEvent, ServerMessage};
 use crate::store::StoreError;
 
 /// Viewers of one session at once.
@@ -78,13 +79,17 @@ pub async fn captions(State(state): State<AppState>, request: Request) -> Result
     }
 }
 
-fn skipped(count: u64) -> Arc<str> {
-    format!(r#"{{"type":"CaptionsSkipped","count":{count}}}"#).into()
+fn skipped(count: u64) -> Arc<CaptionEvent> {
+    CaptionEvent::new(ServerMessage::CaptionsSkipped { count })
 }
 
-async fn watch_socket(mut socket: WebSocket, recent: Vec<Arc<str>>, mut rx: broadcast::Receiver<Arc<str>>) {
+async fn watch_socket(
+    mut socket: WebSocket,
+    recent: Vec<Arc<CaptionEvent>>,
+    mut rx: broadcast::Receiver<Arc<CaptionEvent>>,
+) {
     for message in recent {
-        if !send(&mut socket, &message).await {
+        if !send(&mut socket, &message.json).await {
             return;
         }
     }
@@ -101,7 +106,7 @@ async fn watch_socket(mut socket: WebSocket, recent: Vec<Arc<str>>, mut rx: broa
                 Some(Ok(_)) => continue,
             },
         };
-        if !send(&mut socket, &message).await {
+        if !send(&mut socket, &message.json).await {
             return;
         }
     }
@@ -123,8 +128,8 @@ async fn send(socket: &mut WebSocket, message: &str) -> bool {
 }
 
 fn event_stream(
-    recent: Vec<Arc<str>>,
-    rx: broadcast::Receiver<Arc<str>>,
+    recent: Vec<Arc<CaptionEvent>>,
+    rx: broadcast::Receiver<Arc<CaptionEvent>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let live = futures_util::stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
@@ -134,6 +139,6 @@ fn event_stream(
         }
     });
     futures_util::StreamExt::map(futures_util::StreamExt::chain(futures_util::stream::iter(recent), live), |m| {
-        Ok(Event::default().data(m.as_ref()))
+        Ok(Event::default().data(m.json.as_ref()))
     })
 }

@@ -8,14 +8,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
-use crate::model::{Meeting, Role, SttStatus};
+use crate::model::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
 use crate::store::{MeetingFilter, MeetingPatch, NewMeeting};
 use crate::subtitles::{self, Cue};
 use crate::validate::Validator;
@@ -71,10 +70,8 @@ pub struct Transcript {
     pub stt_status: SttStatus,
     pub audio_duration: Option<i32>,
     pub text: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub segments: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub speaker_labels: Option<Value>,
+    pub segments: Option<Vec<TranscriptSegment>>,
+    pub speaker_labels: Option<Vec<SpeakerLabel>>,
 }
 
 fn check_audio_url(v: &mut Validator, url: &str) {
@@ -200,7 +197,7 @@ pub async fn transcript(
         })
         .into_response());
     }
-    let owned = timed_lines(&segments, matches!(format, TranscriptFormat::Vtt));
+    let owned = timed_lines(segments.as_deref().unwrap_or_default(), matches!(format, TranscriptFormat::Vtt));
     let cues: Vec<Cue> = owned.iter().map(|(start, end, text)| Cue { start: *start, end: *end, text }).collect();
     let (body, content_type, ext) = match format {
         TranscriptFormat::Srt => (subtitles::srt(&cues), "application/x-subrip; charset=utf-8", "srt"),
@@ -212,24 +209,21 @@ pub async fn transcript(
         .into_response())
 }
 
-/// The stored segments (`[{speaker, start, end, text}]`) as timed lines for subtitle cues; segments without
-/// text (an acknowledged `Finalize`) are left out.
-fn timed_lines(segments: &Option<Value>, voices: bool) -> Vec<(f32, f32, String)> {
-    let Some(Value::Array(items)) = segments else { return Vec::new() };
-    items
+/// The stored segments as timed lines for subtitle cues; segments without text (an acknowledged
+/// `Finalize`) are left out.
+fn timed_lines(segments: &[TranscriptSegment], voices: bool) -> Vec<(f32, f32, String)> {
+    segments
         .iter()
         .filter_map(|s| {
-            let text = s.get("text")?.as_str()?.trim();
+            let text = s.text.trim();
             if text.is_empty() {
                 return None;
             }
-            let start = s.get("start")?.as_f64()? as f32;
-            let end = s.get("end")?.as_f64()? as f32;
-            let text = match s.get("speaker").and_then(Value::as_u64) {
+            let text = match s.speaker {
                 Some(speaker) if voices => format!("<v Speaker {}>{text}", speaker + 1),
                 _ => text.to_owned(),
             };
-            Some((start, end, text))
+            Some((s.start as f32, s.end as f32, text))
         })
         .collect()
 }

@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use serde_json::{Value, json};
 
 use super::assignee_resolver::AssigneeResolver;
 use super::due_date_parser::DueDateParser;
 use super::job_runner::{JobError, JobHandler};
 use crate::inference::llm::{Extraction, LlmError, LlmWorker, MeetingInput, TranscriptLine};
-use crate::model::{Job, Meeting, TaskStatus};
-use crate::session::CaptionHub;
+use crate::model::{ActionItem, Job, Meeting, TaskStatus};
+use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
 
 /// Task titles are limited to 200 characters by the API; descriptions are kept readable.
@@ -74,7 +73,7 @@ impl JobHandler for MeetingIntelligenceJob {
             resolve(&extraction, &lines, &AssigneeResolver::from_users(&users), meeting.created_at.date_naive());
         let report = self.store.complete_meeting_intelligence(job, result).await?;
         if let Some(captions) = &self.captions {
-            captions.announce(meeting_id, ready_event(&report).into());
+            captions.announce(meeting_id, ready_event(&report));
         }
         Ok(())
     }
@@ -82,25 +81,19 @@ impl JobHandler for MeetingIntelligenceJob {
 
 /// The transcript as the LLM reads it: one line per stored segment, speakers by their labels.
 pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput {
-    let labels: HashMap<i64, String> = meeting
-        .speaker_labels
-        .as_ref()
-        .and_then(|j| j.0.as_array().cloned())
-        .unwrap_or_default()
+    let labels: HashMap<i32, &str> =
+        meeting.speaker_labels.iter().flat_map(|j| j.0.iter()).map(|l| (l.speaker, l.label.as_str())).collect();
+    let mut lines: Vec<TranscriptLine> = meeting
+        .transcript_segments
         .iter()
-        .filter_map(|l| Some((l["speaker"].as_i64()?, l["label"].as_str()?.to_owned())))
-        .collect();
-    let segments = meeting.transcript_segments.as_ref().and_then(|j| j.0.as_array().cloned()).unwrap_or_default();
-    let mut lines: Vec<TranscriptLine> = segments
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            let text = s["text"].as_str()?.trim();
+        .flat_map(|j| j.0.iter())
+        .filter_map(|s| {
+            let text = s.text.trim();
             (!text.is_empty()).then(|| TranscriptLine {
-                seq: s["seq"].as_i64().unwrap_or(i as i64),
-                speaker: s["speaker"].as_i64().map(|n| labels.get(&n).cloned().unwrap_or(format!("Speaker {}", n + 1))),
-                start: s["start"].as_f64().unwrap_or(0.0),
-                end: s["end"].as_f64().unwrap_or(0.0),
+                seq: s.seq.into(),
+                speaker: s.speaker.map(|n| labels.get(&n).map_or(format!("Speaker {}", n + 1), |l| l.to_string())),
+                start: s.start,
+                end: s.end,
                 text: text.to_owned(),
             })
         })
@@ -153,15 +146,15 @@ pub fn resolve(
             .collect();
         let due = dates.from_quote(item.due_date.as_deref(), &quote.join("\n"));
         let description = clip(item.description.trim(), DESCRIPTION_MAX);
-        items.push(json!({
-            "title": title,
-            "description": description,
-            "assignee": item.assignee,
-            "assignee_id": assignee.map(|p| p.id),
-            "due_date": due.as_ref().map(|(_, d)| d.to_string()),
-            "due_date_text": due.as_ref().map(|(spoken, _)| spoken),
-            "source_segments": item.source_segments,
-        }));
+        items.push(ActionItem {
+            title: title.clone(),
+            description: description.clone(),
+            assignee: item.assignee.clone(),
+            assignee_id: assignee.map(|p| p.id),
+            due_date: due.as_ref().map(|(_, d)| *d),
+            due_date_text: due.as_ref().map(|(spoken, _)| spoken.clone()),
+            source_segments: item.source_segments.clone(),
+        });
         tasks.push(NewTask {
             meeting_id: None,
             title,
@@ -172,7 +165,7 @@ pub fn resolve(
             is_ai_generated: true,
         });
     }
-    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items: Value::Array(items), tasks }
+    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items: items, tasks }
 }
 
 /// Due dates are calendar dates but the column is a timestamp: noon UTC is the same calendar day
@@ -185,14 +178,12 @@ fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// What live viewers get: `{"type":"ActionItemsReady","meeting_id",...,"summary","action_items"}`.
-fn ready_event(report: &IntelligenceReport) -> String {
-    json!({
-        "type": "ActionItemsReady",
-        "meeting_id": report.meeting.id,
-        "summary": report.meeting.ai_summary,
-        "action_items": report.meeting.ai_action_items.as_ref().map(|j| &j.0),
-        "tasks": report.created.iter().map(|t| t.id).collect::<Vec<_>>(),
+/// What live viewers get once the minutes are stored.
+fn ready_event(report: &IntelligenceReport) -> Arc<CaptionEvent> {
+    CaptionEvent::new(ServerMessage::ActionItemsReady {
+        meeting_id: report.meeting.id,
+        summary: report.meeting.ai_summary.clone(),
+        action_items: report.meeting.ai_action_items.as_ref().map(|j| j.0.clone()),
+        tasks: report.created.iter().map(|t| t.id).collect(),
     })
-    .to_string()
 }

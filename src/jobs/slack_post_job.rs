@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::job_runner::{JobError, JobHandler};
 use super::slack_client::{SlackClient, SlackError, clip, escape_mrkdwn};
@@ -81,18 +82,19 @@ impl JobHandler for SlackPostJob {
 /// `text` (the notification fallback) and Block Kit blocks: title, summary, action items with
 /// the assignee mentioned when they have a Slack id.
 pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
-    let slack_ids: HashMap<String, &str> =
-        users.iter().filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id.to_string(), s))).collect();
-    let items: Vec<Value> = meeting.ai_action_items.as_ref().and_then(|j| j.0.as_array().cloned()).unwrap_or_default();
-    let lines: Vec<String> = items
+    let slack_ids: HashMap<Uuid, &str> =
+        users.iter().filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id, s))).collect();
+    let lines: Vec<String> = meeting
+        .ai_action_items
         .iter()
+        .flat_map(|j| j.0.iter())
         .map(|item| {
-            let title = escape_mrkdwn(item["title"].as_str().unwrap_or(""));
-            let who = match item["assignee_id"].as_str().and_then(|id| slack_ids.get(id)) {
+            let title = escape_mrkdwn(&item.title);
+            let who = match item.assignee_id.and_then(|id| slack_ids.get(&id)) {
                 Some(slack) => format!(" — <@{slack}>"),
-                None => item["assignee"].as_str().map(|n| format!(" — {}", escape_mrkdwn(n))).unwrap_or_default(),
+                None => item.assignee.as_deref().map(|n| format!(" — {}", escape_mrkdwn(n))).unwrap_or_default(),
             };
-            let due = item["due_date"].as_str().map(|d| format!(" (due {d})")).unwrap_or_default();
+            let due = item.due_date.map(|d| format!(" (due {d})")).unwrap_or_default();
             format!("• {title}{who}{due}")
         })
         .collect();

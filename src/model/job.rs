@@ -32,7 +32,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Summary and action items of a finalized meeting (issue 6).
+    /// Summary and action items of a finalized meeting.
     pub const MEETING_INTELLIGENCE: &'static str = "meeting_intelligence";
     /// Posting a meeting's summary to the tenant's Slack; enqueued when the intelligence job
     /// succeeds.

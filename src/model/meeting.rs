@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -27,13 +26,13 @@ pub struct Meeting {
     pub audio_duration: Option<i32>,
     pub stt_status: SttStatus,
     pub transcript_text: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub transcript_segments: Option<Json<Value>>,
-    #[schema(value_type = Option<Object>)]
-    pub speaker_labels: Option<Json<Value>>,
+    #[schema(value_type = Option<Vec<super::TranscriptSegment>>)]
+    pub transcript_segments: Option<Json<Vec<super::TranscriptSegment>>>,
+    #[schema(value_type = Option<Vec<super::SpeakerLabel>>)]
+    pub speaker_labels: Option<Json<Vec<super::SpeakerLabel>>>,
     pub ai_summary: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub ai_action_items: Option<Json<Value>>,
+    #[schema(value_type = Option<Vec<super::ActionItem>>)]
+    pub ai_action_items: Option<Json<Vec<super::ActionItem>>>,
     pub slack_message_ts: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! Row types of the data model (`../migrations`), shared by the store, the HTTP layer and the
 //! OpenAPI document. Enums map to PostgreSQL enum types and to checked TEXT in SQLite.
 
+mod action_item;
 mod api_key;
 mod integration;
 mod job;
@@ -9,11 +10,13 @@ mod notification;
 mod realtime_session;
 mod task;
 mod tenant;
+mod transcript;
 mod transcript_final;
 mod transcript_gap;
 mod usage;
 mod user;
 
+pub use action_item::ActionItem;
 pub use api_key::ApiKey;
 pub use integration::{Integration, ServiceType};
 pub use job::{Job, JobStatus};
@@ -22,6 +25,7 @@ pub use notification::Notification;
 pub use realtime_session::{RealtimeSession, SessionStatus};
 pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
+pub use transcript::{AssembledTranscript, SpeakerLabel, TranscriptSegment, Word};
 pub use transcript_final::TranscriptFinal;
 pub use transcript_gap::TranscriptGap;
 pub use usage::UsageDay;

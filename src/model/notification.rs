@@ -16,3 +16,10 @@ pub struct Notification {
     pub is_read: bool,
     pub created_at: DateTime<Utc>,
 }
+
+impl Notification {
+    /// The text of an `ACTION_ITEMS_READY` notification: `count` tasks of the meeting `title`.
+    pub fn action_items_message(count: usize, title: &str) -> String {
+        format!("{count} action item{} from \"{title}\" assigned to you", if count == 1 { "" } else { "s" })
+    }
+}

@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,8 +18,7 @@ pub struct TranscriptFinal {
     pub end_ms: i32,
     pub speaker: Option<i32>,
     pub text: String,
-    /// `[{word, start, end, confidence, speaker}]`, seconds.
-    #[schema(value_type = Object)]
-    pub words: Json<Value>,
+    #[schema(value_type = Vec<super::Word>)]
+    pub words: Json<Vec<super::Word>>,
     pub created_at: DateTime<Utc>,
 }

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio::time::sleep_until;
 use uuid::Uuid;
 
-use super::caption_hub::CaptionChannel;
+use super::caption_hub::{CaptionChannel, CaptionEvent};
 use super::control_message::ControlMessage;
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
@@ -403,9 +403,9 @@ impl SessionActor {
         tracing::warn!(session = %self.session.id, start, end, reason, "audio not transcribed");
         crate::metrics::live_transcript_gap(reason);
         self.gaps.push(TranscriptGap { start, end, reason: reason.into() });
-        let message = ServerMessage::TranscriptGap { start, end, reason }.to_json();
-        self.captions.publish(message.as_str().into(), true);
-        let _ = self.outbox.send_reliable(message).await;
+        let event = CaptionEvent::new(ServerMessage::TranscriptGap { start, end, reason });
+        self.captions.publish(event.clone(), true);
+        let _ = self.outbox.send_reliable(event.json.to_string()).await;
     }
 
     /// Sends a final utterance to the diarization thread when the client asked for speakers.
@@ -430,10 +430,10 @@ impl SessionActor {
         }
         let Ok(Ok(text)) = reply else { return };
         let (results, _) = results(&self.stamp, start, &text.segments, None);
-        let json = ServerMessage::Results(results).to_json();
-        self.captions.publish(json.as_str().into(), false);
+        let event = CaptionEvent::new(ServerMessage::Results(results));
+        self.captions.publish(event.clone(), false);
         if self.request.options.interim_results {
-            self.outbox.send_droppable(json);
+            self.outbox.send_droppable(event.json.to_string());
         }
     }
 
@@ -462,7 +462,7 @@ impl SessionActor {
                 end_ms: (end * 1000.0).round() as i32,
                 speaker: majority_speaker(&words).map(|s| s as i32),
                 text,
-                words: serde_json::to_value(&words).expect("words serialize"),
+                words: words.clone(),
             };
             if let Err(e) = self.store_final(final_row).await {
                 self.report_gap(span, "not_stored").await;
@@ -484,9 +484,9 @@ impl SessionActor {
         if let Some(last) = words.last() {
             self.last_word_end = last.end;
         }
-        let json = ServerMessage::Results(results).to_json();
-        self.captions.publish(json.as_str().into(), true);
-        self.outbox.send_reliable(json).await?;
+        let event = CaptionEvent::new(ServerMessage::Results(results));
+        self.captions.publish(event.clone(), true);
+        self.outbox.send_reliable(event.json.to_string()).await?;
         if done.speech_final && self.request.options.utterance_end_ms.is_some() {
             let message = ServerMessage::UtteranceEnd { channel: [0, 1], last_word_end: self.last_word_end };
             self.outbox.send_reliable(message.to_json()).await?;
@@ -569,10 +569,14 @@ impl SessionActor {
             let _ = self.outbox.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
         }
         if meeting.is_some() {
-            let ended = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration }.to_json();
-            self.captions.publish(ended.as_str().into(), false);
+            let ended = CaptionEvent::new(ServerMessage::SessionEnded {
+                session_id: id,
+                meeting_id: self.meeting.id,
+                duration,
+            });
+            self.captions.publish(ended.clone(), false);
             if client_there {
-                let _ = self.outbox.send_reliable(ended).await;
+                let _ = self.outbox.send_reliable(ended.json.to_string()).await;
             }
         }
         tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");

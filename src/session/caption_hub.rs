@@ -15,16 +15,32 @@ use dashmap::DashMap;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::server_message::ServerMessage;
+
 /// Messages a viewer may fall behind by before it starts missing some.
 const VIEWER_BUFFER: usize = 256;
 /// Finals replayed to a viewer that joins mid-session.
 const REPLAY: usize = 10;
 
+/// What viewers get: a server message with its JSON, serialized once for all of them.
+#[derive(Debug)]
+pub struct CaptionEvent {
+    pub message: ServerMessage,
+    pub json: Arc<str>,
+}
+
+impl CaptionEvent {
+    pub fn new(message: ServerMessage) -> Arc<Self> {
+        let json = message.to_json().into();
+        Arc::new(Self { message, json })
+    }
+}
+
 pub struct CaptionChannel {
     pub tenant_id: Uuid,
     pub meeting_id: Uuid,
-    tx: broadcast::Sender<Arc<str>>,
-    recent: Mutex<VecDeque<Arc<str>>>,
+    tx: broadcast::Sender<Arc<CaptionEvent>>,
+    recent: Mutex<VecDeque<Arc<CaptionEvent>>>,
     /// The session is over: no new viewers.
     ended: AtomicBool,
 }
@@ -60,7 +76,7 @@ impl CaptionHub {
     }
 
     /// Sends `message` to whoever still watches the meeting's (ended) session.
-    pub fn announce(&self, meeting_id: Uuid, message: Arc<str>) {
+    pub fn announce(&self, meeting_id: Uuid, message: Arc<CaptionEvent>) {
         let channel = self.sessions.iter().find(|c| c.meeting_id == meeting_id).map(|c| c.value().clone());
         if let Some(channel) = channel {
             let _ = channel.tx.send(message);
@@ -69,7 +85,7 @@ impl CaptionHub {
 }
 
 impl CaptionChannel {
-    pub fn publish(&self, message: Arc<str>, is_final: bool) {
+    pub fn publish(&self, message: Arc<CaptionEvent>, is_final: bool) {
         if is_final {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() == REPLAY {
@@ -82,7 +98,7 @@ impl CaptionChannel {
     }
 
     /// The recent finals, then everything published from now on.
-    pub fn subscribe(&self) -> (Vec<Arc<str>>, broadcast::Receiver<Arc<str>>) {
+    pub fn subscribe(&self) -> (Vec<Arc<CaptionEvent>>, broadcast::Receiver<Arc<CaptionEvent>>) {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         (recent.iter().cloned().collect(), self.tx.subscribe())
     }

@@ -10,12 +10,14 @@ use tokio::sync::broadcast;
 use tokio::time::sleep_until;
 use uuid::Uuid;
 
+use super::caption_hub::CaptionEvent;
 use super::live_service::LiveService;
 use super::outbox::Outbox;
+use super::server_message::ServerMessage;
 
 pub(super) struct Linger {
     pub session: Uuid,
-    pub announcements: Option<broadcast::Receiver<Arc<str>>>,
+    pub announcements: Option<broadcast::Receiver<Arc<CaptionEvent>>>,
     /// Set when the client waits too: the announcement is forwarded to it, then the socket is
     /// closed with this code and reason.
     pub client: Option<(Outbox, u16, &'static str)>,
@@ -32,9 +34,9 @@ impl Linger {
                     m = rx.recv() => m,
                 };
                 match message {
-                    Ok(m) if m.contains(r#""type":"ActionItemsReady""#) => {
+                    Ok(m) if matches!(m.message, ServerMessage::ActionItemsReady { .. }) => {
                         if let Some((client, _, _)) = &self.client {
-                            client.forward(Message::Text(m.as_ref().into())).await;
+                            client.forward(Message::Text(m.json.as_ref().into())).await;
                         }
                         break;
                     }

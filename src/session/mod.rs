@@ -27,7 +27,7 @@ mod speakers;
 mod utterance_segmenter;
 
 pub use actor::{SessionActor, SessionRequest};
-pub use caption_hub::{CaptionChannel, CaptionHub};
+pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub};
 pub use control_message::ControlMessage;
 pub use listen_params::{ListenOptions, ListenParams};
 pub use live_service::{Admission, LiveConfig, LiveService};

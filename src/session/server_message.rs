@@ -5,6 +5,9 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::model::ActionItem;
+pub use crate::model::Word;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
@@ -36,6 +39,19 @@ pub enum ServerMessage {
         end: f64,
         reason: &'static str,
     },
+    /// The meeting's minutes, after the session ended (to caption viewers and a client that
+    /// asked with `wait_for_action_items=true`).
+    ActionItemsReady {
+        meeting_id: Uuid,
+        summary: Option<String>,
+        action_items: Option<Vec<ActionItem>>,
+        /// The tasks created from them.
+        tasks: Vec<Uuid>,
+    },
+    /// To a caption viewer that fell behind: this many messages were skipped.
+    CaptionsSkipped {
+        count: u64,
+    },
     Error {
         code: &'static str,
         message: String,
@@ -66,17 +82,6 @@ pub struct Alternative {
     pub transcript: String,
     pub confidence: f64,
     pub words: Vec<Word>,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct Word {
-    pub word: String,
-    pub start: f64,
-    pub end: f64,
-    pub confidence: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub speaker: Option<u32>,
-    pub punctuated_word: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -16,16 +16,12 @@ pub(super) fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
 
 /// A stored final with its words' speakers taken from `turns`.
 pub(super) fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
-    let mut words: Vec<Word> = serde_json::from_value(f.words.0).unwrap_or_default();
+    let mut words = f.words.0;
     label_words(&mut words, turns);
     let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;
     let speaker = majority_speaker(&words)
         .or_else(|| speaker_for_span(turns, at(f.start_ms), at(f.end_ms).max(at(f.start_ms) + 1)));
-    FinalSpeakers {
-        seq: f.seq,
-        speaker: speaker.map(|s| s as i32),
-        words: serde_json::to_value(&words).expect("words serialize"),
-    }
+    FinalSpeakers { seq: f.seq, speaker: speaker.map(|s| s as i32), words }
 }
 
 /// The speaker of most of the words' time.

@@ -9,7 +9,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::common::{impl_store, like_pattern, page};
+use super::integrations::impl_integration_store;
+use super::jobs::impl_job_store;
+use super::live_sessions::impl_live_session_store;
+use super::meetings::impl_meeting_store;
+use super::notifications::impl_notification_store;
+use super::ops::impl_ops_store;
+use super::sql::{like_pattern, page, sql_helpers};
+use super::tasks::impl_task_store;
+use super::tenants::impl_tenant_store;
 use super::*;
 use crate::model::now;
 
@@ -51,6 +59,17 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// Reads: the tenant's RLS scope in a READ ONLY transaction.
+    async fn read_tx(&self, tenant: Uuid) -> StoreResult<Transaction<'static, Postgres>> {
+        let begin =
+            format!("BEGIN READ ONLY; SET LOCAL ROLE authenticated_user; SET LOCAL app.current_tenant_id = '{tenant}'");
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
+    async fn system_read_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin_with("BEGIN READ ONLY").await?)
+    }
+
     /// Constraints left NOT VALID (e.g. by a hand-made migration) are problems.
     async fn storage_problems(&self) -> StoreResult<Vec<String>> {
         let invalid: Vec<String> = sqlx::query_scalar(
@@ -63,4 +82,12 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore);
+sql_helpers!();
+impl_tenant_store!(PgStore);
+impl_meeting_store!(PgStore);
+impl_task_store!(PgStore);
+impl_live_session_store!(PgStore);
+impl_job_store!(PgStore);
+impl_integration_store!(PgStore);
+impl_notification_store!(PgStore);
+impl_ops_store!(PgStore);

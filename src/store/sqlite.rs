@@ -10,7 +10,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::common::{impl_store, like_pattern, page};
+use super::integrations::impl_integration_store;
+use super::jobs::impl_job_store;
+use super::live_sessions::impl_live_session_store;
+use super::meetings::impl_meeting_store;
+use super::notifications::impl_notification_store;
+use super::ops::impl_ops_store;
+use super::sql::{like_pattern, page, sql_helpers};
+use super::tasks::impl_task_store;
+use super::tenants::impl_tenant_store;
 use super::*;
 use crate::model::now;
 
@@ -48,6 +56,16 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Reads take no write lock: a deferred transaction reads one WAL snapshot while a writer
+    /// goes on.
+    async fn read_tx(&self, _tenant: Uuid) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn system_read_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// SQLite's own checks: page-level integrity and foreign keys.
     async fn storage_problems(&self) -> StoreResult<Vec<String>> {
         let integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
@@ -65,4 +83,12 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore);
+sql_helpers!();
+impl_tenant_store!(SqliteStore);
+impl_meeting_store!(SqliteStore);
+impl_task_store!(SqliteStore);
+impl_live_session_store!(SqliteStore);
+impl_job_store!(SqliteStore);
+impl_integration_store!(SqliteStore);
+impl_notification_store!(SqliteStore);
+impl_ops_store!(SqliteStore);

@@ -323,7 +323,7 @@ pub async fn finalized_live_meeting(
             end_ms: i as i32 * 3000 + 2500,
             speaker: Some(*speaker),
             text: text.to_string(),
-            words: serde_json::json!([]),
+            words: Vec::new(),
         };
         s.append_final(tenant, f).await.unwrap();
     }

@@ -100,6 +100,7 @@ pub fn decode_with_fallback(
         let avg_logprob = hyp.sum_logprob / (seq_len + 1.0);
         let text = tokenizer.decode(&hyp.tokens);
         let compression_ratio = compression_ratio(text.trim());
+        let looping = ends_in_loop(&hyp.tokens, model.config.tokens.timestamp_begin);
         let result = WindowResult {
             tokens: hyp.tokens,
             avg_logprob,
@@ -109,7 +110,7 @@ pub fn decode_with_fallback(
         };
         let mut needs_fallback = false;
         if let Some(threshold) = options.compression_ratio_threshold {
-            if compression_ratio > threshold {
+            if compression_ratio > threshold || looping {
                 needs_fallback = true;
             } else {
                 below_cr.push(result.clone());
@@ -138,6 +139,25 @@ pub fn decode_with_fallback(
         .ok_or_else(|| InferenceError::Config("no temperatures configured".into()))?;
     best.temperature = last_temperature;
     Ok(best)
+}
+
+/// Repeats of one n-gram at the end of a hypothesis that make it a loop.
+const LOOP_REPEATS: usize = 4;
+/// Longest n-gram (text tokens) checked for a loop.
+const LOOP_MAX_NGRAM: usize = 8;
+
+/// Whether the text tokens of `tokens` end in one n-gram repeated [`LOOP_REPEATS`] times: Whisper's
+/// repetition failure, which the compression ratio misses on short windows ("I don. I don. I
+/// don. I don." compresses by 1.2). Treated like a high compression ratio: the next temperature
+/// is tried.
+fn ends_in_loop(tokens: &[u32], timestamp_begin: u32) -> bool {
+    let text: Vec<u32> = tokens.iter().copied().filter(|&t| t < timestamp_begin).collect();
+    (1..=LOOP_MAX_NGRAM).any(|n| {
+        text.len() >= n * LOOP_REPEATS && {
+            let tail = &text[text.len() - n..];
+            (1..LOOP_REPEATS).all(|k| &text[text.len() - (k + 1) * n..text.len() - k * n] == tail)
+        }
+    })
 }
 
 /// zlib compression ratio of the text, as faster-whisper computes it.
@@ -448,6 +468,18 @@ mod tests {
         let looping = compression_ratio(&"thank you ".repeat(40));
         assert!(normal < 2.4, "{normal}");
         assert!(looping > 2.4, "{looping}");
+    }
+
+    #[test]
+    fn a_repeated_ngram_at_the_end_is_a_loop() {
+        const TS: u32 = 1000;
+        // " I", " don", "." four times, with timestamps between: a loop.
+        let looping = [TS, 1, 2, 3, TS + 5, TS + 5, 1, 2, 3, 1, 2, 3, 1, 2, 3, TS + 9];
+        assert!(ends_in_loop(&looping, TS));
+        // Three repeats ("no, no, no") or repeats not at the end are speech.
+        assert!(!ends_in_loop(&[7, 4, 5, 4, 5, 4, 5], TS));
+        assert!(!ends_in_loop(&[4, 5, 4, 5, 4, 5, 4, 5, 9, 10], TS));
+        assert!(!ends_in_loop(&[], TS));
     }
 
     #[test]

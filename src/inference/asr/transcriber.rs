@@ -131,6 +131,12 @@ impl Transcriber {
         if let Some(threshold) = options.no_speech_threshold {
             let confident = options.log_prob_threshold.is_some_and(|lp| result.avg_logprob > lp);
             if result.no_speech_prob > threshold && !confident {
+                tracing::debug!(
+                    no_speech_prob = result.no_speech_prob,
+                    avg_logprob = result.avg_logprob,
+                    seconds = segment_size as f32 * FRAME_SECS,
+                    "window judged silent"
+                );
                 return Ok(WindowOutcome {
                     segments: Vec::new(),
                     advance: segment_size,

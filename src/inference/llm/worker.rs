@@ -140,6 +140,7 @@ impl LlmWorker {
 
 /// Sets the calling thread's niceness (Linux keeps it per thread, and threads it creates
 /// inherit it). A failure (a platform without it) only costs the priority, so it is logged.
+#[allow(unsafe_code, reason = "libc::setpriority is the only way to set a thread's niceness")]
 fn lower_priority(nice: i32) {
     if nice == 0 {
         return;

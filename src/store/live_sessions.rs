@@ -1,0 +1,364 @@
+//! Live sessions and their finals: a session starts with its meeting, every final is stored as it
+//! is produced, and the session is finalized (transcript assembled, job queued) in one
+//! transaction, by the session itself or by crash recovery.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::*;
+
+/// What a live session starts with.
+#[derive(Debug, Clone)]
+pub struct NewLiveSession {
+    pub host_id: Uuid,
+    pub title: String,
+    pub socket_id: String,
+    pub server_instance: String,
+}
+
+/// A final result to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFinal {
+    pub session_id: Uuid,
+    pub meeting_id: Uuid,
+    pub seq: i32,
+    pub start_ms: i32,
+    pub end_ms: i32,
+    pub speaker: Option<i32>,
+    pub text: String,
+    pub words: Vec<crate::model::Word>,
+}
+
+/// A stored final's speakers after re-clustering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalSpeakers {
+    pub seq: i32,
+    pub speaker: Option<i32>,
+    /// The words with their `speaker` fields.
+    pub words: Vec<crate::model::Word>,
+}
+
+#[async_trait]
+pub trait LiveSessionStore: Send + Sync + 'static {
+    async fn create_realtime_session(
+        &self,
+        tenant: Uuid,
+        host_id: Uuid,
+        meeting_id: Option<Uuid>,
+        socket_id: &str,
+    ) -> StoreResult<RealtimeSession>;
+    async fn end_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession>;
+    async fn get_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession>;
+    async fn list_realtime_sessions(
+        &self,
+        tenant: Uuid,
+        status: Option<SessionStatus>,
+    ) -> StoreResult<Vec<RealtimeSession>>;
+    /// One transaction: a meeting (stt_status PROCESSING) and its ACTIVE session owned by
+    /// `live.server_instance`.
+    async fn start_live_session(&self, tenant: Uuid, live: NewLiveSession) -> StoreResult<(RealtimeSession, Meeting)>;
+    /// Stores one final; `seq` must be the next number of the session (a replay of a stored
+    /// `seq` with the same content is accepted, so a retried write is harmless).
+    async fn append_final(&self, tenant: Uuid, segment: NewFinal) -> StoreResult<()>;
+    async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>>;
+    /// One transaction: new speakers for stored finals (end-of-meeting re-clustering).
+    async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()>;
+    /// Adds to the meeting's list of audio stretches missing from its transcript.
+    async fn add_transcript_gaps(&self, tenant: Uuid, meeting: Uuid, gaps: &[TranscriptGap]) -> StoreResult<()>;
+    /// One transaction: the meeting gets its transcript assembled from the stored finals,
+    /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
+    /// meeting-intelligence job is enqueued when there is any text. Finalizing an ENDED session
+    /// again changes nothing and returns the meeting.
+    async fn finalize_live_session(
+        &self,
+        tenant: Uuid,
+        session: Uuid,
+        audio_seconds: Option<f64>,
+    ) -> StoreResult<Meeting>;
+    /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
+    async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
+}
+
+macro_rules! impl_live_session_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::LiveSessionStore for $ty {
+            async fn create_realtime_session(
+                &self,
+                tenant: Uuid,
+                host_id: Uuid,
+                meeting_id: Option<Uuid>,
+                socket_id: &str,
+            ) -> StoreResult<RealtimeSession> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_user(&mut tx, tenant, host_id).await?;
+                if let Some(meeting) = meeting_id {
+                    live_meeting(&mut tx, tenant, meeting).await?;
+                }
+                let row = sqlx::query_as(
+                    "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, status, started_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(host_id)
+                .bind(socket_id)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn end_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                // Ending twice is harmless: the first end time stays.
+                let row = sqlx::query_as(
+                    "UPDATE realtime_sessions SET status = 'ENDED', ended_at = COALESCE(ended_at, $3) \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn get_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row = sqlx::query_as("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn list_realtime_sessions(
+                &self,
+                tenant: Uuid,
+                status: Option<SessionStatus>,
+            ) -> StoreResult<Vec<RealtimeSession>> {
+                let mut tx = self.read_tx(tenant).await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
+                     ORDER BY started_at DESC, id DESC",
+                )
+                .bind(tenant)
+                .bind(status)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn start_live_session(
+                &self,
+                tenant: Uuid,
+                live: NewLiveSession,
+            ) -> StoreResult<(RealtimeSession, Meeting)> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_user(&mut tx, tenant, live.host_id).await?;
+                let meeting: Meeting = sqlx::query_as(
+                    "INSERT INTO meetings (id, tenant_id, title, host_id, stt_status, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'PROCESSING', $5, $5) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(&live.title)
+                .bind(live.host_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                add_usage(&mut tx, tenant, now.date_naive(), 1, 0, 0).await?;
+                let session = sqlx::query_as(
+                    "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, server_instance, \
+                     status, started_at) VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(meeting.id)
+                .bind(live.host_id)
+                .bind(&live.socket_id)
+                .bind(&live.server_instance)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((session, meeting))
+            }
+
+            async fn append_final(&self, tenant: Uuid, f: NewFinal) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                sqlx::query(
+                    "INSERT INTO transcript_finals (session_id, seq, tenant_id, meeting_id, start_ms, end_ms, \
+                     speaker, text, words, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (session_id, seq) DO NOTHING",
+                )
+                .bind(f.session_id)
+                .bind(f.seq)
+                .bind(tenant)
+                .bind(f.meeting_id)
+                .bind(f.start_ms)
+                .bind(f.end_ms)
+                .bind(f.speaker)
+                .bind(&f.text)
+                .bind(sqlx::types::Json(&f.words))
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>> {
+                let mut tx = self.read_tx(tenant).await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
+                )
+                .bind(tenant)
+                .bind(session)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                for f in &finals {
+                    sqlx::query(
+                        "UPDATE transcript_finals SET speaker = $4, words = $5 \
+                         WHERE tenant_id = $1 AND session_id = $2 AND seq = $3",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .bind(f.seq)
+                    .bind(f.speaker)
+                    .bind(sqlx::types::Json(&f.words))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_transcript_gaps(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+                gaps: &[crate::model::TranscriptGap],
+            ) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let stored: Option<sqlx::types::Json<Vec<crate::model::TranscriptGap>>> =
+                    sqlx::query_scalar("SELECT transcript_gaps FROM meetings WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let mut all = stored.map(|j| j.0).unwrap_or_default();
+                all.extend_from_slice(gaps);
+                sqlx::query("UPDATE meetings SET transcript_gaps = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(meeting)
+                    .bind(sqlx::types::Json(&all))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn finalize_live_session(
+                &self,
+                tenant: Uuid,
+                session: Uuid,
+                audio_seconds: Option<f64>,
+            ) -> StoreResult<Meeting> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row: RealtimeSession =
+                    sqlx::query_as("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(session)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
+                if row.status == SessionStatus::Active {
+                    let finals: Vec<TranscriptFinal> = sqlx::query_as(
+                        "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let transcript = $crate::model::AssembledTranscript::from_finals(&finals);
+                    let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
+                    let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
+                    sqlx::query(
+                        "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
+                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .bind(&transcript.text)
+                    .bind(sqlx::types::Json(&transcript.segments))
+                    .bind(sqlx::types::Json(&transcript.speaker_labels))
+                    .bind(duration)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if !transcript.text.is_empty() {
+                        sqlx::query(
+                            "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
+                             ON CONFLICT (kind, meeting_id) DO NOTHING",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(tenant)
+                        .bind(Job::MEETING_INTELLIGENCE)
+                        .bind(meeting_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                let meeting = sqlx::query_as("SELECT * FROM meetings WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(meeting)
+            }
+
+            async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>> {
+                let mut tx = self.system_read_tx().await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' AND server_instance = $1 \
+                     ORDER BY started_at, id",
+                )
+                .bind(server_instance)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+        }
+    };
+}
+
+pub(super) use impl_live_session_store;

@@ -1,0 +1,166 @@
+//! Meetings: registered, listed, renamed, soft-deleted and restored.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub struct NewMeeting {
+    pub title: String,
+    pub host_id: Uuid,
+    pub audio_file_url: Option<String>,
+    /// Seconds, for a recording registered after the fact; must be positive (D-087).
+    pub audio_duration: Option<i32>,
+    pub stt_status: SttStatus,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MeetingPatch {
+    pub title: Option<String>,
+}
+
+/// Filters for [`Store::list_meetings`]; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MeetingFilter {
+    pub stt_status: Option<SttStatus>,
+    pub host_id: Option<Uuid>,
+    /// Case-insensitive substring of the title.
+    pub title_contains: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// List soft-deleted meetings instead of live ones.
+    pub deleted: bool,
+}
+
+#[async_trait]
+pub trait MeetingStore: Send + Sync + 'static {
+    async fn create_meeting(&self, tenant: Uuid, meeting: NewMeeting) -> StoreResult<Meeting>;
+    async fn get_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting>;
+    async fn list_meetings(
+        &self,
+        tenant: Uuid,
+        filter: &MeetingFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Page<Meeting>>;
+    async fn update_meeting(&self, tenant: Uuid, id: Uuid, patch: MeetingPatch) -> StoreResult<Meeting>;
+    async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
+    async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting>;
+    /// Physical delete (tasks survive as orphans, D-095); used by purges and tests.
+    async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
+}
+
+macro_rules! impl_meeting_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::MeetingStore for $ty {
+            async fn create_meeting(&self, tenant: Uuid, meeting: NewMeeting) -> StoreResult<Meeting> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_user(&mut tx, tenant, meeting.host_id).await.map_err(|e| match e {
+                    StoreError::NotFound => {
+                        StoreError::rule("host_not_found", "host_id", "the host is not a user of this tenant")
+                    }
+                    other => other,
+                })?;
+                let row = sqlx::query_as(
+                    "INSERT INTO meetings (id, tenant_id, title, host_id, audio_file_url, audio_duration, \
+                     stt_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(&meeting.title)
+                .bind(meeting.host_id)
+                .bind(&meeting.audio_file_url)
+                .bind(meeting.audio_duration)
+                .bind(meeting.stt_status)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                add_usage(&mut tx, tenant, now.date_naive(), 1, 0, 0).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn get_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row = live_meeting(&mut tx, tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn list_meetings(
+                &self,
+                tenant: Uuid,
+                filter: &MeetingFilter,
+                after: Option<Cursor>,
+                limit: u32,
+            ) -> StoreResult<Page<Meeting>> {
+                let mut tx = self.read_tx(tenant).await?;
+                let rows: Vec<Meeting> = sqlx::query_as(
+                    "SELECT * FROM meetings WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
+                     AND ($3 IS NULL OR stt_status = $3) AND ($4 IS NULL OR host_id = $4) \
+                     AND ($5 IS NULL OR lower(title) LIKE $5 ESCAPE '\\') \
+                     AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7) \
+                     AND ($8 IS NULL OR (created_at, id) < ($8, $9)) \
+                     ORDER BY created_at DESC, id DESC LIMIT $10",
+                )
+                .bind(tenant)
+                .bind(filter.deleted)
+                .bind(filter.stt_status)
+                .bind(filter.host_id)
+                .bind(filter.title_contains.as_deref().map(like_pattern))
+                .bind(filter.created_from)
+                .bind(filter.created_to)
+                .bind(after.map(|c| c.created_at))
+                .bind(after.map(|c| c.id))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(page(rows, limit, |m| Cursor { created_at: m.created_at, id: m.id }))
+            }
+
+            async fn update_meeting(&self, tenant: Uuid, id: Uuid, patch: MeetingPatch) -> StoreResult<Meeting> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = sqlx::query_as(
+                    "UPDATE meetings SET title = COALESCE($3, title), updated_at = $4 \
+                     WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(&patch.title)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                soft_delete(&mut tx, "meetings", tenant, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = restore(&mut tx, "meetings", tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                delete_row(&mut tx, "meetings", tenant, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use impl_meeting_store;

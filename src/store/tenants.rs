@@ -1,0 +1,376 @@
+//! Tenants, their users and their API keys. Tenant creation and API-key lookup are system
+//! operations (no tenant is known yet); everything else acts inside one tenant.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub slack_user_id: Option<String>,
+}
+
+/// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub default_language: Option<Option<String>>,
+}
+
+/// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub slack_user_id: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// `None` for the key created with a tenant: it belongs to the new owner.
+    pub user_id: Option<Uuid>,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: Vec<u8>,
+}
+
+pub(super) const INSERT_USER: &str = "INSERT INTO users (id, tenant_id, email, name, role, slack_user_id, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *";
+pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *";
+
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates a tenant with its OWNER and the owner's first API key, in one transaction.
+    async fn create_tenant(
+        &self,
+        name: &str,
+        slug: &str,
+        owner: NewUser,
+        key: NewApiKey,
+    ) -> StoreResult<(Tenant, User, ApiKey)>;
+    async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant>;
+    async fn count_tenants(&self) -> StoreResult<i64>;
+    async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant>;
+    async fn update_tenant(&self, tenant: Uuid, patch: TenantPatch) -> StoreResult<Tenant>;
+    /// Physically deletes the tenant and, by cascade, everything it owns (D-089).
+    async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()>;
+    async fn create_user(&self, tenant: Uuid, user: NewUser) -> StoreResult<User>;
+    async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User>;
+    async fn list_users(&self, tenant: Uuid, deleted: bool) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, tenant: Uuid, id: Uuid, patch: UserPatch) -> StoreResult<User>;
+    /// Soft delete; the user's unfinished tasks become unassigned (D-092, decision in docs).
+    async fn soft_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
+    async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User>;
+    /// Physical delete; refused while the user hosts meetings (D-074).
+    async fn hard_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
+    async fn create_api_key(&self, tenant: Uuid, key: NewApiKey) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self, tenant: Uuid, user: Option<Uuid>) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, tenant: Uuid, id: Uuid) -> StoreResult<ApiKey>;
+    /// System scope: finds a key by prefix with its live owner, for authentication.
+    async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)>;
+    async fn touch_api_key(&self, tenant: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+macro_rules! impl_tenant_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::TenantStore for $ty {
+            async fn create_tenant(
+                &self,
+                name: &str,
+                slug: &str,
+                owner: NewUser,
+                key: NewApiKey,
+            ) -> StoreResult<(Tenant, User, ApiKey)> {
+                let now = now();
+                let mut tx = self.system_tx().await?;
+                let tenant: Tenant = sqlx::query_as(
+                    "INSERT INTO tenants (id, name, slug, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(name)
+                .bind(slug)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let user: User = sqlx::query_as($crate::store::tenants::INSERT_USER)
+                    .bind(Uuid::new_v4())
+                    .bind(tenant.id)
+                    .bind(&owner.email)
+                    .bind(&owner.name)
+                    .bind(Role::Owner)
+                    .bind(&owner.slack_user_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let key: ApiKey = sqlx::query_as($crate::store::tenants::INSERT_API_KEY)
+                    .bind(Uuid::new_v4())
+                    .bind(tenant.id)
+                    .bind(user.id)
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.key_hash)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok((tenant, user, key))
+            }
+
+            async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant> {
+                Ok(sqlx::query_as("SELECT * FROM tenants WHERE slug = $1").bind(slug).fetch_one(&self.pool).await?)
+            }
+
+            async fn count_tenants(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(&self.pool).await?)
+            }
+
+            async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row =
+                    sqlx::query_as("SELECT * FROM tenants WHERE id = $1").bind(tenant).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn update_tenant(&self, tenant: Uuid, patch: $crate::store::TenantPatch) -> StoreResult<Tenant> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = sqlx::query_as(
+                    "UPDATE tenants SET name = COALESCE($2, name), \
+                     default_language = CASE WHEN $3 THEN $4 ELSE default_language END, updated_at = $5 \
+                     WHERE id = $1 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(&patch.name)
+                .bind(patch.default_language.is_some())
+                .bind(patch.default_language.flatten())
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()> {
+                let mut tx = self.system_tx().await?;
+                let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(tenant).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, tenant: Uuid, user: NewUser) -> StoreResult<User> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                // D-106: look the email up first, so the common case gets a clean answer; the
+                // partial unique index still decides races.
+                let taken: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND lower(email) = lower($2) \
+                     AND deleted_at IS NULL",
+                )
+                .bind(tenant)
+                .bind(&user.email)
+                .fetch_one(&mut *tx)
+                .await?;
+                if taken > 0 {
+                    return Err(StoreError::Constraint("uq_users_tenant_email".into()));
+                }
+                let row = sqlx::query_as($crate::store::tenants::INSERT_USER)
+                    .bind(Uuid::new_v4())
+                    .bind(tenant)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(user.role)
+                    .bind(&user.slack_user_id)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row = live_user(&mut tx, tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn list_users(&self, tenant: Uuid, deleted: bool) -> StoreResult<Vec<User>> {
+                let mut tx = self.read_tx(tenant).await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM users WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
+                     ORDER BY created_at, id",
+                )
+                .bind(tenant)
+                .bind(deleted)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn update_user(&self, tenant: Uuid, id: Uuid, patch: UserPatch) -> StoreResult<User> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = sqlx::query_as(
+                    "UPDATE users SET name = COALESCE($3, name), role = COALESCE($4, role), \
+                     slack_user_id = CASE WHEN $5 THEN $6 ELSE slack_user_id END, updated_at = $7 \
+                     WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(&patch.name)
+                .bind(patch.role)
+                .bind(patch.slack_user_id.is_some())
+                .bind(patch.slack_user_id.flatten())
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn soft_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                soft_delete(&mut tx, "users", tenant, id).await?;
+                // Open work of a departed user goes back to the pool; finished tasks keep their
+                // assignee for the record (D-092 with D-118).
+                sqlx::query(
+                    "UPDATE tasks SET assignee_id = NULL WHERE tenant_id = $1 AND assignee_id = $2 \
+                     AND status <> 'DONE'",
+                )
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 \
+                     AND revoked_at IS NULL",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = restore(&mut tx, "users", tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn hard_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let hosted: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM meetings WHERE tenant_id = $1 AND host_id = $2")
+                        .bind(tenant)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if hosted > 0 {
+                    return Err(StoreError::Constraint("fk_meetings_users_host".into()));
+                }
+                delete_row(&mut tx, "users", tenant, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_api_key(&self, tenant: Uuid, key: NewApiKey) -> StoreResult<ApiKey> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let user_id = key.user_id.ok_or(StoreError::rule(
+                    "user_not_found",
+                    "user_id",
+                    "an API key must belong to a user",
+                ))?;
+                live_user(&mut tx, tenant, user_id).await.map_err(|e| match e {
+                    StoreError::NotFound => {
+                        StoreError::rule("user_not_found", "user_id", "no such user in this tenant")
+                    }
+                    other => other,
+                })?;
+                let row = sqlx::query_as($crate::store::tenants::INSERT_API_KEY)
+                    .bind(Uuid::new_v4())
+                    .bind(tenant)
+                    .bind(user_id)
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.key_hash)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn list_api_keys(&self, tenant: Uuid, user: Option<Uuid>) -> StoreResult<Vec<ApiKey>> {
+                let mut tx = self.read_tx(tenant).await?;
+                let rows = sqlx::query_as(
+                    "SELECT * FROM api_keys WHERE tenant_id = $1 AND ($2 IS NULL OR user_id = $2) \
+                     ORDER BY created_at, id",
+                )
+                .bind(tenant)
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn revoke_api_key(&self, tenant: Uuid, id: Uuid) -> StoreResult<ApiKey> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = sqlx::query_as(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)> {
+                let key: ApiKey = sqlx::query_as("SELECT * FROM api_keys WHERE prefix = $1")
+                    .bind(prefix)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let user: User =
+                    sqlx::query_as("SELECT * FROM users WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL")
+                        .bind(key.user_id)
+                        .bind(key.tenant_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok((key, user))
+            }
+
+            async fn touch_api_key(&self, tenant: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use impl_tenant_store;
