@@ -12,9 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::http::AppState;
 use ddalkkak::store::{PgStore, SqliteStore, Store};
+use ddalkkak::{App, AppConfig, Database, Keys};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -33,16 +32,12 @@ struct Report {
 async fn run(store: Arc<dyn Store>, clients: usize, secs: u64) -> anyhow::Result<Report> {
     let created = ddalkkak::admin::create_tenant(&*store, "Bench", "bench", "owner@bench.com", None).await?;
     let key = created.api_key;
-    let state = AppState {
-        store: store.clone(),
-        cipher: TokenCipher::new(&[1; 32]),
-        signer: StreamTokenSigner::new([2; 32]),
-        live: None,
-    };
+    let keys = Keys { encryption: [1; 32], token_signing: [2; 32] };
+    let app = App::build(AppConfig::new(Database::Store(store), keys)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+    let server = tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
 
     // Seed through the API, as users would.

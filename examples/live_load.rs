@@ -8,6 +8,8 @@
 //!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
 //! ```
 //!
+//! The models are not fetched here: `bash models/fetch.sh` first (with `--llm NAME` for `--llm`).
+//!
 //! `--llm NAME` keeps the summary LLM busy the whole time (a 30-minute meeting of the
 //! action-item evaluation set, extracted over and over, on every core at `--llm-nice`): what a
 //! meeting's summary job costs the live sessions running beside it.
@@ -29,15 +31,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::commands::live::{LiveSetup, start_live};
-use ddalkkak::http::AppState;
+use ddalkkak::commands::live::LiveSetup;
 use ddalkkak::inference::asr::Precision;
 use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision as LlmPrecision};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::intelligence::MeetingExtractor;
 use ddalkkak::session::LiveConfig;
-use ddalkkak::store::{SqliteStore, Store};
+use ddalkkak::{App, AppConfig, Database, Keys};
 use ddalkkak_eval::action_items::EvalMeeting;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -232,15 +232,11 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("audio: {:.1} s from {} file(s), looped", pcm.len() as f64 / 16_000.0, args.audio.len());
 
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&ddalkkak::store::sqlite_url(dir.path()), 8).await?);
-    let tenant = ddalkkak::admin::create_tenant(&*store, "Load", "load", "load@example.com", None).await?;
     let max = args.streams.iter().copied().max().unwrap_or(1);
-    let shutdown = CancellationToken::new();
-    let setup = LiveSetup {
+    let live = LiveSetup {
         models_dir: args.models_dir.clone(),
         precision: args.precision,
         asr_workers: args.workers,
-        fetch: true,
         config: LiveConfig {
             max_sessions: max,
             max_backlog: usize::MAX,
@@ -248,20 +244,18 @@ async fn main() -> anyhow::Result<()> {
             ..LiveConfig::default()
         },
     };
-    let live = start_live(setup, store.clone(), shutdown.clone()).await?;
-    let state = AppState {
-        store,
-        cipher: TokenCipher::new(&[1; 32]),
-        signer: StreamTokenSigner::new([2; 32]),
-        live: Some(live.service.clone()),
-    };
+    let database = Database::Connect { url: ddalkkak::store::sqlite_url(dir.path()), max_connections: 8 };
+    let keys = Keys { encryption: [1; 32], token_signing: [2; 32] };
+    let app = App::build(AppConfig { live: Some(live), ..AppConfig::new(database, keys) }).await?;
+    let tenant = ddalkkak::admin::create_tenant(&**app.store(), "Load", "load", "load@example.com", None).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!(
         "ws://{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true&diarize={}",
         listener.local_addr()?,
         args.diarize
     );
-    tokio::spawn(ddalkkak::run(state, listener, Default::default(), shutdown.clone()));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
     let llm = match &args.llm {
         Some(name) => Some(background_llm(&args, name, shutdown.clone())?),
         None => None,

@@ -20,6 +20,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
+    ///
+    /// Models are loaded, not fetched: run `bash scripts/setup.sh --llm qwen0.5b` (which runs
+    /// `models/fetch.sh`) first. A missing model stops the start with the command that fetches it.
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit (the `db:migrate:deploy` step, D-145).
     Migrate(DbArgs),
@@ -166,8 +169,9 @@ pub struct LiveArgs {
     /// Serve the REST API only: no models are loaded and `/v1/listen` answers 503.
     #[arg(long, env = "DDALKKAK_NO_LIVE")]
     pub no_live: bool,
-    /// Whisper models of live sessions, served at once (`tiny.en`, `base`); fetched on first
-    /// start. A session names one with `model=`, else its language picks one (English: the
+    /// Whisper models of live sessions, served at once (`tiny.en`, `base`); fetch them first
+    /// (`bash models/fetch.sh --asr tiny.en,base`): a missing one stops the start with that
+    /// command. A session names one with `model=`, else its language picks one (English: the
     /// English-only model; other languages: a multilingual one); without either, the first.
     #[arg(
         long,
@@ -184,7 +188,8 @@ pub struct LiveArgs {
     /// 0: one per core (decoding is sequential per utterance, so one worker leaves cores idle).
     #[arg(long, env = "DDALKKAK_ASR_WORKERS", default_value_t = 0)]
     pub asr_workers: usize,
-    /// Where models are fetched to and loaded from.
+    /// Where models are loaded from (`models/fetch.sh` writes them next to itself); `serve` does
+    /// not fetch.
     #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
     /// Live sessions beyond this are refused (503 `overloaded`).
@@ -202,9 +207,10 @@ pub struct LiveArgs {
 /// Meeting intelligence: the LLM job that writes summaries and action items, and Slack posts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IntelligenceArgs {
-    /// LLM for summaries and action items (`qwen0.5b`, `qwen1.5b`, `smollm2`, or `none`);
-    /// fetched and converted on first start. Qwen2.5-Coder-0.5B is the default because it is the
-    /// smallest that finds usable action items on the evaluation set (docs/benchmarks.md).
+    /// LLM for summaries and action items (`qwen0.5b`, `qwen1.5b`, `smollm2`, or `none`); fetch
+    /// it first (`bash models/fetch.sh --llm qwen0.5b`): a missing one stops the start with that
+    /// command. Qwen2.5-Coder-0.5B is the default because it is the smallest that finds usable
+    /// action items on the evaluation set (docs/benchmarks.md).
     #[arg(long, env = "DDALKKAK_LLM", default_value = "qwen0.5b")]
     pub llm: String,
     #[arg(long, env = "DDALKKAK_LLM_PRECISION", value_enum, default_value = "int8")]

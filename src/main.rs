@@ -1,17 +1,17 @@
-//! The `ddalkkak` binary: parses the command line and hands over to the library.
+//! The `ddalkkak` binary: parses the command line and hands over to the library (`serve`: flags →
+//! [`AppConfig`] → [`App`]).
+
+use std::time::Duration;
 
 use clap::Parser;
-use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
-use ddalkkak::commands::intelligence::{IntelligenceSetup, start_intelligence};
-use ddalkkak::commands::live::{LiveSetup, start_live};
+use ddalkkak::commands::intelligence::IntelligenceSetup;
+use ddalkkak::commands::live::LiveSetup;
 use ddalkkak::config::{AdminCommand, AsrPrecision, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
-use ddalkkak::http::AppState;
 use ddalkkak::inference::asr::Precision;
 use ddalkkak::inference::llm::Precision as LlmPrecision;
 use ddalkkak::jobs::RunnerConfig;
 use ddalkkak::session::LiveConfig;
-use ddalkkak::{RunOptions, admin, store};
-use tokio_util::sync::CancellationToken;
+use ddalkkak::{App, AppConfig, Database, Keys, RunOptions, admin, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -83,49 +83,56 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Maps the flags to an [`AppConfig`]; [`App`] does the rest.
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Configuration errors first: they should not wait on a database connection.
-    let cipher = TokenCipher::new(&args.encryption_key()?);
-    let signer = StreamTokenSigner::new(args.token_signing_key()?);
-    let store = store::connect(&args.db.url()?, args.db.db_max_connections).await?;
-    if args.db.embedded() {
-        let key_file = args.db.data_dir.join("secrets").join("owner-api-key");
-        if admin::bootstrap_embedded(&*store, &key_file).await? {
-            tracing::info!(path = %key_file.display(), "first start: created tenant `default`; its owner's API key is in this file");
-        }
-    }
-    ddalkkak::metrics::install(args.metrics_listen)?;
-    let shutdown = CancellationToken::new();
-    let live = if args.live.no_live {
-        None
-    } else {
-        let l = &args.live;
-        let setup = LiveSetup {
-            models_dir: l.models_dir.clone(),
-            precision: match l.asr_precision {
-                AsrPrecision::Int8 => Precision::Int8,
-                AsrPrecision::Fp32 => Precision::Fp32,
-            },
-            asr_workers: l.asr_workers,
-            fetch: true,
-            config: LiveConfig {
-                max_sessions: l.max_live_sessions,
-                idle_timeout: std::time::Duration::from_secs(l.idle_timeout_secs.max(1)),
-                server_instance: l.instance_id(),
-                models: l.asr_models.clone(),
-                // Viewers wait for the action items only when an LLM will write them.
-                action_items_wait: if args.intelligence.llm_name().is_some() {
-                    std::time::Duration::from_secs(600)
-                } else {
-                    std::time::Duration::ZERO
-                },
-                ..LiveConfig::default()
-            },
-        };
-        Some(start_live(setup, store.clone(), shutdown.clone()).await?)
+    let keys = Keys { encryption: args.encryption_key()?, token_signing: args.token_signing_key()? };
+    let config = AppConfig {
+        database: Database::Connect { url: args.db.url()?, max_connections: args.db.db_max_connections },
+        bootstrap_owner_key: args.db.embedded().then(|| args.db.data_dir.join("secrets").join("owner-api-key")),
+        keys,
+        metrics_listen: Some(args.metrics_listen),
+        live: (!args.live.no_live).then(|| live_setup(&args)),
+        intelligence: Some(intelligence_setup(&args)),
+        run: RunOptions {
+            retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),
+            shutdown_timeout: args.shutdown_timeout(),
+            ..RunOptions::default()
+        },
     };
+    let app = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    app.run(listener, shutdown_signal()).await
+}
+
+fn live_setup(args: &ServeArgs) -> LiveSetup {
+    let l = &args.live;
+    LiveSetup {
+        models_dir: l.models_dir.clone(),
+        precision: match l.asr_precision {
+            AsrPrecision::Int8 => Precision::Int8,
+            AsrPrecision::Fp32 => Precision::Fp32,
+        },
+        asr_workers: l.asr_workers,
+        config: LiveConfig {
+            max_sessions: l.max_live_sessions,
+            idle_timeout: Duration::from_secs(l.idle_timeout_secs.max(1)),
+            server_instance: l.instance_id(),
+            models: l.asr_models.clone(),
+            // Viewers wait for the action items only when an LLM will write them.
+            action_items_wait: if args.intelligence.llm_name().is_some() {
+                Duration::from_secs(600)
+            } else {
+                Duration::ZERO
+            },
+            ..LiveConfig::default()
+        },
+    }
+}
+
+fn intelligence_setup(args: &ServeArgs) -> IntelligenceSetup {
     let i = &args.intelligence;
-    let intelligence = IntelligenceSetup {
+    IntelligenceSetup {
         models_dir: args.live.models_dir.clone(),
         llm: i.llm_name(),
         precision: match i.llm_precision {
@@ -134,46 +141,42 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         threads: i.llm_threads,
         nice: i.llm_nice,
-        fetch: true,
         slack_api_url: i.slack_api_url.clone(),
-        runner: RunnerConfig {
-            lease: std::time::Duration::from_secs(i.job_lease_secs.max(1)),
-            ..RunnerConfig::default()
-        },
-    };
-    let captions = live.as_ref().map(|l| l.service.captions.clone());
-    let intelligence = start_intelligence(intelligence, store.clone(), cipher.clone(), captions).await?;
-    let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()) };
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let options = RunOptions {
-        retention_interval: std::time::Duration::from_secs(args.retention_interval_secs.max(1)),
-        shutdown_timeout: args.shutdown_timeout(),
-        jobs: intelligence.runners,
-        ..RunOptions::default()
-    };
-    ddalkkak::run(state, listener, options, shutdown).await
+        runner: RunnerConfig { lease: Duration::from_secs(i.job_lease_secs.max(1)), ..RunnerConfig::default() },
+    }
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match &mut int {
+                    Some(s) => _ = s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let term = async {
+                match &mut term {
+                    Some(s) => _ = s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = int => {}
+                _ = term => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }
 
 fn init_tracing(format: LogFormat) {

@@ -1,6 +1,8 @@
 //! The `ddalkkak` binary itself: tenant administration and a serve → SIGTERM → clean exit cycle
 //! on the embedded database.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,13 +90,21 @@ fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
-    let mut child = ddalkkak()
+    let mut serve = ddalkkak();
+    serve
         .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", &metrics_listen, "--llm", "none"])
         .arg("--data-dir")
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .arg(dir.path());
+    // `serve` does not fetch models: without the ones it serves by default, the REST API only.
+    let models = common::model_paths();
+    if ["tiny.en", "base"].iter().all(|m| models.has_whisper(m)) && models.vad().exists() {
+        serve.arg("--models-dir").arg(&models.root);
+    } else {
+        assert!(!common::require_models(), "models missing in {} (run models/fetch.sh)", models.root.display());
+        eprintln!("tiny.en/base not fetched: serving with --no-live");
+        serve.arg("--no-live");
+    }
+    let mut child = serve.stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = lines
         .by_ref()

@@ -1,12 +1,12 @@
-//! Builds the meeting-intelligence side of `serve`: the LLM worker thread and the durable job
-//! runners (`meeting_intelligence`, and `slack_post` which needs no model).
+//! Builds the meeting-intelligence side of [`crate::App::build`]: the LLM worker thread and the
+//! durable job runners (`meeting_intelligence`, and `slack_post` which needs no model).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::models::{ModelPaths, ensure_llm};
+use super::models::{ModelPaths, require_llm};
 use crate::auth::TokenCipher;
 use crate::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use crate::inference::{OrtRuntime, Threads};
@@ -25,10 +25,18 @@ pub struct IntelligenceSetup {
     pub threads: Option<usize>,
     /// Niceness of the LLM's threads (see `LlmWorker`'s CPU policy).
     pub nice: i32,
-    /// Fetch a missing LLM (`models/fetch.sh --llm`) instead of failing.
-    pub fetch: bool,
     pub slack_api_url: String,
     pub runner: RunnerConfig,
+}
+
+impl IntelligenceSetup {
+    /// Fails, naming the `models/fetch.sh` command to run, when the configured LLM is missing.
+    pub fn require_model(&self) -> anyhow::Result<()> {
+        match &self.llm {
+            Some(name) => require_llm(&ModelPaths::new(&self.models_dir), name),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The runners to spawn, and the LLM thread they use (stopped when dropped).
@@ -49,11 +57,8 @@ pub async fn start_intelligence(
         tracing::warn!("no LLM configured: meeting summaries and action items are not generated");
         return Ok(Intelligence { runners, llm: None });
     };
+    setup.require_model()?;
     let paths = ModelPaths::new(&setup.models_dir);
-    if setup.fetch {
-        let (paths, name) = (paths.clone(), name.clone());
-        tokio::task::spawn_blocking(move || ensure_llm(&paths, &name)).await??;
-    }
     let llm = tokio::task::spawn_blocking(move || -> anyhow::Result<LlmWorker<MeetingExtractor>> {
         let threads = setup.threads.unwrap_or(Threads::default().intra_op).max(1);
         let runtime = OrtRuntime::load(&paths.ort_library(), Threads { intra_op: threads })?;

@@ -1,6 +1,7 @@
-//! Builds the live-transcription service for `serve`: fetches the models when missing, loads
-//! ONNX Runtime, starts one ASR engine per served model, the VAD thread and the diarization
-//! thread, and recovers sessions a crash left open.
+//! Builds the live-transcription service for [`crate::App::build`]: checks that the models are
+//! there (a missing one fails with the `models/fetch.sh` command to run), loads ONNX Runtime,
+//! starts one ASR engine per served model, the VAD thread and the diarization thread, and
+//! recovers sessions a crash left open.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::models::{ModelPaths, ensure_models};
+use super::models::{ModelPaths, require_live_models};
 use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision};
 use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
@@ -22,9 +23,14 @@ pub struct LiveSetup {
     pub precision: Precision,
     /// ASR worker threads per served model (each with its own model copy); 0: one per core.
     pub asr_workers: usize,
-    /// Fetch missing models (`models/fetch.sh`) instead of failing.
-    pub fetch: bool,
     pub config: LiveConfig,
+}
+
+impl LiveSetup {
+    /// Fails, naming the `models/fetch.sh` command to run, when a model this setup needs is missing.
+    pub fn require_models(&self) -> anyhow::Result<()> {
+        require_live_models(&ModelPaths::new(&self.models_dir), &self.config.models)
+    }
 }
 
 /// Everything started for live sessions; the threads stop when the service is dropped.
@@ -41,10 +47,7 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
     let paths = ModelPaths::new(&setup.models_dir);
     let names = setup.config.models.clone();
     anyhow::ensure!(!names.is_empty(), "no ASR model to serve");
-    if setup.fetch {
-        let (paths, names) = (paths.clone(), names.clone());
-        tokio::task::spawn_blocking(move || names.iter().try_for_each(|model| ensure_models(&paths, model))).await??;
-    }
+    setup.require_models()?;
     let (asr, vad, diarize) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         // Every served model gets the workers one model would: a model nobody is using costs
         // memory (its weights per worker), not CPU, so English sessions on tiny.en keep their

@@ -1,5 +1,5 @@
 //! What the subcommands run besides the HTTP server itself: `transcribe`, `extract`, `models fetch`, and
-//! the live-session and meeting-intelligence setup of `serve`.
+//! the live-session and meeting-intelligence setup that [`crate::App::build`] starts.
 
 pub mod extract;
 pub mod intelligence;
@@ -8,5 +8,5 @@ mod models;
 pub mod transcribe;
 
 pub use extract::extract;
-pub use models::{ModelPaths, ensure_llm, ensure_models, fetch_models};
+pub use models::{ModelPaths, ensure_models, fetch_models, require_live_models, require_llm};
 pub use transcribe::transcribe;

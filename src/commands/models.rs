@@ -68,20 +68,36 @@ pub fn fetch_models(paths: &ModelPaths, asr: &str, int8: bool) -> anyhow::Result
     Ok(())
 }
 
-/// Fetches and converts the LLM `name` unless it is already there.
-pub fn ensure_llm(paths: &ModelPaths, name: &str) -> anyhow::Result<()> {
-    if paths.has_llm(name) {
+/// Fails, naming the command that fetches them, unless ONNX Runtime, Silero VAD and each Whisper
+/// model in `asr` are in `paths` (`serve` loads models; it does not fetch them).
+pub fn require_live_models(paths: &ModelPaths, asr: &[String]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = asr.iter().filter(|m| !paths.has_whisper(m)).map(String::as_str).collect();
+    if missing.is_empty() && paths.vad().exists() {
         return Ok(());
     }
-    let script = paths.root.join("fetch.sh");
+    let what = if missing.is_empty() {
+        "Silero VAD".to_owned()
+    } else {
+        missing.iter().map(|m| format!("whisper-{m}")).collect::<Vec<_>>().join(", ")
+    };
+    let fetch = if missing.is_empty() { asr.join(",") } else { missing.join(",") };
+    anyhow::bail!(
+        "{what} not found in {}/ (models are not fetched on start): run `bash {} --asr {fetch}` first, \
+         or serve the REST API only with --no-live",
+        paths.root.display(),
+        paths.root.join("fetch.sh").display()
+    )
+}
+
+/// Fails, naming the command that fetches it, unless the LLM `name` is in `paths`.
+pub fn require_llm(paths: &ModelPaths, name: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
-        script.exists(),
-        "{} not found: set DDALKKAK_MODELS_DIR to the repository's models/",
-        script.display()
+        paths.has_llm(name),
+        "LLM {name} not found in {}/ (models are not fetched on start): run `bash {} --llm {name}` first, \
+         or start with --llm none (meeting summaries wait in the queue)",
+        paths.root.display(),
+        paths.root.join("fetch.sh").display()
     );
-    eprintln!("LLM {name} missing in {}; fetching", paths.root.display());
-    let status = Command::new("bash").arg(&script).args(["--llm", name]).status()?;
-    anyhow::ensure!(status.success(), "LLM fetch failed ({status})");
     Ok(())
 }
 

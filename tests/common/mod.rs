@@ -9,15 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ddalkkak::admin::{self, CreatedTenant};
-use ddalkkak::auth::{StreamTokenSigner, TokenCipher};
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::commands::intelligence::{IntelligenceSetup, start_intelligence};
-use ddalkkak::commands::live::{Live, LiveSetup, start_live};
-use ddalkkak::http::AppState;
+use ddalkkak::commands::intelligence::IntelligenceSetup;
+use ddalkkak::commands::live::{Live, LiveSetup};
 use ddalkkak::inference::asr::Precision;
-use ddalkkak::jobs::{JobRunner, RunnerConfig};
+use ddalkkak::jobs::RunnerConfig;
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{PgStore, SqliteStore, Store};
+use ddalkkak::{App, AppConfig, Database, Keys};
 use tokio_util::sync::CancellationToken;
 
 pub const PG_ENV: &str = "DDALKKAK_TEST_DATABASE_URL";
@@ -166,7 +165,7 @@ pub fn models() -> Option<ModelPaths> {
 
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
-        Self::spawn_with(db, None, Vec::new()).await
+        Self::spawn_with(db, None, None).await
     }
 
     /// A server with live sessions (real tiny.en int8 + Silero VAD); `None` without models.
@@ -181,58 +180,34 @@ impl TestApp {
         if llm.is_some() && config.action_items_wait.is_zero() {
             config.action_items_wait = std::time::Duration::from_secs(300);
         }
-        let setup = LiveSetup {
+        let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
+        let intelligence = llm.map(|(llm, slack_api_url)| IntelligenceSetup {
             models_dir: paths.root.clone(),
-            precision: Precision::Int8,
-            asr_workers: 1,
-            fetch: false,
-            config,
-        };
-        let shutdown = CancellationToken::new();
-        let live = start_live(setup, db.store.clone(), shutdown.clone()).await.expect("start live service");
-        let mut jobs = Vec::new();
-        if let Some((llm, slack_api_url)) = llm {
-            let setup = IntelligenceSetup {
-                models_dir: paths.root.clone(),
-                llm: Some(llm.into()),
-                precision: ddalkkak::inference::llm::Precision::Int8,
-                threads: Some(1),
-                nice: 0,
-                fetch: false,
-                slack_api_url: slack_api_url.into(),
-                runner: RunnerConfig {
-                    poll: std::time::Duration::from_millis(100),
-                    backoff: std::time::Duration::from_millis(200),
-                    ..RunnerConfig::default()
-                },
-            };
-            let captions = Some(live.service.captions.clone());
-            let cipher = TokenCipher::new(&TEST_KEY);
-            jobs = start_intelligence(setup, db.store.clone(), cipher, captions).await.expect("start LLM").runners;
-        }
-        let mut app = Self::spawn_with(db, Some(live.service.clone()), jobs).await;
-        app.shutdown = shutdown;
-        app.live = Some(Arc::new(live));
-        Some(app)
+            llm: Some(llm.into()),
+            precision: ddalkkak::inference::llm::Precision::Int8,
+            threads: Some(1),
+            nice: 0,
+            slack_api_url: slack_api_url.into(),
+            runner: RunnerConfig {
+                poll: std::time::Duration::from_millis(100),
+                backoff: std::time::Duration::from_millis(200),
+                ..RunnerConfig::default()
+            },
+        });
+        Some(Self::spawn_with(db, Some(live), intelligence).await)
     }
 
-    async fn spawn_with(
-        db: TestDb,
-        live: Option<Arc<ddalkkak::session::LiveService>>,
-        jobs: Vec<JobRunner>,
-    ) -> TestApp {
-        let shutdown = live.as_ref().map(|l| l.shutdown.clone()).unwrap_or_default();
-        let state = AppState {
-            store: db.store.clone(),
-            cipher: TokenCipher::new(&TEST_KEY),
-            signer: StreamTokenSigner::new(TEST_KEY),
-            live,
-        };
+    /// Builds the server through [`App::build`] over the test's store, with the test keys.
+    async fn spawn_with(db: TestDb, live: Option<LiveSetup>, intelligence: Option<IntelligenceSetup>) -> TestApp {
+        let keys = Keys { encryption: TEST_KEY, token_signing: TEST_KEY };
+        let config = AppConfig { live, intelligence, ..AppConfig::new(Database::Store(db.store.clone()), keys) };
+        let app = App::build(config).await.expect("build the server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let options = ddalkkak::RunOptions { jobs, ..Default::default() };
-        let server = tokio::spawn(ddalkkak::run(state, listener, options, shutdown.clone()));
-        TestApp { addr, db, http: reqwest::Client::new(), shutdown, live: None, server: Some(server) }
+        let live = app.live().cloned();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
+        TestApp { addr, db, http: reqwest::Client::new(), shutdown, live, server: Some(server) }
     }
 
     pub fn ws_url(&self, path: &str) -> String {

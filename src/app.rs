@@ -1,0 +1,211 @@
+//! The composition root: what `serve` runs, built in one place from a plain [`AppConfig`].
+//!
+//! The binary maps its flags to an `AppConfig`; the tests, `examples/live_load.rs` and
+//! `benches/api_load.rs` fill one in directly (a store they already hold, in-process model
+//! settings, fixed keys) and go through the same [`App::build`] and [`App::run`].
+//!
+//! Models are not fetched here: a missing one fails [`App::build`] with the `models/fetch.sh`
+//! command to run (docs/decisions.md, "Model fetching is a step of its own").
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::commands::intelligence::{Intelligence, IntelligenceSetup, start_intelligence};
+use crate::commands::live::{Live, LiveSetup, start_live};
+use crate::http::{self, AppState};
+use crate::inference::llm::LlmWorker;
+use crate::intelligence::MeetingExtractor;
+use crate::jobs::{JobRunner, Retention, RetentionJob};
+use crate::store::{self, Store};
+
+/// Everything a server needs, as plain values. No field reads the environment or the command
+/// line; `main.rs` does that.
+pub struct AppConfig {
+    pub database: Database,
+    /// With no tenant in the database yet, create tenant `default` and write its owner's API key
+    /// to this file (mode 0600): the embedded single-node quick start. `None`: never (PostgreSQL,
+    /// tests).
+    pub bootstrap_owner_key: Option<PathBuf>,
+    pub keys: Keys,
+    /// Prometheus `/metrics` listener. The recorder is process-wide, so at most one `App` per
+    /// process sets it (the binary); `None`: no metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Live sessions (`/v1/listen`); `None`: no models are loaded and `/v1/listen` answers 503.
+    pub live: Option<LiveSetup>,
+    /// The durable job runners: Slack posts, and meeting intelligence when `llm` names a model.
+    /// `None`: no job runner at all (jobs stay queued).
+    pub intelligence: Option<IntelligenceSetup>,
+    pub run: RunOptions,
+}
+
+impl AppConfig {
+    /// The REST API over `database` and nothing else: no bootstrap, no metrics endpoint, no live
+    /// sessions, no job runners, default run options. Set the other fields to add them.
+    pub fn new(database: Database, keys: Keys) -> Self {
+        Self {
+            database,
+            bootstrap_owner_key: None,
+            keys,
+            metrics_listen: None,
+            live: None,
+            intelligence: None,
+            run: RunOptions::default(),
+        }
+    }
+}
+
+/// Where the data lives.
+pub enum Database {
+    /// Connect (and apply pending migrations): `postgres://…` or `sqlite://…`.
+    Connect { url: String, max_connections: u32 },
+    /// A store the caller already holds (tests and benches seed and inspect it).
+    Store(Arc<dyn Store>),
+}
+
+/// The two 32-byte server keys.
+#[derive(Clone)]
+pub struct Keys {
+    /// AES-256-GCM key of integration tokens at rest.
+    pub encryption: [u8; 32],
+    /// HMAC key of stream tokens.
+    pub token_signing: [u8; 32],
+}
+
+/// How the server runs besides what it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub retention: Retention,
+    pub retention_interval: Duration,
+    /// After shutdown is requested, live sessions and background work each get this long to
+    /// finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            retention: Retention::default(),
+            retention_interval: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A built server: store connected, tenant bootstrapped, models loaded, job runners ready.
+/// Nothing listens until [`App::run`]; the model threads stop when it is dropped.
+pub struct App {
+    state: AppState,
+    live: Option<Arc<Live>>,
+    runners: Vec<JobRunner>,
+    /// The meeting-intelligence runner's LLM thread (stopped when dropped).
+    llm: Option<Arc<LlmWorker<MeetingExtractor>>>,
+    run: RunOptions,
+    /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
+    /// completes.
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Checks that the configured models are there, connects the store, bootstraps the embedded
+    /// tenant, installs metrics, starts the live service (recovering sessions a crash left open)
+    /// and the job runners, in that order.
+    pub async fn build(config: AppConfig) -> anyhow::Result<App> {
+        // A missing model stops the start before anything is connected or loaded.
+        if let Some(live) = &config.live {
+            live.require_models()?;
+        }
+        if let Some(intelligence) = &config.intelligence {
+            intelligence.require_model()?;
+        }
+        let cipher = TokenCipher::new(&config.keys.encryption);
+        let signer = StreamTokenSigner::new(config.keys.token_signing);
+        let store = match config.database {
+            Database::Connect { url, max_connections } => store::connect(&url, max_connections).await?,
+            Database::Store(store) => store,
+        };
+        if let Some(key_file) = &config.bootstrap_owner_key
+            && crate::admin::bootstrap_embedded(&*store, key_file).await?
+        {
+            tracing::info!(path = %key_file.display(), "first start: created tenant `default`; its owner's API key is in this file");
+        }
+        if let Some(listen) = config.metrics_listen {
+            crate::metrics::install(listen)?;
+        }
+        let shutdown = CancellationToken::new();
+        let live = match config.live {
+            Some(setup) => Some(Arc::new(start_live(setup, store.clone(), shutdown.clone()).await?)),
+            None => None,
+        };
+        let Intelligence { runners, llm } = match config.intelligence {
+            Some(setup) => {
+                let captions = live.as_ref().map(|l| l.service.captions.clone());
+                start_intelligence(setup, store.clone(), cipher.clone(), captions).await?
+            }
+            None => Intelligence { runners: Vec::new(), llm: None },
+        };
+        let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()) };
+        Ok(App { state, live, runners, llm, run: config.run, shutdown })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
+    /// The live service and its model threads, when [`AppConfig::live`] was set.
+    pub fn live(&self) -> Option<&Arc<Live>> {
+        self.live.as_ref()
+    }
+
+    /// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests,
+    /// live sessions and background jobs (each job is a tracked task watching the same token).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App { state, live, runners, llm, run: options, shutdown: token } = self;
+        let tasks = TaskTracker::new();
+        let retention = RetentionJob {
+            store: state.store.clone(),
+            retention: options.retention,
+            interval: options.retention_interval,
+        };
+        tasks.spawn(retention.run(token.clone()));
+        for runner in runners {
+            tasks.spawn(runner.run(token.clone()));
+        }
+
+        tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
+        let service = state.live.clone();
+        let signal = {
+            let token = token.clone();
+            async move {
+                shutdown.await;
+                token.cancel();
+            }
+        };
+        axum::serve(listener, http::router(state)).with_graceful_shutdown(signal).await?;
+        // Upgraded WebSockets outlive the HTTP server: live sessions flush, store their meetings and
+        // close (1001) within the deadline; whatever does not make it is recovered on the next start.
+        if let Some(service) = service {
+            service.drain(options.shutdown_timeout).await;
+        }
+
+        tasks.close();
+        if tokio::time::timeout(options.shutdown_timeout, tasks.wait()).await.is_err() {
+            tracing::warn!(timeout = ?options.shutdown_timeout, "background tasks did not stop in time");
+        }
+        tracing::info!("stopped");
+        // The model threads (ASR, VAD, diarization, LLM) stop here, after the work that used them.
+        drop((live, llm));
+        Ok(())
+    }
+}
