@@ -1,7 +1,7 @@
 //! Tenant administration used by `ddalkkak admin …` (and by tests to set up tenants).
 
 use crate::auth::ApiKeySecret;
-use crate::model::{Role, Tenant, User};
+use crate::domain::{Role, Tenant, User};
 use crate::store::{NewApiKey, NewUser, Store, StoreError};
 use crate::validate::{FieldError, Validator};
 

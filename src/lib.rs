@@ -10,7 +10,7 @@
 //! - [`session`]: live sessions (`/v1/listen`): the socket actor, streaming policy, captions.
 //! - [`audio`]: decoding and resampling; [`inference`]: model work on ONNX Runtime (Whisper, VAD,
 //!   speaker embeddings, the LLM).
-//! - [`model`]: row types of the data model; [`validate`]: input rules.
+//! - [`domain`]: row types of the data model; [`validate`]: input rules.
 //! - [`admin`]: tenant administration shared by the CLI and tests.
 //! - [`app`]: the composition root: [`AppConfig`] → [`App::build`] → [`App::run`], used by the
 //!   binary, the tests, `examples/live_load.rs` and `benches/api_load.rs` alike.
@@ -21,12 +21,12 @@ pub mod audio;
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod inference;
 pub mod intelligence;
 pub mod jobs;
 pub mod metrics;
-pub mod model;
 pub mod session;
 pub mod store;
 pub mod subtitles;

@@ -4,7 +4,7 @@
 mod common;
 
 use ddalkkak::auth::{StreamScope, StreamTokenSigner, TokenCipher};
-use ddalkkak::model::now;
+use ddalkkak::domain::now;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use common::TestDb;
 use ddalkkak::auth::TokenCipher;
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
-use ddalkkak::model::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
+use ddalkkak::domain::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
 use ddalkkak::store::{
     ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store, StoreError,
 };
@@ -86,7 +86,7 @@ async fn claims_are_exclusive_leased_and_fenced(db: TestDb) {
     assert!(claim_lost(s.complete_meeting_intelligence(&first, intelligence(vec![task("Stale", None)])).await));
 
     // A retry is due later; a release (shutdown) gives the attempt back.
-    let later = ddalkkak::model::now() + chrono::Duration::hours(1);
+    let later = ddalkkak::domain::now() + chrono::Duration::hours(1);
     s.settle_job(&second, JobSettlement::Retry { at: later, error: "model busy".into() }).await.unwrap();
     let job = &s.list_jobs(t.tenant.id, meeting).await.unwrap()[0];
     assert_eq!((job.status, job.attempts, job.last_error.as_deref()), (JobStatus::Queued, 2, Some("model busy")));
@@ -102,7 +102,7 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
             NewUser {
                 email: "bob@intel.com".into(),
                 name: "Bob Lee".into(),
-                role: ddalkkak::model::Role::Member,
+                role: ddalkkak::domain::Role::Member,
                 slack_user_id: Some("U0BOB".into()),
             },
         )

@@ -418,7 +418,7 @@ async fn shutdown_drains_live_sessions() {
     let meeting: uuid::Uuid = got.messages[0].1["meeting_id"].as_str().unwrap().parse().unwrap();
     let tenant = store.tenant_by_slug("live").await.unwrap().id;
     let meeting = store.get_meeting(tenant, meeting).await.unwrap();
-    assert_eq!(meeting.stt_status, ddalkkak::model::SttStatus::Completed);
+    assert_eq!(meeting.stt_status, ddalkkak::domain::SttStatus::Completed);
     assert_eq!(meeting.transcript_text.unwrap().replace('\n', " "), got.final_text());
 }
 

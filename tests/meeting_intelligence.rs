@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{TestApp, TestDb};
 use ddalkkak::intelligence::{AssigneeResolver, DueDateParser};
-use ddalkkak::model::{Job, JobStatus};
+use ddalkkak::domain::{Job, JobStatus};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{NewUser, Store, TaskFilter};
 use futures_util::{SinkExt, StreamExt};
@@ -145,7 +145,7 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     let member = |name: &str, email: &str| NewUser {
         email: email.into(),
         name: name.into(),
-        role: ddalkkak::model::Role::Member,
+        role: ddalkkak::domain::Role::Member,
         slack_user_id: None,
     };
     let alice = s.create_user(t.tenant.id, member("Alice Kim", "alice@owners.com")).await.unwrap();

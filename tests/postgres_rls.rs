@@ -4,7 +4,7 @@
 
 mod common;
 
-use ddalkkak::model::{Role, ServiceType};
+use ddalkkak::domain::{Role, ServiceType};
 use ddalkkak::store::{ErrorRecord, ErrorTable, NewIntegration, NewMeeting, NewTask, NewUser};
 use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
@@ -53,14 +53,14 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
         host_id: member.id,
         audio_file_url: None,
         audio_duration: None,
-        stt_status: ddalkkak::model::SttStatus::Pending,
+        stt_status: ddalkkak::domain::SttStatus::Pending,
     };
     let m = store.create_meeting(tid, new_meeting).await.unwrap();
     let task = NewTask {
         meeting_id: Some(m.id),
         title: "t".into(),
         description: None,
-        status: ddalkkak::model::TaskStatus::Todo,
+        status: ddalkkak::domain::TaskStatus::Todo,
         assignee_id: Some(member.id),
         due_date: None,
         is_ai_generated: true,

@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::Duration;
-use ddalkkak::model::{Role, ServiceType, SessionStatus, SttStatus, TaskStatus, now};
+use ddalkkak::domain::{Role, ServiceType, SessionStatus, SttStatus, TaskStatus, now};
 use ddalkkak::store::*;
 use serde_json::json;
 use uuid::Uuid;

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Principal};
 use crate::auth::ApiKeySecret;
-use crate::model::{ApiKey, Role};
+use crate::domain::{ApiKey, Role};
 use crate::store::NewApiKey;
 use crate::validate::Validator;
 

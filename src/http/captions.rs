@@ -26,7 +26,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
-use crate::model::SessionStatus;
+use crate::domain::SessionStatus;
 use crate::session::{CaptionEvent, ServerMessage};
 use crate::store::StoreError;
 

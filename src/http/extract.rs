@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::{ApiKeySecret, StreamTokenSigner, hash_key};
-use crate::model::{Role, now};
+use crate::domain::{Role, now};
 use crate::store::StoreError;
 
 /// A JSON body. Syntax errors are 400 `malformed_json`; a body of the wrong shape is 422 naming

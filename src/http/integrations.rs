@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::{AppState, double_option};
-use crate::model::{Integration, Role, ServiceType};
+use crate::domain::{Integration, Role, ServiceType};
 use crate::store::{IntegrationPatch, NewIntegration};
 use crate::validate::Validator;
 

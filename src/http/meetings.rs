@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
-use crate::model::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
+use crate::domain::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
 use crate::store::{MeetingFilter, MeetingPatch, NewMeeting};
 use crate::subtitles::{self, Cue};
 use crate::validate::Validator;

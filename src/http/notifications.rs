@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiPath, ApiQuery, Principal};
-use crate::model::Notification;
+use crate::domain::Notification;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct NotificationQuery {

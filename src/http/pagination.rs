@@ -41,7 +41,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let c = Cursor { created_at: crate::model::now(), id: Uuid::new_v4() };
+        let c = Cursor { created_at: crate::domain::now(), id: Uuid::new_v4() };
         assert_eq!(decode(Some(&encode(c))).unwrap(), Some(c));
         assert!(decode(Some("not-a-cursor")).is_err());
         assert!(limit(Some(0)).is_err() && limit(Some(101)).is_err());

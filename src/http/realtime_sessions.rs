@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiPath, ApiQuery, Principal};
-use crate::model::{RealtimeSession, SessionStatus};
+use crate::domain::{RealtimeSession, SessionStatus};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SessionListQuery {

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Principal};
 use crate::auth::{StreamClaims, StreamScope};
-use crate::model::now;
+use crate::domain::now;
 
 pub const DEFAULT_TTL_SECONDS: i64 = 300;
 pub const MAX_TTL_SECONDS: i64 = 3600;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, double_option, pagination};
-use crate::model::{Task, TaskStatus};
+use crate::domain::{Task, TaskStatus};
 use crate::store::{NewTask, TaskFilter, TaskPatch};
 use crate::validate::Validator;
 

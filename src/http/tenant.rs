@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiQuery, Principal};
-use crate::model::{Role, Tenant, UsageDay, now};
+use crate::domain::{Role, Tenant, UsageDay, now};
 use crate::session::choose_model;
 use crate::store::TenantPatch;
 use crate::validate::Validator;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, double_option};
-use crate::model::{Role, Tenant, User};
+use crate::domain::{Role, Tenant, User};
 use crate::store::{NewUser, UserPatch};
 use crate::validate::Validator;
 

@@ -18,7 +18,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Principal};
 use crate::auth::{ApiKeySecret, StreamClaims, StreamScope};
-use crate::model::{Role, now};
+use crate::domain::{Role, now};
 use crate::store::StoreError;
 
 /// The cookie's name.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use crate::model::User;
+use crate::domain::User;
 
 /// One person an item may be assigned to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,7 +367,7 @@ mod tests {
             tenant_id: Uuid::nil(),
             email: email.into(),
             name: name.into(),
-            role: crate::model::Role::Member,
+            role: crate::domain::Role::Member,
             slack_user_id: None,
             created_at: now,
             updated_at: now,

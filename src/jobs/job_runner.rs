@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::model::Job;
+use crate::domain::Job;
 use crate::store::{ErrorRecord, ErrorTable, JobSettlement, Store, StoreError};
 
 /// One kind of job. `run` writes its own result through a store call fenced by the claim, so a
@@ -206,7 +206,7 @@ impl JobRunner {
                     let delay = after
                         .map_or_else(|| self.config.backoff_after(job.attempts), |d| d.min(self.config.max_backoff));
                     tracing::warn!(error = %message, retry_in_secs = delay.as_secs_f64(), "job failed; will retry");
-                    JobSettlement::Retry { at: crate::model::now() + lease(delay), error: message }
+                    JobSettlement::Retry { at: crate::domain::now() + lease(delay), error: message }
                 } else {
                     tracing::error!(error = %message, "job failed for good");
                     JobSettlement::Fail { error: message }

@@ -14,7 +14,7 @@ use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
     AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine,
 };
-use crate::model::{ActionItem, Job, Meeting, TaskStatus};
+use crate::domain::{ActionItem, Job, Meeting, TaskStatus};
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
 

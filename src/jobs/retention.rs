@@ -54,7 +54,7 @@ pub struct RetentionJob {
 
 impl RetentionJob {
     pub async fn run_once(&self) -> StoreResult<PurgeReport> {
-        let report = self.store.purge_expired(self.retention.cutoffs(crate::model::now())).await?;
+        let report = self.store.purge_expired(self.retention.cutoffs(crate::domain::now())).await?;
         for (table, rows) in [
             ("meetings_error", report.meetings_error),
             ("ai_error_log", report.ai_error_log),

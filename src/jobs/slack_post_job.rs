@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::job_runner::{JobError, JobHandler};
 use super::slack_client::{SlackClient, SlackError, clip, escape_mrkdwn};
 use crate::auth::TokenCipher;
-use crate::model::{Job, Meeting, ServiceType, User};
+use crate::domain::{Job, Meeting, ServiceType, User};
 use crate::store::{ErrorTable, Store};
 
 pub struct SlackPostJob {

@@ -42,7 +42,7 @@ use crate::inference::InferenceError;
 use crate::inference::asr::UtteranceText;
 use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
-use crate::model::{Meeting, RealtimeSession, TranscriptGap};
+use crate::domain::{Meeting, RealtimeSession, TranscriptGap};
 use crate::store::{NewFinal, NewLiveSession};
 
 /// A session without `language` keeps the first language detected on an utterance of at least

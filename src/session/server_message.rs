@@ -5,8 +5,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::model::ActionItem;
-pub use crate::model::Word;
+use crate::domain::ActionItem;
+pub use crate::domain::Word;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type")]

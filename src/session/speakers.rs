@@ -15,7 +15,7 @@ pub(super) fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
 }
 
 /// A stored final with its words' speakers taken from `turns`.
-pub(super) fn relabel_final(f: crate::model::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
+pub(super) fn relabel_final(f: crate::domain::TranscriptFinal, turns: &[SpeakerTurn]) -> FinalSpeakers {
     let mut words = f.words.0;
     label_words(&mut words, turns);
     let at = |ms: i32| ms.max(0) as u64 * MODEL_RATE as u64 / 1000;

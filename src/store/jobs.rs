@@ -22,7 +22,7 @@ pub enum JobSettlement {
 #[derive(Debug, Clone)]
 pub struct MeetingIntelligence {
     pub summary: String,
-    pub action_items: Vec<crate::model::ActionItem>,
+    pub action_items: Vec<crate::domain::ActionItem>,
     /// Created only when the meeting has no AI tasks yet; `is_ai_generated` and `meeting_id`
     /// are set by the store.
     pub tasks: Vec<NewTask>,

@@ -26,7 +26,7 @@ pub struct NewFinal {
     pub end_ms: i32,
     pub speaker: Option<i32>,
     pub text: String,
-    pub words: Vec<crate::model::Word>,
+    pub words: Vec<crate::domain::Word>,
 }
 
 /// A stored final's speakers after re-clustering.
@@ -35,7 +35,7 @@ pub struct FinalSpeakers {
     pub seq: i32,
     pub speaker: Option<i32>,
     /// The words with their `speaker` fields.
-    pub words: Vec<crate::model::Word>,
+    pub words: Vec<crate::domain::Word>,
 }
 
 #[async_trait]
@@ -252,10 +252,10 @@ macro_rules! impl_live_session_store {
                 &self,
                 tenant: Uuid,
                 meeting: Uuid,
-                gaps: &[crate::model::TranscriptGap],
+                gaps: &[crate::domain::TranscriptGap],
             ) -> StoreResult<()> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let stored: Option<sqlx::types::Json<Vec<crate::model::TranscriptGap>>> =
+                let stored: Option<sqlx::types::Json<Vec<crate::domain::TranscriptGap>>> =
                     sqlx::query_scalar("SELECT transcript_gaps FROM meetings WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant)
                         .bind(meeting)
@@ -296,7 +296,7 @@ macro_rules! impl_live_session_store {
                     .bind(session)
                     .fetch_all(&mut *tx)
                     .await?;
-                    let transcript = $crate::model::AssembledTranscript::from_finals(&finals);
+                    let transcript = $crate::domain::AssembledTranscript::from_finals(&finals);
                     let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
                     let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
                     sqlx::query(

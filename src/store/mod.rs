@@ -31,7 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::model::{
+use crate::domain::{
     ApiKey, Integration, Job, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
     Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User,
 };

@@ -10,7 +10,7 @@
 //!   row-lock clause of a job claim).
 //!
 //! Parameters are `$n` in both dialects. Timestamps are always bound by the application
-//! (`model::now()`), never taken from the database clock, so both backends store the same shape;
+//! (`domain::now()`), never taken from the database clock, so both backends store the same shape;
 //! statements that return a row set `updated_at` themselves, because SQLite's RETURNING does not
 //! see what its AFTER UPDATE trigger writes (the triggers stay as a backstop for other writers).
 

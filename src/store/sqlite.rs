@@ -20,7 +20,7 @@ use super::sql::{like_pattern, page, sql_helpers};
 use super::tasks::impl_task_store;
 use super::tenants::impl_tenant_store;
 use super::*;
-use crate::model::now;
+use crate::domain::now;
 
 type Db = Sqlite;
 
