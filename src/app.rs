@@ -151,7 +151,9 @@ impl App {
             }
             None => Intelligence { runners: Vec::new(), llm: None },
         };
-        let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()) };
+        let mut model_workers = live.as_ref().map(|l| l.health()).unwrap_or_default();
+        model_workers.extend(llm.as_ref().map(|l| l.health()));
+        let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()), model_workers };
         Ok(App { state, live, runners, llm, run: config.run, shutdown })
     }
 
@@ -204,8 +206,9 @@ impl App {
             tracing::warn!(timeout = ?options.shutdown_timeout, "background tasks did not stop in time");
         }
         tracing::info!("stopped");
-        // The model threads (ASR, VAD, diarization, LLM) stop here, after the work that used them.
-        drop((live, llm));
+        // The model threads (ASR, VAD, diarization, LLM) stop here, after the work that used them;
+        // joining them blocks.
+        tokio::task::spawn_blocking(move || drop((live, llm))).await?;
         Ok(())
     }
 }

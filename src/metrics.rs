@@ -48,3 +48,20 @@ pub const LIVE_TRANSCRIPT_GAPS_TOTAL: &str = "ddalkkak_live_transcript_gaps_tota
 pub fn live_transcript_gap(reason: &'static str) {
     metrics::counter!(LIVE_TRANSCRIPT_GAPS_TOTAL, "reason" => reason).increment(1);
 }
+
+pub const MODEL_BATCH_SECONDS: &str = "ddalkkak_model_batch_seconds";
+pub const MODEL_BATCH_ITEMS: &str = "ddalkkak_model_batch_items";
+pub const MODEL_FAILED_BATCHES_TOTAL: &str = "ddalkkak_model_failed_batches_total";
+pub const MODEL_QUEUE_DEPTH: &str = "ddalkkak_model_queue_depth";
+
+/// One batch of a model worker (`asr-tiny.en`, `vad`, `diarize`, `llm`): its time and size,
+/// whether the model failed on it, and what still waits in the worker's queue.
+pub fn model_batch(worker: &str, items: usize, elapsed: Duration, ok: bool, queued: usize) {
+    let worker = worker.to_owned();
+    metrics::histogram!(MODEL_BATCH_SECONDS, "worker" => worker.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!(MODEL_BATCH_ITEMS, "worker" => worker.clone()).record(items as f64);
+    if !ok {
+        metrics::counter!(MODEL_FAILED_BATCHES_TOTAL, "worker" => worker.clone()).increment(1);
+    }
+    metrics::gauge!(MODEL_QUEUE_DEPTH, "worker" => worker).set(queued as f64);
+}

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::models::{ModelPaths, require_live_models};
 use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision};
 use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
+use crate::inference::worker::WorkerHealth;
 use crate::inference::{OrtRuntime, Threads};
 use crate::session::{LiveConfig, LiveService, ServedModel};
 use crate::store::Store;
@@ -33,7 +35,7 @@ impl LiveSetup {
     }
 }
 
-/// Everything started for live sessions; the threads stop when the service is dropped.
+/// Everything started for live sessions; the model threads stop when this is dropped.
 pub struct Live {
     pub service: Arc<LiveService>,
     /// One engine per served model.
@@ -41,6 +43,14 @@ pub struct Live {
     pub vad: VadWorker,
     /// `None` without the speaker model: `diarize=true` is refused (422).
     pub diarize: Option<DiarizeWorker>,
+}
+
+impl Live {
+    /// Health of every model worker, for `/readyz`.
+    pub fn health(&self) -> Vec<watch::Receiver<WorkerHealth>> {
+        let asr = self.asr.iter().map(AsrEngine::health);
+        asr.chain([self.vad.health()]).chain(self.diarize.as_ref().map(DiarizeWorker::health)).collect()
+    }
 }
 
 pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: CancellationToken) -> anyhow::Result<Live> {

@@ -30,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer};
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -39,6 +40,7 @@ pub use error::{ApiError, Problem};
 pub use extract::Principal;
 
 use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::inference::worker::WorkerHealth;
 use crate::metrics;
 use crate::session::LiveService;
 use crate::store::Store;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub signer: StreamTokenSigner,
     /// Live transcription; `None` when the server runs without speech models (REST only).
     pub live: Option<Arc<LiveService>>,
+    /// Health of every model thread pool (ASR per served model, VAD, diarization, LLM).
+    pub model_workers: Vec<watch::Receiver<WorkerHealth>>,
 }
 
 /// Request bodies of the REST API are small JSON documents.
@@ -105,13 +109,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers and every model worker serves (all threads running, the
+/// model not failing batch after batch).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    }
+    let failing: Vec<String> = state
+        .model_workers
+        .iter()
+        .map(|w| w.borrow().clone())
+        .filter(|h| !h.is_ready())
+        .map(|h| {
+            format!(
+                "{} ({} of {} threads running, {} failed batches in a row)",
+                h.name, h.running, h.threads, h.consecutive_failures
+            )
+        })
+        .collect();
+    if failing.is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        tracing::warn!(workers = ?failing, "readiness check failed");
+        (StatusCode::SERVICE_UNAVAILABLE, format!("model workers not ready: {}", failing.join("; "))).into_response()
     }
 }
 

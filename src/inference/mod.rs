@@ -1,12 +1,13 @@
 //! Model work. Every ONNX Runtime session is built by [`OrtRuntime::session`], here and nowhere
 //! else, so thread counts and optimisation settings are decided in one place. Sessions are used
-//! only on dedicated OS threads (see `asr::AsrEngine`), never inside async tasks.
+//! only on the threads of a [`worker::ModelWorker`], never inside async tasks.
 
 pub mod asr;
 pub mod diarize;
 pub mod llm;
 pub mod vad;
 pub mod vad_worker;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -28,6 +29,8 @@ pub enum InferenceError {
     Tokenizer(String),
     #[error("the inference engine has stopped")]
     EngineStopped,
+    #[error("starting a model thread: {0}")]
+    Thread(#[from] std::io::Error),
     #[error("the inference engine is overloaded")]
     Overloaded,
     /// A newer partial of the same stream took this one's place in the queue.
@@ -49,6 +52,7 @@ impl Default for Threads {
 }
 
 /// The loaded ONNX Runtime shared library (`load-dynamic`): initialised once per process.
+#[derive(Clone, Copy)]
 pub struct OrtRuntime {
     env: &'static ort::environment::Environment,
     threads: Threads,

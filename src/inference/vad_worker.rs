@@ -1,14 +1,17 @@
-//! Silero VAD for live streams on its own OS thread. Each stream keeps its [`VadState`] and
-//! lends it with the audio; the worker runs the chunks and hands both back. One small model
-//! serves every session, and no model call ever runs on the async runtime.
+//! Silero VAD for live streams on a [`ModelWorker`] thread. Each stream keeps its [`VadState`]
+//! and lends it with the audio; the worker runs the chunks and hands both back. One small model
+//! serves every session.
+//!
+//! Queue policy: a request finding the queue full is refused at once (`Overloaded`); the
+//! session keeps its audio and state and treats the chunk as it treats any VAD failure.
 
 use std::path::Path;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::vad::{CHUNK, SileroVad, VadState};
+use super::worker::{BoundedQueue, ModelWorker, Refused, Served, WorkerHealth};
 use super::{InferenceError, OrtRuntime};
 
 struct VadRequest {
@@ -22,11 +25,12 @@ pub type VadAnswer = (VadState, Vec<f32>, Result<Vec<f32>, InferenceError>);
 
 #[derive(Clone)]
 pub struct VadHandle {
-    tx: SyncSender<VadRequest>,
+    queue: Arc<BoundedQueue<VadRequest>>,
 }
 
+/// The VAD thread; dropping it stops and joins it.
 pub struct VadWorker {
-    thread: JoinHandle<()>,
+    worker: ModelWorker<BoundedQueue<VadRequest>>,
 }
 
 impl VadWorker {
@@ -36,23 +40,23 @@ impl VadWorker {
         model: &Path,
         capacity: usize,
     ) -> Result<(VadWorker, VadHandle), InferenceError> {
-        let mut vad = SileroVad::load(runtime, model)?;
-        let (tx, rx) = sync_channel::<VadRequest>(capacity);
-        let thread = std::thread::Builder::new()
-            .name("vad".into())
-            .spawn(move || {
-                while let Ok(VadRequest { mut state, audio, reply }) = rx.recv() {
-                    let probs = audio.chunks(CHUNK).map(|c| vad.probability_of(&mut state, c)).collect();
-                    let _ = reply.send((state, audio, probs));
-                }
-            })
-            .map_err(|e| InferenceError::Config(format!("spawning VAD worker: {e}")))?;
-        Ok((VadWorker { thread }, VadHandle { tx }))
+        let queue = BoundedQueue::new(capacity);
+        let (runtime, model) = (*runtime, model.to_owned());
+        let load = move || SileroVad::load(&runtime, &model);
+        let worker =
+            ModelWorker::start("vad", queue.clone(), vec![load], |vad: &mut SileroVad, request: VadRequest| {
+                let VadRequest { mut state, audio, reply } = request;
+                let probs: Result<Vec<f32>, _> =
+                    audio.chunks(CHUNK).map(|c| vad.probability_of(&mut state, c)).collect();
+                let ok = probs.is_ok();
+                let _ = reply.send((state, audio, probs));
+                Served { items: 1, ok }
+            })?;
+        Ok((VadWorker { worker }, VadHandle { queue }))
     }
 
-    /// Returns once every handle is dropped and the queue is drained.
-    pub fn join(self) {
-        let _ = self.thread.join();
+    pub fn health(&self) -> watch::Receiver<WorkerHealth> {
+        self.worker.health()
     }
 }
 
@@ -60,13 +64,12 @@ impl VadHandle {
     /// Speech probability per `CHUNK` of `audio` (a multiple of `CHUNK` long), continuing `state`.
     pub async fn probabilities(&self, state: VadState, audio: Vec<f32>) -> VadAnswer {
         let (reply, rx) = oneshot::channel();
-        let request = VadRequest { state, audio, reply };
-        match self.tx.try_send(request) {
+        match self.queue.try_push(VadRequest { state, audio, reply }) {
             Ok(()) => {
                 rx.await.unwrap_or_else(|_| (VadState::default(), Vec::new(), Err(InferenceError::EngineStopped)))
             }
-            Err(TrySendError::Full(r)) => (r.state, r.audio, Err(InferenceError::Overloaded)),
-            Err(TrySendError::Disconnected(r)) => (r.state, r.audio, Err(InferenceError::EngineStopped)),
+            Err(Refused::Full(r)) => (r.state, r.audio, Err(InferenceError::Overloaded)),
+            Err(Refused::Closed(r)) => (r.state, r.audio, Err(InferenceError::EngineStopped)),
         }
     }
 }

@@ -13,13 +13,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::decoding::{self, DecodeOptions};
 use super::model::Precision;
 use super::transcriber::{EncoderWindow, Transcriber, UtteranceText};
+use crate::inference::worker::{ModelWorker, Served, WorkQueue, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
 /// Most partials encoded together.
@@ -74,21 +74,26 @@ struct Lanes {
     closed: bool,
 }
 
-struct Queue {
+/// The engine's [`WorkQueue`]: two lanes, finals first.
+struct AsrQueue {
     lanes: Mutex<Lanes>,
     ready: Condvar,
     /// Signalled when workers take finals: room in the finals lane.
     room: Notify,
     capacity: usize,
+    max_batch: usize,
 }
 
-impl Queue {
+impl AsrQueue {
     fn lock(&self) -> MutexGuard<'_, Lanes> {
         self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Blocks for work; `None` once closed and drained.
-    fn take(&self, max: usize) -> Option<Vec<AsrRequest>> {
+impl WorkQueue for AsrQueue {
+    type Batch = Vec<AsrRequest>;
+
+    fn take(&self) -> Option<Vec<AsrRequest>> {
         let mut lanes = self.lock();
         while lanes.finals.is_empty() && lanes.partials.is_empty() {
             if lanes.closed {
@@ -99,9 +104,9 @@ impl Queue {
         // Finals never share a batch with partials, and partial batches stay small, so a final
         // waits for at most one short partial batch per worker.
         let (lane, max) = if lanes.finals.is_empty() {
-            (&mut lanes.partials, max.min(MAX_PARTIAL_BATCH))
+            (&mut lanes.partials, self.max_batch.min(MAX_PARTIAL_BATCH))
         } else {
-            (&mut lanes.finals, max)
+            (&mut lanes.finals, self.max_batch)
         };
         let n = lane.len().min(max);
         let taken: Vec<AsrRequest> = lane.drain(..n).collect();
@@ -109,29 +114,28 @@ impl Queue {
         self.room.notify_waiters();
         Some(taken)
     }
-}
 
-/// Closes the queue when the last handle goes, so the workers finish what is queued and stop.
-struct CloseOnDrop(Arc<Queue>);
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+        self.room.notify_waiters();
+    }
 
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.lock().closed = true;
-        self.0.ready.notify_all();
-        self.0.room.notify_waiters();
+    fn waiting(&self) -> usize {
+        let lanes = self.lock();
+        lanes.finals.len() + lanes.partials.len()
     }
 }
 
 #[derive(Clone)]
 pub struct AsrHandle {
-    queue: Arc<Queue>,
+    queue: Arc<AsrQueue>,
     languages: Arc<[String]>,
-    _close: Arc<CloseOnDrop>,
 }
 
-/// Owns the worker threads; dropping every handle and then this joins them.
+/// The worker threads of one Whisper model; dropping it stops and joins them.
 pub struct AsrEngine {
-    workers: Vec<JoinHandle<()>>,
+    worker: ModelWorker<AsrQueue>,
 }
 
 impl AsrEngine {
@@ -141,34 +145,40 @@ impl AsrEngine {
         model_dir: &std::path::Path,
         config: EngineConfig,
     ) -> Result<(AsrEngine, AsrHandle), InferenceError> {
-        let queue = Arc::new(Queue {
+        let queue = Arc::new(AsrQueue {
             lanes: Mutex::default(),
             ready: Condvar::new(),
             room: Notify::new(),
             capacity: config.queue_capacity,
+            max_batch: config.max_batch.max(1),
         });
-        let mut workers = Vec::new();
-        let mut languages = Vec::new();
-        for i in 0..config.workers.max(1) {
-            let transcriber = Transcriber::load(runtime, model_dir, config.precision)?;
-            languages = transcriber.languages();
-            let (queue, config) = (queue.clone(), config.clone());
-            let worker = std::thread::Builder::new()
-                .name(format!("asr-{i}"))
-                .spawn(move || run_worker(transcriber, &queue, &config))
-                .map_err(|e| InferenceError::Config(format!("spawning ASR worker: {e}")))?;
-            workers.push(worker);
-        }
-        let close = Arc::new(CloseOnDrop(queue.clone()));
-        Ok((AsrEngine { workers }, AsrHandle { queue, languages: languages.into(), _close: close }))
+        let (languages_tx, languages) = std::sync::mpsc::channel();
+        let loaders: Vec<_> = (0..config.workers.max(1))
+            .map(|_| {
+                let (runtime, dir, precision, languages) =
+                    (*runtime, model_dir.to_owned(), config.precision, languages_tx.clone());
+                move || {
+                    let transcriber = Transcriber::load(&runtime, &dir, precision)?;
+                    let _ = languages.send(transcriber.languages());
+                    Ok::<_, InferenceError>(transcriber)
+                }
+            })
+            .collect();
+        let name = model_dir.file_name().map_or("whisper".into(), |n| n.to_string_lossy());
+        let worker = ModelWorker::start(&format!("asr-{name}"), queue.clone(), loaders, move |transcriber, batch| {
+            serve_batch(transcriber, batch, &config)
+        })?;
+        let languages: Vec<String> = languages.try_recv().unwrap_or_default();
+        Ok((AsrEngine { worker }, AsrHandle { queue, languages: languages.into() }))
     }
 
-    /// Waits for the workers to finish; they stop once every handle is dropped and the queue
-    /// is drained.
+    pub fn health(&self) -> watch::Receiver<WorkerHealth> {
+        self.worker.health()
+    }
+
+    /// Stops taking requests, finishes what is queued and joins the workers (blocking).
     pub fn join(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+        drop(self);
     }
 }
 
@@ -262,37 +272,32 @@ impl From<Refused> for InferenceError {
     }
 }
 
-fn run_worker(mut transcriber: Transcriber, queue: &Queue, config: &EngineConfig) {
-    while let Some(mut batch) = queue.take(config.max_batch.max(1)) {
-        // A session that went away no longer waits for its answer.
-        batch.retain(|r| !r.reply.is_closed());
-        if batch.is_empty() {
-            continue;
+fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config: &EngineConfig) -> Served {
+    // A session that went away no longer waits for its answer.
+    batch.retain(|r| !r.reply.is_closed());
+    let items = batch.len();
+    if batch.is_empty() {
+        return Served { items, ok: true };
+    }
+    // A batch is all finals or all partials.
+    let partials = batch[0].partial_of.is_some();
+    let window = if partials { config.partial_window } else { config.window };
+    let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
+    let languages: Vec<Option<&str>> = batch.iter().map(|r| r.language.as_deref()).collect();
+    match transcribe(transcriber, &audio, &languages, window, !partials, &config.options) {
+        Ok(results) => {
+            for (request, segments) in batch.into_iter().zip(results) {
+                let _ = request.reply.send(Ok(segments));
+            }
+            Served { items, ok: true }
         }
-        // A batch is all finals or all partials.
-        let partials = batch[0].partial_of.is_some();
-        let window = if partials { config.partial_window } else { config.window };
-        let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
-        let languages: Vec<Option<&str>> = batch.iter().map(|r| r.language.as_deref()).collect();
-        // A panic in one batch fails that batch, not the worker: queued finals must still be
-        // answered, or their sessions would wait for them forever.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            transcribe(&mut transcriber, &audio, &languages, window, !partials, &config.options)
-        }))
-        .unwrap_or_else(|_| Err(InferenceError::Config("the ASR worker panicked on this batch".into())));
-        match result {
-            Ok(results) => {
-                for (request, segments) in batch.into_iter().zip(results) {
-                    let _ = request.reply.send(Ok(segments));
-                }
+        Err(e) => {
+            tracing::error!(error = %e, batch = items, "ASR batch failed");
+            let message = e.to_string();
+            for request in batch {
+                let _ = request.reply.send(Err(InferenceError::Config(message.clone())));
             }
-            Err(e) => {
-                tracing::error!(error = %e, batch = batch.len(), "ASR batch failed");
-                let message = e.to_string();
-                for request in batch {
-                    let _ = request.reply.send(Err(InferenceError::Config(message.clone())));
-                }
-            }
+            Served { items, ok: false }
         }
     }
 }

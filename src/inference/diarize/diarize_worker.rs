@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::reclustering::{ReclusterConfig, Reclustered, recluster};
 use super::speaker_encoder::SpeakerEncoder;
 use super::speaker_tracker::{SpeakerTracker, SpeakerTurn, TrackerConfig};
+use crate::inference::worker::{BoundedQueue, ModelWorker, Refused, Served, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
 enum Request {
@@ -33,11 +33,42 @@ enum Request {
 
 #[derive(Clone)]
 pub struct DiarizeHandle {
-    tx: SyncSender<Request>,
+    queue: Arc<BoundedQueue<Request>>,
 }
 
+/// The diarization thread; dropping it stops and joins it.
 pub struct DiarizeWorker {
-    thread: JoinHandle<()>,
+    worker: ModelWorker<BoundedQueue<Request>>,
+}
+
+/// What the thread owns: the encoder and every stream's tracker.
+struct Diarizer {
+    encoder: SpeakerEncoder,
+    streams: HashMap<u64, SpeakerTracker>,
+    tracker: TrackerConfig,
+    reclustering: ReclusterConfig,
+}
+
+impl Diarizer {
+    fn serve(&mut self, request: Request) -> Served {
+        match request {
+            Request::Observe { stream, start, audio, reply } => {
+                let tracker = self.streams.entry(stream).or_insert_with(|| SpeakerTracker::new(self.tracker));
+                let turns = tracker.observe(&mut self.encoder, start, &audio);
+                let ok = turns.is_ok();
+                let _ = reply.send(turns);
+                Served { items: 1, ok }
+            }
+            Request::Finish { stream, reply } => {
+                let result = match self.streams.remove(&stream) {
+                    Some(t) => recluster(t.history(), &self.reclustering),
+                    None => Reclustered::default(),
+                };
+                let _ = reply.send(result);
+                Served { items: 1, ok: true }
+            }
+        }
+    }
 }
 
 impl DiarizeWorker {
@@ -49,35 +80,18 @@ impl DiarizeWorker {
         reclustering: ReclusterConfig,
         capacity: usize,
     ) -> Result<(DiarizeWorker, DiarizeHandle), InferenceError> {
-        let mut encoder = SpeakerEncoder::load(runtime, model)?;
-        let (tx, rx) = sync_channel::<Request>(capacity);
-        let thread = std::thread::Builder::new()
-            .name("diarize".into())
-            .spawn(move || {
-                let mut streams: HashMap<u64, SpeakerTracker> = HashMap::new();
-                while let Ok(request) = rx.recv() {
-                    match request {
-                        Request::Observe { stream, start, audio, reply } => {
-                            let tracker = streams.entry(stream).or_insert_with(|| SpeakerTracker::new(tracker));
-                            let _ = reply.send(tracker.observe(&mut encoder, start, &audio));
-                        }
-                        Request::Finish { stream, reply } => {
-                            let result = match streams.remove(&stream) {
-                                Some(t) => recluster(t.history(), &reclustering),
-                                None => Reclustered::default(),
-                            };
-                            let _ = reply.send(result);
-                        }
-                    }
-                }
-            })
-            .map_err(|e| InferenceError::Config(format!("spawning diarization worker: {e}")))?;
-        Ok((DiarizeWorker { thread }, DiarizeHandle { tx }))
+        let queue = BoundedQueue::new(capacity);
+        let (runtime, model) = (*runtime, model.to_owned());
+        let load = move || {
+            let encoder = SpeakerEncoder::load(&runtime, &model)?;
+            Ok::<_, InferenceError>(Diarizer { encoder, streams: HashMap::new(), tracker, reclustering })
+        };
+        let worker = ModelWorker::start("diarize", queue.clone(), vec![load], Diarizer::serve)?;
+        Ok((DiarizeWorker { worker }, DiarizeHandle { queue }))
     }
 
-    /// Returns once every handle is dropped and the queue is drained.
-    pub fn join(self) {
-        let _ = self.thread.join();
+    pub fn health(&self) -> watch::Receiver<WorkerHealth> {
+        self.worker.health()
     }
 }
 
@@ -91,23 +105,18 @@ impl DiarizeHandle {
         audio: Vec<f32>,
     ) -> Result<oneshot::Receiver<Result<Vec<SpeakerTurn>, InferenceError>>, InferenceError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Request::Observe { stream, start, audio, reply }) {
+        match self.queue.try_push(Request::Observe { stream, start, audio, reply }) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(InferenceError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(InferenceError::EngineStopped),
+            Err(Refused::Full(_)) => Err(InferenceError::Overloaded),
+            Err(Refused::Closed(_)) => Err(InferenceError::EngineStopped),
         }
     }
 
     /// Re-clusters the whole stream and forgets it. Waits for a queue slot: the end of a
     /// session must not lose its tracker.
     pub async fn finish(&self, stream: u64) -> Result<Reclustered, InferenceError> {
-        loop {
-            let (reply, rx) = oneshot::channel();
-            match self.tx.try_send(Request::Finish { stream, reply }) {
-                Ok(()) => return rx.await.map_err(|_| InferenceError::EngineStopped),
-                Err(TrySendError::Full(_)) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                Err(TrySendError::Disconnected(_)) => return Err(InferenceError::EngineStopped),
-            }
-        }
+        let (reply, rx) = oneshot::channel();
+        self.queue.push(Request::Finish { stream, reply }).await.map_err(|_| InferenceError::EngineStopped)?;
+        rx.await.map_err(|_| InferenceError::EngineStopped)
     }
 }

@@ -32,6 +32,8 @@ pub enum LlmError {
     /// The queue of the LLM worker is full (see `LlmWorker`).
     #[error("the LLM worker is overloaded")]
     Overloaded,
+    #[error("starting the LLM thread: {0}")]
+    Thread(#[from] std::io::Error),
     #[error("the LLM worker has stopped")]
     Stopped,
     /// The caller went away before the work was done.

@@ -1,4 +1,4 @@
-//! [`LlmWorker`]: a model on a dedicated OS thread behind an async handle, serving one
+//! [`LlmWorker`]: a model on a [`ModelWorker`] thread behind an async handle, serving one
 //! [`LlmHandler`] (what the model is used for is the handler's business).
 //!
 //! Generation takes seconds to minutes of CPU, so it never runs on the async runtime: requests
@@ -7,7 +7,7 @@
 //! [`LlmError::Overloaded`] instead of waiting; the caller is the durable job worker, which
 //! keeps the job and retries later, so nothing is lost and no task piles up in memory. A caller
 //! that stops waiting (its future dropped) cancels its request: a queued one is skipped, a
-//! running one stops after the current token.
+//! running one stops after the current token, as it does when the worker is dropped.
 //!
 //! **CPU policy**: the model uses every core (`intra_op_threads`), but its thread and the ONNX
 //! Runtime threads it creates run at a low scheduling priority (`nice`, Linux): live sessions
@@ -16,13 +16,14 @@
 //! threads at equal priority slow live captions down.
 
 use std::path::Path;
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::error::LlmError;
 use super::generator::Generator;
 use super::model::Precision;
+use crate::inference::worker::{BoundedQueue, ModelWorker, Refused, Served, WorkerHealth};
 use crate::inference::{OrtRuntime, Threads};
 
 /// What an [`LlmWorker`] runs: built on the worker thread around the loaded model, then given
@@ -85,9 +86,9 @@ struct Request<H: LlmHandler> {
 }
 
 pub struct LlmWorker<H: LlmHandler> {
-    queue: mpsc::Sender<Request<H>>,
+    queue: Arc<BoundedQueue<Request<H>>>,
     progress: watch::Receiver<LlmProgress<H::Progress>>,
-    thread: Option<JoinHandle<()>>,
+    worker: ModelWorker<BoundedQueue<Request<H>>>,
 }
 
 impl<H: LlmHandler> LlmWorker<H> {
@@ -100,37 +101,29 @@ impl<H: LlmHandler> LlmWorker<H> {
         options: LlmWorkerOptions<H::Options>,
     ) -> Result<Self, LlmError> {
         let runtime = runtime.with_threads(Threads { intra_op: options.intra_op_threads.max(1) });
-        let (queue, requests) = mpsc::channel(options.queue_capacity.max(1));
+        let queue = BoundedQueue::new(options.queue_capacity);
         let (progress_tx, progress) = watch::channel(LlmProgress::default());
-        let (loaded_tx, loaded) = std::sync::mpsc::sync_channel(1);
         let dir = model_dir.to_owned();
         let (handler, nice) = (options.handler, options.nice);
-        let thread = std::thread::Builder::new()
-            .name("llm".into())
-            .spawn(move || {
-                // Before the session exists: its thread pool inherits this thread's priority.
-                lower_priority(nice);
-                match Generator::load(&runtime, &dir, precision).and_then(|g| H::load(g, handler)) {
-                    Ok(handler) => {
-                        let _ = loaded_tx.send(Ok(()));
-                        serve(handler, requests, &progress_tx);
-                    }
-                    Err(e) => {
-                        let _ = loaded_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(|e| LlmError::Config(format!("spawning the LLM thread: {e}")))?;
-        loaded.recv().map_err(|_| LlmError::Stopped)??;
-        Ok(Self { queue, progress, thread: Some(thread) })
+        let load = move || {
+            // Before the session exists: its thread pool inherits this thread's priority.
+            lower_priority(nice);
+            Generator::load(&runtime, &dir, precision).and_then(|g| H::load(g, handler))
+        };
+        let closing = queue.clone();
+        let progress_tx = Arc::new(progress_tx);
+        let worker = ModelWorker::start("llm", queue.clone(), vec![load], move |handler: &mut H, request| {
+            serve(handler, request, &progress_tx, &closing)
+        })?;
+        Ok(Self { queue, progress, worker })
     }
 
     /// The handler's response to `request` (see the module header for the queue policy).
     pub async fn submit(&self, request: H::Request) -> Result<H::Response, LlmError> {
         let (reply, rx) = oneshot::channel();
-        self.queue.try_send(Request { request, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LlmError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => LlmError::Stopped,
+        self.queue.try_push(Request { request, reply }).map_err(|e| match e {
+            Refused::Full(_) => LlmError::Overloaded,
+            Refused::Closed(_) => LlmError::Stopped,
         })?;
         rx.await.map_err(|_| LlmError::Stopped)?
     }
@@ -140,13 +133,14 @@ impl<H: LlmHandler> LlmWorker<H> {
         self.progress.clone()
     }
 
-    /// Stops taking requests, lets the running one finish and joins the thread (blocking).
-    pub fn shutdown(mut self) {
-        let thread = self.thread.take();
+    pub fn health(&self) -> watch::Receiver<WorkerHealth> {
+        self.worker.health()
+    }
+
+    /// Stops taking requests, stops the running one after its current token and joins the
+    /// thread (blocking).
+    pub fn shutdown(self) {
         drop(self);
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
     }
 }
 
@@ -170,22 +164,24 @@ fn lower_priority(nice: i32) {
 }
 
 fn serve<H: LlmHandler>(
-    mut handler: H,
-    mut requests: mpsc::Receiver<Request<H>>,
+    handler: &mut H,
+    Request { request, reply }: Request<H>,
     progress: &watch::Sender<LlmProgress<H::Progress>>,
-) {
-    let mut completed = 0;
-    while let Some(Request { request, reply }) = requests.blocking_recv() {
-        if reply.is_closed() {
-            continue;
-        }
-        let mut report = |p: H::Progress| {
-            progress.send_replace(LlmProgress { completed, current: Some(p) });
-            !reply.is_closed()
-        };
-        let result = handler.handle(&request, &mut report);
-        completed += 1;
-        progress.send_replace(LlmProgress { completed, current: None });
-        let _ = reply.send(result);
+    queue: &BoundedQueue<Request<H>>,
+) -> Served {
+    if reply.is_closed() {
+        return Served { items: 0, ok: true };
     }
+    let completed = progress.borrow().completed;
+    let mut report = |p: H::Progress| {
+        progress.send_replace(LlmProgress { completed, current: Some(p) });
+        !reply.is_closed() && !queue.is_closed()
+    };
+    let result = handler.handle(&request, &mut report);
+    progress.send_replace(LlmProgress { completed: completed + 1, current: None });
+    // Output the model could not be made to give (a dead end, unparsable JSON) is the model
+    // failing; a cancelled or too-long request is not.
+    let ok = !matches!(result, Err(LlmError::Ort(_) | LlmError::Inference(_) | LlmError::ConstraintDeadEnd(_)));
+    let _ = reply.send(result);
+    Served { items: 1, ok }
 }
