@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::TestDb;
 use ddalkkak::auth::TokenCipher;
-use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::domain::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
+use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::store::{
     ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store, StoreError,
 };

@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::{TestApp, TestDb};
-use ddalkkak::intelligence::{AssigneeResolver, DueDateParser};
 use ddalkkak::domain::{Job, JobStatus};
+use ddalkkak::intelligence::{AssigneeResolver, DueDateParser};
 use ddalkkak::session::LiveConfig;
 use ddalkkak::store::{NewUser, Store, TaskFilter};
 use futures_util::{SinkExt, StreamExt};
