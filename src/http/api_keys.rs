@@ -54,7 +54,7 @@ pub async fn create(
     }
     let mut v = Validator::new();
     v.text("name", &body.name, 100);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let secret = ApiKeySecret::generate();
     let new = NewApiKey {
         user_id: Some(user_id),

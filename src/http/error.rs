@@ -42,6 +42,13 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A request's field errors ([`crate::validate::Validator::finish`]) are one 422 problem.
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {

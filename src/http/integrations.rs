@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::{AppState, double_option};
 use crate::domain::{Integration, Role, ServiceType};
@@ -112,7 +112,7 @@ pub async fn create(
     let mut v = Validator::new();
     check_token(&mut v, body.service_type, &body.access_token);
     check_channel(&mut v, body.channel.as_deref());
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let new = NewIntegration {
         service_type: body.service_type,
         access_token: Some(state.cipher.encrypt(body.access_token.trim())),
@@ -138,7 +138,7 @@ pub async fn update(
         check_token(&mut v, current.service_type, token);
     }
     check_channel(&mut v, body.channel.clone().flatten().as_deref());
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let patch = IntegrationPatch {
         access_token: body.access_token.map(|t| Some(state.cipher.encrypt(t.trim()))),
         is_active: body.is_active,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
 use crate::domain::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
@@ -112,7 +112,7 @@ pub async fn create(
     if body.audio_duration.is_some_and(|d| d <= 0) {
         v.fail("audio_duration", "invalid", "must be positive");
     }
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let meeting = NewMeeting {
         title: body.title.trim().to_owned(),
         host_id,
@@ -248,7 +248,7 @@ pub async fn update(
     require_host_or_admin(&state, &who, id).await?;
     let mut v = Validator::new();
     v.opt_text("title", body.title.as_deref(), 200);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let patch = MeetingPatch { title: body.title.map(|t| t.trim().to_owned()) };
     Ok(Json(state.store.update_meeting(who.tenant_id, id, patch).await?))
 }

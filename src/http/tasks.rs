@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, double_option, pagination};
 use crate::domain::{Task, TaskStatus};
@@ -78,7 +78,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let mut v = Validator::new();
     v.text("title", &body.title, 200);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let task = NewTask {
         meeting_id: body.meeting_id,
         title: body.title.trim().to_owned(),
@@ -122,7 +122,7 @@ pub async fn update(
 ) -> ApiResult<Json<Task>> {
     let mut v = Validator::new();
     v.opt_text("title", body.title.as_deref(), 200);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let patch = TaskPatch {
         title: body.title.map(|t| t.trim().to_owned()),
         description: body.description,

@@ -48,7 +48,7 @@ pub async fn update(
     who.require(Role::Admin)?;
     let mut v = Validator::new();
     v.opt_text("name", body.name.as_deref(), 100);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let language = body.default_language.map(|l| l.map(|l| l.trim().to_ascii_lowercase()));
     if let Some(Some(code)) = &language {
         let shaped = code == "multi" || ((2..=3).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase()));

@@ -80,7 +80,7 @@ pub async fn create(
     let email = body.email.trim().to_lowercase();
     let mut v = Validator::new();
     v.email("email", &email).text("name", &body.name, 100).opt_text("slack_user_id", body.slack_user_id.as_deref(), 50);
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let user = state
         .store
         .create_user(
@@ -127,7 +127,7 @@ pub async fn update(
         body.slack_user_id.clone().flatten().as_deref(),
         50,
     );
-    v.finish().map_err(ApiError::Validation)?;
+    v.finish()?;
     let patch =
         UserPatch { name: body.name.map(|n| n.trim().to_owned()), role: body.role, slack_user_id: body.slack_user_id };
     Ok(Json(state.store.update_user(who.tenant_id, id, patch).await?))

@@ -20,6 +20,16 @@ impl StoreError {
     pub(crate) fn rule(code: &'static str, field: &'static str, message: &'static str) -> Self {
         StoreError::Rule { code, field, message }
     }
+
+    /// A row the request named by id (a host, an assignee, a meeting) that does not exist in the
+    /// tenant is a [`StoreError::Rule`] on that field, not a 404 of the resource asked for; any
+    /// other error is kept.
+    pub(crate) fn missing_is_rule(self, code: &'static str, field: &'static str, message: &'static str) -> Self {
+        match self {
+            StoreError::NotFound => StoreError::rule(code, field, message),
+            other => other,
+        }
+    }
 }
 
 /// Extracts the violated constraint's name. PostgreSQL reports it directly; SQLite only says

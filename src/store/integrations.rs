@@ -36,9 +36,9 @@ macro_rules! impl_integration_store {
         #[async_trait::async_trait]
         impl $crate::store::IntegrationStore for $ty {
             async fn create_integration(&self, tenant: Uuid, new: NewIntegration) -> StoreResult<Integration> {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let tx = self.tenant_tx(tenant).await?;
                 let now = now();
-                let row = sqlx::query_as(
+                let query = sqlx::query_as(
                     "INSERT INTO integrations (id, tenant_id, service_type, access_token, is_active, channel, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $7, $6, $6) RETURNING *",
                 )
@@ -48,32 +48,19 @@ macro_rules! impl_integration_store {
                 .bind(&new.access_token)
                 .bind(new.is_active)
                 .bind(now)
-                .bind(&new.channel)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(&new.channel);
+                fetch_one_committed(tx, query).await
             }
 
             async fn get_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<Integration> {
-                let mut tx = self.read_tx(tenant).await?;
-                let row = sqlx::query_as("SELECT * FROM integrations WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row)
+                self.get_tenant_row("integrations", tenant, id).await
             }
 
             async fn list_integrations(&self, tenant: Uuid) -> StoreResult<Vec<Integration>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as("SELECT * FROM integrations WHERE tenant_id = $1 ORDER BY service_type")
-                    .bind(tenant)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(rows)
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as("SELECT * FROM integrations WHERE tenant_id = $1 ORDER BY service_type")
+                    .bind(tenant);
+                fetch_all_committed(tx, query).await
             }
 
             async fn update_integration(
@@ -82,8 +69,8 @@ macro_rules! impl_integration_store {
                 id: Uuid,
                 patch: IntegrationPatch,
             ) -> StoreResult<Integration> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE integrations SET is_active = COALESCE($3, is_active), \
                      access_token = CASE WHEN $4 THEN $5 ELSE access_token END, updated_at = $6, \
                      channel = CASE WHEN $7 THEN $8 ELSE channel END \
@@ -92,22 +79,14 @@ macro_rules! impl_integration_store {
                 .bind(tenant)
                 .bind(id)
                 .bind(patch.is_active)
-                .bind(patch.access_token.is_some())
-                .bind(patch.access_token.flatten())
+                .bind_nullable(patch.access_token)
                 .bind(now())
-                .bind(patch.channel.is_some())
-                .bind(patch.channel.flatten())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind_nullable(patch.channel);
+                fetch_one_committed(tx, query).await
             }
 
             async fn delete_integration(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                delete_row(&mut tx, "integrations", tenant, id).await?;
-                tx.commit().await?;
-                Ok(())
+                self.hard_delete_row("integrations", tenant, id).await
             }
         }
     };

@@ -69,16 +69,13 @@ macro_rules! impl_job_store {
         #[async_trait::async_trait]
         impl $crate::store::JobStore for $ty {
             async fn list_jobs(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Vec<Job>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM jobs WHERE tenant_id = $1 AND meeting_id = $2 ORDER BY created_at, id",
                 )
                 .bind(tenant)
-                .bind(meeting)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(meeting);
+                fetch_all_committed(tx, query).await
             }
 
             async fn claim_job(&self, kind: &str, lease: chrono::Duration) -> StoreResult<Option<Job>> {
@@ -99,17 +96,15 @@ macro_rules! impl_job_store {
             async fn renew_job(&self, job: &Job, lease: chrono::Duration) -> StoreResult<()> {
                 let now = now();
                 let mut tx = self.system_tx().await?;
-                let done = sqlx::query(
+                let query = sqlx::query(
                     "UPDATE jobs SET locked_until = $3, updated_at = $4 \
                      WHERE id = $1 AND attempts = $2 AND status = 'RUNNING'",
                 )
                 .bind(job.id)
                 .bind(job.attempts)
                 .bind(now + lease)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                claim_held(done.rows_affected())?;
+                .bind(now);
+                execute_fenced(&mut tx, query).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -127,16 +122,14 @@ macro_rules! impl_job_store {
                      last_error = COALESCE($5, last_error), locked_until = NULL, updated_at = $6 \
                      WHERE id = $1 AND attempts = $2 AND status = 'RUNNING'"
                 );
-                let done = sqlx::query(&sql)
+                let query = sqlx::query(&sql)
                     .bind(job.id)
                     .bind(job.attempts)
                     .bind(run_after)
                     .bind(attempts.max(0))
                     .bind(error)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                claim_held(done.rows_affected())?;
+                    .bind(now);
+                execute_fenced(&mut tx, query).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -175,7 +168,7 @@ macro_rules! impl_job_store {
                     for task in &result.tasks {
                         // An assignee deleted since resolution leaves the task unassigned.
                         let assignee = match task.assignee_id {
-                            Some(id) => live_user(&mut tx, tenant, id).await.ok().map(|u| u.id),
+                            Some(id) => live_row::<User>(&mut tx, "users", tenant, id).await.ok().map(|u| u.id),
                             None => None,
                         };
                         let row = sqlx::query_as(
@@ -238,17 +231,14 @@ macro_rules! impl_job_store {
                 let now = now();
                 let mut tx = self.tenant_tx(job.tenant_id).await?;
                 succeed_job(&mut tx, job, now).await?;
-                sqlx::query(
+                let query = sqlx::query(
                     "UPDATE meetings SET slack_message_ts = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(job.tenant_id)
                 .bind(job.meeting_id)
                 .bind(message_ts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                .bind(now);
+                execute_committed(tx, query).await
             }
         }
     };

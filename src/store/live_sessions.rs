@@ -81,6 +81,15 @@ pub trait LiveSessionStore: Send + Sync + 'static {
 
 macro_rules! impl_live_session_store {
     ($ty:ty) => {
+        impl $ty {
+            /// The stored finals of a session, in order: listed, and assembled when it is finalized.
+            fn session_finals<'q>(tenant: Uuid, session: Uuid) -> QueryAs<'q, TranscriptFinal> {
+                sqlx::query_as("SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq")
+                    .bind(tenant)
+                    .bind(session)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::LiveSessionStore for $ty {
             async fn create_realtime_session(
@@ -91,11 +100,11 @@ macro_rules! impl_live_session_store {
                 socket_id: &str,
             ) -> StoreResult<RealtimeSession> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                live_user(&mut tx, tenant, host_id).await?;
+                live_row::<User>(&mut tx, "users", tenant, host_id).await?;
                 if let Some(meeting) = meeting_id {
-                    live_meeting(&mut tx, tenant, meeting).await?;
+                    live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
                 }
-                let row = sqlx::query_as(
+                let query = sqlx::query_as(
                     "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, status, started_at) \
                      VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6) RETURNING *",
                 )
@@ -104,38 +113,25 @@ macro_rules! impl_live_session_store {
                 .bind(meeting_id)
                 .bind(host_id)
                 .bind(socket_id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn end_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession> {
-                let mut tx = self.tenant_tx(tenant).await?;
+                let tx = self.tenant_tx(tenant).await?;
                 // Ending twice is harmless: the first end time stays.
-                let row = sqlx::query_as(
+                let query = sqlx::query_as(
                     "UPDATE realtime_sessions SET status = 'ENDED', ended_at = COALESCE(ended_at, $3) \
                      WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn get_realtime_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<RealtimeSession> {
-                let mut tx = self.read_tx(tenant).await?;
-                let row = sqlx::query_as("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row)
+                self.get_tenant_row("realtime_sessions", tenant, id).await
             }
 
             async fn list_realtime_sessions(
@@ -143,17 +139,14 @@ macro_rules! impl_live_session_store {
                 tenant: Uuid,
                 status: Option<SessionStatus>,
             ) -> StoreResult<Vec<RealtimeSession>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
                      ORDER BY started_at DESC, id DESC",
                 )
                 .bind(tenant)
-                .bind(status)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(status);
+                fetch_all_committed(tx, query).await
             }
 
             async fn start_live_session(
@@ -163,7 +156,7 @@ macro_rules! impl_live_session_store {
             ) -> StoreResult<(RealtimeSession, Meeting)> {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
-                live_user(&mut tx, tenant, live.host_id).await?;
+                live_row::<User>(&mut tx, "users", tenant, live.host_id).await?;
                 let meeting: Meeting = sqlx::query_as(
                     "INSERT INTO meetings (id, tenant_id, title, host_id, stt_status, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, 'PROCESSING', $5, $5) RETURNING *",
@@ -194,8 +187,8 @@ macro_rules! impl_live_session_store {
             }
 
             async fn append_final(&self, tenant: Uuid, f: NewFinal) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                sqlx::query(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query(
                     "INSERT INTO transcript_finals (session_id, seq, tenant_id, meeting_id, start_ms, end_ms, \
                      speaker, text, words, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (session_id, seq) DO NOTHING",
@@ -209,24 +202,13 @@ macro_rules! impl_live_session_store {
                 .bind(f.speaker)
                 .bind(&f.text)
                 .bind(sqlx::types::Json(&f.words))
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                .bind(now());
+                execute_committed(tx, query).await
             }
 
             async fn list_finals(&self, tenant: Uuid, session: Uuid) -> StoreResult<Vec<TranscriptFinal>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
-                    "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
-                )
-                .bind(tenant)
-                .bind(session)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                let tx = self.read_tx(tenant).await?;
+                fetch_all_committed(tx, Self::session_finals(tenant, session)).await
             }
 
             async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()> {
@@ -263,14 +245,11 @@ macro_rules! impl_live_session_store {
                         .await?;
                 let mut all = stored.map(|j| j.0).unwrap_or_default();
                 all.extend_from_slice(gaps);
-                sqlx::query("UPDATE meetings SET transcript_gaps = $3 WHERE tenant_id = $1 AND id = $2")
+                let query = sqlx::query("UPDATE meetings SET transcript_gaps = $3 WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant)
                     .bind(meeting)
-                    .bind(sqlx::types::Json(&all))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                    .bind(sqlx::types::Json(&all));
+                execute_committed(tx, query).await
             }
 
             async fn finalize_live_session(
@@ -281,21 +260,10 @@ macro_rules! impl_live_session_store {
             ) -> StoreResult<Meeting> {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
-                let row: RealtimeSession =
-                    sqlx::query_as("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant)
-                        .bind(session)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let row: RealtimeSession = tenant_row(&mut tx, "realtime_sessions", tenant, session).await?;
                 let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
                 if row.status == SessionStatus::Active {
-                    let finals: Vec<TranscriptFinal> = sqlx::query_as(
-                        "SELECT * FROM transcript_finals WHERE tenant_id = $1 AND session_id = $2 ORDER BY seq",
-                    )
-                    .bind(tenant)
-                    .bind(session)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let finals = Self::session_finals(tenant, session).fetch_all(&mut *tx).await?;
                     let transcript = $crate::domain::AssembledTranscript::from_finals(&finals);
                     let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
                     let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
@@ -336,26 +304,19 @@ macro_rules! impl_live_session_store {
                         .await?;
                     }
                 }
-                let meeting = sqlx::query_as("SELECT * FROM meetings WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant)
-                    .bind(meeting_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
                 tx.commit().await?;
                 Ok(meeting)
             }
 
             async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>> {
-                let mut tx = self.system_read_tx().await?;
-                let rows = sqlx::query_as(
+                let tx = self.system_read_tx().await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' AND server_instance = $1 \
                      ORDER BY started_at, id",
                 )
-                .bind(server_instance)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(server_instance);
+                fetch_all_committed(tx, query).await
             }
         }
     };

@@ -59,11 +59,8 @@ macro_rules! impl_meeting_store {
             async fn create_meeting(&self, tenant: Uuid, meeting: NewMeeting) -> StoreResult<Meeting> {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
-                live_user(&mut tx, tenant, meeting.host_id).await.map_err(|e| match e {
-                    StoreError::NotFound => {
-                        StoreError::rule("host_not_found", "host_id", "the host is not a user of this tenant")
-                    }
-                    other => other,
+                live_row::<User>(&mut tx, "users", tenant, meeting.host_id).await.map_err(|e| {
+                    e.missing_is_rule("host_not_found", "host_id", "the host is not a user of this tenant")
                 })?;
                 let row = sqlx::query_as(
                     "INSERT INTO meetings (id, tenant_id, title, host_id, audio_file_url, audio_duration, \
@@ -85,10 +82,7 @@ macro_rules! impl_meeting_store {
             }
 
             async fn get_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
-                let mut tx = self.read_tx(tenant).await?;
-                let row = live_meeting(&mut tx, tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.get_live_row("meetings", tenant, id).await
             }
 
             async fn list_meetings(
@@ -98,8 +92,8 @@ macro_rules! impl_meeting_store {
                 after: Option<Cursor>,
                 limit: u32,
             ) -> StoreResult<Page<Meeting>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows: Vec<Meeting> = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM meetings WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
                      AND ($3 IS NULL OR stt_status = $3) AND ($4 IS NULL OR host_id = $4) \
                      AND ($5 IS NULL OR lower(title) LIKE $5 ESCAPE '\\') \
@@ -113,51 +107,34 @@ macro_rules! impl_meeting_store {
                 .bind(filter.host_id)
                 .bind(filter.title_contains.as_deref().map(like_pattern))
                 .bind(filter.created_from)
-                .bind(filter.created_to)
-                .bind(after.map(|c| c.created_at))
-                .bind(after.map(|c| c.id))
-                .bind(i64::from(limit) + 1)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(page(rows, limit, |m| Cursor { created_at: m.created_at, id: m.id }))
+                .bind(filter.created_to);
+                let key = |m: &Meeting| Cursor { created_at: m.created_at, id: m.id };
+                fetch_page_committed(tx, query, after, limit, key).await
             }
 
             async fn update_meeting(&self, tenant: Uuid, id: Uuid, patch: MeetingPatch) -> StoreResult<Meeting> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE meetings SET title = COALESCE($3, title), updated_at = $4 \
                      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
                 .bind(&patch.title)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                soft_delete(&mut tx, "meetings", tenant, id).await?;
-                tx.commit().await?;
-                Ok(())
+                self.soft_delete_row("meetings", tenant, id).await
             }
 
             async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = restore(&mut tx, "meetings", tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.restore_row("meetings", tenant, id).await
             }
 
             async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                delete_row(&mut tx, "meetings", tenant, id).await?;
-                tx.commit().await?;
-                Ok(())
+                self.hard_delete_row("meetings", tenant, id).await
             }
         }
     };

@@ -30,8 +30,8 @@ macro_rules! impl_notification_store {
                 message: &str,
             ) -> StoreResult<Notification> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                live_user(&mut tx, tenant, user).await?;
-                let row = sqlx::query_as(
+                live_row::<User>(&mut tx, "users", tenant, user).await?;
+                let query = sqlx::query_as(
                     "INSERT INTO notifications (id, tenant_id, user_id, type, message, is_read, created_at) \
                      VALUES ($1, $2, $3, $4, $5, FALSE, $6) RETURNING *",
                 )
@@ -40,11 +40,8 @@ macro_rules! impl_notification_store {
                 .bind(user)
                 .bind(kind)
                 .bind(message)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn list_notifications(
@@ -53,33 +50,27 @@ macro_rules! impl_notification_store {
                 user: Uuid,
                 unread_only: bool,
             ) -> StoreResult<Vec<Notification>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM notifications WHERE tenant_id = $1 AND user_id = $2 \
                      AND (NOT $3 OR NOT is_read) ORDER BY created_at DESC, id DESC",
                 )
                 .bind(tenant)
                 .bind(user)
-                .bind(unread_only)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(unread_only);
+                fetch_all_committed(tx, query).await
             }
 
             async fn mark_notification_read(&self, tenant: Uuid, user: Uuid, id: Uuid) -> StoreResult<Notification> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE notifications SET is_read = TRUE WHERE tenant_id = $1 AND user_id = $2 AND id = $3 \
                      RETURNING *",
                 )
                 .bind(tenant)
                 .bind(user)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(id);
+                fetch_one_committed(tx, query).await
             }
         }
     };

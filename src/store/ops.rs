@@ -206,18 +206,15 @@ macro_rules! impl_ops_store {
             }
 
             async fn usage(&self, tenant: Uuid, from: NaiveDate, to: NaiveDate) -> StoreResult<Vec<UsageDay>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT date, meetings_count, audio_minutes, ai_requests FROM usage_stats \
                      WHERE tenant_id = $1 AND date >= $2 AND date <= $3 ORDER BY date",
                 )
                 .bind(tenant)
                 .bind(from)
-                .bind(to)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(to);
+                fetch_all_committed(tx, query).await
             }
 
             async fn tenant_totals(&self, tenant: Uuid) -> StoreResult<TenantTotals> {

@@ -82,7 +82,7 @@ impl PgStore {
     }
 }
 
-sql_helpers!();
+sql_helpers!(PgStore);
 impl_tenant_store!(PgStore);
 impl_meeting_store!(PgStore);
 impl_task_store!(PgStore);

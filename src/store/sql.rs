@@ -1,6 +1,6 @@
 //! What the aggregates' SQL (`tenants.rs`, `meetings.rs`, …) shares. Each aggregate's
-//! `impl_*_store!` macro, and [`sql_helpers!`] once, are expanded in a backend's module, which
-//! must provide:
+//! `impl_*_store!` macro, and [`sql_helpers!`] once (with the backend's store type), are expanded
+//! in a backend's module, which must provide:
 //! - `pool: sqlx::Pool<Db>`
 //! - `async fn tenant_tx(&self, tenant: Uuid) -> StoreResult<Transaction<'static, Db>>`: a write
 //!   transaction in which only `tenant`'s rows are visible (RLS in PostgreSQL), and `read_tx`,
@@ -13,6 +13,11 @@
 //! (`domain::now()`), never taken from the database clock, so both backends store the same shape;
 //! statements that return a row set `updated_at` themselves, because SQLite's RETURNING does not
 //! see what its AFTER UPDATE trigger writes (the triggers stay as a backstop for other writers).
+//!
+//! Every method opens one transaction and commits it last; an error drops it, which rolls it
+//! back. When the last step is one statement, `fetch_one_committed`, `fetch_all_committed` or
+//! `execute_committed` runs it and commits; a row looked up, soft-deleted, restored or deleted by
+//! id in a transaction of its own is one of the store's `*_row` methods.
 
 /// Escapes `%`, `_` and `\` so user text is matched literally by `LIKE … ESCAPE '\'`.
 pub(crate) fn like_pattern(needle: &str) -> String {
@@ -39,15 +44,80 @@ pub(crate) fn page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> super::C
     super::Page { items: rows, next }
 }
 
-/// The transaction type and the checks that several aggregates' queries share, expanded in
-/// each backend's module next to the aggregates' SQL.
+/// The transaction type, the statements and the checks that several aggregates' queries share,
+/// expanded in each backend's module next to the aggregates' SQL.
 macro_rules! sql_helpers {
-    () => {
+    ($store:ty) => {
         type Tx = sqlx::Transaction<'static, Db>;
+        /// A statement of `sqlx::query_as` with its parameters bound, not run yet.
+        type QueryAs<'q, T> = sqlx::query::QueryAs<'q, Db, T, <Db as sqlx::Database>::Arguments<'q>>;
+        /// A statement of `sqlx::query` (no rows back) with its parameters bound, not run yet.
+        type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
 
-        /// A fenced write touched no row: another worker holds the job now.
-        fn claim_held(rows: u64) -> StoreResult<()> {
-            if rows == 0 {
+        /// A row type this backend decodes (`#[derive(sqlx::FromRow)]`).
+        trait DbRow: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin {}
+        impl<T> DbRow for T where T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin {}
+
+        /// Runs `query`, the last statement of `tx`, and commits; returns its one row (NotFound
+        /// when there is none).
+        async fn fetch_one_committed<T: DbRow>(mut tx: Tx, query: QueryAs<'_, T>) -> StoreResult<T> {
+            let row = query.fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+
+        /// Runs `query`, the last statement of `tx`, and commits; returns its rows.
+        async fn fetch_all_committed<T: DbRow>(mut tx: Tx, query: QueryAs<'_, T>) -> StoreResult<Vec<T>> {
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+
+        /// Runs `query`, the last statement of `tx`, and commits.
+        async fn execute_committed(mut tx: Tx, query: Query<'_>) -> StoreResult<()> {
+            query.execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// Runs `query`, the last statement of `tx`, and commits; returns one page of its rows.
+        /// `query` lists newest first and ends in the keyset, whose three parameters this binds:
+        /// `AND ($n IS NULL OR (created_at, id) < ($n, $n+1)) ORDER BY created_at DESC, id DESC
+        /// LIMIT $n+2`. One row more than `limit` is fetched to tell whether a next page exists.
+        async fn fetch_page_committed<T: DbRow>(
+            tx: Tx,
+            query: QueryAs<'_, T>,
+            after: Option<Cursor>,
+            limit: u32,
+            key: impl Fn(&T) -> Cursor,
+        ) -> StoreResult<Page<T>> {
+            let query = query.bind(after.map(|c| c.created_at)).bind(after.map(|c| c.id)).bind(i64::from(limit) + 1);
+            let rows = fetch_all_committed(tx, query).await?;
+            Ok(page(rows, limit, key))
+        }
+
+        /// Binds a PATCH field of a nullable column as the two parameters of
+        /// `column = CASE WHEN $n THEN $n+1 ELSE column END`: whether the field was sent, and its
+        /// new value (`Some(None)` clears the column; `None` leaves it).
+        trait BindNullable<'q>: Sized {
+            fn bind_nullable<V>(self, field: Option<Option<V>>) -> Self
+            where
+                V: 'q + Send + sqlx::Encode<'q, Db> + sqlx::Type<Db>;
+        }
+
+        impl<'q, T> BindNullable<'q> for QueryAs<'q, T> {
+            fn bind_nullable<V>(self, field: Option<Option<V>>) -> Self
+            where
+                V: 'q + Send + sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+            {
+                self.bind(field.is_some()).bind(field.flatten())
+            }
+        }
+
+        /// Runs a write to a claimed job, fenced by its claim (`attempts = … AND status = 'RUNNING'`);
+        /// when it touches no row, the claim expired and another worker holds the job now.
+        async fn execute_fenced(tx: &mut Tx, query: Query<'_>) -> StoreResult<()> {
+            if query.execute(&mut **tx).await?.rows_affected() == 0 {
                 return Err(StoreError::rule(
                     "claim_lost",
                     "job",
@@ -58,44 +128,70 @@ macro_rules! sql_helpers {
         }
 
         async fn succeed_job(tx: &mut Tx, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
-            let done = sqlx::query(
+            let query = sqlx::query(
                 "UPDATE jobs SET status = 'SUCCEEDED', locked_until = NULL, last_error = NULL, updated_at = $4 \
                  WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND status = 'RUNNING'",
             )
             .bind(job.tenant_id)
             .bind(job.id)
             .bind(job.attempts)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            claim_held(done.rows_affected())
-        }
-
-        async fn live_user(tx: &mut Tx, tenant: Uuid, id: Uuid) -> StoreResult<User> {
-            Ok(sqlx::query_as("SELECT * FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
-                .bind(tenant)
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?)
-        }
-
-        async fn live_meeting(tx: &mut Tx, tenant: Uuid, id: Uuid) -> StoreResult<Meeting> {
-            Ok(sqlx::query_as("SELECT * FROM meetings WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
-                .bind(tenant)
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?)
-        }
-
-        async fn live_task(tx: &mut Tx, tenant: Uuid, id: Uuid) -> StoreResult<Task> {
-            Ok(sqlx::query_as("SELECT * FROM tasks WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
-                .bind(tenant)
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?)
+            .bind(now);
+            execute_fenced(tx, query).await
         }
 
         // Table names below are literals of this file, never input: formatting them is safe.
+
+        /// The row of `tenant` with this id, whatever its state; NotFound when there is none.
+        async fn tenant_row<T: DbRow>(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
+            let sql = format!("SELECT * FROM {table} WHERE tenant_id = $1 AND id = $2");
+            Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_one(&mut **tx).await?)
+        }
+
+        /// The live (not soft-deleted) row of `tenant` with this id; NotFound otherwise. With
+        /// `"users"`, `"meetings"` and `"tasks"`, the only tables with soft delete.
+        async fn live_row<T: DbRow>(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
+            let sql = format!("SELECT * FROM {table} WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
+            Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_one(&mut **tx).await?)
+        }
+
+        /// A row of a tenant by id, read, soft-deleted, restored or deleted in a transaction of its
+        /// own: the `get_*`, `soft_delete_*`, `restore_*` and `*delete_*` methods of the aggregates.
+        impl $store {
+            async fn get_tenant_row<T: DbRow>(&self, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row = tenant_row(&mut tx, table, tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn get_live_row<T: DbRow>(&self, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row = live_row(&mut tx, table, tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn soft_delete_row(&self, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                soft_delete(&mut tx, table, tenant, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn restore_row<T: DbRow>(&self, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let row = restore(&mut tx, table, tenant, id).await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
+            async fn hard_delete_row(&self, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                delete_row(&mut tx, table, tenant, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
 
         /// Soft delete (D-118..D-120): a live row gets `deleted_at`; anything else is NotFound.
         async fn soft_delete(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<()> {
@@ -112,10 +208,7 @@ macro_rules! sql_helpers {
         }
 
         /// Undoes a soft delete; a live or missing row is NotFound.
-        async fn restore<T>(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T>
-        where
-            T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
-        {
+        async fn restore<T: DbRow>(tx: &mut Tx, table: &'static str, tenant: Uuid, id: Uuid) -> StoreResult<T> {
             let sql = format!(
                 "UPDATE {table} SET deleted_at = NULL, updated_at = $3 \
                  WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NOT NULL RETURNING *"
@@ -149,25 +242,23 @@ macro_rules! sql_helpers {
         /// looks exactly like a missing one.
         async fn require_meeting(tx: &mut Tx, tenant: Uuid, meeting: Option<Uuid>) -> StoreResult<()> {
             let Some(id) = meeting else { return Ok(()) };
-            match live_meeting(tx, tenant, id).await {
-                Err(StoreError::NotFound) => {
-                    Err(StoreError::rule("meeting_not_found", "meeting_id", "no such meeting in this tenant"))
-                }
-                other => other.map(drop),
-            }
+            live_row::<Meeting>(tx, "meetings", tenant, id)
+                .await
+                .map_err(|e| e.missing_is_rule("meeting_not_found", "meeting_id", "no such meeting in this tenant"))?;
+            Ok(())
         }
 
         /// D-098/D-110: the assignee must be a live user of this tenant.
         async fn require_assignee(tx: &mut Tx, tenant: Uuid, assignee: Option<Uuid>) -> StoreResult<()> {
             let Some(id) = assignee else { return Ok(()) };
-            match live_user(tx, tenant, id).await {
-                Err(StoreError::NotFound) => Err(StoreError::rule(
+            live_row::<User>(tx, "users", tenant, id).await.map_err(|e| {
+                e.missing_is_rule(
                     "assignee_not_in_tenant",
                     "assignee_id",
                     "the assignee must be an active user of this tenant",
-                )),
-                other => other.map(drop),
-            }
+                )
+            })?;
+            Ok(())
         }
 
         async fn add_usage(

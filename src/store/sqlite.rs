@@ -83,7 +83,7 @@ impl SqliteStore {
     }
 }
 
-sql_helpers!();
+sql_helpers!(SqliteStore);
 impl_tenant_store!(SqliteStore);
 impl_meeting_store!(SqliteStore);
 impl_task_store!(SqliteStore);

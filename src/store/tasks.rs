@@ -65,7 +65,7 @@ macro_rules! impl_task_store {
                 require_meeting(&mut tx, tenant, task.meeting_id).await?;
                 require_assignee(&mut tx, tenant, task.assignee_id).await?;
                 let now = now();
-                let row = sqlx::query_as(
+                let query = sqlx::query_as(
                     "INSERT INTO tasks (id, tenant_id, meeting_id, title, description, status, assignee_id, \
                      due_date, is_ai_generated, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *",
@@ -79,18 +79,12 @@ macro_rules! impl_task_store {
                 .bind(task.assignee_id)
                 .bind(task.due_date)
                 .bind(task.is_ai_generated)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now);
+                fetch_one_committed(tx, query).await
             }
 
             async fn get_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<Task> {
-                let mut tx = self.read_tx(tenant).await?;
-                let row = live_task(&mut tx, tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.get_live_row("tasks", tenant, id).await
             }
 
             async fn list_tasks(
@@ -100,8 +94,8 @@ macro_rules! impl_task_store {
                 after: Option<Cursor>,
                 limit: u32,
             ) -> StoreResult<Page<Task>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows: Vec<Task> = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM tasks WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
                      AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR assignee_id = $4) \
                      AND ($5 IS NULL OR meeting_id = $5) \
@@ -112,19 +106,14 @@ macro_rules! impl_task_store {
                 .bind(filter.deleted)
                 .bind(filter.status)
                 .bind(filter.assignee_id)
-                .bind(filter.meeting_id)
-                .bind(after.map(|c| c.created_at))
-                .bind(after.map(|c| c.id))
-                .bind(i64::from(limit) + 1)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(page(rows, limit, |t| Cursor { created_at: t.created_at, id: t.id }))
+                .bind(filter.meeting_id);
+                let key = |t: &Task| Cursor { created_at: t.created_at, id: t.id };
+                fetch_page_committed(tx, query, after, limit, key).await
             }
 
             async fn update_task(&self, tenant: Uuid, id: Uuid, patch: TaskPatch) -> StoreResult<Task> {
                 let mut tx = self.tenant_tx(tenant).await?;
-                let current = live_task(&mut tx, tenant, id).await?;
+                let current: Task = live_row(&mut tx, "tasks", tenant, id).await?;
                 let status = patch.status.unwrap_or(current.status);
                 if !current.status.can_become(status) {
                     return Err(StoreError::rule(
@@ -144,7 +133,7 @@ macro_rules! impl_task_store {
                 if assignee_id != current.assignee_id {
                     require_assignee(&mut tx, tenant, assignee_id).await?;
                 }
-                let row = sqlx::query_as(
+                let query = sqlx::query_as(
                     "UPDATE tasks SET title = $3, description = $4, status = $5, assignee_id = $6, \
                      due_date = $7, meeting_id = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
@@ -156,25 +145,16 @@ macro_rules! impl_task_store {
                 .bind(assignee_id)
                 .bind(patch.due_date.unwrap_or(current.due_date))
                 .bind(meeting_id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn soft_delete_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                soft_delete(&mut tx, "tasks", tenant, id).await?;
-                tx.commit().await?;
-                Ok(())
+                self.soft_delete_row("tasks", tenant, id).await
             }
 
             async fn restore_task(&self, tenant: Uuid, id: Uuid) -> StoreResult<Task> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = restore(&mut tx, "tasks", tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.restore_row("tasks", tenant, id).await
             }
         }
     };

@@ -39,11 +39,6 @@ pub struct NewApiKey {
     pub key_hash: Vec<u8>,
 }
 
-pub(super) const INSERT_USER: &str = "INSERT INTO users (id, tenant_id, email, name, role, slack_user_id, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *";
-pub(super) const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, \
-     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *";
-
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {
     /// Creates a tenant with its OWNER and the owner's first API key, in one transaction.
@@ -79,6 +74,54 @@ pub trait TenantStore: Send + Sync + 'static {
 
 macro_rules! impl_tenant_store {
     ($ty:ty) => {
+        impl $ty {
+            /// A user, the OWNER a tenant is created with or one added later.
+            async fn insert_user(
+                tx: &mut Tx,
+                tenant: Uuid,
+                user: &NewUser,
+                role: Role,
+                now: DateTime<Utc>,
+            ) -> StoreResult<User> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO users (id, tenant_id, email, name, role, slack_user_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(role)
+                .bind(&user.slack_user_id)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            /// An API key of `user`, the one a tenant is created with or one minted later.
+            async fn insert_api_key(
+                tx: &mut Tx,
+                tenant: Uuid,
+                user: Uuid,
+                key: &NewApiKey,
+                now: DateTime<Utc>,
+            ) -> StoreResult<ApiKey> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(user)
+                .bind(&key.name)
+                .bind(&key.prefix)
+                .bind(&key.key_hash)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::TenantStore for $ty {
             async fn create_tenant(
@@ -100,26 +143,8 @@ macro_rules! impl_tenant_store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                let user: User = sqlx::query_as($crate::store::tenants::INSERT_USER)
-                    .bind(Uuid::new_v4())
-                    .bind(tenant.id)
-                    .bind(&owner.email)
-                    .bind(&owner.name)
-                    .bind(Role::Owner)
-                    .bind(&owner.slack_user_id)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let key: ApiKey = sqlx::query_as($crate::store::tenants::INSERT_API_KEY)
-                    .bind(Uuid::new_v4())
-                    .bind(tenant.id)
-                    .bind(user.id)
-                    .bind(&key.name)
-                    .bind(&key.prefix)
-                    .bind(&key.key_hash)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let user = Self::insert_user(&mut tx, tenant.id, &owner, Role::Owner, now).await?;
+                let key = Self::insert_api_key(&mut tx, tenant.id, user.id, &key, now).await?;
                 tx.commit().await?;
                 Ok((tenant, user, key))
             }
@@ -141,21 +166,17 @@ macro_rules! impl_tenant_store {
             }
 
             async fn update_tenant(&self, tenant: Uuid, patch: $crate::store::TenantPatch) -> StoreResult<Tenant> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE tenants SET name = COALESCE($2, name), \
                      default_language = CASE WHEN $3 THEN $4 ELSE default_language END, updated_at = $5 \
                      WHERE id = $1 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(&patch.name)
-                .bind(patch.default_language.is_some())
-                .bind(patch.default_language.flatten())
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind_nullable(patch.default_language)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()> {
@@ -183,44 +204,29 @@ macro_rules! impl_tenant_store {
                 if taken > 0 {
                     return Err(StoreError::Constraint("uq_users_tenant_email".into()));
                 }
-                let row = sqlx::query_as($crate::store::tenants::INSERT_USER)
-                    .bind(Uuid::new_v4())
-                    .bind(tenant)
-                    .bind(&user.email)
-                    .bind(&user.name)
-                    .bind(user.role)
-                    .bind(&user.slack_user_id)
-                    .bind(now())
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let row = Self::insert_user(&mut tx, tenant, &user, user.role, now()).await?;
                 tx.commit().await?;
                 Ok(row)
             }
 
             async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
-                let mut tx = self.read_tx(tenant).await?;
-                let row = live_user(&mut tx, tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.get_live_row("users", tenant, id).await
             }
 
             async fn list_users(&self, tenant: Uuid, deleted: bool) -> StoreResult<Vec<User>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM users WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
                      ORDER BY created_at, id",
                 )
                 .bind(tenant)
-                .bind(deleted)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(deleted);
+                fetch_all_committed(tx, query).await
             }
 
             async fn update_user(&self, tenant: Uuid, id: Uuid, patch: UserPatch) -> StoreResult<User> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE users SET name = COALESCE($3, name), role = COALESCE($4, role), \
                      slack_user_id = CASE WHEN $5 THEN $6 ELSE slack_user_id END, updated_at = $7 \
                      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
@@ -229,13 +235,9 @@ macro_rules! impl_tenant_store {
                 .bind(id)
                 .bind(&patch.name)
                 .bind(patch.role)
-                .bind(patch.slack_user_id.is_some())
-                .bind(patch.slack_user_id.flatten())
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind_nullable(patch.slack_user_id)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn soft_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
@@ -252,24 +254,18 @@ macro_rules! impl_tenant_store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
+                let query = sqlx::query(
                     "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 \
                      AND revoked_at IS NULL",
                 )
                 .bind(tenant)
                 .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                .bind(now);
+                execute_committed(tx, query).await
             }
 
             async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = restore(&mut tx, "users", tenant, id).await?;
-                tx.commit().await?;
-                Ok(row)
+                self.restore_row("users", tenant, id).await
             }
 
             async fn hard_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
@@ -295,53 +291,35 @@ macro_rules! impl_tenant_store {
                     "user_id",
                     "an API key must belong to a user",
                 ))?;
-                live_user(&mut tx, tenant, user_id).await.map_err(|e| match e {
-                    StoreError::NotFound => {
-                        StoreError::rule("user_not_found", "user_id", "no such user in this tenant")
-                    }
-                    other => other,
-                })?;
-                let row = sqlx::query_as($crate::store::tenants::INSERT_API_KEY)
-                    .bind(Uuid::new_v4())
-                    .bind(tenant)
-                    .bind(user_id)
-                    .bind(&key.name)
-                    .bind(&key.prefix)
-                    .bind(&key.key_hash)
-                    .bind(now())
-                    .fetch_one(&mut *tx)
-                    .await?;
+                live_row::<User>(&mut tx, "users", tenant, user_id)
+                    .await
+                    .map_err(|e| e.missing_is_rule("user_not_found", "user_id", "no such user in this tenant"))?;
+                let row = Self::insert_api_key(&mut tx, tenant, user_id, &key, now()).await?;
                 tx.commit().await?;
                 Ok(row)
             }
 
             async fn list_api_keys(&self, tenant: Uuid, user: Option<Uuid>) -> StoreResult<Vec<ApiKey>> {
-                let mut tx = self.read_tx(tenant).await?;
-                let rows = sqlx::query_as(
+                let tx = self.read_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "SELECT * FROM api_keys WHERE tenant_id = $1 AND ($2 IS NULL OR user_id = $2) \
                      ORDER BY created_at, id",
                 )
                 .bind(tenant)
-                .bind(user)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
+                .bind(user);
+                fetch_all_committed(tx, query).await
             }
 
             async fn revoke_api_key(&self, tenant: Uuid, id: Uuid) -> StoreResult<ApiKey> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                let row = sqlx::query_as(
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query_as(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
                      WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(id)
-                .bind(now())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(row)
+                .bind(now());
+                fetch_one_committed(tx, query).await
             }
 
             async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)> {
@@ -359,15 +337,12 @@ macro_rules! impl_tenant_store {
             }
 
             async fn touch_api_key(&self, tenant: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-                let mut tx = self.tenant_tx(tenant).await?;
-                sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2")
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant)
                     .bind(id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                    .bind(at);
+                execute_committed(tx, query).await
             }
         }
     };
