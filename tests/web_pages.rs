@@ -152,7 +152,9 @@ async fn cookie_sign_in_opens_the_api_to_the_page_and_nothing_more(db: TestDb) {
 
     // Behind a TLS proxy the cookie is Secure.
     let r = sign_in(&app, &t.api_key, &[("x-ddalkkak-csrf", "1"), ("x-forwarded-proto", "https")]).await;
-    assert!(header(r.headers(), header::SET_COOKIE).contains("; Secure"));
+    let second = header(r.headers(), header::SET_COOKIE).to_owned();
+    assert!(second.contains("; Secure"));
+    let second = second.strip_prefix("ddk_session=").unwrap().split(';').next().unwrap().to_owned();
 
     // Reads need only the cookie; writes also the CSRF header.
     let (s, me) = with_cookie(&app, Method::GET, "/v1/me", &cookie, false, None).await;
@@ -181,11 +183,27 @@ async fn cookie_sign_in_opens_the_api_to_the_page_and_nothing_more(db: TestDb) {
     forged.insert(10, 'x');
     assert_eq!(with_cookie(&app, Method::GET, "/v1/me", &forged, false, None).await.0, 401);
 
-    // Sign-out clears the cookie.
+    // Sign-out clears the cookie and ends that sign-in on the server: the cookie, replayed, is
+    // refused; the key's other sign-in goes on.
     let r = app.http.delete(app.url("/v1/web-session")).send().await.unwrap();
+    assert_eq!(r.status(), 204, "signing out without a cookie just clears it");
+    let r = app.http.delete(app.url("/v1/web-session")).header(header::COOKIE, format!("ddk_session={cookie}"));
+    let r = r.send().await.unwrap();
     assert_eq!(r.status(), 204);
     let cleared = header(r.headers(), header::SET_COOKIE);
     assert!(cleared.starts_with("ddk_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let (s, problem) = with_cookie(&app, Method::GET, "/v1/me", &cookie, false, None).await;
+    assert_eq!(s, 401, "{problem}");
+    let meeting = Some(json!({"title": "After sign-out"}));
+    assert_eq!(with_cookie(&app, Method::POST, "/v1/meetings", &cookie, true, meeting).await.0, 401);
+    assert_eq!(with_cookie(&app, Method::GET, "/v1/me", &second, false, None).await.0, 200);
+    let cookie = second;
+
+    // `?token=` takes stream tokens only: an API key in a URL is refused, wherever it is valid.
+    let captions = format!("/v1/realtime-sessions/{}/captions?token={}", uuid::Uuid::new_v4(), t.api_key);
+    let r = app.http.get(app.url(&captions)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("stream tokens only"));
 
     // Revoking the key that signed in ends its web sessions at once.
     let keys = app.get("/v1/api-keys", &t.api_key).await.1;

@@ -77,10 +77,10 @@ export class Capture {
       diarize: "true",
       language: o.language,
       model: o.model,
-      token,
     });
     if (o.title) params.set("title", o.title);
-    const socket = new WebSocket(wsUrl(`/v1/listen?${params}`));
+    // The token rides in the subprotocol, not the URL: URLs end up in logs.
+    const socket = new WebSocket(wsUrl(`/v1/listen?${params}`), ["token", token]);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     this.sessionOpen = false;

@@ -28,7 +28,8 @@ function status(text) {
 }
 
 function connect() {
-  const socket = new WebSocket(wsUrl(`/v1/realtime-sessions/${session}/captions?token=${encodeURIComponent(token)}`));
+  // The token rides in the subprotocol, not the URL: URLs end up in logs.
+  const socket = new WebSocket(wsUrl(`/v1/realtime-sessions/${session}/captions`), ["token", token]);
   socket.onopen = () => {
     attempt = 0;
     status("");

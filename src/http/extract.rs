@@ -135,7 +135,7 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(presented) = credential(parts) else {
             // A signed-in browser page: the `ddk_session` cookie of `POST /v1/web-session`.
-            if let Some(cookie) = super::web_session::session_cookie(parts) {
+            if let Some(cookie) = super::web_session::session_cookie(&parts.headers) {
                 return Principal::from_web_session(state, parts, cookie).await;
             }
             return Err(ApiError::Unauthorized("send an API key as `Authorization: Bearer <key>`"));
@@ -183,13 +183,20 @@ pub struct StreamCaller {
 
 impl StreamCaller {
     /// Looks in `Authorization: Token|Bearer`, then `Sec-WebSocket-Protocol: token, <credential>`
-    /// (browsers cannot set headers on WebSockets), then `?token=`.
+    /// (browsers cannot set headers on WebSockets), then `?token=`, which takes stream tokens
+    /// only: query strings end up in proxy and browser logs, where a short-lived, single-purpose
+    /// token may be, and an API key must not.
     pub async fn authenticate(state: &AppState, parts: &Parts, query_token: Option<&str>) -> Result<Self, ApiError> {
         let subprotocol = subprotocol_credential(parts);
         let (presented, via_subprotocol) = match (credential(parts), subprotocol, query_token) {
             (Some(c), _, _) => (c, false),
             (None, Some(c), _) => (c, true),
-            (None, None, Some(c)) => (c, false),
+            (None, None, Some(c)) if StreamTokenSigner::looks_like_token(c) => (c, false),
+            (None, None, Some(_)) => {
+                return Err(ApiError::Unauthorized(
+                    "?token= takes stream tokens only; send an API key in the Authorization header or the `token` subprotocol",
+                ));
+            }
             (None, None, None) => {
                 return Err(ApiError::Unauthorized(
                     "send an API key or stream token (Authorization header, `token` subprotocol or ?token=)",

@@ -1,8 +1,9 @@
 //! `POST /v1/web-session` / `DELETE /v1/web-session`: browser sign-in. The page posts an API key
 //! once; the answer is an HttpOnly cookie holding a signed `web` token (12 h) that the REST API
-//! accepts in place of the key, so the key never has to live in the page. Cookie-authenticated
-//! requests that change something must carry `X-DdalKkak-CSRF: 1`, which a cross-site form
-//! cannot send.
+//! accepts in place of the key, so the key never has to live in the page. The token names a
+//! `web_sessions` row: signing out ends it on the server, so a copy of the cookie stops working
+//! too. Cookie-authenticated requests that change something must carry `X-DdalKkak-CSRF: 1`,
+//! which a cross-site form cannot send.
 
 use axum::Json;
 use axum::extract::State;
@@ -58,11 +59,12 @@ pub async fn create(
     let who = Principal::from_api_key(&state, body.api_key.trim()).await?;
     let prefix = ApiKeySecret::prefix_of(body.api_key.trim()).ok_or(ApiError::Unauthorized("malformed API key"))?;
     let expires_at = now() + Duration::seconds(TTL_SECONDS);
+    let session_id = state.store.create_web_session(who.tenant_id, who.user_id, who.api_key_id, expires_at).await?;
     let token = state.signer.sign(&StreamClaims {
         tenant_id: who.tenant_id,
         user_id: who.user_id,
         scope: StreamScope::Web,
-        session_id: None,
+        session_id: Some(session_id),
         key_prefix: Some(prefix.to_owned()),
         exp: expires_at.timestamp(),
     });
@@ -73,11 +75,18 @@ pub async fn create(
 }
 
 #[utoipa::path(delete, path = "/v1/web-session", tag = "auth",
-    responses((status = 204, description = "clears the `ddk_session` cookie")), security(()))]
-pub async fn delete(headers: HeaderMap) -> Response {
+    responses((status = 204, description = "ends the sign-in the `ddk_session` cookie names and clears the cookie")),
+    security(()))]
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    // A cookie that is invalid or expired names nothing to end; it is cleared all the same.
+    if let Some(claims) = session_cookie(&headers).and_then(|c| state.signer.verify(c, now()).ok())
+        && let (StreamScope::Web, Some(id)) = (&claims.scope, claims.session_id)
+    {
+        state.store.end_web_session(claims.tenant_id, id).await?;
+    }
     let secure = if is_tls(&headers) { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
-    with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie)
+    Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie))
 }
 
 fn with_cookie(mut response: Response, cookie: &str) -> Response {
@@ -100,9 +109,8 @@ fn require_csrf_header(headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// The `ddk_session` cookie's value, if the request has one.
-pub fn session_cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -120,12 +128,15 @@ impl Principal {
             crate::auth::StreamTokenError::Expired => ApiError::Unauthorized("web session expired; sign in again"),
             _ => ApiError::Unauthorized("invalid web session; sign in again"),
         })?;
-        let prefix = match (&claims.scope, &claims.key_prefix) {
-            (StreamScope::Web, Some(prefix)) => prefix,
+        let (prefix, session_id) = match (&claims.scope, &claims.key_prefix, claims.session_id) {
+            (StreamScope::Web, Some(prefix), Some(id)) => (prefix, id),
             _ => return Err(ApiError::Unauthorized("invalid web session; sign in again")),
         };
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             require_csrf_header(&parts.headers)?;
+        }
+        if !state.store.web_session_is_live(session_id).await? {
+            return Err(ApiError::Unauthorized("signed out; sign in again"));
         }
         let (key, user) = match state.store.api_key_by_prefix(prefix).await {
             Ok(found) => found,

@@ -70,6 +70,19 @@ pub trait TenantStore: Send + Sync + 'static {
     /// System scope: finds a key by prefix with its live owner, for authentication.
     async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)>;
     async fn touch_api_key(&self, tenant: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// A browser sign-in with `key`, valid until `expires_at`; returns its id. The tenant's
+    /// expired sign-ins go at the same time.
+    async fn create_web_session(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        key: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Uuid>;
+    /// System scope: whether the sign-in exists, has not ended and has not expired.
+    async fn web_session_is_live(&self, id: Uuid) -> StoreResult<bool>;
+    /// Signs out: the sign-in ends now (again: no change).
+    async fn end_web_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
 }
 
 macro_rules! impl_tenant_store {
@@ -342,6 +355,56 @@ macro_rules! impl_tenant_store {
                     .bind(tenant)
                     .bind(id)
                     .bind(at);
+                execute_committed(tx, query).await
+            }
+
+            async fn create_web_session(
+                &self,
+                tenant: Uuid,
+                user: Uuid,
+                key: Uuid,
+                expires_at: DateTime<Utc>,
+            ) -> StoreResult<Uuid> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let (id, now) = (Uuid::new_v4(), now());
+                sqlx::query("DELETE FROM web_sessions WHERE tenant_id = $1 AND expires_at < $2")
+                    .bind(tenant)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let query = sqlx::query(
+                    "INSERT INTO web_sessions (id, tenant_id, user_id, api_key_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(tenant)
+                .bind(user)
+                .bind(key)
+                .bind(now)
+                .bind(expires_at);
+                execute_committed(tx, query).await?;
+                Ok(id)
+            }
+
+            async fn web_session_is_live(&self, id: Uuid) -> StoreResult<bool> {
+                let live: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM web_sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
+                )
+                .bind(id)
+                .bind(now())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(live > 0)
+            }
+
+            async fn end_web_session(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query(
+                    "UPDATE web_sessions SET ended_at = COALESCE(ended_at, $3) WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(now());
                 execute_committed(tx, query).await
             }
         }
