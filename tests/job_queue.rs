@@ -55,7 +55,12 @@ fn intelligence(tasks: Vec<NewTask>) -> MeetingIntelligence {
             source_segments: Vec::new(),
         })
         .collect();
-    MeetingIntelligence { summary: "We agreed on the launch plan.".into(), action_items: items, tasks }
+    MeetingIntelligence {
+        summary: "We agreed on the launch plan.".into(),
+        action_items: items,
+        tasks,
+        speaker_labels: None,
+    }
 }
 
 fn claim_lost<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {

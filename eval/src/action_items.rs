@@ -400,7 +400,7 @@ fn stem(word: &str) -> String {
 
 /// The server package's `tests/fixtures`, where the evaluation sets live.
 #[cfg(test)]
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 

@@ -4,7 +4,9 @@
 //! - [`wer`]: word and character error rates of transcripts.
 //! - [`der`]: diarization error rate and RTTM files.
 //! - [`action_items`]: extracted action items against the hand-written evaluation set.
+//! - [`speaker_identity`]: voices named from the conversation, against the same meetings.
 
 pub mod action_items;
 pub mod der;
+pub mod speaker_identity;
 pub mod wer;

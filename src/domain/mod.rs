@@ -25,7 +25,9 @@ pub use notification::Notification;
 pub use realtime_session::{RealtimeSession, SessionStatus};
 pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
-pub use transcript::{AssembledTranscript, SpeakerLabel, TranscriptSegment, Word};
+pub use transcript::{
+    AssembledTranscript, EvidenceKind, IdentityEvidence, SpeakerIdentity, SpeakerLabel, TranscriptSegment, Word,
+};
 pub use transcript_final::TranscriptFinal;
 pub use transcript_gap::TranscriptGap;
 pub use usage::UsageDay;

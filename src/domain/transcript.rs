@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::TranscriptFinal;
 
@@ -43,6 +44,49 @@ pub struct SpeakerLabel {
     pub total_seconds: f64,
     /// Seconds from the start of the meeting.
     pub first_seen: f64,
+    /// The tenant user this voice is, when the conversation says so (set by the meeting's
+    /// intelligence job; see `intelligence::speaker_identifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SpeakerIdentity>,
+}
+
+/// A speaker recognised as a tenant user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct SpeakerIdentity {
+    pub user_id: Uuid,
+    /// The user's name when identified.
+    pub name: String,
+    /// 0–1; 1 when the transcript's own label names the user.
+    pub confidence: f64,
+    /// What the identification rests on (empty when the label names the user).
+    pub evidence: Vec<IdentityEvidence>,
+}
+
+/// One line that tells who a speaker is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct IdentityEvidence {
+    /// The transcript segment (`seq`) it is in.
+    pub seq: i64,
+    pub kind: EvidenceKind,
+    /// How much it counts (negative: against).
+    pub weight: i32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// "I'm Sofia", "김민지입니다".
+    SelfIntroduction,
+    /// Addressed by name on the line before, and took it up ("Sure, …", "네, 제가 …").
+    AnsweredWhenAddressed,
+    /// Addressed by name on the line before, and spoke next.
+    SpokeWhenAddressed,
+    /// Thanked by name right after speaking.
+    Thanked,
+    /// Addressed that person by name: not them.
+    AddressedThem,
+    /// Spoke of that person by name: most likely not them.
+    MentionedThem,
 }
 
 /// A meeting's transcript as assembled from its session's finals.
@@ -87,6 +131,7 @@ impl AssembledTranscript {
                     label: format!("Speaker {}", speaker + 1),
                     total_seconds: (total * 100.0).round() / 100.0,
                     first_seen: first,
+                    identity: None,
                 })
                 .collect(),
             last_end_ms: finals.iter().map(|f| f.end_ms).max().unwrap_or(0),

@@ -12,6 +12,8 @@
 //!   into items tied to their lines), `grounding` and `title_words` (an item against what was
 //!   said), [`deduplicate`] (one item per task), [`ItemVerifier`] (a yes/no second look at each
 //!   item).
+//! - Before the model: [`identify_speakers`] (which tenant user each voice is, from
+//!   introductions, answers to an address and thanks), so the model reads names, not "Speaker 2".
 //! - After the model: [`AssigneeResolver`] (a spoken name → a user of the tenant) and
 //!   [`DueDateParser`] (a spoken deadline → a date).
 
@@ -24,6 +26,7 @@ mod extraction_prompt;
 mod grounding;
 mod item_verifier;
 mod meeting_extractor;
+mod speaker_identifier;
 mod task_cues;
 mod title_words;
 
@@ -33,6 +36,7 @@ pub use due_date_parser::DueDateParser;
 pub use extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
 pub use item_verifier::ItemVerifier;
 pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
+pub use speaker_identifier::identify as identify_speakers;
 pub use task_cues::TaskCues;
 
 #[cfg(test)]

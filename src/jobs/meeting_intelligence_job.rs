@@ -13,7 +13,7 @@ use super::job_runner::{JobError, JobHandler};
 use crate::domain::{ActionItem, Job, Meeting, TaskStatus};
 use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
-    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine,
+    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, identify_speakers,
 };
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
@@ -53,9 +53,17 @@ impl JobHandler for MeetingIntelligenceJob {
             Err(e) => return Err(e.into()),
         };
         let users = self.store.list_users(tenant, false).await?;
-        let input = meeting_input(&meeting, users.iter().map(|u| u.name.clone()).collect());
+        let people = AssigneeResolver::from_users(&users);
+        let mut input = meeting_input(&meeting, users.iter().map(|u| u.name.clone()).collect());
         if input.lines.is_empty() {
             return Err(JobError::permanent("the meeting has no transcript"));
+        }
+        // The model reads who spoke by name where the conversation tells, so it can write owners.
+        let identities = identify_speakers(&input.lines, &people);
+        for line in &mut input.lines {
+            if let Some(identity) = line.speaker.as_ref().and_then(|label| identities.get(label)) {
+                line.speaker = Some(identity.name.clone());
+            }
         }
         let started = std::time::Instant::now();
         // Greedy decoding is deterministic: only a busy or stopped worker is worth a retry.
@@ -70,8 +78,14 @@ impl JobHandler for MeetingIntelligenceJob {
             seconds = started.elapsed().as_secs_f64(),
             "meeting intelligence extracted"
         );
-        let result =
-            resolve(&extraction, &lines, &AssigneeResolver::from_users(&users), meeting.created_at.date_naive());
+        let mut result = resolve(&extraction, &lines, &people, meeting.created_at.date_naive());
+        result.speaker_labels = meeting.speaker_labels.as_ref().map(|labels| {
+            let mut labels = labels.0.clone();
+            for label in &mut labels {
+                label.identity = identities.get(&label.label).cloned();
+            }
+            labels
+        });
         let report = self.store.complete_meeting_intelligence(job, result).await?;
         if let Some(captions) = &self.captions {
             captions.announce(meeting_id, ready_event(&report));
@@ -138,7 +152,9 @@ pub fn resolve(
         if title.is_empty() {
             continue;
         }
-        let assignee = item.assignee.as_deref().and_then(|name| people.resolve(name));
+        // A voice nobody identified ("Speaker 3") names no owner: the task stays unassigned.
+        let spoken = item.assignee.as_deref().filter(|name| !is_voice_label(name));
+        let assignee = spoken.and_then(|name| people.resolve(name));
         let quote: Vec<&str> = item
             .source_segments
             .iter()
@@ -150,7 +166,7 @@ pub fn resolve(
         items.push(ActionItem {
             title: title.clone(),
             description: description.clone(),
-            assignee: item.assignee.clone(),
+            assignee: spoken.map(str::to_owned),
             assignee_id: assignee.map(|p| p.id),
             due_date: due.as_ref().map(|(_, d)| *d),
             due_date_text: due.as_ref().map(|(spoken, _)| spoken.clone()),
@@ -166,7 +182,17 @@ pub fn resolve(
             is_ai_generated: true,
         });
     }
-    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items: items, tasks }
+    MeetingIntelligence {
+        summary: extraction.summary.trim().to_owned(),
+        action_items: items,
+        tasks,
+        speaker_labels: None,
+    }
+}
+
+/// "Speaker 3": how [`meeting_input`] names a voice that is nobody yet.
+fn is_voice_label(name: &str) -> bool {
+    name.trim().strip_prefix("Speaker ").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Due dates are calendar dates but the column is a timestamp: noon UTC is the same calendar day

@@ -26,6 +26,8 @@ pub struct MeetingIntelligence {
     /// Created only when the meeting has no AI tasks yet; `is_ai_generated` and `meeting_id`
     /// are set by the store.
     pub tasks: Vec<NewTask>,
+    /// The meeting's speakers with who they are; `None` leaves them as they are.
+    pub speaker_labels: Option<Vec<crate::domain::SpeakerLabel>>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,14 +147,15 @@ macro_rules! impl_job_store {
                 let mut tx = self.tenant_tx(tenant).await?;
                 succeed_job(&mut tx, job, now).await?;
                 let meeting: Meeting = sqlx::query_as(
-                    "UPDATE meetings SET ai_summary = $3, ai_action_items = $4, updated_at = $5 \
-                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                    "UPDATE meetings SET ai_summary = $3, ai_action_items = $4, updated_at = $5, \
+                     speaker_labels = COALESCE($6, speaker_labels) WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(meeting_id)
                 .bind(&result.summary)
                 .bind(sqlx::types::Json(&result.action_items))
                 .bind(now)
+                .bind(result.speaker_labels.as_ref().map(sqlx::types::Json))
                 .fetch_one(&mut *tx)
                 .await?;
                 // Soft-deleted AI tasks count too: a user who deleted one does not want it back.
