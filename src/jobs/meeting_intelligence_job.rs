@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::job_runner::{JobError, JobHandler};
+use crate::domain::{ActionItem, Job, Meeting, TaskStatus};
 use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
     AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine,
 };
-use crate::domain::{ActionItem, Job, Meeting, TaskStatus};
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
 

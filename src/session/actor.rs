@@ -38,11 +38,11 @@ use super::session_error::SessionError;
 use super::speakers::{majority_speaker, relabel_final};
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
 use crate::audio::StreamDecoder;
+use crate::domain::{Meeting, RealtimeSession, TranscriptGap};
 use crate::inference::InferenceError;
 use crate::inference::asr::UtteranceText;
 use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
-use crate::domain::{Meeting, RealtimeSession, TranscriptGap};
 use crate::store::{NewFinal, NewLiveSession};
 
 /// A session without `language` keeps the first language detected on an utterance of at least
