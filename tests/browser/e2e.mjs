@@ -1,6 +1,6 @@
 // Drives the capture page and the overlay in Debian's Chromium (headless, fake microphone fed
 // from a WAV file, kept off the network) and prints one JSON summary line for
-// tests/browser_e2e.rs to judge. Usage:
+// tests/live/browser_e2e.rs to judge. Usage:
 //   node e2e.mjs <base url> <api key> <wav> <screenshot dir> <seconds to stream>
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";

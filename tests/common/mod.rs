@@ -1,8 +1,12 @@
-//! Test harness: a fresh database per test on each backend, and a server on port 0.
+//! Test harness, a module of each test binary (`tests/store`, `tests/live`, `tests/models`): a
+//! fresh database per test on each backend, a server on port 0, and the lock that keeps heavy
+//! tests apart.
 //!
 //! SQLite always runs (a file in a temporary directory). PostgreSQL runs when
 //! `DDALKKAK_TEST_DATABASE_URL` points at a server: each test creates its own database there and
-//! drops it afterwards.
+//! drops it afterwards. `.ci/run`'s PostgreSQL pass runs `tests/store` whole and, of the other
+//! binaries, the tests with `postgres` in their name: a test elsewhere that can use PostgreSQL
+//! needs it in its name (`on_both_backends!` puts it in a `postgres` module).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -118,6 +122,22 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// One heavy test at a time in the process. Tests of one binary run in parallel, but those that
+/// run a model-loading server (a live [`TestApp`] or the real binary with models) would share two
+/// cores and they measure time (real-time streaming, partials, idle timeouts): each holds this
+/// lock for its whole run, so none of them overlaps another.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for [`HEAVY`] (async tests).
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// Waits for [`HEAVY`] (plain `#[test]`s; not inside a runtime).
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
 }
 
 pub async fn tenant(store: &dyn Store, slug: &str) -> CreatedTenant {

@@ -1,6 +1,6 @@
 // Streams a 16 kHz mono 16-bit WAV to a DdalKkak server with the official Deepgram JS SDK
 // (`@deepgram/sdk`, unchanged, pointed at our URL) in real time and prints one JSON line per
-// event it received, then a summary line. Used by tests/deepgram_sdk.rs.
+// event it received, then a summary line. Used by tests/live/deepgram_sdk.rs.
 //
 //   node tests/sdk/deepgram_live.mjs ws://127.0.0.1:8080 <api key> file.wav [speed]
 import { readFileSync } from "node:fs";

@@ -15,7 +15,7 @@
 //! [`speaker_labels`] describes the speakers. `ddalkkak_eval::der` scores it all against a
 //! reference RTTM (`examples/der_eval.rs`).
 //!
-//! Parity: `tests/speaker_embedding.rs` checks the mel frames and the utterance embedding against
+//! Parity: `tests/models/speaker_embedding.rs` checks the mel frames and the utterance embedding against
 //! `tests/fixtures/speaker_reference.json`, written by `models/make_speaker_fixture.py` from
 //! Resemblyzer's own code (librosa front end, partial-window logic) and a numpy re-implementation
 //! of its PyTorch forward on the original weights.

@@ -5,7 +5,7 @@
 //! Slaney-scale mel filters from 0 Hz to 8 kHz, **no log**. Frame `t` is centred on sample
 //! `160 t`; `n` samples give `n / 160 + 1` frames.
 //!
-//! Computed in f64 (librosa computes in f32); `tests/speaker_embedding.rs` compares it with
+//! Computed in f64 (librosa computes in f32); `tests/models/speaker_embedding.rs` compares it with
 //! librosa on real audio.
 
 use std::f64::consts::PI;

@@ -4,11 +4,11 @@
 //! renamed or removed block fails here. Skipped without `bash`/`curl` unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (CI).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use ddalkkak::store::{NewFinal, NewLiveSession};
 use serde_json::Value;
 

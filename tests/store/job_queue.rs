@@ -2,16 +2,16 @@
 //! meeting-intelligence write (tasks, notifications, Slack follow-up) and the Slack job against a
 //! local server that checks requests the way Slack's `chat.postMessage` does.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::TestDb;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::TestDb;
 use ddalkkak::auth::TokenCipher;
 use ddalkkak::domain::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};

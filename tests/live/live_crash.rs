@@ -2,7 +2,7 @@
 //! in the middle of a live session, started again on the same data directory, and the meeting
 //! is found finalized with every final the client had received.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -63,6 +63,7 @@ impl Drop for Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_finalizes_the_session_on_restart() {
+    let _heavy = common::heavy().await;
     let Some(models) = common::models() else { return };
     let data = tempfile::tempdir().unwrap();
     let mut server = Server::start(data.path(), &models.root).await;

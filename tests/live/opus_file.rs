@@ -1,8 +1,9 @@
 //! Ogg/Opus files: a real recording encoded with libopus into an Ogg container (the layout of
 //! `opusenc` and browsers' MediaRecorder in Ogg mode), decoded back by the file decoder.
-#![cfg(feature = "opus")]
 
 use std::io::Write as _;
+
+use crate::common;
 
 use ogg::writing::{PacketWriteEndInfo, PacketWriter};
 
@@ -164,8 +165,6 @@ fn webm_opus_recording_decodes_like_mediarecorder_output() {
     assert!(snr_db > 10.0, "SNR {snr_db} dB");
 }
 
-mod common;
-
 /// 16 kHz speech (the fetched recording) or a tone, and the same at 48 kHz.
 fn speech() -> (Vec<f32>, Vec<f32>) {
     let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/testdata/pyannote_sample.wav");
@@ -249,6 +248,7 @@ fn streamed_ogg_and_webm_opus_decode_in_any_pieces() {
 async fn webm_opus_streams_like_mediarecorder() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
+    let _heavy = common::heavy().await;
     let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "browser").await;
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };

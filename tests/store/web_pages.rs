@@ -3,9 +3,9 @@
 //! opens and what it does not (CSRF header on writes, revocation, no live stream), `/v1/models`,
 //! and transcript downloads as SRT/VTT/text.
 
-mod common;
+use crate::common;
 
-use common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use ddalkkak::store::{NewFinal, NewLiveSession};
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Value, json};

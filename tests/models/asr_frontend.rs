@@ -22,7 +22,7 @@ fn signal(n: usize) -> Vec<f32> {
 #[test]
 fn log_mel_matches_faster_whisper() {
     let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/mel_reference.json")).expect("fixture parses");
+        serde_json::from_str(include_str!("../fixtures/mel_reference.json")).expect("fixture parses");
     let n = fixture["samples"].as_u64().unwrap() as usize;
     let frames = fixture["frames"].as_u64().unwrap() as usize;
     let reference: Vec<f32> = fixture["mel"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();

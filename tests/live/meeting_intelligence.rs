@@ -5,11 +5,11 @@
 //! is taken over when its lease runs out. Skipped without models unless
 //! `DDALKKAK_REQUIRE_MODELS=1`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use ddalkkak::domain::{Job, JobStatus};
 use ddalkkak::intelligence::{AssigneeResolver, DueDateParser};
 use ddalkkak::session::LiveConfig;
@@ -19,9 +19,6 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-/// One model-loading server at a time (two cores).
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn has_llm() -> bool {
     let Some(paths) = common::models() else { return false };
@@ -66,7 +63,7 @@ async fn a_finished_live_meeting_gets_action_items_live(db: TestDb) {
     if !has_llm() {
         return;
     }
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = common::heavy().await;
     let t = common::tenant(&*db.store, "intel").await;
     let Some(app) =
         TestApp::spawn_live_with_llm(db, LiveConfig::default(), Some(("smollm2", "http://127.0.0.1:9"))).await
@@ -139,7 +136,7 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
     if !has_llm() {
         return;
     }
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = common::heavy().await;
     let s = db.store.clone();
     let t = common::tenant(&*s, "owners").await;
     let member = |name: &str, email: &str| NewUser {

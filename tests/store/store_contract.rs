@@ -2,15 +2,13 @@
 //! the `Store` trait only, bypassing the HTTP layer's own validation so the database's
 //! constraints and the store's rules are what is tested.
 
-mod common;
-
 use chrono::Duration;
 use ddalkkak::domain::{Role, ServiceType, SessionStatus, SttStatus, TaskStatus, now};
 use ddalkkak::store::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use common::{TestDb, tenant};
+use crate::common::{TestDb, tenant};
 
 on_both_backends!(
     slug_check_and_uniqueness,

@@ -4,11 +4,9 @@
 //! sample, the ONNX Runtime library, Silero VAD, `speaker/resemblyzer.onnx`); without them the
 //! tests say so and pass, unless `DDALKKAK_REQUIRE_MODELS=1` (set by CI).
 
-mod common;
-
 use std::sync::Mutex;
 
-use common::{model_paths as paths, require_models};
+use crate::common::{model_paths as paths, require_models};
 use ddalkkak::audio;
 use ddalkkak::inference::diarize::{
     ReclusterConfig, SpeakerEncoder, SpeakerTracker, SpeakerTurn, TrackerConfig, recluster, speaker_for_span,

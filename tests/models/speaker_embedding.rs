@@ -5,8 +5,6 @@
 //! Runtime library, `speaker/resemblyzer.onnx`); without them the tests say so and pass, unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (set by CI).
 
-mod common;
-
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -18,7 +16,7 @@ use ddalkkak::inference::diarize::{
 use ddalkkak::inference::{OrtRuntime, Threads};
 use serde_json::Value;
 
-use common::{model_paths as paths, require_models};
+use crate::common::{model_paths as paths, require_models};
 
 fn skip(what: &str) -> Option<ModelPaths> {
     assert!(!require_models(), "{what} missing in {} (run models/fetch.sh)", paths().root.display());
@@ -36,7 +34,7 @@ fn sample() -> Option<Vec<f32>> {
 }
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("fixtures/speaker_reference.json")).expect("fixture parses")
+    serde_json::from_str(include_str!("../fixtures/speaker_reference.json")).expect("fixture parses")
 }
 
 fn floats(v: &Value) -> Vec<f32> {

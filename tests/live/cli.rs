@@ -1,7 +1,7 @@
 //! The `ddalkkak` binary itself: tenant administration and a serve → SIGTERM → clean exit cycle
 //! on the embedded database.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -87,6 +87,7 @@ fn create_tenant_prints_a_working_key_once_and_refuses_bad_input() {
 
 #[test]
 fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let _heavy = common::heavy_blocking();
     let dir = tempfile::tempdir().unwrap();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let metrics_listen = format!("127.0.0.1:{metrics_port}");

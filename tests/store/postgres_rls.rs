@@ -2,7 +2,7 @@
 //! application role `authenticated_user` sees only the tenant named in `app.current_tenant_id`,
 //! and fails closed when none is set.
 
-mod common;
+use crate::common;
 
 use ddalkkak::domain::{Role, ServiceType};
 use ddalkkak::store::{ErrorRecord, ErrorTable, NewIntegration, NewMeeting, NewTask, NewUser};

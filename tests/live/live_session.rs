@@ -3,11 +3,11 @@
 //! Silero VAD, on SQLite and on PostgreSQL. Skipped without models unless
 //! `DDALKKAK_REQUIRE_MODELS=1`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestDb};
+use crate::common::{TestApp, TestDb};
 use ddalkkak::session::LiveConfig;
 use ddalkkak_eval::wer::wer;
 use futures_util::{SinkExt, StreamExt};
@@ -27,12 +27,10 @@ fn sample() -> (Vec<i16>, String) {
     (pcm, reference)
 }
 
-/// One live server at a time: each loads the model and they would share two cores, which makes
-/// timing (partials, idle timeouts) depend on what else runs.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
+/// One live server at a time ([`common::heavy`]): each loads the model and they would share two
+/// cores, which makes timing (partials, idle timeouts) depend on what else runs.
 async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
-    let guard = ONE_AT_A_TIME.lock().await;
+    let guard = common::heavy().await;
     let t = common::tenant(&*db.store, "live").await;
     let app = TestApp::spawn_live(db, config).await?;
     Some((app, t.api_key, guard))

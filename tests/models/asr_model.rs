@@ -2,7 +2,7 @@
 //! `.ci/run` runs first). Without fetched models these tests say so and pass, unless
 //! `DDALKKAK_REQUIRE_MODELS=1` (set by CI), where a missing model is a failure.
 
-mod common;
+use crate::common;
 
 use std::sync::Mutex;
 

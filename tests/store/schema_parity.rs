@@ -1,7 +1,7 @@
 //! Both backends carry the same schema: the same migration versions, and the same tables with
 //! the same columns (PostgreSQL's `quarantine.records` is `quarantine_records` in SQLite).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

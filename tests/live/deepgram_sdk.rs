@@ -4,7 +4,7 @@
 //! installed into `tests/sdk/node_modules` on first run); skipped without them or without models
 //! unless `DDALKKAK_REQUIRE_MODELS=1`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -15,6 +15,7 @@ fn sdk_dir() -> Option<&'static Path> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_deepgram_sdk_streams_and_gets_results() {
     let Some(dir) = sdk_dir() else { return };
+    let _heavy = common::heavy().await;
     let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "sdk").await;
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };

@@ -1,14 +1,14 @@
 //! The REST API end to end: a real server on port 0 over each backend, called with reqwest.
 //! Every spec constraint surfaces with its problem code; every resource of another tenant is 404.
 
-mod common;
+use crate::common;
 
 use ddalkkak::auth::{StreamScope, StreamTokenSigner, TokenCipher};
 use ddalkkak::domain::now;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use common::{TestApp, TestDb, tenant};
+use crate::common::{TestApp, TestDb, tenant};
 
 on_both_backends!(
     auth_is_required_and_checked,

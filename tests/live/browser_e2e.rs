@@ -7,7 +7,7 @@
 //!
 //! Skipped with a note without Chromium, node or models, unless `DDALKKAK_REQUIRE_MODELS=1`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +68,7 @@ fn word_recall(reference: &[String], hypothesis: &[String]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay() {
     let Some(dir) = driver_dir() else { return };
+    let _heavy = common::heavy().await;
     let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "browser").await;
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };
