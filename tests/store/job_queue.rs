@@ -13,7 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ddalkkak::auth::TokenCipher;
-use ddalkkak::domain::{ActionItem, Job, JobStatus, ServiceType, TaskStatus};
+use ddalkkak::domain::{
+    ActionItem, EvidenceKind, IdentityEvidence, Job, JobStatus, ServiceType, SpeakerIdentity, TaskStatus,
+};
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::store::{
     ErrorTable, JobSettlement, MeetingIntelligence, NewIntegration, NewTask, NewUser, Store, StoreError,
@@ -116,13 +118,21 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
     let meeting =
         finalized_meeting(s, t.tenant.id, t.owner.id, &["Bob will send the deck.", "Owner books the room."]).await;
     let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
-    let result = intelligence(vec![
+    let mut result = intelligence(vec![
         task("Send the deck", Some(bob.id)),
         task("Book the room", Some(t.owner.id)),
         task("Draft the FAQ", Some(bob.id)),
         task("Someone orders pizza", None),
     ]);
+    // The second voice was found to be Bob: the meeting's speakers say so afterwards.
+    let mut labels = s.get_meeting(t.tenant.id, meeting).await.unwrap().speaker_labels.unwrap().0;
+    assert_eq!(labels.len(), 2);
+    let evidence = vec![IdentityEvidence { seq: 0, kind: EvidenceKind::AnsweredWhenAddressed, weight: 3 }];
+    labels[1].identity = Some(SpeakerIdentity { user_id: bob.id, name: bob.name.clone(), confidence: 0.67, evidence });
+    result.speaker_labels = Some(labels.clone());
     let report = s.complete_meeting_intelligence(&job, result.clone()).await.unwrap();
+    assert_eq!(report.meeting.speaker_labels.as_ref().map(|l| &l.0), Some(&labels));
+    assert_eq!(s.get_meeting(t.tenant.id, meeting).await.unwrap().speaker_labels.unwrap().0, labels);
     assert_eq!(report.created.len(), 4);
     assert!(report.created.iter().all(|t| t.is_ai_generated && t.meeting_id == Some(meeting)));
     assert_eq!(report.notified.len(), 2, "one notification per assignee");
