@@ -53,7 +53,9 @@ export async function showMeeting(id) {
     a.href = `/v1/meetings/${id}/transcript?format=${format}`;
     a.download = `meeting-${id}.${format}`;
   }
-  renderTimeline(segments, duration);
+  // Voices the minutes job recognised show the person's name.
+  const names = new Map((m.speaker_labels || []).filter((l) => l.identity).map((l) => [l.speaker, l.identity]));
+  renderTimeline(segments, duration, names);
   renderActions(tasks.items, m.ai_action_items);
   const transcript = $("transcript");
   transcript.replaceChildren();
@@ -67,7 +69,12 @@ export async function showMeeting(id) {
   if (!segments.length) transcript.append(el("p", "hint", m.transcript_text || "No transcript."));
 }
 
-function renderTimeline(segments, duration) {
+function speakerName(speaker, names) {
+  if (speaker === null) return "speaker ?";
+  return names.get(speaker)?.name ?? `Speaker ${speaker + 1}`;
+}
+
+function renderTimeline(segments, duration, names) {
   const timeline = $("timeline");
   const legend = $("legend");
   timeline.replaceChildren();
@@ -83,7 +90,10 @@ function renderTimeline(segments, duration) {
     speakers.add(s.speaker ?? null);
   }
   for (const sp of speakers) {
-    legend.append(el("span", `${speakerClass(sp)} chip`, sp === null ? "speaker ?" : `Speaker ${sp + 1}`));
+    const chip = el("span", `${speakerClass(sp)} chip`, speakerName(sp, names));
+    const identity = sp === null ? undefined : names.get(sp);
+    if (identity) chip.title = `Speaker ${sp + 1}, recognised from the conversation (confidence ${identity.confidence.toFixed(2)})`;
+    legend.append(chip);
   }
 }
 
