@@ -28,6 +28,18 @@ pub struct MeetingInput {
     pub attendees: Vec<String>,
 }
 
+impl MeetingInput {
+    /// Whether the meeting was held in Korean: most of its letters are Hangul.
+    pub fn is_korean(&self) -> bool {
+        let (mut hangul, mut letters) = (0usize, 0usize);
+        for c in self.lines.iter().flat_map(|l| l.text.chars()).filter(|c| c.is_alphabetic()) {
+            letters += 1;
+            hangul += usize::from(('\u{AC00}'..='\u{D7A3}').contains(&c));
+        }
+        letters > 0 && hangul * 2 >= letters
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extraction {
     pub summary: String,

@@ -145,7 +145,12 @@ pub(super) fn user_prompt(input: &MeetingInput, transcript: &str) -> String {
     }
     prompt += "Transcript:\n<transcript>\n";
     prompt += transcript;
-    prompt + "\n</transcript>\nReply with JSON."
+    prompt + "\n</transcript>\n" + language_instruction(input) + "Reply with JSON."
+}
+
+/// What a meeting not in English needs said: the minutes are read in the meeting's language.
+fn language_instruction(input: &MeetingInput) -> &'static str {
+    if input.is_korean() { "The meeting is in Korean: write the summary and the task titles in Korean.\n" } else { "" }
 }
 
 /// The schema of one chunk's answer: the summary, then every candidate line as a key in
@@ -174,10 +179,11 @@ pub(super) fn merge_schema(options: &ExtractOptions) -> JsonSchema {
 pub(super) fn merge_messages(input: &MeetingInput, summaries: &[String]) -> [Message; 2] {
     let parts: Vec<String> = summaries.iter().enumerate().map(|(i, s)| format!("Part {}: {}", i + 1, s)).collect();
     let user = format!(
-        "Meeting: {}\nThese are summaries of consecutive parts of one meeting:\n{}\n\nReply with JSON: \
+        "Meeting: {}\nThese are summaries of consecutive parts of one meeting:\n{}\n\n{}Reply with JSON: \
          \"summary\": three or four sentences summarising the whole meeting.",
         single_line(&input.title),
-        parts.join("\n")
+        parts.join("\n"),
+        language_instruction(input)
     );
     [Message::system(SYSTEM), Message::user(user)]
 }
@@ -288,5 +294,25 @@ mod tests {
             "[5] Omar: …is real. I'll ship a hotfix for the export on…"
         );
         assert_eq!(key("I'll do the labels."), "[5] Omar: I'll do the labels.");
+    }
+
+    #[test]
+    fn a_korean_meeting_is_asked_for_korean_minutes() {
+        let input = |texts: &[&str]| MeetingInput {
+            title: "주간 회의".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            lines: texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| TranscriptLine { seq: i as i64, speaker: None, start: 0.0, end: 0.0, text: (*t).into() })
+                .collect(),
+            attendees: Vec::new(),
+        };
+        let korean = input(&["네, 제가 금요일까지 API 문서 정리할게요.", "좋아요, 감사합니다."]);
+        assert!(korean.is_korean());
+        assert!(user_prompt(&korean, "…").contains("write the summary and the task titles in Korean"));
+        let english = input(&["Sure, I'll update the 배포 checklist by Friday."]);
+        assert!(!english.is_korean());
+        assert!(!user_prompt(&english, "…").contains("Korean"));
     }
 }

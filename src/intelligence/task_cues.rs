@@ -8,6 +8,9 @@
 //! The list errs on the side of asking: a line the model is asked about in vain costs one
 //! `null`; a task on a line it is never asked about is lost. Every task of the evaluation set is
 //! said on a line these cues catch (checked by the tests of `ddalkkak_eval::action_items`).
+//!
+//! Korean glues its endings to the verb ("정리할게요", "보내 주세요"), so Korean cues are parts of
+//! a word, not whole words.
 
 /// Word sequences of a speaker taking work on (lower case, apostrophes straight).
 const PROMISES: &[&str] = &[
@@ -85,26 +88,51 @@ const CUES: &[&str] = &[
     "by noon",
 ];
 
+/// Korean promises: "제가 할게요", "보내드리겠습니다", "맡을게요" (polite and plain forms).
+const KOREAN_PROMISES: &[&str] = &["제가", "할게", "게요", "겠습니다", "드릴게", "맡을", "챙길", "내가 할"];
+
+/// Korean requests, obligations and deadlines: "해 주세요", "부탁드려요", "해야 해요", "금요일까지".
+const KOREAN_CUES: &[&str] = &[
+    "주세요",
+    "주실",
+    "주시",
+    "줄래",
+    "줄 수",
+    "해줘",
+    "해 줘",
+    "부탁",
+    "맡아",
+    "담당",
+    "해야",
+    "돼야",
+    "필요",
+    "까지",
+    "수 있을까",
+    "가능할까",
+];
+
 /// The cue list, split into words once.
 pub struct TaskCues {
     cues: Vec<Vec<&'static str>>,
+    /// Parts of Korean words (or of two words) that are cues.
+    korean: &'static [&'static [&'static str]],
 }
 
 impl Default for TaskCues {
     /// Promises, requests, obligations and deadlines.
     fn default() -> Self {
-        Self::of(PROMISES.iter().chain(CUES))
+        Self::of(PROMISES.iter().chain(CUES), &[KOREAN_PROMISES, KOREAN_CUES])
     }
 }
 
 impl TaskCues {
     /// Promises only ("I'll", "let me", "on me").
     pub fn promises() -> Self {
-        Self::of(PROMISES.iter())
+        Self::of(PROMISES.iter(), &[KOREAN_PROMISES])
     }
 
-    fn of<'a>(cues: impl Iterator<Item = &'a &'static str>) -> Self {
-        Self { cues: cues.map(|c| c.split(' ').collect()).collect() }
+    fn of<'a>(cues: impl Iterator<Item = &'a &'static str>, korean: &'static [&'static [&'static str]]) -> Self {
+        Self { cues: cues.map(|c| c.split(' ').collect()).collect(), korean }
     }
 
     /// Whether `text` holds a cue (whole words, any case, curly or straight apostrophes).
@@ -125,11 +153,33 @@ impl TaskCues {
                 }
             }
         }
-        (0..words.len()).find_map(|start| {
+        let english = (0..words.len()).find_map(|start| {
             let matches = |cue: &Vec<&str>| {
                 cue.len() <= words.len() - start && cue.iter().zip(&words[start..]).all(|(c, (w, _))| c == w)
             };
             self.cues.iter().any(matches).then(|| words[start].1)
+        });
+        english.into_iter().chain(self.first_korean_cue(text)).min()
+    }
+
+    /// The first whitespace-separated piece holding a Korean cue, alone or with the next piece
+    /// ("해 주세요").
+    fn first_korean_cue(&self, text: &str) -> Option<usize> {
+        let pieces: Vec<&str> = text.split_whitespace().collect();
+        let cues = || self.korean.iter().flat_map(|list| list.iter());
+        (0..pieces.len()).find(|&i| {
+            let hangul = |p: &str| p.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
+            if !hangul(pieces[i]) {
+                return false;
+            }
+            let pair = pieces.get(i + 1).map(|next| format!("{} {next}", pieces[i]));
+            cues().any(|cue| {
+                if cue.contains(' ') {
+                    pair.as_ref().is_some_and(|p| p.starts_with(pieces[i]) && p.contains(cue))
+                } else {
+                    pieces[i].contains(cue)
+                }
+            })
         })
     }
 }
@@ -169,5 +219,30 @@ mod tests {
         let promises = TaskCues::promises();
         assert!(promises.may_hold_task("I'll prepare the forecast. Is August fifth okay?"));
         assert!(!promises.may_hold_task("Can you send a reminder when the date is fixed?"));
+    }
+
+    #[test]
+    fn korean_promises_requests_and_deadlines() {
+        let cues = TaskCues::default();
+        for yes in [
+            "네, 제가 금요일까지 보고서 정리할게요.",
+            "준호 씨, 견적서 좀 보내 주세요.",
+            "디자인 시안은 민지 님이 맡아 주실 수 있을까요?",
+            "이번 주 안에 서버 점검을 해야 해요.",
+            "자료는 제가 내일 오전까지 공유드리겠습니다.",
+            "그건 다음 주 월요일까지 끝내죠.",
+        ] {
+            assert!(cues.may_hold_task(yes), "{yes}");
+        }
+        for no in
+            ["안녕하세요, 다들 잘 지내셨어요?", "지난주 배포는 문제없이 끝났어요.", "좋네요. 다음 안건으로 넘어가죠."]
+        {
+            assert!(!cues.may_hold_task(no), "{no}");
+        }
+        // The piece where the cue is: "정리할게요" is the fourth.
+        assert_eq!(cues.first_cue("오늘 회의록은 바로 정리할게요."), Some(3));
+        let promises = TaskCues::promises();
+        assert!(promises.may_hold_task("제가 할게요."));
+        assert!(!promises.may_hold_task("견적서 좀 보내 주세요."));
     }
 }
