@@ -239,6 +239,9 @@ async fn main() -> anyhow::Result<()> {
         asr_workers: args.workers,
         config: LiveConfig {
             max_sessions: max,
+            // Every stream is one tenant's, on one key.
+            max_sessions_per_tenant: max,
+            max_sessions_per_key: max,
             max_backlog: usize::MAX,
             max_utterance_ms: args.max_utterance_ms,
             ..LiveConfig::default()

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{StreamTokenSigner, TokenCipher};
 use crate::commands::intelligence::{Intelligence, IntelligenceSetup, start_intelligence};
 use crate::commands::live::{Live, LiveSetup, start_live};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
 use crate::inference::llm::LlmWorker;
 use crate::intelligence::MeetingExtractor;
 use crate::jobs::{JobRunner, Retention, RetentionJob};
@@ -43,6 +43,9 @@ pub struct AppConfig {
     /// The durable job runners: Slack posts, and meeting intelligence when `llm` names a model.
     /// `None`: no job runner at all (jobs stay queued).
     pub intelligence: Option<IntelligenceSetup>,
+    /// What one client may take of the HTTP server: REST rate per API key, header-read timeout,
+    /// open connections.
+    pub http: HttpLimits,
     pub run: RunOptions,
 }
 
@@ -57,6 +60,7 @@ impl AppConfig {
             metrics_listen: None,
             live: None,
             intelligence: None,
+            http: HttpLimits::default(),
             run: RunOptions::default(),
         }
     }
@@ -107,6 +111,7 @@ pub struct App {
     runners: Vec<JobRunner>,
     /// The meeting-intelligence runner's LLM thread (stopped when dropped).
     llm: Option<Arc<LlmWorker<MeetingExtractor>>>,
+    http: HttpLimits,
     run: RunOptions,
     /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
     /// completes.
@@ -153,8 +158,16 @@ impl App {
         };
         let mut model_workers = live.as_ref().map(|l| l.health()).unwrap_or_default();
         model_workers.extend(llm.as_ref().map(|l| l.health()));
-        let state = AppState { store, cipher, signer, live: live.as_ref().map(|l| l.service.clone()), model_workers };
-        Ok(App { state, live, runners, llm, run: config.run, shutdown })
+        let rate_limiter = config.http.rate_limit.and_then(KeyRateLimiter::new).map(Arc::new);
+        let state = AppState {
+            store,
+            cipher,
+            signer,
+            live: live.as_ref().map(|l| l.service.clone()),
+            model_workers,
+            rate_limiter,
+        };
+        Ok(App { state, live, runners, llm, http: config.http, run: config.run, shutdown })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -173,7 +186,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, live, runners, llm, run: options, shutdown: token } = self;
+        let App { state, live, runners, llm, http: limits, run: options, shutdown: token } = self;
         let tasks = TaskTracker::new();
         let retention = RetentionJob {
             store: state.store.clone(),
@@ -183,6 +196,9 @@ impl App {
         tasks.spawn(retention.run(token.clone()));
         for runner in runners {
             tasks.spawn(runner.run(token.clone()));
+        }
+        if let Some(limiter) = state.rate_limiter.clone() {
+            tasks.spawn(forget_idle_keys(limiter, token.clone()));
         }
 
         tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
@@ -194,7 +210,7 @@ impl App {
                 token.cancel();
             }
         };
-        axum::serve(listener, http::router(state)).with_graceful_shutdown(signal).await?;
+        http::serve(listener, http::router(state), limits, signal).await;
         // Upgraded WebSockets outlive the HTTP server: live sessions flush, store their meetings and
         // close (1001) within the deadline; whatever does not make it is recovered on the next start.
         if let Some(service) = service {
@@ -210,5 +226,17 @@ impl App {
         // joining them blocks.
         tokio::task::spawn_blocking(move || drop((live, llm))).await?;
         Ok(())
+    }
+}
+
+/// The rate limiter keeps a bucket per API key that sent a request; once a minute the ones that
+/// are full again are dropped, so its memory follows the keys in use, not every key ever seen.
+async fn forget_idle_keys(limiter: Arc<KeyRateLimiter>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => limiter.forget_idle(),
+            _ = stop.cancelled() => return,
+        }
     }
 }

@@ -158,9 +158,44 @@ pub struct ServeArgs {
     #[arg(long, env = "DDALKKAK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub live: LiveArgs,
     #[command(flatten)]
     pub intelligence: IntelligenceArgs,
+}
+
+/// What one client may take of the HTTP server (docs/protocol.md, "Limits").
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpArgs {
+    /// REST requests per second per API key, sustained (a web session counts for its key); more
+    /// are answered 429 `rate_limited` with `Retry-After`. 0: no limit.
+    #[arg(long, env = "DDALKKAK_RATE_LIMIT_PER_KEY", default_value_t = 100)]
+    pub rate_limit_per_key: u32,
+    /// REST requests one API key may send at once before `--rate-limit-per-key` applies.
+    #[arg(long, env = "DDALKKAK_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+    /// A connection that has not sent a whole request head this long after it opened (or after
+    /// its previous response) is closed: slow-header clients and idle keep-alive connections.
+    #[arg(long, env = "DDALKKAK_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once, WebSockets included; one more is answered 503
+    /// `too_many_connections` and closed. Keep it below the process's file limit (`ulimit -n`).
+    #[arg(long, env = "DDALKKAK_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+}
+
+impl HttpArgs {
+    pub fn limits(&self) -> crate::http::HttpLimits {
+        crate::http::HttpLimits {
+            rate_limit: (self.rate_limit_per_key > 0).then_some(crate::http::RateLimit {
+                per_second: self.rate_limit_per_key,
+                burst: self.rate_limit_burst.max(1),
+            }),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
 }
 
 /// Live transcription (`/v1/listen`).
@@ -195,6 +230,28 @@ pub struct LiveArgs {
     /// Live sessions beyond this are refused (503 `overloaded`).
     #[arg(long, env = "DDALKKAK_MAX_LIVE_SESSIONS", default_value_t = 32)]
     pub max_live_sessions: usize,
+    /// Live sessions one tenant may have open; more are refused (429 `tenant_session_quota`).
+    #[arg(long, env = "DDALKKAK_MAX_SESSIONS_PER_TENANT", default_value_t = 16)]
+    pub max_sessions_per_tenant: usize,
+    /// Live sessions one API key may have open (a stream token counts for the key that minted
+    /// it); more are refused (429 `key_session_quota`).
+    #[arg(long, env = "DDALKKAK_MAX_SESSIONS_PER_KEY", default_value_t = 8)]
+    pub max_sessions_per_key: usize,
+    /// A live session is ended after this long (finals flushed, meeting finalized, close 4002
+    /// `max_duration`); the client may open a new one.
+    #[arg(long, env = "DDALKKAK_MAX_SESSION_DURATION_SECS", default_value_t = 4 * 3600)]
+    pub max_session_duration_secs: u64,
+    /// Caption viewers of one session; more are refused (503 `too_many_viewers`).
+    #[arg(long, env = "DDALKKAK_MAX_VIEWERS_PER_SESSION", default_value_t = 500)]
+    pub max_viewers_per_session: usize,
+    /// Caption viewers of one tenant, all its sessions together; more are refused (429
+    /// `tenant_viewer_quota`).
+    #[arg(long, env = "DDALKKAK_MAX_VIEWERS_PER_TENANT", default_value_t = 1000)]
+    pub max_viewers_per_tenant: usize,
+    /// A WebSocket caption viewer is pinged every third of this and closed (4000) when it has
+    /// answered nothing for this long.
+    #[arg(long, env = "DDALKKAK_VIEWER_TIMEOUT_SECS", default_value_t = 60)]
+    pub viewer_timeout_secs: u64,
     /// A session with no audio and no KeepAlive for this long is closed (code 4000).
     #[arg(long, env = "DDALKKAK_IDLE_TIMEOUT_SECS", default_value_t = 10)]
     pub idle_timeout_secs: u64,
@@ -300,4 +357,32 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
         .with_context(|| format!("writing {}", path.display()))?;
     tracing::warn!(path = %path.display(), "generated a new key for the embedded database; back it up with the data directory");
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::HttpLimits;
+    use crate::session::LiveConfig;
+
+    /// The documented defaults are the library's: a server started without flags and one built
+    /// from `LiveConfig::default()` / `HttpLimits::default()` (the tests) have the same limits.
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        let Command::Serve(args) = Cli::try_parse_from(["ddalkkak", "serve"]).unwrap().command else {
+            unreachable!("parsed `serve`")
+        };
+        let (l, live) = (&args.live, LiveConfig::default());
+        assert_eq!(l.max_live_sessions, live.max_sessions);
+        assert_eq!(l.max_sessions_per_tenant, live.max_sessions_per_tenant);
+        assert_eq!(l.max_sessions_per_key, live.max_sessions_per_key);
+        assert_eq!(Duration::from_secs(l.max_session_duration_secs), live.max_session_duration);
+        assert_eq!(l.max_viewers_per_session, live.max_viewers_per_session);
+        assert_eq!(l.max_viewers_per_tenant, live.max_viewers_per_tenant);
+        assert_eq!(Duration::from_secs(l.viewer_timeout_secs), live.viewer_timeout);
+        let (limits, default) = (args.http.limits(), HttpLimits::default());
+        assert_eq!(limits.rate_limit, default.rate_limit);
+        assert_eq!(limits.header_read_timeout, default.header_read_timeout);
+        assert_eq!(limits.max_connections, default.max_connections);
+    }
 }

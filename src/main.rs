@@ -94,6 +94,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics_listen: Some(args.metrics_listen),
         live: (!args.live.no_live).then(|| live_setup(&args)),
         intelligence: Some(intelligence_setup(&args)),
+        http: args.http.limits(),
         run: RunOptions {
             retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),
             shutdown_timeout: args.shutdown_timeout(),
@@ -116,6 +117,12 @@ fn live_setup(args: &ServeArgs) -> LiveSetup {
         asr_workers: l.asr_workers,
         config: LiveConfig {
             max_sessions: l.max_live_sessions,
+            max_sessions_per_tenant: l.max_sessions_per_tenant,
+            max_sessions_per_key: l.max_sessions_per_key,
+            max_session_duration: Duration::from_secs(l.max_session_duration_secs.max(1)),
+            max_viewers_per_session: l.max_viewers_per_session,
+            max_viewers_per_tenant: l.max_viewers_per_tenant,
+            viewer_timeout: Duration::from_secs(l.viewer_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(l.idle_timeout_secs.max(1)),
             server_instance: l.instance_id(),
             models: l.asr_models.clone(),

@@ -30,7 +30,9 @@ pub struct StreamClaims {
     pub scope: StreamScope,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
-    /// For `Web`: the prefix of the API key that signed in, so revoking the key ends the session.
+    /// The prefix of the API key that minted the token. For `Web`: the key that signed in, so
+    /// revoking the key ends the session; for `Stream`: the key whose live-session quota the
+    /// token's sessions count against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_prefix: Option<String>,
     /// Expiry, Unix seconds.

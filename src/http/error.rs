@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::session::AdmissionError;
 use crate::store::StoreError;
 use crate::validate::FieldError;
 
@@ -36,6 +37,13 @@ pub enum ApiError {
     Unavailable { code: &'static str, detail: &'static str },
     #[error("gone: {0}")]
     Gone(&'static str),
+    /// A live session or caption viewer not admitted: 503 when the server or the session has no
+    /// room, 429 when the caller's tenant or key holds its quota.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// 429 `rate_limited` with `Retry-After`: this API key sent more REST requests than its rate.
+    #[error("rate limited; retry after {0:?}")]
+    RateLimited(std::time::Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -92,6 +100,22 @@ impl ApiError {
             ),
             ApiError::Unavailable { code, detail } => (S::SERVICE_UNAVAILABLE, code, Some(detail.into()), vec![]),
             ApiError::Gone(detail) => (S::GONE, "gone", Some(detail.into()), vec![]),
+            ApiError::Admission(refusal) => {
+                let (status, code) = match refusal {
+                    AdmissionError::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded"),
+                    AdmissionError::SessionViewers(_) => (S::SERVICE_UNAVAILABLE, "too_many_viewers"),
+                    AdmissionError::TenantSessions(_) => (S::TOO_MANY_REQUESTS, "tenant_session_quota"),
+                    AdmissionError::KeySessions(_) => (S::TOO_MANY_REQUESTS, "key_session_quota"),
+                    AdmissionError::TenantViewers(_) => (S::TOO_MANY_REQUESTS, "tenant_viewer_quota"),
+                };
+                (status, code, Some(refusal.to_string()), vec![])
+            }
+            ApiError::RateLimited(_) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some("this API key sent more requests than its rate allows; retry after Retry-After seconds".into()),
+                vec![],
+            ),
             ApiError::Store(StoreError::Rule { code, field, message }) => (
                 S::UNPROCESSABLE_ENTITY,
                 code,
@@ -145,8 +169,21 @@ fn constraint_problem(name: &str) -> (StatusCode, &'static str, Option<String>, 
     }
 }
 
+impl ApiError {
+    /// Seconds a refused client should wait: every 503, and every 429.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            // Whole seconds, rounded up: a client retrying at once would be refused again.
+            ApiError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            ApiError::Unavailable { .. } | ApiError::Admission(_) => Some(5),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after();
         let (status, code, detail, errors) = self.parts();
         let body = Problem {
             kind: format!("https://ddalkkak.dev/problems/{code}"),
@@ -161,8 +198,8 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

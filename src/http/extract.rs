@@ -105,12 +105,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 /// Who is calling: resolved from an API key in `Authorization: Bearer <key>` or `Token <key>`,
 /// or from a browser's web-session cookie ([`super::web_session`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub role: Role,
     pub api_key_id: Uuid,
+    /// The key's public prefix: stream tokens minted by this caller name their key by it.
+    pub key_prefix: String,
 }
 
 impl Principal {
@@ -129,10 +131,22 @@ impl Principal {
 /// `last_used_at` is written at most this often per key, to keep reads from becoming writes.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
+/// Every REST request is authenticated here, so this is also where each API key's rate limit
+/// is applied (a web session counts for the key that signed in).
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::authenticate(parts, state).await?;
+        if let Some(limiter) = &state.rate_limiter {
+            limiter.check(principal.api_key_id)?;
+        }
+        Ok(principal)
+    }
+}
+
+impl Principal {
+    async fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(presented) = credential(parts) else {
             // A signed-in browser page: the `ddk_session` cookie of `POST /v1/web-session`.
             if let Some(cookie) = super::web_session::session_cookie(&parts.headers) {
@@ -166,7 +180,13 @@ impl Principal {
         if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
             state.store.touch_api_key(key.tenant_id, key.id, now).await?;
         }
-        Ok(Principal { tenant_id: key.tenant_id, user_id: user.id, role: user.role, api_key_id: key.id })
+        Ok(Principal {
+            tenant_id: key.tenant_id,
+            user_id: user.id,
+            role: user.role,
+            api_key_id: key.id,
+            key_prefix: key.prefix,
+        })
     }
 }
 
@@ -175,6 +195,10 @@ impl Principal {
 pub struct StreamCaller {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
+    /// The API key behind the credential, by its prefix: the key itself, or the key that minted
+    /// the stream token (per-key session quota). A token minted before tokens named their key
+    /// counts for its user.
+    pub key: String,
     /// Set when a token was presented: what it allows.
     pub token: Option<crate::auth::StreamClaims>,
     /// The credential came as the `token` WebSocket subprotocol, which must be echoed.
@@ -211,12 +235,15 @@ impl StreamCaller {
             return Ok(Self {
                 tenant_id: claims.tenant_id,
                 user_id: claims.user_id,
+                key: claims.key_prefix.clone().unwrap_or_else(|| claims.user_id.to_string()),
                 token: Some(claims),
                 via_subprotocol,
             });
         }
         let principal = Principal::from_api_key(state, presented).await?;
-        Ok(Self { tenant_id: principal.tenant_id, user_id: principal.user_id, token: None, via_subprotocol })
+        // `from_api_key` accepted it, so it is shaped like a key.
+        let key = ApiKeySecret::prefix_of(presented).unwrap_or_default().to_owned();
+        Ok(Self { tenant_id: principal.tenant_id, user_id: principal.user_id, key, token: None, via_subprotocol })
     }
 }
 

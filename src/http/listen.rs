@@ -1,6 +1,7 @@
 //! `GET /v1/listen`: the live-transcription WebSocket (Deepgram's protocol; messages and close
 //! codes in `docs/protocol.md`). Everything that can be refused is refused here, before the
-//! upgrade, as problem+json: bad credentials (401), bad parameters (400), no capacity (503).
+//! upgrade, as problem+json: bad credentials (401), bad parameters (400), the tenant's or the
+//! key's session quota reached (429), no capacity (503).
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -10,7 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, StreamCaller};
 use crate::auth::StreamScope;
-use crate::session::{ListenParams, SessionActor, SessionRequest, choose_model};
+use crate::session::{Caller, ListenParams, SessionActor, SessionRequest, choose_model};
 
 pub async fn listen(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
@@ -39,10 +40,7 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
     }
-    let admission = live.admit().ok_or(ApiError::Unavailable {
-        code: "overloaded",
-        detail: "no capacity for another live session now; retry shortly",
-    })?;
+    let admission = live.admit(Caller { tenant_id: caller.tenant_id, key: caller.key.clone() })?;
     let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options, model };
     let mut upgrade = upgrade.max_message_size(live.config.max_frame_bytes * 4);
     if caller.via_subprotocol {

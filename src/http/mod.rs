@@ -7,6 +7,7 @@ mod captions;
 mod error;
 mod extract;
 mod integrations;
+mod limits;
 mod listen;
 mod meetings;
 mod models;
@@ -14,6 +15,7 @@ mod notifications;
 mod pages;
 mod pagination;
 mod realtime_sessions;
+mod server;
 mod stream_tokens;
 mod tasks;
 mod tenant;
@@ -38,6 +40,8 @@ use utoipa::OpenApi;
 
 pub use error::{ApiError, Problem};
 pub use extract::Principal;
+pub use limits::{HttpLimits, KeyRateLimiter, RateLimit};
+pub use server::serve;
 
 use crate::auth::{StreamTokenSigner, TokenCipher};
 use crate::inference::worker::WorkerHealth;
@@ -55,6 +59,8 @@ pub struct AppState {
     pub live: Option<Arc<LiveService>>,
     /// Health of every model thread pool (ASR per served model, VAD, diarization, LLM).
     pub model_workers: Vec<watch::Receiver<WorkerHealth>>,
+    /// REST requests per API key; `None`: unlimited.
+    pub rate_limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 /// Request bodies of the REST API are small JSON documents.

@@ -63,7 +63,8 @@ pub async fn create(
         user_id: who.user_id,
         scope,
         session_id: body.session_id,
-        key_prefix: None,
+        // Sessions opened with the token count against this key's quota.
+        key_prefix: Some(who.key_prefix.clone()),
         exp: expires_at.timestamp(),
     };
     Ok((StatusCode::CREATED, Json(StreamToken { token: state.signer.sign(&claims), scope, expires_at })))

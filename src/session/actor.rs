@@ -203,6 +203,8 @@ impl SessionActor {
         let shutdown = self.service.shutdown.clone();
         let max_pending = self.service.config.max_pending_finals;
         let started = tokio::time::Instant::now();
+        // `None`: a limit too far away to matter.
+        let ends_at = started.checked_add(self.service.config.max_session_duration);
         let mut paused = false;
         loop {
             // Audio more than `max_audio_ahead` ahead of real time waits for the clock.
@@ -219,6 +221,10 @@ impl SessionActor {
             let result: Result<Option<End>, SessionError> = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Ok(Some(End::Failed(SessionError::ShuttingDown))),
+                // Ended as a CloseStream would end it (finals flushed, meeting finalized), with its own code.
+                _ = sleep_until(ends_at.unwrap_or(deadline)), if ends_at.is_some() => {
+                    Ok(Some(End::Failed(SessionError::MaxDuration(self.service.config.max_session_duration.as_secs()))))
+                }
                 Some(done) = finals.next(), if !finals.is_empty() => self.on_final(done).await.map(|_| None),
                 reply = wait_partial(&mut partial), if partial.is_some() => {
                     let (id, start, _) = partial.take().expect("guarded by is_some");

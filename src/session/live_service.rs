@@ -1,12 +1,16 @@
 //! Everything live sessions share: the ASR and VAD handles, the store, the caption hub,
-//! admission control, and the tracker that owns every socket actor so shutdown can drain them.
+//! admission control (server-wide, per tenant and per API key; caption viewers per session and
+//! per tenant), and the tracker that owns every socket actor so shutdown can drain them.
 
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 use super::caption_hub::CaptionHub;
 use super::served_model::ServedModel;
@@ -18,6 +22,21 @@ use crate::store::Store;
 pub struct LiveConfig {
     /// Sessions beyond this are refused with 503 `overloaded`.
     pub max_sessions: usize,
+    /// Open sessions of one tenant; beyond this 429 `tenant_session_quota`.
+    pub max_sessions_per_tenant: usize,
+    /// Open sessions of one API key (a stream token counts for the key that minted it); beyond
+    /// this 429 `key_session_quota`.
+    pub max_sessions_per_key: usize,
+    /// A session is ended after this long, as a `CloseStream` would end it, with close 4002
+    /// `max_duration`.
+    pub max_session_duration: Duration,
+    /// Caption viewers of one session; beyond this 503 `too_many_viewers`.
+    pub max_viewers_per_session: usize,
+    /// Caption viewers of one tenant, all sessions together; beyond this 429 `tenant_viewer_quota`.
+    pub max_viewers_per_tenant: usize,
+    /// A WebSocket viewer is pinged every third of this and closed (4000 `idle_timeout`) when it
+    /// has answered nothing for this long.
+    pub viewer_timeout: Duration,
     /// Also refused while this many finals wait in the ASR queue: the engine is behind.
     pub max_backlog: usize,
     /// No audio and no KeepAlive for this long closes the session (4000).
@@ -50,6 +69,12 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             max_sessions: 32,
+            max_sessions_per_tenant: 16,
+            max_sessions_per_key: 8,
+            max_session_duration: Duration::from_secs(4 * 3600),
+            max_viewers_per_session: 500,
+            max_viewers_per_tenant: 1000,
+            viewer_timeout: Duration::from_secs(60),
             max_backlog: 48,
             idle_timeout: Duration::from_secs(10),
             max_frame_bytes: 1 << 20,
@@ -79,17 +104,94 @@ pub struct LiveService {
     pub shutdown: CancellationToken,
     pub actors: TaskTracker,
     active: AtomicUsize,
+    /// Open sessions per tenant and per API key.
+    tenant_sessions: Arc<SlotCounts<Uuid>>,
+    key_sessions: Arc<SlotCounts<String>>,
+    /// Caption viewers per session and per tenant.
+    session_viewers: Arc<SlotCounts<Uuid>>,
+    tenant_viewers: Arc<SlotCounts<Uuid>>,
 }
 
-/// Held by an admitted session; dropping it frees the slot.
+/// Why a session or a viewer is not admitted; mapped to HTTP once, in `http/error.rs`
+/// (docs/protocol.md): the server or the session has no room (503), or the caller's tenant or
+/// key holds as many as it may (429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("no capacity for another live session now; retry shortly")]
+    Overloaded,
+    #[error("this tenant has {0} live sessions open, as many as it may; end one first")]
+    TenantSessions(usize),
+    #[error("this API key has {0} live sessions open, as many as it may; end one first")]
+    KeySessions(usize),
+    #[error("this session has {0} viewers, as many as it takes")]
+    SessionViewers(usize),
+    #[error("this tenant has {0} caption viewers connected, as many as it may")]
+    TenantViewers(usize),
+}
+
+/// Who asks for a session: the tenant, and the API key behind the credential (its prefix; a
+/// stream token names the key that minted it).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: Uuid,
+    pub key: String,
+}
+
+/// Held by an admitted session; dropping it frees its slots (server, tenant, key).
 pub struct Admission {
     service: Arc<LiveService>,
+    _tenant: Slot<Uuid>,
+    _key: Slot<String>,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         self.service.active.fetch_sub(1, Ordering::AcqRel);
         crate::metrics::live_sessions(self.service.active.load(Ordering::Acquire));
+    }
+}
+
+/// Held by a connected caption viewer; dropping it frees its slots (session, tenant).
+pub struct ViewerSlot {
+    _session: Slot<Uuid>,
+    _tenant: Slot<Uuid>,
+}
+
+/// Slots held per key (a tenant, an API key, a session). Taking one checks and increments under
+/// the map entry's lock, so concurrent requests cannot both take the last one.
+struct SlotCounts<K: Hash + Eq>(DashMap<K, usize>);
+
+impl<K: Hash + Eq> Default for SlotCounts<K> {
+    fn default() -> Self {
+        Self(DashMap::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone> SlotCounts<K> {
+    fn take(self: &Arc<Self>, key: K, limit: usize) -> Option<Slot<K>> {
+        let mut held = self.0.entry(key.clone()).or_insert(0);
+        if *held >= limit {
+            drop(held);
+            self.0.remove_if(&key, |_, n| *n == 0);
+            return None;
+        }
+        *held += 1;
+        Some(Slot { counts: self.clone(), key })
+    }
+}
+
+/// One taken slot; dropping it gives the slot back (and forgets keys that hold none).
+struct Slot<K: Hash + Eq> {
+    counts: Arc<SlotCounts<K>>,
+    key: K,
+}
+
+impl<K: Hash + Eq> Drop for Slot<K> {
+    fn drop(&mut self) {
+        if let Some(mut held) = self.counts.0.get_mut(&self.key) {
+            *held = held.saturating_sub(1);
+        }
+        self.counts.0.remove_if(&self.key, |_, n| *n == 0);
     }
 }
 
@@ -112,23 +214,50 @@ impl LiveService {
             shutdown,
             actors: TaskTracker::new(),
             active: AtomicUsize::new(0),
+            tenant_sessions: Arc::default(),
+            key_sessions: Arc::default(),
+            session_viewers: Arc::default(),
+            tenant_viewers: Arc::default(),
         })
     }
 
-    /// Admission control: refuse early rather than make every session slower.
-    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+    /// Admission control: refuse early rather than make every session slower. The caller's own
+    /// quotas are checked first (a tenant at its quota is told so even when the server is also
+    /// full); every slot taken is given back when the [`Admission`] is dropped.
+    pub fn admit(self: &Arc<Self>, caller: Caller) -> Result<Admission, AdmissionError> {
+        let c = &self.config;
+        let tenant = self
+            .tenant_sessions
+            .take(caller.tenant_id, c.max_sessions_per_tenant)
+            .ok_or(AdmissionError::TenantSessions(c.max_sessions_per_tenant))?;
+        let key = self
+            .key_sessions
+            .take(caller.key, c.max_sessions_per_key)
+            .ok_or(AdmissionError::KeySessions(c.max_sessions_per_key))?;
         let backlog: usize = self.models.iter().map(|m| m.asr.backlog().0).sum();
-        if self.shutdown.is_cancelled() || backlog >= self.config.max_backlog {
-            return None;
+        if self.shutdown.is_cancelled() || backlog >= c.max_backlog {
+            return Err(AdmissionError::Overloaded);
         }
-        let admitted = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.config.max_sessions).then_some(n + 1))
-            .is_ok();
-        if admitted {
-            crate::metrics::live_sessions(self.active.load(Ordering::Acquire));
-        }
-        admitted.then(|| Admission { service: self.clone() })
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < c.max_sessions).then_some(n + 1))
+            .map_err(|_| AdmissionError::Overloaded)?;
+        crate::metrics::live_sessions(self.active.load(Ordering::Acquire));
+        Ok(Admission { service: self.clone(), _tenant: tenant, _key: key })
+    }
+
+    /// A caption viewer of `session` (of `tenant_id`): at most `max_viewers_per_session` per
+    /// session and `max_viewers_per_tenant` per tenant.
+    pub fn admit_viewer(&self, session: Uuid, tenant_id: Uuid) -> Result<ViewerSlot, AdmissionError> {
+        let c = &self.config;
+        let tenant = self
+            .tenant_viewers
+            .take(tenant_id, c.max_viewers_per_tenant)
+            .ok_or(AdmissionError::TenantViewers(c.max_viewers_per_tenant))?;
+        let session = self
+            .session_viewers
+            .take(session, c.max_viewers_per_session)
+            .ok_or(AdmissionError::SessionViewers(c.max_viewers_per_session))?;
+        Ok(ViewerSlot { _session: session, _tenant: tenant })
     }
 
     pub fn active_sessions(&self) -> usize {
@@ -156,5 +285,26 @@ impl LiveService {
                 "live sessions did not drain in time; the next start recovers them"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_limited_per_key_and_given_back_when_dropped() {
+        let counts = Arc::new(SlotCounts::default());
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = counts.take(a, 2).unwrap();
+        let second = counts.take(a, 2).unwrap();
+        assert!(counts.take(a, 2).is_none(), "a holds its two");
+        let other = counts.take(b, 2).expect("b has its own count");
+        drop(second);
+        let again = counts.take(a, 2).expect("a slot given back is free again");
+        drop((first, again, other));
+        assert!(counts.0.is_empty(), "keys holding nothing are forgotten");
+        assert!(counts.take(a, 0).is_none());
+        assert!(counts.0.is_empty(), "a refusal leaves nothing behind");
     }
 }

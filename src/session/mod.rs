@@ -30,7 +30,7 @@ pub use actor::{SessionActor, SessionRequest};
 pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub};
 pub use control_message::ControlMessage;
 pub use listen_params::{ListenOptions, ListenParams};
-pub use live_service::{Admission, LiveConfig, LiveService};
+pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveService, ViewerSlot};
 pub use served_model::{ServedModel, choose as choose_model};
 pub use server_message::{ServerMessage, Word};
 pub use session_error::SessionError;

@@ -16,6 +16,10 @@ pub enum SessionError {
     IdleTimeout(u64),
     #[error("the client is not reading its results")]
     SlowConsumer,
+    /// The session ran for `LiveConfig::max_session_duration` (seconds); it ends as a
+    /// `CloseStream` would, and a reconnect opens a new session.
+    #[error("the session reached its maximum duration of {0} s; open a new session to go on")]
+    MaxDuration(u64),
     #[error("the server is overloaded; try again later")]
     Overloaded,
     #[error("the server is shutting down")]
@@ -35,6 +39,7 @@ impl SessionError {
             SessionError::FrameTooLarge(_) => "frame_too_large",
             SessionError::IdleTimeout(_) => "idle_timeout",
             SessionError::SlowConsumer => "slow_consumer",
+            SessionError::MaxDuration(_) => "max_duration",
             SessionError::Overloaded => "overloaded",
             SessionError::ShuttingDown => "shutting_down",
             SessionError::Internal(_) => "internal_error",
@@ -52,12 +57,19 @@ impl SessionError {
             SessionError::ShuttingDown => 1001,
             SessionError::IdleTimeout(_) => 4000,
             SessionError::SlowConsumer => 4001,
+            SessionError::MaxDuration(_) => 4002,
         }
     }
 
     /// Whether the same client may simply reconnect and go on.
     pub fn retryable(&self) -> bool {
-        matches!(self, SessionError::Overloaded | SessionError::ShuttingDown | SessionError::Internal(_))
+        matches!(
+            self,
+            SessionError::Overloaded
+                | SessionError::ShuttingDown
+                | SessionError::Internal(_)
+                | SessionError::MaxDuration(_)
+        )
     }
 
     /// What the client is told: everything but internal details.

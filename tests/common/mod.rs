@@ -16,6 +16,7 @@ use ddalkkak::admin::{self, CreatedTenant};
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::commands::intelligence::IntelligenceSetup;
 use ddalkkak::commands::live::{Live, LiveSetup};
+use ddalkkak::http::HttpLimits;
 use ddalkkak::inference::asr::Precision;
 use ddalkkak::jobs::RunnerConfig;
 use ddalkkak::session::LiveConfig;
@@ -219,8 +220,20 @@ impl TestApp {
 
     /// Builds the server through [`App::build`] over the test's store, with the test keys.
     async fn spawn_with(db: TestDb, live: Option<LiveSetup>, intelligence: Option<IntelligenceSetup>) -> TestApp {
+        Self::spawn_configured(db, |config| AppConfig { live, intelligence, ..config }).await
+    }
+
+    /// The REST API (no live sessions) with other HTTP limits than the defaults: REST rate per
+    /// key, header-read timeout, open connections.
+    pub async fn spawn_with_http_limits(db: TestDb, http: HttpLimits) -> TestApp {
+        Self::spawn_configured(db, |config| AppConfig { http, ..config }).await
+    }
+
+    /// Builds `configure(the REST-only default config)` through [`App::build`] over the test's
+    /// store, with the test keys, and serves it on port 0.
+    async fn spawn_configured(db: TestDb, configure: impl FnOnce(AppConfig) -> AppConfig) -> TestApp {
         let keys = Keys { encryption: TEST_KEY, token_signing: TEST_KEY };
-        let config = AppConfig { live, intelligence, ..AppConfig::new(Database::Store(db.store.clone()), keys) };
+        let config = configure(AppConfig::new(Database::Store(db.store.clone()), keys));
         let app = App::build(config).await.expect("build the server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

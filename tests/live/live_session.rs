@@ -579,3 +579,215 @@ async fn korean_sessions_are_transcribed_in_korean() {
     let refused = connect(&app, "encoding=linear16&sample_rate=16000&language=xx", &key).await;
     assert!(matches!(refused, Err(WsError::Http(ref r)) if r.status() == 422), "{refused:?}");
 }
+
+/// The status and problem+json body of a refusal before the upgrade.
+fn refusal(result: Result<Ws, WsError>) -> (u16, Value, Option<String>) {
+    match result {
+        Err(WsError::Http(r)) => {
+            let body = r.body().as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), body, retry_after)
+        }
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected an HTTP refusal, got a session"),
+    }
+}
+
+/// Ends a session with `CloseStream` and waits for its close frame (its slots are free then).
+async fn close_stream(ws: Ws) -> Received {
+    let (mut tx, rx) = ws.split();
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), read_all(rx)).await.expect("the server closes")
+}
+
+/// Per-key and per-tenant quotas on open live sessions, under the server-wide limit: refused
+/// before the upgrade with 429 problems naming the quota (503 `overloaded` for the server); a
+/// stream token counts for the key that minted it; a session that ends gives its slots back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_sessions_are_limited_per_key_and_per_tenant() {
+    let config =
+        LiveConfig { max_sessions: 3, max_sessions_per_tenant: 2, max_sessions_per_key: 1, ..LiveConfig::default() };
+    let Some((app, key_a, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let query = "encoding=linear16&sample_rate=16000";
+    let second_key = |name: &'static str| {
+        let (app, key_a) = (&app, &key_a);
+        async move {
+            let (s, created) = app.post("/v1/api-keys", key_a, json!({ "name": name })).await;
+            assert_eq!(s, 201, "{created}");
+            created["secret"].as_str().unwrap().to_owned()
+        }
+    };
+    let (key_b, key_c) = (second_key("b").await, second_key("c").await);
+
+    let a1 = connect(&app, query, &key_a).await.expect("the key's first session");
+    let (status, problem, retry_after) = refusal(connect(&app, query, &key_a).await);
+    assert_eq!((status, problem["code"].as_str()), (429, Some("key_session_quota")), "{problem}");
+    assert_eq!(problem["type"], "https://ddalkkak.dev/problems/key_session_quota");
+    assert!(retry_after.is_some(), "429 carries Retry-After");
+    // A stream token minted with key A counts for key A.
+    let (_, token) = app.post("/v1/stream-tokens", &key_a, json!({})).await;
+    let token = token["token"].as_str().unwrap();
+    let by_token = tokio_tungstenite::connect_async(app.ws_url(&format!("/v1/listen?{query}&token={token}"))).await;
+    assert_eq!(refusal(by_token.map(|(ws, _)| ws)).1["code"], "key_session_quota");
+
+    let b1 = connect(&app, query, &key_b).await.expect("another key of the tenant");
+    let (status, problem, _) = refusal(connect(&app, query, &key_c).await);
+    assert_eq!((status, problem["code"].as_str()), (429, Some("tenant_session_quota")), "{problem}");
+    assert_eq!(problem["type"], "https://ddalkkak.dev/problems/tenant_session_quota");
+
+    // Another tenant has its own quota; the server-wide limit still holds above both.
+    let other = common::tenant(app.store(), "other").await;
+    let o1 = connect(&app, query, &other.api_key).await.expect("another tenant");
+    let (_, other_second) = app.post("/v1/api-keys", &other.api_key, json!({"name": "second"})).await;
+    let (status, problem, _) = refusal(connect(&app, query, other_second["secret"].as_str().unwrap()).await);
+    assert_eq!((status, problem["code"].as_str()), (503, Some("overloaded")), "{problem}");
+
+    // A session that ends gives back its slots: key A may open one again.
+    assert_eq!(close_stream(a1).await.close.map(|c| c.0), Some(1000));
+    let a2 = connect(&app, query, &key_a).await.expect("key A's slot was given back");
+    for ws in [a2, b1, o1] {
+        assert_eq!(close_stream(ws).await.close.map(|c| c.0), Some(1000));
+    }
+}
+
+/// A session that reaches `max_session_duration` ends as a normal end would: the audio received
+/// becomes finals, the meeting is finalized, and the client gets `Error` `max_duration`
+/// (retryable), `Metadata`, `SessionEnded` and close 4002.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_at_their_maximum_duration() {
+    let config = LiveConfig { max_session_duration: Duration::from_secs(2), ..LiveConfig::default() };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (pcm, _) = sample();
+    // Endpointing off: the speech stays one open utterance until the session ends.
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000&endpointing=false", &key).await.unwrap();
+    let started = Instant::now();
+    let (mut tx, rx) = ws.split();
+    let reader = tokio::spawn(read_all(rx));
+    let speech: Vec<u8> = pcm[16_000 * 66 / 10..16_000 * 11].iter().flat_map(|s| s.to_le_bytes()).collect();
+    for chunk in speech.chunks(8_000) {
+        tx.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(30), reader).await.expect("the server ends it").unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1900), "ended after {:?}", started.elapsed());
+    let error = got.of_type("Error").first().cloned().cloned().expect("an Error message");
+    assert_eq!(error["code"], "max_duration", "{error}");
+    assert_eq!(error["retryable"], true);
+    assert_eq!(got.close.as_ref().map(|c| (c.0, c.1.as_str())), Some((4002, "max_duration")));
+    let text = got.final_text();
+    assert!(text.to_lowercase().contains("hello"), "the open utterance was flushed into a final: {text:?}");
+    let kinds: Vec<&str> = got.messages.iter().map(|(_, m)| m["type"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[kinds.len() - 3..], ["Error", "Metadata", "SessionEnded"], "{kinds:?}");
+    let meeting_id = got.messages[0].1["meeting_id"].as_str().unwrap();
+    let (_, meeting) = app.get(&format!("/v1/meetings/{meeting_id}"), &key).await;
+    assert_eq!(meeting["stt_status"], "COMPLETED");
+    assert_eq!(meeting["transcript_text"].as_str().unwrap().replace('\n', " "), text);
+}
+
+/// Caption viewers: at most `max_viewers_per_session` per session (503 `too_many_viewers`, SSE
+/// included) and `max_viewers_per_tenant` per tenant (429 `tenant_viewer_quota`); a viewer that
+/// sends more than 4 KiB is cut off (1009); a WebSocket viewer that answers no ping for
+/// `viewer_timeout` is closed (4000) while one that reads stays; a viewer that leaves frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caption_viewers_are_capped_and_dead_ones_dropped() {
+    let config = LiveConfig {
+        max_viewers_per_session: 2,
+        max_viewers_per_tenant: 3,
+        viewer_timeout: Duration::from_millis(1500),
+        ..LiveConfig::default()
+    };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let query = "encoding=linear16&sample_rate=16000";
+    let mut speakers = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let ws = connect(&app, query, &key).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        let started = rx.next().await.unwrap().unwrap();
+        let started: Value = serde_json::from_str(started.to_text().unwrap()).unwrap();
+        sessions.push(started["session_id"].as_str().unwrap().to_owned());
+        // Keeps the session open past the idle timeout while the test runs.
+        let keep_alive = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if tx.send(Message::Text(r#"{"type":"KeepAlive"}"#.into())).await.is_err() {
+                    return tx;
+                }
+            }
+        });
+        speakers.push((keep_alive, rx));
+    }
+    let url = |session: &str| app.ws_url(&format!("/v1/realtime-sessions/{session}/captions"));
+    let watch = |session: String| {
+        let mut request = url(&session).into_client_request().unwrap();
+        request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+
+    let (reader, _) = watch(sessions[0].clone()).await.expect("first viewer");
+    let reading = tokio::spawn(read_all(reader.split().1));
+    let (mut dead, _) = watch(sessions[0].clone()).await.expect("second viewer");
+    let (status, problem, retry_after) = refusal(watch(sessions[0].clone()).await.map(|(ws, _)| ws));
+    assert_eq!((status, problem["code"].as_str()), (503, Some("too_many_viewers")), "{problem}");
+    assert!(retry_after.is_some());
+    let sse = app
+        .http
+        .get(app.url(&format!("/v1/realtime-sessions/{}/captions", sessions[0])))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 503, "SSE viewers count too");
+
+    let (noisy, _) = watch(sessions[1].clone()).await.expect("the tenant's third viewer");
+    let (status, problem, _) = refusal(watch(sessions[1].clone()).await.map(|(ws, _)| ws));
+    assert_eq!((status, problem["code"].as_str()), (429, Some("tenant_viewer_quota")), "{problem}");
+    assert_eq!(problem["type"], "https://ddalkkak.dev/problems/tenant_viewer_quota");
+
+    // A viewer has nothing to say: a message over 4 KiB ends its connection.
+    let (mut noisy_tx, mut noisy_rx) = noisy.split();
+    let _ = noisy_tx.send(Message::Text("x".repeat(8 * 1024).into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match noisy_rx.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => break None,
+            }
+        }
+    })
+    .await
+    .expect("the noisy viewer is disconnected");
+    assert!(matches!(ended, Some(1009) | None), "{ended:?}");
+
+    // `dead` never reads, so it never answers a ping: closed with 4000 after the timeout. The
+    // viewer that reads (and so answers pings) stays.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!reading.is_finished(), "a viewer that answers pings stays connected");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match dead.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                Some(Ok(_)) => continue,
+                _ => break None,
+            }
+        }
+    })
+    .await
+    .expect("the dead viewer's connection ends");
+    // The close frame may be lost: reading it, the client first answers the queued pings on a
+    // connection the server has already dropped.
+    assert!(matches!(&closed, Some((4000, reason)) if reason == "idle_timeout") || closed.is_none(), "{closed:?}");
+    // Its slot and the noisy viewer's are free again.
+    let (again, _) = watch(sessions[0].clone()).await.expect("a slot of the session was given back");
+    let again = tokio::spawn(read_all(again.split().1));
+
+    for (keep_alive, rx) in speakers {
+        keep_alive.abort();
+        let _ = keep_alive.await;
+        drop(rx);
+    }
+    for viewer in [reading, again] {
+        let seen = tokio::time::timeout(Duration::from_secs(30), viewer).await.expect("viewers end with the session");
+        assert!(seen.unwrap().close.is_some());
+    }
+}

@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, TestDb, tenant};
+use ddalkkak::http::{HttpLimits, RateLimit};
 
 on_both_backends!(
     auth_is_required_and_checked,
@@ -23,6 +24,9 @@ on_both_backends!(
     bad_requests_get_typed_problems,
     tenant_delete_removes_everything_and_its_keys,
     service_endpoints,
+    rest_requests_are_rate_limited_per_key,
+    slow_headers_are_cut_off,
+    connections_over_the_cap_are_refused,
 );
 
 fn code(body: &Value) -> &str {
@@ -489,4 +493,104 @@ async fn service_endpoints(db: TestDb) {
     }
     let (s, notes) = app.get("/v1/notifications?unread=true", &t.api_key).await;
     assert_eq!((s, notes.as_array().map(Vec::len)), (200, Some(0)));
+}
+
+/// Each API key has its own REST rate (here a burst of 3, then 1 per second): the key over it
+/// gets 429 `rate_limited` with `Retry-After`, other keys and unauthenticated endpoints go on,
+/// and after the wait the key is served again.
+async fn rest_requests_are_rate_limited_per_key(db: TestDb) {
+    let limits = HttpLimits { rate_limit: Some(RateLimit { per_second: 1, burst: 3 }), ..HttpLimits::default() };
+    let app = TestApp::spawn_with_http_limits(db, limits).await;
+    let a = tenant(app.store(), "acme").await;
+    let b = tenant(app.store(), "other").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/v1/me", &a.api_key).await.0, 200);
+    }
+    let resp = app.http.get(app.url("/v1/me")).bearer_auth(&a.api_key).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "rate_limited");
+    assert_eq!(body["type"], "https://ddalkkak.dev/problems/rate_limited");
+    assert_eq!(body["status"], 429);
+    // Limited one key at a time; endpoints without a key are not counted.
+    assert_eq!(app.get("/v1/me", &b.api_key).await.0, 200);
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    assert_eq!(app.get("/v1/me", &a.api_key).await.0, 200, "served again after Retry-After");
+}
+
+/// Slowloris: a connection that sends half a request line and stalls, or nothing at all, is
+/// disconnected after the header-read timeout while other requests are served meanwhile.
+async fn slow_headers_are_cut_off(db: TestDb) {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = HttpLimits { header_read_timeout: Duration::from_secs(1), ..HttpLimits::default() };
+    let app = TestApp::spawn_with_http_limits(db, limits).await;
+    let t = tenant(app.store(), "acme").await;
+    // No pooled connections: each request below is a connection of its own.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+
+    async fn closed_after(mut stream: tokio::net::TcpStream) -> Duration {
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        });
+        read.await.expect("the server closes a connection that stalls in its request head");
+        started.elapsed()
+    }
+    let mut stalled = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stalled.write_all(b"GET /v1/me HT").await.unwrap();
+    let silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (stalled, silent) = (tokio::spawn(closed_after(stalled)), tokio::spawn(closed_after(silent)));
+    // Served meanwhile.
+    let resp = http.get(app.url("/v1/me")).bearer_auth(&t.api_key).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for waited in [stalled.await.unwrap(), silent.await.unwrap()] {
+        assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
+    }
+}
+
+/// Connections over the cap are answered 503 `too_many_connections` (and closed) until one of
+/// the open ones closes.
+async fn connections_over_the_cap_are_refused(db: TestDb) {
+    use std::time::{Duration, Instant};
+
+    let limits = HttpLimits { max_connections: 3, ..HttpLimits::default() };
+    let app = TestApp::spawn_with_http_limits(db, limits).await;
+    let t = tenant(app.store(), "acme").await;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    assert_eq!(http.get(app.url("/v1/me")).bearer_auth(&t.api_key).send().await.unwrap().status(), 200);
+
+    // Three connections are open (slow ones, that have not sent a request yet): a fourth is refused.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resp = http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "too_many_connections");
+    // One closes: there is room again.
+    drop(held.pop());
+    let started = Instant::now();
+    loop {
+        let status = http.get(app.url("/healthz")).send().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "no room after a connection closed: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
