@@ -14,7 +14,7 @@
 //! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
 //! --transcript FILE`, which prints the prefill/decode split) and exits.
 //! `--models` takes names (`models/llm-<name>`) or directories. `--verbose` prints every
-//! meeting's missed items, false positives and wrong assignees/dates. The table scores the items
+//! meeting's summary, missed items, false positives and wrong assignees/dates. The table scores the items
 //! the server would keep (`--min-confidence`, default the model's own, see
 //! `ExtractOptions::for_model`); a sweep over other thresholds follows, from the same run. The
 //! verifier (`--min-verified L`, default the model's own) runs before the threshold: the sweep
@@ -193,7 +193,12 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             // A failed extraction is what the job worker would get too: no items for that meeting.
             let raw = match worker.extract(m.input()).await {
-                Ok(extraction) => extraction.action_items,
+                Ok(extraction) => {
+                    if verbose {
+                        eprintln!("{name} {}: summary: {}", m.name, extraction.summary.trim());
+                    }
+                    extraction.action_items
+                }
                 Err(e) => {
                     let e = e.to_string();
                     eprintln!("{name} {}: extraction failed: {}", m.name, e.chars().take(160).collect::<String>());

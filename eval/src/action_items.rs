@@ -5,7 +5,9 @@
 //! Matching rule (docs/decisions.md, "Action-item evaluation"):
 //! 1. Text is compared as normalised tokens: lower case, accents folded, split on anything that
 //!    is not a letter or digit, a light suffix stemmer ("invoices" = "invoice", "updated" =
-//!    "update").
+//!    "update"). Hangul is kept composed; a Korean word loses one trailing particle ("견적서를" =
+//!    "견적서") and, since Korean glues endings to its stems, a Korean keyword word of two or more
+//!    syllables also occurs in any word it begins ("정리" in "정리할게요", "비교" in "비교표").
 //! 2. A prediction *covers* an expected item when every one of the item's keywords occurs in it; a
 //!    keyword may list alternatives (`"deck|slides"`) and may have several words, all of which must
 //!    occur. The title alone is tried first; the description is read only when the title covers
@@ -265,7 +267,7 @@ pub fn match_items(expected: &[ExpectedItem], predicted: &[PredictedItem]) -> Ve
         let content = content_tokens(text);
         let mut home: Option<(usize, f64)> = None;
         for (e, (keywords, e_content)) in expected_keys.iter().enumerate() {
-            let covered = keywords.iter().all(|alts| alts.iter().any(|alt| alt.iter().all(|w| words.contains(w))));
+            let covered = keywords.iter().all(|alts| alts.iter().any(|alt| alt.iter().all(|w| occurs(&words, w))));
             if !covered {
                 continue;
             }
@@ -366,6 +368,7 @@ fn tokens(text: &str) -> Vec<String> {
     let folded: String = text
         .nfd()
         .filter(|c| !('\u{0300}'..='\u{036F}').contains(c))
+        .nfc()
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
@@ -375,6 +378,9 @@ fn tokens(text: &str) -> Vec<String> {
 /// A deliberately small suffix stripper: enough that "invoices"/"invoice" and
 /// "scheduled"/"schedule"/"scheduling" meet, applied identically to both sides.
 fn stem(word: &str) -> String {
+    if word.chars().any(is_hangul) {
+        return korean_stem(word);
+    }
     let w = word;
     let n = w.chars().count();
     let cut = |suffix: &str, min: usize| (n >= min && w.ends_with(suffix)).then(|| &w[..w.len() - suffix.len()]);
@@ -396,6 +402,31 @@ fn stem(word: &str) -> String {
         Some(b) if b.chars().count() >= 4 => b.to_string(),
         _ => base,
     }
+}
+
+fn is_hangul(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
+}
+
+/// Particles glued to a Korean noun ("견적서를", "로그는", "인사팀에"), longest first.
+const KOREAN_PARTICLES: &[&str] = &[
+    "에서", "으로", "이랑", "에게", "한테", "까지", "부터", "을", "를", "은", "는", "이", "가", "의", "에", "로", "와",
+    "과", "랑", "도", "만", "께",
+];
+
+/// A Korean word less one trailing particle, when two or more characters remain.
+fn korean_stem(word: &str) -> String {
+    KOREAN_PARTICLES
+        .iter()
+        .find_map(|p| word.strip_suffix(p).filter(|b| b.chars().count() >= 2))
+        .unwrap_or(word)
+        .to_string()
+}
+
+/// Whether keyword word `w` occurs among `words`: the same token, or for a Korean word of two or
+/// more syllables the start of one ("정리" of "정리할게요").
+fn occurs(words: &HashSet<String>, w: &str) -> bool {
+    words.contains(w) || (w.chars().any(is_hangul) && w.chars().count() >= 2 && words.iter().any(|x| x.starts_with(w)))
 }
 
 /// The server package's `tests/fixtures`, where the evaluation sets live.
@@ -568,6 +599,26 @@ mod tests {
     }
 
     #[test]
+    fn korean_words_lose_their_particles_and_match_their_stems() {
+        // Hangul stays composed (NFD would split it into jamo); one particle goes, never the
+        // noun's last syllable ("회의" keeps its "의").
+        assert_eq!(tokens("견적서를 내일까지, 회의 자료는"), vec!["견적서", "내일", "회의", "자료"]);
+        let words: HashSet<String> = tokens("인쇄 견적 비교표 정리할게요").into_iter().collect();
+        assert!(occurs(&words, "비교") && occurs(&words, "정리") && occurs(&words, "견적"));
+        assert!(!occurs(&words, "인쇄소"), "a keyword longer than the word is not in it");
+        let expected = vec![
+            expected("인쇄소 견적 비교표 정리", Some("박준호"), None, &["견적", "비교"]),
+            expected("행사 장소 답사", Some("이서연"), None, &["답사"]),
+        ];
+        let predicted = vec![
+            predicted("견적서 요청", None, None),
+            predicted("두 곳 장소를 답사하기", None, None),
+            predicted("인쇄 견적을 비교해서 정리", None, None),
+        ];
+        assert_eq!(match_items(&expected, &predicted), vec![(2, 0), (1, 1)]);
+    }
+
+    #[test]
     fn fixtures_are_refused_when_unfair() {
         let mut m = meeting();
         assert_eq!(m.validate(), Ok(()));
@@ -595,6 +646,31 @@ mod tests {
         EvalMeeting::load_dir(&fixtures().join("action_items")).unwrap()
     }
 
+    fn the_korean_set() -> Vec<EvalMeeting> {
+        EvalMeeting::load_dir(&fixtures().join("action_items_ko")).unwrap()
+    }
+
+    /// Korean meetings (never used to tune the extractor): spoken Korean, honorific names, due
+    /// dates said in Korean.
+    #[test]
+    fn the_korean_set_is_well_formed() {
+        let set = the_korean_set();
+        assert!(set.len() >= 3, "{} meetings", set.len());
+        assert!(set.iter().all(|m| m.expected.len() >= 3), "every Korean meeting has several tasks");
+        for m in &set {
+            let speakers: HashSet<&str> = m.lines.iter().filter_map(|l| l.speaker.as_deref()).collect();
+            assert!((3..=5).contains(&speakers.len()), "{}: {} speakers", m.name, speakers.len());
+            assert!(m.lines.iter().all(|l| l.text.chars().any(is_hangul)), "{}: a line is not Korean", m.name);
+            let said: HashSet<String> = m.lines.iter().flat_map(|l| tokens(&l.text)).collect();
+            for item in &m.expected {
+                for k in &item.keywords {
+                    let grounded = k.split('|').any(|alt| tokens(alt).iter().all(|w| occurs(&said, w)));
+                    assert!(grounded, "{}: keyword {k:?} of {:?} is never said", m.name, item.title);
+                }
+            }
+        }
+    }
+
     /// Meetings written after the extractor's prompt, cues and thresholds were tuned on the set
     /// above, and never used to tune them: they measure how much of that tuning carries over.
     #[test]
@@ -619,9 +695,37 @@ mod tests {
             let said: HashSet<String> = m.lines.iter().flat_map(|l| tokens(&l.text)).collect();
             for item in &m.expected {
                 for k in &item.keywords {
-                    let grounded = k.split('|').any(|alt| tokens(alt).iter().all(|w| said.contains(w)));
+                    let grounded = k.split('|').any(|alt| tokens(alt).iter().all(|w| occurs(&said, w)));
                     assert!(grounded, "{}: keyword {k:?} of {:?} is never said", m.name, item.title);
                 }
+            }
+        }
+    }
+
+    /// The deadlines said in Korean ("이번 주 금요일까지", "다음 주 월요일 오전", "월말까지", "오늘 중으로")
+    /// resolve, on a line that says the task, to the expected date.
+    #[test]
+    fn korean_deadlines_resolve_on_the_task_line() {
+        for m in the_korean_set() {
+            let dates = DueDateParser::new(m.date);
+            for item in m.expected.iter().filter(|e| e.due_date.is_some()) {
+                let says = |text: &str| {
+                    let words: HashSet<String> = tokens(text).into_iter().collect();
+                    item.keywords.iter().all(|k| k.split('|').any(|alt| tokens(alt).iter().all(|w| occurs(&words, w))))
+                };
+                let found: Vec<NaiveDate> = m
+                    .lines
+                    .iter()
+                    .filter(|l| says(&l.text))
+                    .filter_map(|l| dates.find(&l.text).map(|(_, d)| d))
+                    .collect();
+                assert!(
+                    found.contains(&item.due_date.unwrap()),
+                    "{}: {:?} due {:?}, lines give {found:?}",
+                    m.name,
+                    item.title,
+                    item.due_date
+                );
             }
         }
     }
@@ -631,7 +735,7 @@ mod tests {
     #[test]
     fn the_expected_items_match_themselves() {
         let mut total = ActionItemScore::default();
-        for m in the_set() {
+        for m in the_set().into_iter().chain(the_korean_set()) {
             let answer: Vec<PredictedItem> = m
                 .expected
                 .iter()
@@ -668,14 +772,20 @@ mod cue_tests {
     #[test]
     fn every_expected_task_is_said_on_a_line_the_cues_pick() {
         let cues = TaskCues::default();
+        for set in ["action_items", "action_items_ko"] {
+            every_task_on_a_cue_line(&cues, &EvalMeeting::load_dir(&fixtures().join(set)).unwrap());
+        }
+    }
+
+    fn every_task_on_a_cue_line(cues: &TaskCues, set: &[EvalMeeting]) {
         let (mut picked, mut lines) = (0, 0);
-        for m in tests_set() {
+        for m in set {
             lines += m.lines.len();
             picked += m.lines.iter().filter(|l| cues.may_hold_task(&l.text)).count();
             for item in &m.expected {
                 let says = |text: &str| {
                     let words: HashSet<String> = tokens(text).into_iter().collect();
-                    item.keywords.iter().all(|k| k.split('|').any(|alt| tokens(alt).iter().all(|w| words.contains(w))))
+                    item.keywords.iter().all(|k| k.split('|').any(|alt| tokens(alt).iter().all(|w| occurs(&words, w))))
                 };
                 assert!(
                     m.lines.iter().any(|l| says(&l.text) && cues.may_hold_task(&l.text)),
@@ -687,9 +797,5 @@ mod cue_tests {
         }
         // The cues must still pick: asking about every line would be no selection at all.
         assert!(picked * 10 < lines * 6, "{picked} of {lines} lines picked");
-    }
-
-    fn tests_set() -> Vec<EvalMeeting> {
-        EvalMeeting::load_dir(&fixtures().join("action_items")).unwrap()
     }
 }

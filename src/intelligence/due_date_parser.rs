@@ -310,7 +310,8 @@ impl DueDateParser {
             return m.checked_add_days(Days::new(7));
         }
         let weekday = KOREAN_WEEKDAYS.iter().find(|(n, _)| s.contains(n)).map(|(_, d)| *d);
-        let next_next = s.contains("다다음주");
+        // "다다음 주" is one word; "다 다음 주" ("all of it next week") is not two weeks away.
+        let next_next = lower.split_whitespace().any(|w| w.starts_with("다다음")) && s.contains("다다음주");
         let next = !next_next && s.contains("다음주");
         if let Some(day) = weekday {
             return Some(if next_next {
@@ -719,6 +720,8 @@ mod tests {
         assert_eq!(p.parse("다음주까지"), d("2026-03-13"));
         assert_eq!(p.parse("다음 주 화요일"), d("2026-03-10"));
         assert_eq!(p.parse("다다음 주"), d("2026-03-20"));
+        assert_eq!(p.parse("다다음주 월요일"), d("2026-03-16"));
+        assert_eq!(p.parse("두 곳 다 다음 주 월요일 오전에"), d("2026-03-09"));
         assert_eq!(p.parse("이번 주까지"), d("2026-03-06"));
         assert_eq!(p.parse("월말까지"), d("2026-03-31"));
         assert_eq!(p.parse("다음 달"), d("2026-04-30"));
