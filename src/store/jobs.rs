@@ -44,8 +44,10 @@ pub struct IntelligenceReport {
 pub trait JobStore: Send + Sync + 'static {
     /// Jobs of a meeting.
     async fn list_jobs(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Vec<Job>>;
-    /// Claims the oldest runnable job of `kind`: QUEUED and due, or RUNNING with an expired lease
-    /// (its worker died). The claim increments `attempts`, which fences every later write of this
+    /// Claims a runnable job of `kind` (QUEUED and due, or RUNNING with an expired lease: its
+    /// worker died), tenants taking turns: the job of the tenant served least recently (no job of
+    /// this kind started yet, else the oldest last start or end), then the oldest. One tenant's
+    /// hundred meetings do not starve another tenant's one. The claim increments `attempts`, which fences every later write of this
     /// claim, and leases the job until now + `lease`. Concurrent claimers never get the same job
     /// (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite runs one writer at a time).
     async fn claim_job(&self, kind: &str, lease: chrono::Duration) -> StoreResult<Option<Job>>;
@@ -87,7 +89,9 @@ macro_rules! impl_job_store {
                     "UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, locked_until = $3, updated_at = $2 \
                      WHERE id = (SELECT id FROM jobs WHERE kind = $1 AND run_after <= $2 \
                      AND (status = 'QUEUED' OR (status = 'RUNNING' AND locked_until < $2)) \
-                     ORDER BY run_after, id LIMIT 1 {}) RETURNING *",
+                     ORDER BY (SELECT MAX(served.updated_at) FROM jobs served WHERE served.tenant_id = jobs.tenant_id \
+                     AND served.kind = $1 AND served.status <> 'QUEUED') NULLS FIRST, run_after, id LIMIT 1 {}) \
+                     RETURNING *",
                     Self::CLAIM_LOCK
                 );
                 let job = sqlx::query_as(&sql).bind(kind).bind(now).bind(now + lease).fetch_optional(&mut *tx).await?;

@@ -332,7 +332,27 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     assert!(s.get_meeting(t.tenant.id, meeting).await.unwrap().slack_message_ts.is_none());
 }
 
+/// Tenant A queues three meetings, then tenant B one: B's job goes right after A's first, not
+/// after all of A's.
+async fn tenants_take_turns_in_the_job_queue(db: TestDb) {
+    let s = &*db.store;
+    let a = common::tenant(s, "busy").await;
+    let b = common::tenant(s, "quiet").await;
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        queued.push(finalized_meeting(s, a.tenant.id, a.owner.id, &["Line."]).await);
+    }
+    let b_meeting = finalized_meeting(s, b.tenant.id, b.owner.id, &["Line."]).await;
+    let mut order = Vec::new();
+    while let Some(job) = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap() {
+        order.push(job.meeting_id.unwrap());
+        s.complete_meeting_intelligence(&job, intelligence(vec![])).await.unwrap();
+    }
+    assert_eq!(order, vec![queued[0], b_meeting, queued[1], queued[2]]);
+}
+
 on_both_backends!(
+    tenants_take_turns_in_the_job_queue,
     claims_are_exclusive_leased_and_fenced,
     completing_writes_tasks_notifications_once,
     an_active_slack_integration_queues_a_post,
