@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::{ApiKeySecret, StreamTokenSigner, hash_key};
-use crate::domain::{Role, now};
+use crate::domain::{ApiKey, Role, User, now};
 use crate::store::StoreError;
 
 /// A JSON body. Syntax errors are 400 `malformed_json`; a body of the wrong shape is 422 naming
@@ -116,6 +116,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller `key` (of `user`) authenticates.
+    pub(super) fn of(key: ApiKey, user: &User) -> Self {
+        Principal {
+            tenant_id: key.tenant_id,
+            user_id: user.id,
+            role: user.role,
+            api_key_id: key.id,
+            key_prefix: key.prefix,
+        }
+    }
+
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role.at_least(role) {
             Ok(())
@@ -180,13 +191,7 @@ impl Principal {
         if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
             state.store.touch_api_key(key.tenant_id, key.id, now).await?;
         }
-        Ok(Principal {
-            tenant_id: key.tenant_id,
-            user_id: user.id,
-            role: user.role,
-            api_key_id: key.id,
-            key_prefix: key.prefix,
-        })
+        Ok(Principal::of(key, &user))
     }
 }
 

@@ -149,12 +149,6 @@ impl Principal {
         if key.tenant_id != claims.tenant_id || user.id != claims.user_id {
             return Err(ApiError::Unauthorized("invalid web session; sign in again"));
         }
-        Ok(Principal {
-            tenant_id: key.tenant_id,
-            user_id: user.id,
-            role: user.role,
-            api_key_id: key.id,
-            key_prefix: key.prefix,
-        })
+        Ok(Principal::of(key, &user))
     }
 }

@@ -36,6 +36,21 @@ async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String, to
     Some((app, t.api_key, guard))
 }
 
+/// The close code the server ends a viewer's socket with (`None`: dropped without one); it
+/// must end within 10 s.
+async fn close_code(socket: &mut (impl futures_util::Stream<Item = Result<Message, WsError>> + Unpin)) -> Option<u16> {
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => break None,
+            }
+        }
+    });
+    ended.await.expect("the noisy viewer is disconnected")
+}
+
 async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
     let mut request = app.ws_url(&format!("/v1/listen?{query}")).into_client_request().unwrap();
     request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
@@ -353,17 +368,7 @@ async fn caption_viewers_see_the_finals() {
     let url = app.ws_url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"));
     let (mut noisy, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let _ = noisy.send(Message::Text("x".repeat(64 * 1024).into())).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match noisy.next().await {
-                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                _ => break None,
-            }
-        }
-    })
-    .await
-    .expect("the noisy viewer is disconnected");
+    let ended = close_code(&mut noisy).await;
     assert!(matches!(ended, Some(1009) | None), "{ended:?}");
     let sse =
         app.http.get(app.url(&format!("/v1/realtime-sessions/{session}/captions?token={view}"))).send().await.unwrap();
@@ -746,17 +751,7 @@ async fn caption_viewers_are_capped_and_dead_ones_dropped() {
     // A viewer has nothing to say: a message over 4 KiB ends its connection.
     let (mut noisy_tx, mut noisy_rx) = noisy.split();
     let _ = noisy_tx.send(Message::Text("x".repeat(8 * 1024).into())).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match noisy_rx.next().await {
-                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                _ => break None,
-            }
-        }
-    })
-    .await
-    .expect("the noisy viewer is disconnected");
+    let ended = close_code(&mut noisy_rx).await;
     assert!(matches!(ended, Some(1009) | None), "{ended:?}");
 
     // `dead` never reads, so it never answers a ping: closed with 4000 after the timeout. The
