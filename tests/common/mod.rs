@@ -309,9 +309,9 @@ impl Drop for TestApp {
     }
 }
 
-/// A Node project under `tests/` (`sdk`, `browser`) with `package` installed by `npm ci` on first
-/// use; `None` (skip, with a note) without node unless `DDALKKAK_REQUIRE_MODELS=1`.
-pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Path> {
+/// A Node project under `tests/` (`sdk`, `browser`) with its dependencies installed by `npm ci` when
+/// missing or older than its lock file; `None` (skip, with a note) without node unless `DDALKKAK_REQUIRE_MODELS=1`.
+pub fn node_project(name: &str) -> Option<&'static std::path::Path> {
     let dir: &'static std::path::Path =
         Box::leak(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name).into_boxed_path());
     if std::process::Command::new("node").arg("--version").output().is_err() {
@@ -319,7 +319,11 @@ pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Pat
         eprintln!("node not found: tests/{name} skipped");
         return None;
     }
-    if !dir.join("node_modules").join(package).exists() {
+    // npm keeps a copy of the lock file it installed from; one older than the project's lock file
+    // means a dependency was added or changed since.
+    let modified = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
+    if installed.is_none() || installed < modified(dir.join("package-lock.json")) {
         let status = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(dir)
