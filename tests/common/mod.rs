@@ -9,6 +9,9 @@
 //! needs it in its name (`on_both_backends!` puts it in a `postgres` module).
 #![allow(dead_code)]
 
+#[cfg(feature = "opus")]
+pub mod containers;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
