@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::caption_hub::{CaptionChannel, CaptionEvent};
 use super::control_message::ControlMessage;
+use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
 use super::live_service::{Admission, LiveService};
@@ -91,6 +92,8 @@ pub struct SessionActor {
     language: Option<String>,
     /// Audio accepted but not in the transcript; recorded on the meeting at the end.
     gaps: Vec<TranscriptGap>,
+    /// Stores finals in order, keeping them while the database is away.
+    writer: FinalWriter,
 }
 
 impl SessionActor {
@@ -169,6 +172,7 @@ impl SessionActor {
             model_info: model_info(&service.models[request.model].name),
             model_uuid: service.models[request.model].uuid,
         };
+        let request_tenant = request.tenant_id;
         let actor = Self {
             stream_key: session.id.as_u64_pair().0,
             service,
@@ -186,6 +190,7 @@ impl SessionActor {
             last_word_end: 0.0,
             language,
             gaps: Vec::new(),
+            writer: FinalWriter::new(request_tenant),
             session,
             meeting,
         };
@@ -206,6 +211,11 @@ impl SessionActor {
         // `None`: a limit too far away to matter.
         let ends_at = started.checked_add(self.service.config.max_session_duration);
         let mut paused = false;
+        // Retries of finals kept while the database is away, and the session's sign of life.
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(self.service.config.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Audio more than `max_audio_ahead` ahead of real time waits for the clock.
             let audio = Duration::from_secs_f64(seconds(self.samples_in));
@@ -226,6 +236,14 @@ impl SessionActor {
                     Ok(Some(End::Failed(SessionError::MaxDuration(self.service.config.max_session_duration.as_secs()))))
                 }
                 Some(done) = finals.next(), if !finals.is_empty() => self.on_final(done).await.map(|_| None),
+                _ = retry.tick(), if self.writer.unsaved() > 0 => {
+                    let persistence = self.writer.flush(&*self.service.store).await;
+                    self.on_persistence(persistence).await.map(|_| None)
+                }
+                _ = heartbeat.tick() => {
+                    self.touch().await;
+                    Ok(None)
+                }
                 reply = wait_partial(&mut partial), if partial.is_some() => {
                     let (id, start, _) = partial.take().expect("guarded by is_some");
                     self.on_partial(id, start, reply);
@@ -470,10 +488,11 @@ impl SessionActor {
                 text,
                 words: words.clone(),
             };
-            if let Err(e) = self.store_final(final_row).await {
+            let persistence = self.writer.write(&*self.service.store, final_row).await;
+            if persistence == Persistence::Overflow {
                 self.report_gap(span, "not_stored").await;
-                return Err(e);
             }
+            self.on_persistence(persistence).await?;
             self.next_seq += 1;
             // The first language detected with confidence on enough speech holds for the rest
             // of the session (a short "Hello?" is no evidence; until then each utterance is
@@ -500,21 +519,58 @@ impl SessionActor {
         Ok(())
     }
 
-    /// Stored before it is sent: a client never sees a final the meeting will not have.
-    async fn store_final(&self, row: NewFinal) -> Result<(), SessionError> {
-        let mut wait = Duration::from_millis(100);
-        for attempt in 1..=4 {
-            match self.service.store.append_final(self.request.tenant_id, row.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < 4 => {
-                    tracing::warn!(session = %self.session.id, attempt, error = %e, "storing a final failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 3;
-                }
-                Err(e) => return Err(SessionError::Internal(format!("storing final {}: {e}", row.seq))),
+    /// Tells the client when its finals are only in memory, and when they are stored again.
+    async fn on_persistence(&mut self, persistence: Persistence) -> Result<(), SessionError> {
+        let message = match persistence {
+            Persistence::Stored | Persistence::Degraded { newly: false, .. } => return Ok(()),
+            Persistence::Overflow => return Err(SessionError::StoreUnavailable),
+            Persistence::Degraded { unsaved, newly: true } => {
+                crate::metrics::live_persistence_degraded();
+                ServerMessage::PersistenceDegraded { unsaved_finals: unsaved }
+            }
+            Persistence::Restored { stored, after } => {
+                // The sweeper may not have seen a sign of life for as long as the outage lasted.
+                self.touch().await;
+                ServerMessage::PersistenceRestored { stored_finals: stored, after: round3(after.as_secs_f64()) }
+            }
+        };
+        self.outbox.send_reliable(message.to_json()).await
+    }
+
+    /// Finals kept while the database was away go in before the meeting is assembled from them:
+    /// retried for up to `drain_timeout` (less at shutdown). What still cannot be stored was sent
+    /// to the client but will be missing from the meeting; it is logged with its time range.
+    async fn store_unsaved(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.service.config.drain_timeout;
+        while self.writer.unsaved() > 0 {
+            let persistence = self.writer.flush(&*self.service.store).await;
+            let _ = self.on_persistence(persistence).await;
+            if self.writer.unsaved() == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = self.service.shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        unreachable!("the last attempt returns")
+        if let Some((first, last)) = self.writer.unsaved_range() {
+            tracing::error!(session = %self.session.id, unsaved = self.writer.unsaved(), first_ms = first, last_ms = last,
+                "the database did not come back: finals the client received are missing from the meeting");
+        }
+    }
+
+    /// Stamps the session's heartbeat; a failure only means the database is away (the finals
+    /// say so to the client).
+    async fn touch(&self) {
+        let touched = tokio::time::timeout(
+            ATTEMPT_TIMEOUT,
+            self.service.store.touch_session(self.request.tenant_id, self.session.id, crate::domain::now()),
+        )
+        .await;
+        if !matches!(touched, Ok(Ok(()))) {
+            tracing::debug!(session = %self.session.id, "heartbeat not stored");
+        }
     }
 
     fn empty_final(&self) -> FinalDone {
@@ -531,7 +587,7 @@ impl SessionActor {
 
     /// Stores the meeting and tells the client how it ended. What is left — waiting for the
     /// action items, closing the socket — is the returned [`Linger`].
-    async fn finish(self, end: End) -> Linger {
+    async fn finish(mut self, end: End) -> Linger {
         let id = self.session.id;
         let duration = seconds(self.samples_in);
         let (code, reason, error) = match &end {
@@ -548,6 +604,7 @@ impl SessionActor {
                 self.outbox.send_error(e, trace).await;
             }
         }
+        self.store_unsaved().await;
         // Subscribed before the job can exist, so its announcement cannot be missed.
         let (_, announcements) = self.captions.subscribe();
         if self.request.options.diarize {

@@ -63,6 +63,9 @@ pub struct LiveConfig {
     /// `wait_for_action_items=true`) wait up to this long for the action items. Zero (the
     /// default, for a server without an LLM): nobody waits.
     pub action_items_wait: Duration,
+    /// How often a session's actor stamps `realtime_sessions.heartbeat_at` (the session sweeper
+    /// finalizes sessions silent for `RunOptions::stale_session_after`).
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for LiveConfig {
@@ -86,6 +89,7 @@ impl Default for LiveConfig {
             drain_timeout: Duration::from_secs(20),
             max_audio_ahead: Duration::from_secs(120),
             action_items_wait: Duration::ZERO,
+            heartbeat_interval: Duration::from_secs(15),
         }
     }
 }

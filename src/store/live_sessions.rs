@@ -77,6 +77,11 @@ pub trait LiveSessionStore: Send + Sync + 'static {
     ) -> StoreResult<Meeting>;
     /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
     async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
+    /// The owning actor is alive: `heartbeat_at = now` while the session is ACTIVE.
+    async fn touch_session(&self, tenant: Uuid, session: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// System scope: ACTIVE sessions with no sign of life (heartbeat, else start) since
+    /// `before`, oldest first.
+    async fn stale_sessions(&self, before: DateTime<Utc>) -> StoreResult<Vec<RealtimeSession>>;
 }
 
 macro_rules! impl_live_session_store {
@@ -316,6 +321,28 @@ macro_rules! impl_live_session_store {
                      ORDER BY started_at, id",
                 )
                 .bind(server_instance);
+                fetch_all_committed(tx, query).await
+            }
+
+            async fn touch_session(&self, tenant: Uuid, session: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query(
+                    "UPDATE realtime_sessions SET heartbeat_at = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND status = 'ACTIVE'",
+                )
+                .bind(tenant)
+                .bind(session)
+                .bind(now);
+                execute_committed(tx, query).await
+            }
+
+            async fn stale_sessions(&self, before: DateTime<Utc>) -> StoreResult<Vec<RealtimeSession>> {
+                let tx = self.system_read_tx().await?;
+                let query = sqlx::query_as(
+                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' \
+                     AND COALESCE(heartbeat_at, started_at) < $1 ORDER BY started_at, id",
+                )
+                .bind(before);
                 fetch_all_committed(tx, query).await
             }
         }

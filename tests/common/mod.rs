@@ -39,6 +39,41 @@ pub struct TestDb {
     _guard: Guard,
 }
 
+impl TestDb {
+    /// Makes the database unusable to the server for `hold`, as an outage would: on SQLite
+    /// another connection holds the write lock; on PostgreSQL the database refuses new
+    /// connections and the server's are terminated (what a restart does to them).
+    pub async fn outage(&self, hold: std::time::Duration) {
+        use sqlx::Connection as _;
+        match &self._guard {
+            Guard::Sqlite(_) => {
+                let url = self.sqlite_url.as_deref().expect("set on SQLite");
+                let mut lock = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+                tokio::time::sleep(hold).await;
+                sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+            }
+            Guard::Postgres { admin_url, name } => {
+                let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                    .bind(name)
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(hold).await;
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 enum Guard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },

@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use crate::common;
 use common::containers::{ogg_opus, opus_packets, webm, webm_opus};
+use ogg::writing::{PacketWriteEndInfo, PacketWriter};
 
 #[test]
 fn ogg_opus_recording_decodes_to_the_same_speech() {
