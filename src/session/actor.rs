@@ -148,6 +148,7 @@ impl SessionActor {
             title,
             socket_id: Uuid::new_v4().to_string(),
             server_instance: service.config.server_instance.clone(),
+            language: Self::known_language(&service.models[request.model], request.options.language.as_deref()),
         };
         let (session, meeting) = service
             .store
@@ -633,11 +634,12 @@ impl SessionActor {
     /// A failure here leaves the session ACTIVE with its finals stored: the next start of this
     /// instance finalizes it (crash recovery), so nothing is lost.
     async fn finalize_meeting(&self, duration: f64) -> Option<Meeting> {
+        let language = Self::known_language(self.model(), self.language.as_deref());
         for attempt in 1..=3 {
             match self
                 .service
                 .store
-                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration))
+                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration), language.as_deref())
                 .await
             {
                 Ok(meeting) => return Some(meeting),
@@ -648,6 +650,14 @@ impl SessionActor {
             }
         }
         None
+    }
+}
+
+impl SessionActor {
+    /// The language the session decodes in, as stored on its meeting: the fixed or locked one,
+    /// English for an English-only model, `None` while it is still detected per utterance.
+    fn known_language(model: &ServedModel, language: Option<&str>) -> Option<String> {
+        if model.english_only() { Some("en".to_owned()) } else { language.map(str::to_owned) }
     }
 }
 

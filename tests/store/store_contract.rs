@@ -19,6 +19,7 @@ on_both_backends!(
     hard_deletes_follow_the_fk_policies,
     tenant_delete_cascades_to_everything_and_spares_others,
     one_active_session_per_socket_and_one_session_per_meeting,
+    a_live_meeting_keeps_the_language_it_was_transcribed_in,
     one_integration_per_service_per_tenant,
     soft_deleted_rows_vanish_from_lists_and_come_back,
     meetings_page_by_cursor_with_filters,
@@ -284,6 +285,38 @@ async fn one_active_session_per_socket_and_one_session_per_meeting(db: TestDb) {
     let active = s.list_realtime_sessions(tid, Some(SessionStatus::Active)).await.unwrap();
     assert_eq!(active.len(), 1);
     assert_eq!(s.list_realtime_sessions(tid, None).await.unwrap().len(), 2);
+}
+
+async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let live = |language: Option<&str>| NewLiveSession {
+        host_id: host,
+        title: "주간 회의".into(),
+        socket_id: Uuid::new_v4().to_string(),
+        server_instance: "test".into(),
+        language: language.map(str::to_owned),
+    };
+    // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
+    let (session, meeting) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
+    assert_eq!(meeting.language.as_deref(), Some("ko"));
+    let finalized = s.finalize_live_session(tid, session.id, None, None).await.unwrap();
+    assert_eq!(finalized.language.as_deref(), Some("ko"));
+    // A detected one arrives with the finalization, and is in the meeting's JSON.
+    let (session, meeting) = s.start_live_session(tid, live(None)).await.unwrap();
+    assert_eq!(meeting.language, None);
+    assert_eq!(constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR")).await), "chk_meetings_language");
+    s.finalize_live_session(tid, session.id, None, Some("en")).await.unwrap();
+    let stored = s.get_meeting(tid, meeting.id).await.unwrap();
+    assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
+    let listed = s.list_meetings(tid, &MeetingFilter::default(), None, 10).await.unwrap().items;
+    assert!(listed.iter().any(|m| m.id == meeting.id && m.language.as_deref() == Some("en")));
+    // Finalizing again changes nothing.
+    let again = s.finalize_live_session(tid, session.id, None, Some("ja")).await.unwrap();
+    assert_eq!(again.language.as_deref(), Some("en"));
+    // Meetings registered without a live session have none.
+    assert_eq!(s.create_meeting(tid, meeting(host, "registered")).await.unwrap().language, None);
 }
 
 async fn one_integration_per_service_per_tenant(db: TestDb) {

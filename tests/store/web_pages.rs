@@ -225,6 +225,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         title: "Subtitled".into(),
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = store.start_live_session(t.tenant.id, live).await.unwrap();
     for (seq, (start_ms, end_ms, speaker, text)) in
@@ -244,7 +245,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         };
         store.append_final(t.tenant.id, f).await.unwrap();
     }
-    store.finalize_live_session(t.tenant.id, session.id, Some(10.0)).await.unwrap();
+    store.finalize_live_session(t.tenant.id, session.id, Some(10.0), None).await.unwrap();
     let path = |format: &str| format!("/v1/meetings/{}/transcript?format={format}", meeting.id);
     let download = |format: &'static str| {
         let url = app.url(&path(format));
