@@ -265,7 +265,10 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         format!("attachment; filename=\"meeting-{}.srt\"", meeting.id)
     );
     // The empty final (an acknowledged Finalize) is no cue.
-    assert_eq!(srt, "1\n00:00:06,680 --> 00:00:07,160\nHello?\n\n2\n00:00:07,634 --> 00:00:08,155\nHello.\n\n");
+    assert_eq!(
+        srt,
+        "1\n00:00:06,680 --> 00:00:07,160\n[Speaker 1] Hello?\n\n2\n00:00:07,634 --> 00:00:08,155\n[Speaker 2] Hello.\n\n"
+    );
     let (headers, vtt) = download("vtt").await;
     assert_eq!(header(&headers, header::CONTENT_TYPE), "text/vtt; charset=utf-8");
     assert_eq!(
