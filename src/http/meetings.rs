@@ -44,7 +44,8 @@ pub struct UpdateMeeting {
 pub struct MeetingListQuery {
     pub stt_status: Option<SttStatus>,
     pub host_id: Option<Uuid>,
-    /// Case-insensitive substring of the title.
+    /// Case-insensitive substring of the title or the transcript (Hangul inside longer words
+    /// too: `회의록` finds `회의록을`).
     pub q: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
@@ -135,7 +136,7 @@ pub async fn list(
     let filter = MeetingFilter {
         stt_status: q.stt_status,
         host_id: q.host_id,
-        title_contains: q.q.filter(|s| !s.trim().is_empty()),
+        text_contains: q.q.filter(|s| !s.trim().is_empty()),
         created_from: q.created_from,
         created_to: q.created_to,
         deleted: q.deleted,
