@@ -583,6 +583,16 @@ async fn korean_sessions_are_transcribed_in_korean() {
     assert!(ddalkkak_eval::wer::cer(&reference_ko, &text) < 0.35, "{text}");
     let (s, _) = app.patch("/v1/tenant", &key, json!({"default_language": "xx"})).await;
     assert_eq!(s, 422, "a language no served model knows");
+    // The tenant's default model, for clients that name neither a model nor a language: base
+    // detects Korean where the first served model (tiny.en) would write English.
+    let (s, _) = app.patch("/v1/tenant", &key, json!({"default_model": "tiny"})).await;
+    assert_eq!(s, 422, "a model not served");
+    let (s, tenant) = app.patch("/v1/tenant", &key, json!({"default_language": null, "default_model": "base"})).await;
+    assert_eq!(s, 200, "{tenant}");
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (got, _) = stream_pcm(ws, &pcm_ko, 4.0).await;
+    assert_eq!(got.finals()[0]["metadata"]["model_info"]["name"], "whisper-base");
+    assert!(hangul_share(&got.final_text()) > 0.9, "tenant default model base: {}", got.final_text());
     let (s, models) = app.get("/v1/models", &key).await;
     let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!((s, ids), (200, vec!["tiny.en", "base"]));
