@@ -95,7 +95,7 @@ pub fn vtt(cues: &[Cue]) -> String {
         // The voice tag is markup, not shown text: it takes no room on the line.
         let voice = cue.speaker.as_ref().map(|name| format!("<v {}>", escape_vtt(&one_line(name))));
         for part in split_cue(cue, 0) {
-            let text: Vec<String> = part.lines.iter().map(|l| escape_vtt(l)).collect();
+            let text: Vec<String> = part.lines.iter().map(|l| escape_vtt(l).into_owned()).collect();
             out.push_str(&format!(
                 "{} --> {}\n{}{}\n\n",
                 timestamp(part.start, '.'),
@@ -161,7 +161,7 @@ fn break_lines(text: &str, reserved: impl Fn(usize) -> u32) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     let mut used = 0;
-    let room = |lines: &Vec<String>| LINE_UNITS.saturating_sub(reserved(lines.len())).max(LINE_LATIN);
+    let room = |lines: &[String]| LINE_UNITS.saturating_sub(reserved(lines.len())).max(LINE_LATIN);
     for word in text.split_whitespace() {
         let width = units(word);
         let space = if line.is_empty() { 0 } else { LINE_WIDE };

@@ -259,11 +259,11 @@ impl Transcriber {
         for (i, &size) in sizes.iter().enumerate() {
             let one = self.model.select_cross(&cross, i)?;
             let choice = match (languages.get(i), &options.language) {
-                (Some(LanguageChoice::Detect) | None, Some(fixed)) => &LanguageChoice::Fixed(fixed.clone()),
-                (Some(choice), _) => choice,
-                (None, None) => &LanguageChoice::Detect,
+                (Some(LanguageChoice::Detect) | None, Some(fixed)) => LanguageChoice::Fixed(fixed.clone()),
+                (Some(choice), _) => choice.clone(),
+                (None, None) => LanguageChoice::Detect,
             };
-            let (language, language_probability) = match choice {
+            let (language, language_probability) = match &choice {
                 _ if !self.model.config.multilingual => (None, None),
                 LanguageChoice::Fixed(language) => (Some(language.clone()), None),
                 LanguageChoice::Detect => {
@@ -271,7 +271,7 @@ impl Transcriber {
                     (Some(language), Some(p))
                 }
                 LanguageChoice::DetectAmong(among) => {
-                    let (language, p) = self.detect_language(&one, Some(among))?;
+                    let (language, p) = self.detect_language(&one, Some(&among[..]))?;
                     (Some(language), Some(p))
                 }
             };
@@ -472,15 +472,15 @@ mod tests {
         assert_eq!(most_likely_language(&languages, &logits, None).0, "ja");
         // …but Korean among Korean and English, its probability over those two only.
         let among = ["ko".to_owned(), "en".to_owned()];
-        let (code, p) = most_likely_language(&languages, &logits, Some(&among));
+        let (code, p) = most_likely_language(&languages, &logits, Some(&among[..]));
         assert_eq!(code, "ko");
         assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6, "{p}");
         // A single allowed language is certain; unknown codes are ignored, and a list of only
         // unknown codes falls back to every language.
-        assert_eq!(most_likely_language(&languages, &logits, Some(&["en".to_owned()])), ("en".to_owned(), 1.0));
-        let unknown = ["xx".to_owned(), "ko".to_owned()];
-        assert_eq!(most_likely_language(&languages, &logits, Some(&unknown)).0, "ko");
-        assert_eq!(most_likely_language(&languages, &logits, Some(&["xx".to_owned()])).0, "ja");
+        let only = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["en"]))), ("en".to_owned(), 1.0));
+        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["xx", "ko"]))).0, "ko");
+        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["xx"]))).0, "ja");
     }
 
     #[test]
