@@ -478,9 +478,9 @@ mod tests {
         // A single allowed language is certain; unknown codes are ignored, and a list of only
         // unknown codes falls back to every language.
         let only = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
-        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["en"]))), ("en".to_owned(), 1.0));
-        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["xx", "ko"]))).0, "ko");
-        assert_eq!(most_likely_language(&languages, &logits, Some(&only(&["xx"]))).0, "ja");
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["en"]).as_slice())), ("en".to_owned(), 1.0));
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["xx", "ko"]).as_slice())).0, "ko");
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["xx"]).as_slice())).0, "ja");
     }
 
     #[test]
