@@ -300,19 +300,19 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
         language: language.map(str::to_owned),
     };
     // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
-    let (session, meeting) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
-    assert_eq!(meeting.language.as_deref(), Some("ko"));
+    let (session, fixed) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
+    assert_eq!(fixed.language.as_deref(), Some("ko"));
     let finalized = s.finalize_live_session(tid, session.id, None, None).await.unwrap();
     assert_eq!(finalized.language.as_deref(), Some("ko"));
     // A detected one arrives with the finalization, and is in the meeting's JSON.
-    let (session, meeting) = s.start_live_session(tid, live(None)).await.unwrap();
-    assert_eq!(meeting.language, None);
+    let (session, detected) = s.start_live_session(tid, live(None)).await.unwrap();
+    assert_eq!(detected.language, None);
     assert_eq!(constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR")).await), "chk_meetings_language");
     s.finalize_live_session(tid, session.id, None, Some("en")).await.unwrap();
-    let stored = s.get_meeting(tid, meeting.id).await.unwrap();
+    let stored = s.get_meeting(tid, detected.id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
     let listed = s.list_meetings(tid, &MeetingFilter::default(), None, 10).await.unwrap().items;
-    assert!(listed.iter().any(|m| m.id == meeting.id && m.language.as_deref() == Some("en")));
+    assert!(listed.iter().any(|m| m.id == detected.id && m.language.as_deref() == Some("en")));
     // Finalizing again changes nothing.
     let again = s.finalize_live_session(tid, session.id, None, Some("ja")).await.unwrap();
     assert_eq!(again.language.as_deref(), Some("en"));
