@@ -101,5 +101,5 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
     let id = meeting.id.to_string();
     run(&app, &block(&readme, "transcript"), dir.path(), &[("KEY", key), ("MEETING", &id)]).await;
     let srt = std::fs::read_to_string(dir.path().join(format!("meeting-{id}.srt"))).unwrap();
-    assert_eq!(srt, "1\n00:00:01,500 --> 00:00:03,250\nWelcome to the weekly sync.\n\n");
+    assert_eq!(srt, "1\n00:00:01,500 --> 00:00:03,250\n[Speaker 1] Welcome to the weekly sync.\n\n");
 }
