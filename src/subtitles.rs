@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(widths(&break_lines(&format!("{sixteen}더"), |_| 0)), [16, 1]);
         // Latin alone: 42 letters.
         let latin = "a".repeat(42);
-        assert_eq!(break_lines(&latin, |_| 0), [latin.clone()]);
+        assert_eq!(break_lines(&latin, |_| 0), [latin.as_str()]);
         assert_eq!(widths(&break_lines(&format!("{latin}b"), |_| 0)), [42, 1]);
     }
 
@@ -344,7 +344,8 @@ mod tests {
         }
         let rendered = srt(std::slice::from_ref(&cue));
         // Every cue names the speaker; its first line, name included, still fits.
-        let firsts: Vec<&str> = rendered.split("\n\n").filter(|c| !c.is_empty()).map(|c| c.lines().nth(2).unwrap()).collect();
+        let firsts: Vec<&str> =
+            rendered.split("\n\n").filter(|c| !c.is_empty()).map(|c| c.lines().nth(2).unwrap()).collect();
         assert_eq!(firsts.len(), parts.len());
         assert!(firsts.iter().all(|l| l.starts_with("[이지은] ") && units(l) <= LINE_UNITS), "{firsts:?}");
         let words: String = parts.iter().flat_map(|p| p.lines.clone()).collect::<Vec<_>>().join(" ");
@@ -354,6 +355,9 @@ mod tests {
     #[test]
     fn vtt_text_and_names_are_escaped() {
         let cue = Cue { start: 0.0, end: 1.0, text: "a <b> & c", speaker: Some(Cow::Borrowed("R&D <lead>")) };
-        assert_eq!(vtt(&[cue]), "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n<v R&amp;D &lt;lead&gt;>a &lt;b&gt; &amp; c\n\n");
+        assert_eq!(
+            vtt(&[cue]),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n<v R&amp;D &lt;lead&gt;>a &lt;b&gt; &amp; c\n\n"
+        );
     }
 }

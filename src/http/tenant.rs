@@ -77,11 +77,8 @@ pub async fn update(
             return Err(ApiError::field("default_model", "invalid", "a served model (GET /v1/models)"));
         }
     }
-    let patch = TenantPatch {
-        name: body.name.map(|n| n.trim().to_owned()),
-        default_language: language,
-        default_model: model,
-    };
+    let patch =
+        TenantPatch { name: body.name.map(|n| n.trim().to_owned()), default_language: language, default_model: model };
     Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
 }
 

@@ -124,7 +124,8 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
         ddalkkak::inference::asr::AsrEngine::start(&runtime, &paths.whisper("tiny.en"), config).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let together: Vec<String> = rt.block_on(async {
-        let pending: Vec<_> = pieces.iter().map(|p| handle.try_submit_final(p.clone(), LanguageChoice::Detect).unwrap()).collect();
+        let pending: Vec<_> =
+            pieces.iter().map(|p| handle.try_submit_final(p.clone(), LanguageChoice::Detect).unwrap()).collect();
         let mut out = Vec::new();
         for rx in pending {
             out.push(text(&rx.await.unwrap().unwrap().segments));

@@ -307,7 +307,10 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
     // A detected one arrives with the finalization, and is in the meeting's JSON.
     let (session, detected) = s.start_live_session(tid, live(None)).await.unwrap();
     assert_eq!(detected.language, None);
-    assert_eq!(constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR")).await), "chk_meetings_language");
+    assert_eq!(
+        constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR")).await),
+        "chk_meetings_language"
+    );
     s.finalize_live_session(tid, session.id, None, Some("en")).await.unwrap();
     let stored = s.get_meeting(tid, detected.id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
@@ -453,7 +456,16 @@ async fn meetings_are_found_by_their_transcript_in_hangul(db: TestDb) {
     };
     let (session, ongoing) = s.start_live_session(tid, live).await.unwrap();
     let words = Vec::new();
-    let f = NewFinal { session_id: session.id, meeting_id: ongoing.id, seq: 0, start_ms: 0, end_ms: 900, speaker: None, text: "예산안 먼저 볼까요?".into(), words };
+    let f = NewFinal {
+        session_id: session.id,
+        meeting_id: ongoing.id,
+        seq: 0,
+        start_ms: 0,
+        end_ms: 900,
+        speaker: None,
+        text: "예산안 먼저 볼까요?".into(),
+        words,
+    };
     s.append_final(tid, f).await.unwrap();
     // Another tenant's identical meeting is never found.
     let other = tenant(s, "other").await;
