@@ -314,6 +314,9 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
     s.finalize_live_session(tid, session.id, None, Some("en")).await.unwrap();
     let stored = s.get_meeting(tid, detected.id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
+    // The intelligence job reads it: the minutes' language is the stored one.
+    assert_eq!(ddalkkak::jobs::meeting_input(&stored, Vec::new()).minutes_language(), Some("en"));
+    assert_eq!(ddalkkak::jobs::meeting_input(&finalized, Vec::new()).minutes_language(), Some("ko"));
     let listed = s.list_meetings(tid, &MeetingFilter::default(), None, 10).await.unwrap().items;
     assert!(listed.iter().any(|m| m.id == detected.id && m.language.as_deref() == Some("en")));
     // Finalizing again changes nothing.
