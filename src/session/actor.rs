@@ -486,6 +486,13 @@ impl SessionActor {
             {
                 tracing::info!(session = %self.session.id, language = ?utterance.language, "session language detected");
                 if let Some(language) = utterance.language {
+                    // Stored now, not only at the end: a crash must not lose it (finalizing
+                    // writes it again, so a failure here only costs that).
+                    let store = &self.service.store;
+                    if let Err(e) = store.set_meeting_language(self.request.tenant_id, self.meeting.id, &language).await
+                    {
+                        tracing::warn!(session = %self.session.id, error = %e, "storing the detected language failed");
+                    }
                     self.language = LanguageChoice::Fixed(language);
                 }
             }

@@ -68,6 +68,9 @@ pub trait LiveSessionStore: Send + Sync + 'static {
     async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()>;
     /// Adds to the meeting's list of audio stretches missing from its transcript.
     async fn add_transcript_gaps(&self, tenant: Uuid, meeting: Uuid, gaps: &[TranscriptGap]) -> StoreResult<()>;
+    /// The language a live session detected and locked, stored on its meeting at once, so a
+    /// meeting recovered after a crash keeps it too.
+    async fn set_meeting_language(&self, tenant: Uuid, meeting: Uuid, language: &str) -> StoreResult<()>;
     /// One transaction: the meeting gets its transcript assembled from the stored finals,
     /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
     /// meeting-intelligence job is enqueued when there is any text. `language`, when given, is
@@ -231,6 +234,23 @@ macro_rules! impl_live_session_store {
                     .bind(sqlx::types::Json(&f.words))
                     .execute(&mut *tx)
                     .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_meeting_language(&self, tenant: Uuid, meeting: Uuid, language: &str) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let done =
+                    sqlx::query("UPDATE meetings SET language = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .bind(language)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
                 }
                 tx.commit().await?;
                 Ok(())

@@ -319,6 +319,14 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
     assert_eq!(ddalkkak::jobs::meeting_input(&finalized, Vec::new()).minutes_language(), Some("ko"));
     let listed = s.list_meetings(tid, &MeetingFilter::default(), None, 10).await.unwrap().items;
     assert!(listed.iter().any(|m| m.id == detected.id && m.language.as_deref() == Some("en")));
+    // A language locked mid-session is stored at once: crash recovery (finalizing with none)
+    // keeps it.
+    let (recovered, locked) = s.start_live_session(tid, live(None)).await.unwrap();
+    s.set_meeting_language(tid, locked.id, "ko").await.unwrap();
+    assert_eq!(s.finalize_live_session(tid, recovered.id, None, None).await.unwrap().language.as_deref(), Some("ko"));
+    let other = tenant(s, "other").await;
+    not_found(s.set_meeting_language(other.tenant.id, locked.id, "en").await);
+    assert_eq!(constraint(s.set_meeting_language(tid, locked.id, "Korean").await), "chk_meetings_language");
     // Finalizing again changes nothing.
     let again = s.finalize_live_session(tid, session.id, None, Some("ja")).await.unwrap();
     assert_eq!(again.language.as_deref(), Some("en"));
