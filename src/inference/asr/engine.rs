@@ -8,8 +8,9 @@
 //! it finds plus whatever else is waiting (up to `max_batch`, finals first), runs their encoder
 //! windows as one batch and decodes each. Each request carries its session's
 //! [`LanguageChoice`] (fixed, or detected on the utterance by a multilingual model, possibly
-//! among a few languages), so sessions in different languages share one batch. A session waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]):
-//! finals are never refused for load, the session's own reading pauses instead.
+//! among a few languages), so sessions in different languages share one batch. A session
+//! waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]): finals are never
+//! refused for load, the session's own reading pauses instead.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,6 +31,7 @@ type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
 struct AsrRequest {
     audio: Vec<f32>,
+    /// Fixed, or detected (among all languages or a few); English-only models ignore it.
     language: LanguageChoice,
     /// The stream a partial belongs to; `None` for finals.
     partial_of: Option<u64>,
