@@ -41,7 +41,7 @@ use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, Utter
 use crate::audio::StreamDecoder;
 use crate::domain::{Meeting, RealtimeSession, TranscriptGap};
 use crate::inference::InferenceError;
-use crate::inference::asr::UtteranceText;
+use crate::inference::asr::{LanguageChoice, UtteranceText};
 use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, NewLiveSession};
@@ -88,8 +88,9 @@ pub struct SessionActor {
     stream_key: u64,
     last_word_end: f64,
     /// The language finals are decoded in: the session's `language`, else the first one detected
-    /// on speech (then kept, so a sentence in another language does not flip the session).
-    language: Option<String>,
+    /// on speech (among the listed ones for `language=ko,en`), then kept, so a sentence in
+    /// another language does not flip the session.
+    language: LanguageChoice,
     /// Audio accepted but not in the transcript; recorded on the meeting at the end.
     gaps: Vec<TranscriptGap>,
     /// Stores finals in order, keeping them while the database is away.
@@ -151,6 +152,7 @@ impl SessionActor {
             title,
             socket_id: Uuid::new_v4().to_string(),
             server_instance: service.config.server_instance.clone(),
+            language: Self::known_language(&service.models[request.model], &request.options.language),
         };
         let (session, meeting) = service
             .store
@@ -497,12 +499,21 @@ impl SessionActor {
             // The first language detected with confidence on enough speech holds for the rest
             // of the session (a short "Hello?" is no evidence; until then each utterance is
             // detected on its own).
-            if self.language.is_none()
+            if self.language.fixed().is_none()
                 && done.samples >= LANGUAGE_LOCK_SAMPLES
                 && utterance.language_probability.is_some_and(|p| p >= LANGUAGE_LOCK_PROBABILITY)
             {
                 tracing::info!(session = %self.session.id, language = ?utterance.language, "session language detected");
-                self.language = utterance.language;
+                if let Some(language) = utterance.language {
+                    // Stored now, not only at the end: a crash must not lose it (finalizing
+                    // writes it again, so a failure here only costs that).
+                    let store = &self.service.store;
+                    if let Err(e) = store.set_meeting_language(self.request.tenant_id, self.meeting.id, &language).await
+                    {
+                        tracing::warn!(session = %self.session.id, error = %e, "storing the detected language failed");
+                    }
+                    self.language = LanguageChoice::Fixed(language);
+                }
             }
             crate::metrics::live_final(done.latency);
         }
@@ -690,11 +701,12 @@ impl SessionActor {
     /// A failure here leaves the session ACTIVE with its finals stored: the next start of this
     /// instance finalizes it (crash recovery), so nothing is lost.
     async fn finalize_meeting(&self, duration: f64) -> Option<Meeting> {
+        let language = Self::known_language(self.model(), &self.language);
         for attempt in 1..=3 {
             match self
                 .service
                 .store
-                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration))
+                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration), language.as_deref())
                 .await
             {
                 Ok(meeting) => return Some(meeting),
@@ -705,6 +717,14 @@ impl SessionActor {
             }
         }
         None
+    }
+}
+
+impl SessionActor {
+    /// The language the session decodes in, as stored on its meeting: the fixed or locked one,
+    /// English for an English-only model, `None` while it is still detected per utterance.
+    fn known_language(model: &ServedModel, language: &LanguageChoice) -> Option<String> {
+        if model.english_only() { Some("en".to_owned()) } else { language.fixed().map(str::to_owned) }
     }
 }
 

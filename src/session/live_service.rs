@@ -273,7 +273,7 @@ impl LiveService {
     pub async fn recover_orphans(&self) -> anyhow::Result<usize> {
         let orphans = self.store.orphaned_sessions(&self.config.server_instance).await?;
         for session in &orphans {
-            let meeting = self.store.finalize_live_session(session.tenant_id, session.id, None).await?;
+            let meeting = self.store.finalize_live_session(session.tenant_id, session.id, None, None).await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, "recovered a session left open by a crash");
         }
         Ok(orphans.len())

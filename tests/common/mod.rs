@@ -387,6 +387,7 @@ pub async fn finalized_live_meeting(
         title: title.into(),
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     for (i, (speaker, text)) in lines.iter().enumerate() {
@@ -402,6 +403,6 @@ pub async fn finalized_live_meeting(
         };
         s.append_final(tenant, f).await.unwrap();
     }
-    s.finalize_live_session(tenant, session.id, None).await.unwrap();
+    s.finalize_live_session(tenant, session.id, None, None).await.unwrap();
     meeting.id
 }

@@ -139,6 +139,18 @@ async fn roles_limit_what_members_do(db: TestDb) {
     assert_eq!(tenant["default_language"], "ko");
     let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_language": null})).await;
     assert_eq!((s, tenant["default_language"].clone()), (200, Value::Null));
+    // The tenant's default model (sessions that name neither a model nor a language).
+    assert_eq!(tenant["default_model"], Value::Null);
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_model": " Whisper-Base"})).await;
+    assert_eq!((s, tenant["default_model"].as_str()), (200, Some("base")), "{tenant}");
+    for bad in ["", "base model", "-x", "x".repeat(65).as_str()] {
+        let (s, body) = app.patch("/v1/tenant", &admin, json!({"default_model": bad})).await;
+        assert_eq!((s, body["errors"][0]["field"].as_str()), (422, Some("default_model")), "{bad:?}: {body}");
+    }
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"name": "Acme"})).await;
+    assert_eq!((s, tenant["default_model"].as_str()), (200, Some("base")), "other fields leave it");
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_model": null})).await;
+    assert_eq!((s, tenant["default_model"].clone()), (200, Value::Null));
     // An ADMIN can neither mint a key that acts as the OWNER nor revoke the OWNER's keys …
     let (s, body) = app.post("/v1/api-keys", &admin, json!({"name": "mine now", "user_id": t.owner.id})).await;
     assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
