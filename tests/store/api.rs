@@ -341,6 +341,12 @@ async fn meetings_list_filters_and_cursor(db: TestDb) {
     let (s, transcript) =
         app.get(&format!("/v1/meetings/{}/transcript", found["items"][0]["id"].as_str().unwrap()), k).await;
     assert_eq!((s, transcript["stt_status"].as_str()), (200, Some("PENDING")));
+    // `q` searches transcripts too, Hangul percent-encoded in the URL, inside a longer word.
+    let lines = [(0, "다음 주 회의록을 공유하겠습니다.")];
+    let id = common::finalized_live_meeting(app.store(), t.tenant.id, t.owner.id, "Weekly", &lines).await;
+    let (s, found) = app.get("/v1/meetings?q=%ED%9A%8C%EC%9D%98%EB%A1%9D", k).await; // 회의록
+    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!((s, ids), (200, vec![id.to_string().as_str()]), "{found}");
 }
 
 async fn tasks_follow_the_rules(db: TestDb) {
