@@ -162,6 +162,7 @@ async function start() {
       result: onResult,
       session: onSession,
       ended: () => {},
+      persistence: (degraded) => ($("capture-error").textContent = degraded ? t("live.degraded") : ""),
       level: (v) => {
         $("level").style.setProperty("--level", v.toFixed(3));
         $("meter").setAttribute("aria-valuenow", String(Math.round(v * 100)));

@@ -10,7 +10,8 @@ const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const FATAL_CODES = new Set([1003, 1007, 1008, 1009, 4000, 4001]);
 
 export class Capture {
-  /// `on`: { state(name, detail), result(msg), session(started), ended(msg), level(0..1) }
+  /// `on`: { state(name, detail), result(msg), session(started), ended(msg), level(0..1),
+  /// persistence(degraded) }
   constructor(options, on) {
     this.options = options;
     this.on = on;
@@ -97,6 +98,10 @@ export class Capture {
           break;
         case "Results":
           this.on.result(msg);
+          break;
+        case "PersistenceDegraded":
+        case "PersistenceRestored":
+          this.on.persistence?.(msg.type === "PersistenceDegraded");
           break;
         case "SessionEnded":
           this.on.ended(msg);

@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { speakerClass, speakerName } from "./captions.js";
-import { dateOnly, dateTime, problemMessage, t } from "./i18n.js";
+import { dateOnly, dateTime, languageName, problemMessage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 /// How often a list with a live meeting, or minutes being written, is read again.
@@ -100,9 +100,10 @@ export async function showMeeting(id) {
   const segments = (m.transcript_segments || []).filter((s) => s.text?.trim());
   const duration = m.audio_duration || segments.reduce((end, s) => Math.max(end, s.end), 0);
   const meta = $("meeting-meta");
+  const language = m.language ? ` · ${languageName(m.language)}` : "";
   meta.replaceChildren(
     statusChip(m.stt_status),
-    ` ${clock(duration)} · ${t("meeting.segments", { n: segments.length })} · ${dateTime(m.created_at)}`,
+    ` ${clock(duration)} · ${t("meeting.segments", { n: segments.length })}${language} · ${dateTime(m.created_at)}`,
   );
   for (const format of ["srt", "vtt", "json"]) {
     const a = $(`dl-${format}`);

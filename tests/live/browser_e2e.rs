@@ -169,7 +169,10 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     let m = &s["meeting"];
     assert_eq!(m["title"], "Browser e2e");
     assert!(m["listTitles"].as_array().unwrap().iter().any(|t| t == "Browser e2e"));
-    assert!(m["meta"].as_str().unwrap().starts_with("done "), "{m}");
+    assert!(
+        m["meta"].as_str().unwrap().starts_with("done ") && m["meta"].as_str().unwrap().contains(" · English · "),
+        "{m}"
+    );
     assert_eq!(m["transcript"].as_array().unwrap().len(), finals.len(), "{m}");
     assert!(m["timelineBlocks"].as_u64().unwrap() >= 1);
     assert!(m["timelineLabel"].as_str().unwrap().starts_with("Who spoke when: Speaker "), "{m}");
