@@ -55,43 +55,6 @@ fn split<'a>(bytes: &'a [u8], cuts: &[u16]) -> Vec<&'a [u8]> {
     pieces
 }
 
-/// Byte edits to a valid stream: overwrite, insert, truncate.
-#[derive(Debug, TypeGenerator)]
-enum Edit {
-    Set(u32, u8),
-    Insert(u32, Vec<u8>),
-    Truncate(u32),
-}
-
-#[derive(Debug, TypeGenerator)]
-struct Mutation {
-    edits: Vec<Edit>,
-    cuts: Vec<u16>,
-}
-
-impl Mutation {
-    fn apply(&self, seed: &[u8]) -> Vec<u8> {
-        let mut bytes = seed.to_vec();
-        for edit in self.edits.iter().take(16) {
-            let len = bytes.len().max(1);
-            match edit {
-                Edit::Set(at, b) => {
-                    let at = *at as usize % len;
-                    if at < bytes.len() {
-                        bytes[at] = *b;
-                    }
-                }
-                Edit::Insert(at, more) => {
-                    let at = *at as usize % (bytes.len() + 1);
-                    bytes.splice(at..at, more.iter().copied().take(256));
-                }
-                Edit::Truncate(at) => bytes.truncate(*at as usize % len),
-            }
-        }
-        bytes
-    }
-}
-
 fn decode_all(encoding: Option<Encoding>, rate: Option<u32>, channels: usize, pieces: &[&[u8]]) {
     let Ok(mut decoder) = StreamDecoder::new(encoding, rate, channels) else { return };
     for piece in pieces {
@@ -150,6 +113,43 @@ fn webm_demuxer() {
 mod real_streams {
     use super::*;
     use common::containers::{ogg_opus, opus_packets, webm};
+
+    /// Byte edits to a valid stream: overwrite, insert, truncate.
+    #[derive(Debug, TypeGenerator)]
+    enum Edit {
+        Set(u32, u8),
+        Insert(u32, Vec<u8>),
+        Truncate(u32),
+    }
+
+    #[derive(Debug, TypeGenerator)]
+    struct Mutation {
+        edits: Vec<Edit>,
+        cuts: Vec<u16>,
+    }
+
+    impl Mutation {
+        fn apply(&self, seed: &[u8]) -> Vec<u8> {
+            let mut bytes = seed.to_vec();
+            for edit in self.edits.iter().take(16) {
+                let len = bytes.len().max(1);
+                match edit {
+                    Edit::Set(at, b) => {
+                        let at = *at as usize % len;
+                        if at < bytes.len() {
+                            bytes[at] = *b;
+                        }
+                    }
+                    Edit::Insert(at, more) => {
+                        let at = *at as usize % (bytes.len() + 1);
+                        bytes.splice(at..at, more.iter().copied().take(256));
+                    }
+                    Edit::Truncate(at) => bytes.truncate(*at as usize % len),
+                }
+            }
+            bytes
+        }
+    }
 
     /// Real encoder output to mutate: 0.4 s of a tone as Ogg/Opus and as WebM/Opus.
     fn seeds() -> &'static (Vec<u8>, Vec<u8>) {
