@@ -101,13 +101,17 @@ pub struct AssembledTranscript {
 }
 
 impl AssembledTranscript {
-    /// `finals` in `seq` order.
+    /// `finals` in `seq` order. Speakers are numbered in order of appearance (the first voice
+    /// heard is 0, "Speaker 1"), whatever numbers the diarizer gave them: its labels are its own
+    /// (a two-person call may come out as 1 and 3), the stored meeting's must read naturally.
     pub fn from_finals(finals: &[TranscriptFinal]) -> Self {
+        let order = appearance_order(finals);
+        let renumber = |s: i32| order.get(&s).copied().unwrap_or(s);
         let secs = |ms: i32| ms as f64 / 1000.0;
         let mut speakers: BTreeMap<i32, (f64, f64)> = BTreeMap::new();
         for f in finals {
             if let Some(s) = f.speaker {
-                let entry = speakers.entry(s).or_insert((0.0, secs(f.start_ms)));
+                let entry = speakers.entry(renumber(s)).or_insert((0.0, secs(f.start_ms)));
                 entry.0 += secs(f.end_ms - f.start_ms);
             }
         }
@@ -117,11 +121,16 @@ impl AssembledTranscript {
                 .iter()
                 .map(|f| TranscriptSegment {
                     seq: f.seq,
-                    speaker: f.speaker,
+                    speaker: f.speaker.map(renumber),
                     start: secs(f.start_ms),
                     end: secs(f.end_ms),
                     text: f.text.clone(),
-                    words: f.words.0.clone(),
+                    words: f
+                        .words
+                        .0
+                        .iter()
+                        .map(|w| Word { speaker: w.speaker.map(|s| renumber(s as i32) as u32), ..w.clone() })
+                        .collect(),
                 })
                 .collect(),
             speaker_labels: speakers
@@ -136,5 +145,72 @@ impl AssembledTranscript {
                 .collect(),
             last_end_ms: finals.iter().map(|f| f.end_ms).max().unwrap_or(0),
         }
+    }
+}
+
+/// Speaker number as stored → number in order of appearance. Segments' speakers come first, by
+/// their first segment, so the labelled speakers are 0..n without holes; a speaker heard only in
+/// a few words inside others' segments (never a segment's majority) is numbered after them.
+fn appearance_order(finals: &[TranscriptFinal]) -> BTreeMap<i32, i32> {
+    let mut order = BTreeMap::new();
+    let segment_speakers = finals.iter().filter_map(|f| f.speaker);
+    let word_speakers = finals.iter().flat_map(|f| f.words.0.iter().filter_map(|w| w.speaker.map(|s| s as i32)));
+    for s in segment_speakers.chain(word_speakers) {
+        let next = order.len() as i32;
+        order.entry(s).or_insert(next);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn final_(seq: i32, start_ms: i32, speaker: Option<i32>, word_speakers: &[u32]) -> TranscriptFinal {
+        let words = word_speakers
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| Word {
+                word: "w".into(),
+                start: (start_ms as f64 / 1000.0) + i as f64 * 0.2,
+                end: (start_ms as f64 / 1000.0) + i as f64 * 0.2 + 0.1,
+                confidence: 1.0,
+                speaker: Some(s),
+                punctuated_word: "w".into(),
+            })
+            .collect();
+        TranscriptFinal {
+            session_id: Uuid::nil(),
+            seq,
+            tenant_id: Uuid::nil(),
+            meeting_id: Uuid::nil(),
+            start_ms,
+            end_ms: start_ms + 1000,
+            speaker,
+            text: format!("line {seq}"),
+            words: sqlx::types::Json(words),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn speakers_are_numbered_in_order_of_appearance() {
+        // The diarizer called the first voice 3 and the second 1; 5 only speaks a word inside 1's line.
+        let finals = [
+            final_(0, 0, Some(3), &[3, 3]),
+            final_(1, 2000, Some(1), &[1, 5, 1]),
+            final_(2, 4000, Some(3), &[3]),
+            final_(3, 6000, None, &[]),
+        ];
+        let t = AssembledTranscript::from_finals(&finals);
+        let segment_speakers: Vec<Option<i32>> = t.segments.iter().map(|s| s.speaker).collect();
+        assert_eq!(segment_speakers, [Some(0), Some(1), Some(0), None]);
+        let word_speakers: Vec<Vec<Option<u32>>> =
+            t.segments.iter().map(|s| s.words.iter().map(|w| w.speaker).collect()).collect();
+        assert_eq!(word_speakers, [vec![Some(0), Some(0)], vec![Some(1), Some(2), Some(1)], vec![Some(0)], vec![]]);
+        let labels: Vec<(i32, &str, f64, f64)> =
+            t.speaker_labels.iter().map(|l| (l.speaker, l.label.as_str(), l.first_seen, l.total_seconds)).collect();
+        assert_eq!(labels, [(0, "Speaker 1", 0.0, 2.0), (1, "Speaker 2", 2.0, 1.0)]);
+        assert_eq!(t.text, "line 0\nline 1\nline 2\nline 3");
     }
 }
