@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::auth::{StreamTokenSigner, TokenCipher, VoiceprintCipher};
 use crate::commands::intelligence::{Intelligence, IntelligenceSetup, start_intelligence};
 use crate::commands::live::{Live, LiveSetup, start_live};
 use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
@@ -131,6 +131,7 @@ impl App {
             intelligence.require_model()?;
         }
         let cipher = TokenCipher::new(&config.keys.encryption);
+        let voiceprints = VoiceprintCipher::new(&config.keys.encryption);
         let signer = StreamTokenSigner::new(config.keys.token_signing);
         let store = match config.database {
             Database::Connect { url, max_connections } => store::connect(&url, max_connections).await?,
@@ -161,6 +162,7 @@ impl App {
         let rate_limiter = config.http.rate_limit.and_then(KeyRateLimiter::new).map(Arc::new);
         let state = AppState {
             store,
+            voiceprints,
             cipher,
             signer,
             live: live.as_ref().map(|l| l.service.clone()),

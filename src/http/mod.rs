@@ -20,6 +20,7 @@ mod stream_tokens;
 mod tasks;
 mod tenant;
 mod users;
+mod voiceprints;
 mod web_session;
 
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub use extract::Principal;
 pub use limits::{HttpLimits, KeyRateLimiter, RateLimit};
 pub use server::serve;
 
-use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::auth::{StreamTokenSigner, TokenCipher, VoiceprintCipher};
 use crate::inference::worker::WorkerHealth;
 use crate::metrics;
 use crate::session::LiveService;
@@ -54,6 +55,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub cipher: TokenCipher,
+    /// Seals enrolled voices (same key as `cipher`).
+    pub voiceprints: VoiceprintCipher,
     pub signer: StreamTokenSigner,
     /// Live transcription; `None` when the server runs without speech models (REST only).
     pub live: Option<Arc<LiveService>>,
@@ -75,6 +78,13 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
         .route("/users/{id}/restore", post(users::restore))
+        .route(
+            "/users/{id}/voiceprint",
+            get(voiceprints::get)
+                .put(voiceprints::put)
+                .delete(voiceprints::delete)
+                .layer(DefaultBodyLimit::max(extract::AUDIO_BODY_LIMIT)),
+        )
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/stream-tokens", post(stream_tokens::create))
@@ -177,6 +187,7 @@ where
         Authenticate with `Authorization: Bearer <api key>`. Errors are application/problem+json."),
     paths(
         users::me, users::list, users::create, users::get, users::update, users::delete, users::restore,
+        voiceprints::put, voiceprints::get, voiceprints::delete,
         tenant::get, tenant::update, tenant::delete, tenant::usage,
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,

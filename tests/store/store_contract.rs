@@ -29,6 +29,7 @@ on_both_backends!(
     api_keys_resolve_by_prefix_and_die_with_their_user,
     notifications_belong_to_their_user,
     verify_counts_rows_and_finds_broken_references,
+    voiceprints_are_kept_per_user_and_go_with_them,
 );
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -566,6 +567,40 @@ async fn api_keys_resolve_by_prefix_and_die_with_their_user(db: TestDb) {
     assert!(again.revoked_at.is_some(), "deleting a user revoked their keys for good");
     let revoked = s.revoke_api_key(tid, k.id).await.unwrap();
     assert_eq!(revoked.revoked_at, again.revoked_at, "first revocation time is kept");
+}
+
+async fn voiceprints_are_kept_per_user_and_go_with_them(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let tid = t.tenant.id;
+    let member = s.create_user(tid, user("m@a.com", Role::Member)).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), None);
+    let first = s.put_voiceprint(tid, member.id, "v1:first", "m1", 6_000).await.unwrap();
+    assert_eq!((first.user_id, first.speech_ms), (member.id, 6_000));
+    // Enrolling again replaces the voice.
+    let second = s.put_voiceprint(tid, member.id, "v1:second", "m1", 9_500).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), Some(second.clone()));
+    s.put_voiceprint(tid, t.owner.id, "v1:owner", "m2", 7_000).await.unwrap();
+    let sealed = s.list_sealed_voiceprints(tid, "m1").await.unwrap();
+    assert_eq!(sealed.len(), 1, "only voices of the same model");
+    assert_eq!((sealed[0].user_id, sealed[0].name.as_str(), sealed[0].embedding.as_str()), (member.id, "Someone", "v1:second"));
+    assert_eq!(constraint(s.put_voiceprint(tid, member.id, "v1:x", "m1", 0).await), "chk_voiceprints_speech_ms");
+
+    // Another tenant neither sees nor touches it, nor enrolls its users from outside.
+    assert_eq!(s.get_voiceprint(other.tenant.id, member.id).await.unwrap(), None);
+    assert!(s.list_sealed_voiceprints(other.tenant.id, "m1").await.unwrap().is_empty());
+    not_found(s.delete_voiceprint(other.tenant.id, member.id).await);
+    not_found(s.put_voiceprint(other.tenant.id, member.id, "v1:x", "m1", 6_000).await);
+
+    // Deleting is for good; so is deleting the user, and a restore does not bring it back.
+    s.delete_voiceprint(tid, t.owner.id).await.unwrap();
+    not_found(s.delete_voiceprint(tid, t.owner.id).await);
+    s.soft_delete_user(tid, member.id).await.unwrap();
+    not_found(s.put_voiceprint(tid, member.id, "v1:x", "m1", 6_000).await);
+    s.restore_user(tid, member.id).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), None);
+    assert!(s.list_sealed_voiceprints(tid, "m1").await.unwrap().is_empty());
 }
 
 async fn notifications_belong_to_their_user(db: TestDb) {

@@ -37,4 +37,5 @@ pub use speaker_encoder::{
 pub use speaker_mel::{MelFrame, N_MELS, SpeakerMel, normalize_volume};
 pub use speaker_tracker::{
     SpeakerTracker, SpeakerTurn, TrackerConfig, TrackerHistory, UtteranceRecord, WindowEmbedding, speaker_for_span,
+    speech_embedding,
 };
