@@ -147,7 +147,9 @@ impl App {
         }
         let shutdown = CancellationToken::new();
         let live = match config.live {
-            Some(setup) => Some(Arc::new(start_live(setup, store.clone(), shutdown.clone()).await?)),
+            Some(setup) => {
+                Some(Arc::new(start_live(setup, store.clone(), voiceprints.clone(), shutdown.clone()).await?))
+            }
             None => None,
         };
         let Intelligence { runners, llm } = match config.intelligence {

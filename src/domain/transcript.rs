@@ -44,8 +44,9 @@ pub struct SpeakerLabel {
     pub total_seconds: f64,
     /// Seconds from the start of the meeting.
     pub first_seen: f64,
-    /// The tenant user this voice is, when the conversation says so (set by the meeting's
-    /// intelligence job; see `intelligence::speaker_identifier`).
+    /// The tenant user this voice is: when it matches their enrolled voiceprint (set when the
+    /// meeting is stored), or when the conversation says so (set by the meeting's intelligence
+    /// job; see `intelligence::speaker_identifier`, which never overrides a voice match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<SpeakerIdentity>,
 }
@@ -56,17 +57,20 @@ pub struct SpeakerIdentity {
     pub user_id: Uuid,
     /// The user's name when identified.
     pub name: String,
-    /// 0–1; 1 when the transcript's own label names the user.
+    /// 0–1; 1 when the transcript's own label names the user; for an enrolled voice, the cosine
+    /// similarity of the speaker's voice with it.
     pub confidence: f64,
     /// What the identification rests on (empty when the label names the user).
     pub evidence: Vec<IdentityEvidence>,
 }
 
-/// One line that tells who a speaker is.
+/// One thing that tells who a speaker is: a line of the conversation, or their enrolled voice.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct IdentityEvidence {
-    /// The transcript segment (`seq`) it is in.
-    pub seq: i64,
+    /// The transcript segment (`seq`) it is in; absent for an enrolled voice (the whole of the
+    /// speaker's speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
     pub kind: EvidenceKind,
     /// How much it counts (negative: against).
     pub weight: i32,
@@ -87,6 +91,15 @@ pub enum EvidenceKind {
     AddressedThem,
     /// Spoke of that person by name: most likely not them.
     MentionedThem,
+    /// The speaker's voice matches the person's enrolled voiceprint.
+    EnrolledVoice,
+}
+
+impl SpeakerIdentity {
+    /// Whether this identity rests on an enrolled voice (which the conversation does not override).
+    pub fn by_voice(&self) -> bool {
+        self.evidence.iter().any(|e| e.kind == EvidenceKind::EnrolledVoice)
+    }
 }
 
 /// A meeting's transcript as assembled from its session's finals.
@@ -104,14 +117,17 @@ impl AssembledTranscript {
     /// `finals` in `seq` order. Speakers are numbered in order of appearance (the first voice
     /// heard is 0, "Speaker 1"), whatever numbers the diarizer gave them: its labels are its own
     /// (a two-person call may come out as 1 and 3), the stored meeting's must read naturally.
-    pub fn from_finals(finals: &[TranscriptFinal]) -> Self {
+    ///
+    /// `identities`: who some speakers are (enrolled voices), by their number in the finals.
+    pub fn from_finals(finals: &[TranscriptFinal], identities: &BTreeMap<i32, SpeakerIdentity>) -> Self {
         let order = appearance_order(finals);
         let renumber = |s: i32| order.get(&s).copied().unwrap_or(s);
         let secs = |ms: i32| ms as f64 / 1000.0;
-        let mut speakers: BTreeMap<i32, (f64, f64)> = BTreeMap::new();
+        // Renumbered speaker → (seconds, first seen, number in the finals).
+        let mut speakers: BTreeMap<i32, (f64, f64, i32)> = BTreeMap::new();
         for f in finals {
             if let Some(s) = f.speaker {
-                let entry = speakers.entry(renumber(s)).or_insert((0.0, secs(f.start_ms)));
+                let entry = speakers.entry(renumber(s)).or_insert((0.0, secs(f.start_ms), s));
                 entry.0 += secs(f.end_ms - f.start_ms);
             }
         }
@@ -135,12 +151,12 @@ impl AssembledTranscript {
                 .collect(),
             speaker_labels: speakers
                 .into_iter()
-                .map(|(speaker, (total, first))| SpeakerLabel {
+                .map(|(speaker, (total, first, stored))| SpeakerLabel {
                     speaker,
                     label: format!("Speaker {}", speaker + 1),
                     total_seconds: (total * 100.0).round() / 100.0,
                     first_seen: first,
-                    identity: None,
+                    identity: identities.get(&stored).cloned(),
                 })
                 .collect(),
             last_end_ms: finals.iter().map(|f| f.end_ms).max().unwrap_or(0),
@@ -202,7 +218,13 @@ mod tests {
             final_(2, 4000, Some(3), &[3]),
             final_(3, 6000, None, &[]),
         ];
-        let t = AssembledTranscript::from_finals(&finals);
+        let diane = SpeakerIdentity {
+            user_id: Uuid::from_u128(7),
+            name: "Diane".into(),
+            confidence: 0.9,
+            evidence: vec![IdentityEvidence { seq: None, kind: EvidenceKind::EnrolledVoice, weight: 10 }],
+        };
+        let t = AssembledTranscript::from_finals(&finals, &[(3, diane.clone())].into());
         let segment_speakers: Vec<Option<i32>> = t.segments.iter().map(|s| s.speaker).collect();
         assert_eq!(segment_speakers, [Some(0), Some(1), Some(0), None]);
         let word_speakers: Vec<Vec<Option<u32>>> =
@@ -211,6 +233,10 @@ mod tests {
         let labels: Vec<(i32, &str, f64, f64)> =
             t.speaker_labels.iter().map(|l| (l.speaker, l.label.as_str(), l.first_seen, l.total_seconds)).collect();
         assert_eq!(labels, [(0, "Speaker 1", 0.0, 2.0), (1, "Speaker 2", 2.0, 1.0)]);
+        // The identity given for the finals' speaker 3 goes with it to its new number, 0.
+        assert_eq!(t.speaker_labels[0].identity.as_ref(), Some(&diane));
+        assert_eq!(t.speaker_labels[1].identity, None);
+        assert!(diane.by_voice());
         assert_eq!(t.text, "line 0\nline 1\nline 2\nline 3");
     }
 }

@@ -188,9 +188,9 @@ impl ApiError {
         match self {
             // Whole seconds, rounded up: a client retrying at once would be refused again.
             ApiError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
-            ApiError::Unavailable { .. } | ApiError::Admission(_) | ApiError::Enrollment(EnrollmentError::Overloaded) => {
-                Some(5)
-            }
+            ApiError::Unavailable { .. }
+            | ApiError::Admission(_)
+            | ApiError::Enrollment(EnrollmentError::Overloaded) => Some(5),
             _ => None,
         }
     }

@@ -56,7 +56,11 @@ macro_rules! impl_voiceprint_store {
                 fetch_one_committed(tx, query).await
             }
 
-            async fn get_voiceprint(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<$crate::domain::Voiceprint>> {
+            async fn get_voiceprint(
+                &self,
+                tenant: Uuid,
+                user: Uuid,
+            ) -> StoreResult<Option<$crate::domain::Voiceprint>> {
                 let mut tx = self.read_tx(tenant).await?;
                 let found = sqlx::query_as(
                     "SELECT user_id, enrolled_at, speech_ms FROM voiceprints WHERE tenant_id = $1 AND user_id = $2",

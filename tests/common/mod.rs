@@ -391,6 +391,6 @@ pub async fn finalized_live_meeting(
         };
         s.append_final(tenant, f).await.unwrap();
     }
-    s.finalize_live_session(tenant, session.id, None).await.unwrap();
+    s.finalize_live_session(tenant, session.id, None, &Default::default()).await.unwrap();
     meeting.id
 }

@@ -584,7 +584,10 @@ async fn voiceprints_are_kept_per_user_and_go_with_them(db: TestDb) {
     s.put_voiceprint(tid, t.owner.id, "v1:owner", "m2", 7_000).await.unwrap();
     let sealed = s.list_sealed_voiceprints(tid, "m1").await.unwrap();
     assert_eq!(sealed.len(), 1, "only voices of the same model");
-    assert_eq!((sealed[0].user_id, sealed[0].name.as_str(), sealed[0].embedding.as_str()), (member.id, "Someone", "v1:second"));
+    assert_eq!(
+        (sealed[0].user_id, sealed[0].name.as_str(), sealed[0].embedding.as_str()),
+        (member.id, "Someone", "v1:second")
+    );
     assert_eq!(constraint(s.put_voiceprint(tid, member.id, "v1:x", "m1", 0).await), "chk_voiceprints_speech_ms");
 
     // Another tenant neither sees nor touches it, nor enrolls its users from outside.
