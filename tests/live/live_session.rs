@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn sample() -> (Vec<i16>, String) {
+pub(crate) fn sample() -> (Vec<i16>, String) {
     let root = common::models().expect("checked by spawn_live").root;
     let audio = ddalkkak::audio::load_16k_mono(&root.join("testdata/pyannote_sample.wav")).unwrap();
     let pcm = audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16).collect();
@@ -29,7 +29,10 @@ fn sample() -> (Vec<i16>, String) {
 
 /// One live server at a time ([`common::heavy`]): each loads the model and they would share two
 /// cores, which makes timing (partials, idle timeouts) depend on what else runs.
-async fn live_app(db: TestDb, config: LiveConfig) -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
+pub(crate) async fn live_app(
+    db: TestDb,
+    config: LiveConfig,
+) -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
     let guard = common::heavy().await;
     let t = common::tenant(&*db.store, "live").await;
     let app = TestApp::spawn_live(db, config).await?;
@@ -51,7 +54,7 @@ async fn close_code(socket: &mut (impl futures_util::Stream<Item = Result<Messag
     ended.await.expect("the noisy viewer is disconnected")
 }
 
-async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
+pub(crate) async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
     let mut request = app.ws_url(&format!("/v1/listen?{query}")).into_client_request().unwrap();
     request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
     tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
@@ -59,9 +62,9 @@ async fn connect(app: &TestApp, query: &str, key: &str) -> Result<Ws, WsError> {
 
 /// Everything the server sent, until it closed.
 #[derive(Default, Debug)]
-struct Received {
-    messages: Vec<(Instant, Value)>,
-    close: Option<(u16, String)>,
+pub(crate) struct Received {
+    pub(crate) messages: Vec<(Instant, Value)>,
+    pub(crate) close: Option<(u16, String)>,
 }
 
 impl Received {
@@ -99,7 +102,7 @@ async fn read_all(mut rx: futures_util::stream::SplitStream<Ws>) -> Received {
 }
 
 /// Streams `pcm` in 100 ms frames at `speed` × real time, then `CloseStream`.
-async fn stream_pcm(ws: Ws, pcm: &[i16], speed: f64) -> (Received, Vec<Instant>) {
+pub(crate) async fn stream_pcm(ws: Ws, pcm: &[i16], speed: f64) -> (Received, Vec<Instant>) {
     let (mut tx, rx) = ws.split();
     let reader = tokio::spawn(read_all(rx));
     let frame = 1600;

@@ -17,3 +17,4 @@ mod live_session;
 mod meeting_intelligence;
 #[cfg(feature = "opus")]
 mod opus_file;
+mod voiceprint;
