@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
@@ -16,12 +16,18 @@ use crate::domain::{Role, User, Voiceprint};
 use crate::session::{EnrollmentError, VOICEPRINT_MODEL};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollQuery {
     /// Must be `true`: the person agrees that their voice is stored (encrypted; biometric data)
     /// and used to name them in this tenant's meetings. Withdraw with `DELETE`.
     #[serde(default)]
     pub consent: bool,
 }
+
+/// A voice recording, sent as the raw request body (OpenAPI: a binary string).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Recording(#[allow(dead_code)] Vec<u8>);
 
 /// The user themself, or an ADMIN or OWNER of the tenant; only the OWNER acts on the OWNER.
 async fn manageable(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<User> {
@@ -39,8 +45,8 @@ async fn manageable(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<Us
 /// WebM/Opus (e.g. a browser's MediaRecorder), at most 60 s and 8 MiB, with at least 5 s of
 /// speech. The voiceprint is computed on the server's speaker model and stored encrypted.
 #[utoipa::path(put, path = "/v1/users/{id}/voiceprint", tag = "users", params(("id" = Uuid, Path), EnrollQuery),
-    request_body(content = Vec<u8>, content_type = "audio/wav",
-        description = "The recording (audio/wav, audio/ogg, audio/webm; the content decides)"),
+    request_body(description = "The recording as the raw body; the content decides the format, not the header",
+        content((Recording = "audio/wav"), (Recording = "audio/ogg"), (Recording = "audio/webm"))),
     responses((status = 200, body = Voiceprint), (status = "4XX", body = Problem), (status = 503, body = Problem)))]
 pub async fn put(
     State(state): State<AppState>,

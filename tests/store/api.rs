@@ -664,4 +664,8 @@ async fn voice_enrollment_follows_roles_and_consent(db: TestDb) {
     let (_, doc) = app.get("/openapi.json", &t.api_key).await;
     let path = &doc["paths"]["/v1/users/{id}/voiceprint"];
     assert!(path["put"].is_object() && path["get"].is_object() && path["delete"].is_object(), "{path}");
+    let consent = path["put"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "consent").unwrap();
+    assert_eq!(consent["in"], "query", "{consent}");
+    assert_eq!(doc["components"]["schemas"]["Recording"]["format"], "binary");
+    assert!(path["put"]["requestBody"]["content"]["audio/webm"].is_object(), "{path}");
 }
