@@ -28,6 +28,7 @@ pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
 pub use transcript::{
     AssembledTranscript, EvidenceKind, IdentityEvidence, SpeakerIdentity, SpeakerLabel, TranscriptSegment, Word,
+    name_speaker,
 };
 pub use transcript_final::TranscriptFinal;
 pub use transcript_gap::TranscriptGap;

@@ -93,13 +93,59 @@ pub enum EvidenceKind {
     MentionedThem,
     /// The speaker's voice matches the person's enrolled voiceprint.
     EnrolledVoice,
+    /// A person named the speaker in the app (`PATCH /v1/meetings/{id}/speaker-labels`).
+    Assigned,
 }
 
 impl SpeakerIdentity {
-    /// Whether this identity rests on an enrolled voice (which the conversation does not override).
+    /// Whether this identity rests on an enrolled voice.
     pub fn by_voice(&self) -> bool {
         self.evidence.iter().any(|e| e.kind == EvidenceKind::EnrolledVoice)
     }
+
+    /// Whether the conversation must leave this identity as it is: an enrolled voice, or a person
+    /// who named the speaker.
+    pub fn stands(&self) -> bool {
+        self.evidence.iter().any(|e| matches!(e.kind, EvidenceKind::EnrolledVoice | EvidenceKind::Assigned))
+    }
+}
+
+/// Names stored speaker `speaker` as `identity` (`None`: unnamed again). When another speaker
+/// already is that person, the two are one voice the diarizer split: `speaker`'s segments and
+/// words join that speaker (named `identity`) and its label goes. `false` when the meeting has
+/// no such speaker.
+pub fn name_speaker(
+    labels: &mut Vec<SpeakerLabel>,
+    segments: &mut [TranscriptSegment],
+    speaker: i32,
+    identity: Option<SpeakerIdentity>,
+) -> bool {
+    let Some(at) = labels.iter().position(|l| l.speaker == speaker) else { return false };
+    let same_person = identity.as_ref().and_then(|new| {
+        labels
+            .iter()
+            .position(|l| l.speaker != speaker && l.identity.as_ref().is_some_and(|old| old.user_id == new.user_id))
+    });
+    let Some(into) = same_person else {
+        labels[at].identity = identity;
+        return true;
+    };
+    let target = labels[into].speaker;
+    for s in segments.iter_mut() {
+        if s.speaker == Some(speaker) {
+            s.speaker = Some(target);
+        }
+        for w in s.words.iter_mut().filter(|w| w.speaker == Some(speaker as u32)) {
+            w.speaker = Some(target as u32);
+        }
+    }
+    let merged = labels.remove(at);
+    let into = if at < into { into - 1 } else { into };
+    let kept = &mut labels[into];
+    kept.total_seconds = ((kept.total_seconds + merged.total_seconds) * 100.0).round() / 100.0;
+    kept.first_seen = kept.first_seen.min(merged.first_seen);
+    kept.identity = identity;
+    true
 }
 
 /// A meeting's transcript as assembled from its session's finals.
@@ -238,5 +284,34 @@ mod tests {
         assert_eq!(t.speaker_labels[1].identity, None);
         assert!(diane.by_voice());
         assert_eq!(t.text, "line 0\nline 1\nline 2\nline 3");
+    }
+
+    fn assigned(user: u128, name: &str) -> SpeakerIdentity {
+        SpeakerIdentity {
+            user_id: Uuid::from_u128(user),
+            name: name.into(),
+            confidence: 1.0,
+            evidence: vec![IdentityEvidence { seq: None, kind: EvidenceKind::Assigned, weight: 0 }],
+        }
+    }
+
+    #[test]
+    fn naming_a_speaker_and_merging_a_split_voice() {
+        let finals = [final_(0, 0, Some(0), &[0]), final_(1, 2000, Some(1), &[1, 0]), final_(2, 4000, Some(2), &[2])];
+        let t = AssembledTranscript::from_finals(&finals, &BTreeMap::new());
+        let (mut labels, mut segments) = (t.speaker_labels, t.segments);
+        assert!(!name_speaker(&mut labels, &mut segments, 7, Some(assigned(1, "Ana"))), "no speaker 7");
+        assert!(name_speaker(&mut labels, &mut segments, 0, Some(assigned(1, "Ana"))));
+        assert_eq!(labels[0].identity.as_ref().map(|i| i.name.as_str()), Some("Ana"));
+        assert!(labels[0].identity.as_ref().unwrap().stands());
+        // Speaker 2 is Ana too: the diarizer split her; 2's segment and words become 0's.
+        assert!(name_speaker(&mut labels, &mut segments, 2, Some(assigned(1, "Ana"))));
+        assert_eq!(labels.iter().map(|l| l.speaker).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!((labels[0].total_seconds, labels[0].first_seen), (2.0, 0.0));
+        assert_eq!(segments.iter().map(|s| s.speaker).collect::<Vec<_>>(), [Some(0), Some(1), Some(0)]);
+        assert_eq!(segments[2].words[0].speaker, Some(0));
+        // Unnamed again.
+        assert!(name_speaker(&mut labels, &mut segments, 0, None));
+        assert_eq!(labels[0].identity, None);
     }
 }

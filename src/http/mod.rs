@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings", get(meetings::list).post(meetings::create))
         .route("/meetings/{id}", get(meetings::get).patch(meetings::update).delete(meetings::delete))
         .route("/meetings/{id}/transcript", get(meetings::transcript))
+        .route("/meetings/{id}/speaker-labels", axum::routing::patch(meetings::name_speaker))
         .route("/meetings/{id}/restore", post(meetings::restore))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get).patch(tasks::update).delete(tasks::delete))
@@ -191,7 +192,7 @@ where
         tenant::get, tenant::update, tenant::delete, tenant::usage,
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
-        meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update,
+        meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
         meetings::delete, meetings::restore,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,

@@ -58,15 +58,16 @@ impl JobHandler for MeetingIntelligenceJob {
         if input.lines.is_empty() {
             return Err(JobError::permanent("the meeting has no transcript"));
         }
-        // The model reads who spoke by name where their enrolled voice or the conversation tells,
-        // so it can write owners. A voice match stands: the conversation names only the others.
-        let by_voice: HashMap<String, SpeakerIdentity> = meeting
+        // The model reads who spoke by name where their enrolled voice, a person in the app or the
+        // conversation tells, so it can write owners. The first two stand: the conversation names
+        // only the others.
+        let standing: HashMap<String, SpeakerIdentity> = meeting
             .speaker_labels
             .iter()
             .flat_map(|j| j.0.iter())
-            .filter_map(|l| Some((l.label.clone(), l.identity.clone().filter(SpeakerIdentity::by_voice)?)))
+            .filter_map(|l| Some((l.label.clone(), l.identity.clone().filter(SpeakerIdentity::stands)?)))
             .collect();
-        let identities = identify_speakers_with(&input.lines, &people, by_voice);
+        let identities = identify_speakers_with(&input.lines, &people, standing);
         for line in &mut input.lines {
             if let Some(identity) = line.speaker.as_ref().and_then(|label| identities.get(label)) {
                 line.speaker = Some(identity.name.clone());

@@ -28,6 +28,7 @@ on_both_backends!(
     slow_headers_are_cut_off,
     connections_over_the_cap_are_refused,
     voice_enrollment_follows_roles_and_consent,
+    stored_speakers_are_named_by_the_host_or_an_admin,
 );
 
 fn code(body: &Value) -> &str {
@@ -668,4 +669,31 @@ async fn voice_enrollment_follows_roles_and_consent(db: TestDb) {
     assert_eq!(consent["in"], "query", "{consent}");
     assert_eq!(doc["components"]["schemas"]["Recording"]["format"], "binary");
     assert!(path["put"]["requestBody"]["content"]["audio/webm"].is_object(), "{path}");
+}
+
+/// `PATCH /v1/meetings/{id}/speaker-labels`: the host or an ADMIN names a stored speaker.
+async fn stored_speakers_are_named_by_the_host_or_an_admin(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let t = tenant(app.store(), "acme").await;
+    let (member_id, member) = member_key(&app, &t.api_key, "m@acme.com", "MEMBER").await;
+    let lines = [(0, "Shall we start?"), (1, "Yes, I have the numbers."), (0, "Go ahead.")];
+    let meeting = common::finalized_live_meeting(app.store(), t.tenant.id, t.owner.id, "Sync", &lines).await;
+    let path = format!("/v1/meetings/{meeting}/speaker-labels");
+    let (s, body) = app.patch(&path, &member, json!({"speaker": 1, "user_id": member_id})).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "a MEMBER who is not the host");
+    let (s, m) = app.patch(&path, &t.api_key, json!({"speaker": 1, "user_id": member_id})).await;
+    assert_eq!(s, 200, "{m}");
+    let identity = &m["speaker_labels"][1]["identity"];
+    assert_eq!(
+        (identity["name"].as_str(), identity["evidence"][0]["kind"].as_str()),
+        (Some("Person"), Some("assigned"))
+    );
+    let (_, got) = app.get(&format!("/v1/meetings/{meeting}"), &member).await;
+    assert_eq!(got["speaker_labels"][1]["identity"]["user_id"], member_id.as_str());
+    let (s, body) = app.patch(&path, &t.api_key, json!({"speaker": 5, "user_id": null})).await;
+    assert_eq!((s, code(&body)), (422, "unknown_speaker"), "{body}");
+    let (s, body) = app.patch(&path, &t.api_key, json!({"speaker": 1, "name": "Bob"})).await;
+    assert_eq!(s, 422, "{body}");
+    let (s, m) = app.patch(&path, &t.api_key, json!({"speaker": 1, "user_id": null})).await;
+    assert_eq!((s, m["speaker_labels"][1].get("identity")), (200, None), "{m}");
 }

@@ -30,6 +30,7 @@ on_both_backends!(
     notifications_belong_to_their_user,
     verify_counts_rows_and_finds_broken_references,
     voiceprints_are_kept_per_user_and_go_with_them,
+    stored_speakers_are_named_and_split_voices_merged,
 );
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -604,6 +605,51 @@ async fn voiceprints_are_kept_per_user_and_go_with_them(db: TestDb) {
     s.restore_user(tid, member.id).await.unwrap();
     assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), None);
     assert!(s.list_sealed_voiceprints(tid, "m1").await.unwrap().is_empty());
+}
+
+async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let tid = t.tenant.id;
+    let ana = s.create_user(tid, user("ana@a.com", Role::Member)).await.unwrap();
+    let live = NewLiveSession {
+        host_id: t.owner.id,
+        title: "m".into(),
+        socket_id: "s".into(),
+        server_instance: "test".into(),
+    };
+    let (session, meeting) = s.start_live_session(tid, live).await.unwrap();
+    for (seq, speaker) in [(0, 4), (1, 2), (2, 7)] {
+        let f = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq,
+            start_ms: seq * 3000,
+            end_ms: seq * 3000 + 2000,
+            speaker: Some(speaker),
+            text: format!("line {seq}"),
+            words: Vec::new(),
+        };
+        s.append_final(tid, f).await.unwrap();
+    }
+    s.finalize_live_session(tid, session.id, None, &Default::default()).await.unwrap();
+    let m = s.name_meeting_speaker(tid, meeting.id, 0, Some(ana.id)).await.unwrap();
+    let labels = m.speaker_labels.unwrap().0;
+    // Stored in order of appearance: the diarizer's 4, 2, 7 are 0, 1, 2.
+    assert_eq!(labels.iter().map(|l| l.speaker).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(labels[0].identity.as_ref().map(|i| (i.user_id, i.confidence)), Some((ana.id, 1.0)));
+    // Speaker 2 is Ana too: merged into 0.
+    let m = s.name_meeting_speaker(tid, meeting.id, 2, Some(ana.id)).await.unwrap();
+    assert_eq!(m.speaker_labels.unwrap().0.len(), 2);
+    let speakers: Vec<Option<i32>> = m.transcript_segments.unwrap().0.iter().map(|s| s.speaker).collect();
+    assert_eq!(speakers, [Some(0), Some(1), Some(0)]);
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 9, None).await), "unknown_speaker");
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 1, Some(Uuid::new_v4())).await), "user_not_in_tenant");
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 1, Some(other.owner.id)).await), "user_not_in_tenant");
+    not_found(s.name_meeting_speaker(other.tenant.id, meeting.id, 0, None).await);
+    let m = s.name_meeting_speaker(tid, meeting.id, 0, None).await.unwrap();
+    assert!(m.speaker_labels.unwrap().0.iter().all(|l| l.identity.is_none()));
 }
 
 async fn notifications_belong_to_their_user(db: TestDb) {
