@@ -3,6 +3,7 @@
 #
 #   scripts/setup.sh            system packages for the server (libopus), then models/fetch.sh
 #   scripts/setup.sh --tests    also what the tests drive: Debian's chromium (real-browser test)
+#                               and a Hangul font for it (its Korean screenshots)
 #
 # Other arguments go to models/fetch.sh (e.g. --llm qwen1.5b). System packages are installed with
 # apt-get when running as root or with password-less sudo; otherwise the missing ones are listed
@@ -25,6 +26,7 @@ pkg-config --exists opus 2>/dev/null || missing+=(libopus-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ "$TESTS" = 1 ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

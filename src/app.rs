@@ -23,7 +23,7 @@ use crate::commands::live::{Live, LiveSetup, start_live};
 use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
 use crate::inference::llm::LlmWorker;
 use crate::intelligence::MeetingExtractor;
-use crate::jobs::{JobRunner, Retention, RetentionJob};
+use crate::jobs::{JobRunner, Retention, RetentionJob, SessionSweeper};
 use crate::store::{self, Store};
 
 /// Everything a server needs, as plain values. No field reads the environment or the command
@@ -91,6 +91,10 @@ pub struct RunOptions {
     /// After shutdown is requested, live sessions and background work each get this long to
     /// finish.
     pub shutdown_timeout: Duration,
+    /// A live session whose actor has not stamped its heartbeat for this long lost its owner and
+    /// is finalized by the sweeper (of any instance), checked every `sweep_interval`.
+    pub stale_session_after: Duration,
+    pub sweep_interval: Duration,
 }
 
 impl Default for RunOptions {
@@ -99,6 +103,8 @@ impl Default for RunOptions {
             retention: Retention::default(),
             retention_interval: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(30),
+            stale_session_after: Duration::from_secs(120),
+            sweep_interval: Duration::from_secs(30),
         }
     }
 }
@@ -198,6 +204,12 @@ impl App {
             interval: options.retention_interval,
         };
         tasks.spawn(retention.run(token.clone()));
+        let sweeper = SessionSweeper {
+            store: state.store.clone(),
+            stale_after: options.stale_session_after,
+            interval: options.sweep_interval,
+        };
+        tasks.spawn(sweeper.run(token.clone()));
         for runner in runners {
             tasks.spawn(runner.run(token.clone()));
         }

@@ -42,6 +42,13 @@ pub fn live_final(elapsed: Duration) {
     metrics::histogram!(LIVE_FINAL_ASR_SECONDS).record(elapsed.as_secs_f64());
 }
 
+pub const LIVE_PERSISTENCE_DEGRADED_TOTAL: &str = "ddalkkak_live_persistence_degraded_total";
+
+/// A live session began keeping finals in memory because the database was away.
+pub fn live_persistence_degraded() {
+    metrics::counter!(LIVE_PERSISTENCE_DEGRADED_TOTAL).increment(1);
+}
+
 pub const LIVE_TRANSCRIPT_GAPS_TOTAL: &str = "ddalkkak_live_transcript_gaps_total";
 
 /// Audio accepted but not transcribed, by reason (`engine_stopped`, `shutdown_deadline`, …).

@@ -13,15 +13,25 @@ export async function api(path, { method = "GET", body } = {}) {
   const headers = { accept: "application/json" };
   if (method !== "GET") headers["x-ddalkkak-csrf"] = "1";
   if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-    cache: "no-store",
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch (e) {
+    throw new ApiError(0, { code: "network", detail: e.message });
+  }
   const text = await response.text();
-  const json = text ? JSON.parse(text) : null;
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // A proxy's HTML error page, say: report the status.
+  }
   if (!response.ok) throw new ApiError(response.status, json);
   return json;
 }

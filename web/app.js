@@ -1,49 +1,86 @@
 // The capture page: sign in / out, start and stop a live session, show its captions (partials
-// greyed, finals coloured by speaker), the overlay link, and the meetings list.
+// greyed, finals in their speaker's colour after the speaker's name), the overlay link, and the
+// meetings list.
 
 import { api, ApiError, mintToken } from "./api.js";
 import { Capture } from "./capture.js";
-import { captionLine } from "./captions.js";
-import { loadMeetings, showMeeting } from "./meetings.js";
+import { captionLine, lastSpeaker } from "./captions.js";
+import { applyStatic, languageName, problemMessage, setUiLanguage, t, uiLanguage } from "./i18n.js";
+import { deleteShown, loadMeetings, renameShown, showMeeting, showMeetingError, stopPolling } from "./meetings.js";
 
 const $ = (id) => document.getElementById(id);
 let capture = null;
+let models = [];
+let tenantLanguage = null;
+let lastState = ["idle", ""];
 
 function setConnection(state, detail) {
+  lastState = [state, detail];
   const badge = $("conn");
+  badge.hidden = false;
   badge.dataset.state = state;
-  badge.textContent = state;
+  badge.textContent = t(`conn.${state}`);
   badge.title = detail || "";
   const busy = ["connecting", "reconnecting", "live", "closing"].includes(state);
-  $("start").disabled = busy;
+  $("start").disabled = busy || !models.length;
   $("stop").disabled = !busy || state === "closing";
+  // What a session was started with does not change while it runs.
+  for (const id of ["language", "model", "title"]) $(id).disabled = busy;
   $("capture-error").textContent = state === "error" || state === "reconnecting" ? detail : "";
+  if (!busy) $("overlay").hidden = true;
+}
+
+/// Languages of every served model, Korean first for a Korean team, the team's default chosen.
+function fillLanguages() {
+  const codes = [...new Set(models.flatMap((m) => m.languages))];
+  const first = tenantLanguage || (uiLanguage() === "ko" && codes.includes("ko") ? "ko" : null);
+  codes.sort((a, b) => (b === first) - (a === first) || (a === "multi") - (b === "multi"));
+  const select = $("language");
+  const keep = select.value;
+  select.replaceChildren(...codes.map((code) => new Option(languageName(code), code)));
+  select.value = codes.includes(keep) ? keep : codes[0] || "";
+  fillModels();
+}
+
+/// "Automatic" plus the models that serve the chosen language.
+function fillModels() {
+  const language = $("language").value;
+  const select = $("model");
+  const keep = select.value;
+  const serving = models.filter((m) => m.languages.includes(language));
+  select.replaceChildren(new Option(t("live.model.auto"), ""), ...serving.map((m) => new Option(m.name, m.id)));
+  select.value = serving.some((m) => m.id === keep) ? keep : "";
+}
+
+function localTitle() {
+  const when = new Date().toLocaleString(uiLanguage() === "ko" ? "ko-KR" : undefined, { dateStyle: "medium", timeStyle: "short" });
+  return t("live.title.placeholder", { when });
 }
 
 async function showSignedIn(me) {
   $("sign-in").hidden = true;
   $("app").hidden = false;
   $("sign-out").hidden = false;
-  $("who").textContent = `${me.user.name || me.user.email} · ${me.tenant.name} (${me.user.role})`;
-  const { models } = await api("/v1/models");
-  const model = $("model");
-  const language = $("language");
-  model.replaceChildren(...models.map((m) => new Option(m.name, m.id)));
-  const languages = models[0]?.languages || [];
-  language.replaceChildren(...languages.map((l) => new Option(l === "multi" ? "detect" : l, l)));
-  if (!models.length) {
-    $("start").disabled = true;
-    $("capture-error").textContent = "This server runs without speech models (--no-live).";
-  }
+  $("who").textContent = `${me.user.name || me.user.email} · ${me.tenant.name}`;
+  $("who").title = me.user.role;
+  tenantLanguage = me.tenant.default_language || null;
+  ({ models } = await api("/v1/models"));
+  fillLanguages();
+  $("title").placeholder = localTitle();
+  setConnection("idle", "");
+  if (!models.length) $("capture-error").textContent = t("live.nomodels");
   await loadMeetings();
 }
 
-function showSignedOut(message) {
+function showSignedOut(message, notice = "") {
+  stopPolling();
   $("app").hidden = true;
   $("sign-out").hidden = true;
+  $("conn").hidden = true;
   $("who").textContent = "";
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message || "";
+  $("sign-in-notice").textContent = notice;
   $("api-key").focus();
 }
 
@@ -55,16 +92,20 @@ async function signIn(event) {
   input.value = "";
   try {
     await api("/v1/web-session", { method: "POST", body: { api_key: apiKey } });
+  } catch (e) {
+    return showSignedOut(problemMessage(e, { signingIn: true }));
+  }
+  try {
     await showSignedIn(await api("/v1/me"));
   } catch (e) {
-    showSignedOut(e instanceof ApiError ? e.message : String(e));
+    showSignedOut(problemMessage(e));
   }
 }
 
 async function signOut() {
   await capture?.stop();
   await api("/v1/web-session", { method: "DELETE" }).catch(() => {});
-  showSignedOut("Signed out.");
+  showSignedOut("", t("signout.done"));
 }
 
 function onResult(msg) {
@@ -73,12 +114,15 @@ function onResult(msg) {
   box.querySelector(".partial")?.remove();
   const text = msg.channel?.alternatives?.[0]?.transcript?.trim();
   if (!text) return;
-  box.append(captionLine(msg, msg.is_final ? "final" : "partial"));
+  const finals = box.querySelectorAll(".final");
+  box.append(captionLine(msg, msg.is_final ? "final" : "partial", lastSpeaker(finals[finals.length - 1])));
   box.scrollTop = box.scrollHeight;
 }
 
 async function onSession(msg) {
   $("captions").dataset.session = msg.session_id;
+  // The live meeting is listed at once, and the list follows it until it is done.
+  loadMeetings().catch(() => {});
   try {
     // One hour: the longest a view token lives; an overlay connected by then keeps watching.
     const token = await mintToken("view", msg.session_id, 3600);
@@ -86,51 +130,124 @@ async function onSession(msg) {
     $("overlay-link").href = url;
     $("overlay").hidden = false;
   } catch (e) {
-    $("capture-error").textContent = `no overlay link: ${e.message}`;
+    $("capture-error").textContent = t("overlay.failed", { detail: problemMessage(e) });
+  }
+}
+
+function micProblem(e) {
+  switch (e?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return t("mic.denied");
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return t("mic.missing");
+    case "NotReadableError":
+    case "AbortError":
+      return t("mic.busy");
+    default:
+      return t("mic.other", { detail: e?.message || String(e) });
   }
 }
 
 async function start() {
   $("captions").replaceChildren();
+  delete $("captions").dataset.session;
   $("overlay").hidden = true;
+  const title = $("title").value.trim() || localTitle();
   capture = new Capture(
-    { language: $("language").value, model: $("model").value, title: $("title").value.trim() },
+    { language: $("language").value, model: $("model").value, title },
     {
       state: setConnection,
       result: onResult,
       session: onSession,
       ended: () => {},
-      level: (v) => $("level").style.setProperty("--level", v.toFixed(3)),
+      persistence: (degraded) => ($("capture-error").textContent = degraded ? t("live.degraded") : ""),
+      level: (v) => {
+        $("level").style.setProperty("--level", v.toFixed(3));
+        $("meter").setAttribute("aria-valuenow", String(Math.round(v * 100)));
+      },
     },
   );
   try {
     await capture.start();
   } catch (e) {
     capture.release();
-    setConnection("error", `microphone: ${e.message}`);
+    setConnection("error", micProblem(e));
   }
 }
 
 async function stop() {
   await capture?.stop();
   capture = null;
+  $("title").placeholder = localTitle();
+  const id = $("captions").dataset.session ? await meetingOfSession($("captions").dataset.session) : null;
   await loadMeetings();
-  const first = document.querySelector(".meeting-item");
-  if (first) await showMeeting(first.dataset.id);
+  if (id) await showMeeting(id);
+}
+
+async function meetingOfSession(sessionId) {
+  try {
+    return (await api(`/v1/realtime-sessions/${sessionId}`)).meeting_id;
+  } catch {
+    return null;
+  }
+}
+
+function relabel() {
+  applyStatic();
+  if (!$("app").hidden) {
+    fillLanguages();
+    $("title").placeholder = localTitle();
+    setConnection(...lastState);
+    loadMeetings().catch(() => {});
+    const id = $("meeting").dataset.id;
+    if (id && !$("meeting").hidden) showMeeting(id).catch(showMeetingError);
+  }
 }
 
 async function main() {
+  applyStatic();
+  $("ui-language").value = uiLanguage();
+  $("ui-language").addEventListener("change", (e) => {
+    setUiLanguage(e.target.value);
+    relabel();
+  });
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
-  $("refresh").addEventListener("click", () => loadMeetings());
-  $("overlay-copy").addEventListener("click", () => navigator.clipboard?.writeText($("overlay-link").href));
-  setConnection("idle", "");
+  $("language").addEventListener("change", fillModels);
+  $("refresh").addEventListener("click", () => loadMeetings().catch(showMeetingError));
+  let searchTimer = null;
+  $("search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadMeetings().catch(showMeetingError), 300);
+  });
+  $("rename").addEventListener("click", () => {
+    $("rename-input").value = $("meeting-title").textContent;
+    $("meeting-title").hidden = true;
+    $("rename-form").hidden = false;
+    $("rename-input").focus();
+  });
+  $("rename-cancel").addEventListener("click", () => {
+    $("rename-form").hidden = true;
+    $("meeting-title").hidden = false;
+  });
+  $("rename-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    renameShown($("rename-input").value.trim()).catch(showMeetingError);
+  });
+  $("delete").addEventListener("click", () => deleteShown().catch(showMeetingError));
+  $("overlay-copy").addEventListener("click", async () => {
+    await navigator.clipboard?.writeText($("overlay-link").href);
+    $("overlay-copy").textContent = t("overlay.copied");
+    setTimeout(() => ($("overlay-copy").textContent = t("overlay.copy")), 2000);
+  });
   try {
     await showSignedIn(await api("/v1/me"));
   } catch (e) {
-    showSignedOut(e instanceof ApiError && e.status === 401 ? "" : String(e.message || e));
+    showSignedOut(e instanceof ApiError && e.status === 401 ? "" : problemMessage(e));
   }
 }
 

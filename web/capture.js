@@ -3,13 +3,15 @@
 // fresh stream token and starts a new one; audio captured while disconnected is not sent.
 
 import { mintToken, wsUrl } from "./api.js";
+import { problemMessage, t } from "./i18n.js";
 
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
 // Close codes after which trying again cannot help (bad audio, bad message, idle, too slow).
 const FATAL_CODES = new Set([1003, 1007, 1008, 1009, 4000, 4001]);
 
 export class Capture {
-  /// `on`: { state(name, detail), result(msg), session(started), ended(msg), level(0..1) }
+  /// `on`: { state(name, detail), result(msg), session(started), ended(msg), level(0..1),
+  /// persistence(degraded) }
   constructor(options, on) {
     this.options = options;
     this.on = on;
@@ -19,7 +21,7 @@ export class Capture {
   }
 
   async start() {
-    this.on.state("connecting", "opening the microphone");
+    this.on.state("connecting", "");
     this.media = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
@@ -60,13 +62,13 @@ export class Capture {
 
   async connect() {
     if (this.stopping) return;
-    this.on.state(this.attempt ? "reconnecting" : "connecting", "asking for a stream token");
+    if (!this.attempt) this.on.state("connecting", "");
     let token;
     try {
       token = await mintToken("stream");
     } catch (e) {
-      if (e.status === 401) return this.fail("signed out: sign in again");
-      return this.retry(`no stream token (${e.message})`);
+      if (e.status === 401 || e.status === 403) return this.fail(problemMessage(e));
+      return this.retry(problemMessage(e));
     }
     const o = this.options;
     const params = new URLSearchParams({
@@ -75,9 +77,9 @@ export class Capture {
       channels: "1",
       interim_results: "true",
       diarize: "true",
-      language: o.language,
-      model: o.model,
     });
+    if (o.language) params.set("language", o.language);
+    if (o.model) params.set("model", o.model);
     if (o.title) params.set("title", o.title);
     // The token rides in the subprotocol, not the URL: URLs end up in logs.
     const socket = new WebSocket(wsUrl(`/v1/listen?${params}`), ["token", token]);
@@ -91,11 +93,15 @@ export class Capture {
         case "SessionStarted":
           this.sessionOpen = true;
           this.attempt = 0;
-          this.on.state("live", "streaming");
+          this.on.state("live", "");
           this.on.session(msg);
           break;
         case "Results":
           this.on.result(msg);
+          break;
+        case "PersistenceDegraded":
+        case "PersistenceRestored":
+          this.on.persistence?.(msg.type === "PersistenceDegraded");
           break;
         case "SessionEnded":
           this.on.ended(msg);
@@ -110,7 +116,11 @@ export class Capture {
       if (this.socket !== socket) return;
       this.socket = null;
       if (this.stopping) return this.finish();
-      const why = lastError ? `${lastError.code}: ${lastError.message}` : `connection closed (${e.code})`;
+      const why = lastError
+        ? problemMessage({ code: lastError.code, message: lastError.message })
+        : e.code === 1006
+          ? t("error.network")
+          : `${t("error.other", { detail: e.reason || "" })} (${e.code})`;
       const retryable = lastError ? lastError.retryable : !FATAL_CODES.has(e.code);
       if (retryable) this.retry(why);
       else this.fail(why);
@@ -122,7 +132,7 @@ export class Capture {
     const delay = RETRY_DELAYS_MS[Math.min(this.attempt, RETRY_DELAYS_MS.length - 1)];
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
     this.attempt += 1;
-    this.on.state("reconnecting", `${why}; retrying in ${(jittered / 1000).toFixed(1)} s (attempt ${this.attempt})`);
+    this.on.state("reconnecting", t("retry.in", { why, s: (jittered / 1000).toFixed(1), n: this.attempt }));
     this.retryTimer = setTimeout(() => this.connect(), jittered);
   }
 
@@ -137,7 +147,7 @@ export class Capture {
     clearTimeout(this.retryTimer);
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return this.finish();
-    this.on.state("closing", "waiting for the last captions");
+    this.on.state("closing", "");
     this.media?.getTracks().forEach((t) => t.stop());
     const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
     socket.send(JSON.stringify({ type: "CloseStream" }));

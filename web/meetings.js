@@ -1,10 +1,19 @@
-// The meetings list and one meeting: transcript by speaker, a speaker timeline, action items
-// (the meeting's tasks, and the AI's list when it has run), and transcript downloads.
+// The meetings list (search, live meetings at once, updates while any is in progress) and one
+// meeting: its minutes (summary and action items, with where their writing stands), who spoke
+// when, the transcript by speaker, downloads, rename and delete.
 
 import { api } from "./api.js";
-import { speakerClass } from "./captions.js";
+import { speakerClass, speakerName } from "./captions.js";
+import { dateOnly, dateTime, languageName, problemMessage, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
+/// How often a list with a live meeting, or minutes being written, is read again.
+const POLL_MS = 3000;
+
+let listTimer = null;
+let minutesTimer = null;
+let shown = null; // the meeting on view: { id, title }
+let users = null; // user id → name, for task owners
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -15,102 +24,220 @@ function el(tag, className, text) {
 
 function clock(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
+  return `${h ? `${h}:` : ""}${mm}:${String(s % 60).padStart(2, "0")}`;
 }
 
+function statusChip(status) {
+  return el("span", `status status-${status}`, t(`status.${status}`));
+}
+
+/// Reads the list again (with the search box's words) and keeps reading it every few seconds
+/// while a meeting in it is still in progress.
 export async function loadMeetings() {
-  const page = await api("/v1/meetings?limit=20");
+  clearTimeout(listTimer);
+  const q = $("search").value.trim();
+  const params = new URLSearchParams({ limit: "20" });
+  if (q) params.set("q", q);
+  const page = await api(`/v1/meetings?${params}`);
   const list = $("meeting-list");
   list.replaceChildren();
-  if (!page.items.length) list.append(el("li", "hint", "No meetings yet."));
+  if (!page.items.length) list.append(el("li", "hint", q ? t("meetings.nomatch", { q }) : t("meetings.empty")));
   for (const m of page.items) {
     const li = el("li");
     const button = el("button", "meeting-item");
     button.dataset.id = m.id;
-    button.append(el("span", "meeting-name", m.title), el("span", `status status-${m.stt_status}`, m.stt_status));
-    const when = new Date(m.created_at).toLocaleString();
+    if (m.id === shown?.id) button.setAttribute("aria-current", "true");
+    button.append(el("span", "meeting-name", m.title), statusChip(m.stt_status));
+    const when = dateTime(m.created_at);
     button.append(el("span", "hint", m.audio_duration ? `${when} · ${clock(m.audio_duration)}` : when));
     button.addEventListener("click", () => showMeeting(m.id));
     li.append(button);
     list.append(li);
   }
+  if (page.items.some((m) => m.stt_status === "PROCESSING" || m.stt_status === "PENDING")) {
+    listTimer = setTimeout(() => loadMeetings().catch(() => {}), POLL_MS);
+  }
+  // The meeting on view may have been renamed or finished meanwhile.
+  const current = page.items.find((m) => m.id === shown?.id);
+  if (current && current.stt_status !== shown.status) await showMeeting(current.id);
+}
+
+export function stopPolling() {
+  clearTimeout(listTimer);
+  clearTimeout(minutesTimer);
+  shown = null;
+  users = null;
+}
+
+async function userNames() {
+  if (!users) {
+    const list = await api("/v1/users").catch(() => []);
+    users = new Map(list.map((u) => [u.id, u.name || u.email]));
+  }
+  return users;
 }
 
 export async function showMeeting(id) {
-  const [m, tasks] = await Promise.all([
+  clearTimeout(minutesTimer);
+  const [m, tasks, names] = await Promise.all([
     api(`/v1/meetings/${id}`),
     api(`/v1/tasks?meeting_id=${id}&limit=100`),
+    userNames(),
   ]);
+  shown = { id, title: m.title, status: m.stt_status };
+  for (const b of document.querySelectorAll(".meeting-item")) {
+    if (b.dataset.id === id) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  }
   $("meeting").hidden = false;
   $("meeting").dataset.id = id;
+  $("meeting-error").textContent = "";
   $("meeting-title").textContent = m.title;
+  $("rename-form").hidden = true;
+  $("meeting-title").hidden = false;
   const segments = (m.transcript_segments || []).filter((s) => s.text?.trim());
   const duration = m.audio_duration || segments.reduce((end, s) => Math.max(end, s.end), 0);
-  $("meeting-meta").textContent =
-    `${m.stt_status} · ${clock(duration)} · ${segments.length} segments · ${new Date(m.created_at).toLocaleString()}`;
+  const meta = $("meeting-meta");
+  const language = m.language ? ` · ${languageName(m.language)}` : "";
+  meta.replaceChildren(
+    statusChip(m.stt_status),
+    ` ${clock(duration)} · ${t("meeting.segments", { n: segments.length })}${language} · ${dateTime(m.created_at)}`,
+  );
   for (const format of ["srt", "vtt", "json"]) {
     const a = $(`dl-${format}`);
     a.href = `/v1/meetings/${id}/transcript?format=${format}`;
     a.download = `meeting-${id}.${format}`;
   }
-  // Voices the minutes job recognised show the person's name.
-  const names = new Map((m.speaker_labels || []).filter((l) => l.identity).map((l) => [l.speaker, l.identity]));
-  renderTimeline(segments, duration, names);
-  renderActions(tasks.items, m.ai_action_items);
+  // Voices recognised as people show their names.
+  const voices = new Map((m.speaker_labels || []).filter((l) => l.identity).map((l) => [l.speaker, l.identity]));
+  const voiceNames = new Map([...voices].map(([k, v]) => [k, v.name]));
+  renderTimeline(segments, duration, voices, voiceNames);
+  renderTranscript(segments, voiceNames, m.transcript_text);
+  renderTasks(tasks.items, names);
+  await loadMinutes(id, tasks.items, names);
+}
+
+function renderTranscript(segments, names, text) {
   const transcript = $("transcript");
   transcript.replaceChildren();
+  let previous;
   for (const s of segments) {
     const p = el("p", "segment");
     p.append(el("span", "time", clock(s.start)));
-    const who = s.speaker ?? null;
-    p.append(el("span", `${speakerClass(who)} text`, s.text.trim()));
+    const speaker = s.speaker ?? null;
+    const body = el("span", "text-block");
+    if (speaker !== previous) body.append(el("span", `who ${speakerClass(speaker)}`, speakerName(speaker, names)));
+    previous = speaker;
+    body.append(el("span", `${speakerClass(speaker)} text`, s.text.trim()));
+    p.append(body);
     transcript.append(p);
   }
-  if (!segments.length) transcript.append(el("p", "hint", m.transcript_text || "No transcript."));
+  if (!segments.length) transcript.append(el("p", "hint", text || t("meeting.notranscript")));
 }
 
-function speakerName(speaker, names) {
-  if (speaker === null) return "speaker ?";
-  return names.get(speaker)?.name ?? `Speaker ${speaker + 1}`;
-}
-
-function renderTimeline(segments, duration, names) {
+function renderTimeline(segments, duration, voices, names) {
   const timeline = $("timeline");
   const legend = $("legend");
   timeline.replaceChildren();
   legend.replaceChildren();
   if (!duration) return;
-  const speakers = new Set();
+  const seconds = new Map();
   for (const s of segments) {
-    const bar = el("span", `${speakerClass(s.speaker ?? null)} block`);
+    const speaker = s.speaker ?? null;
+    const bar = el("span", `${speakerClass(speaker)} block`);
     bar.style.left = `${(100 * s.start) / duration}%`;
     bar.style.width = `${Math.max(0.3, (100 * (s.end - s.start)) / duration)}%`;
-    bar.title = `${clock(s.start)}–${clock(s.end)} ${s.text.trim()}`;
+    bar.title = `${clock(s.start)}–${clock(s.end)} ${speakerName(speaker, names)}: ${s.text.trim()}`;
     timeline.append(bar);
-    speakers.add(s.speaker ?? null);
+    seconds.set(speaker, (seconds.get(speaker) || 0) + (s.end - s.start));
   }
-  for (const sp of speakers) {
-    const chip = el("span", `${speakerClass(sp)} chip`, speakerName(sp, names));
-    const identity = sp === null ? undefined : names.get(sp);
-    if (identity) chip.title = `Speaker ${sp + 1}, recognised from the conversation (confidence ${identity.confidence.toFixed(2)})`;
+  const parts = [];
+  for (const [speaker, total] of seconds) {
+    const name = speakerName(speaker, names);
+    parts.push(`${name} ${clock(total)}`);
+    const chip = el("li", `${speakerClass(speaker)} chip`, `${name} · ${clock(total)}`);
+    const identity = speaker === null ? undefined : voices.get(speaker);
+    if (identity) chip.title = t("speaker.recognised", { n: speaker + 1, c: identity.confidence.toFixed(2) });
     legend.append(chip);
+  }
+  timeline.setAttribute("aria-label", `${t("meeting.timeline")}: ${parts.join(", ")}`);
+}
+
+function renderTasks(tasks, names) {
+  const list = $("actions");
+  list.replaceChildren();
+  for (const task of tasks) {
+    const li = el("li", `task task-${task.status}`);
+    li.dataset.taskId = task.id;
+    li.append(el("span", "task-title", task.title));
+    const owner = task.assignee_id ? names.get(task.assignee_id) : null;
+    const facts = el("span", "task-facts");
+    facts.append(el("span", "owner", owner ? t("minutes.owner", { name: owner }) : t("minutes.noowner")));
+    if (task.due_date) facts.append(" · ", el("span", "due", t("minutes.due", { date: dateOnly(task.due_date) })));
+    facts.append(" · ", el("span", "task-status", t(`task.${task.status}`)));
+    if (task.is_ai_generated) facts.append(" ", el("span", "badge", t("minutes.ai")));
+    li.append(facts);
+    list.append(li);
   }
 }
 
-function renderActions(tasks, aiItems) {
+/// The summary and, until the job has made them tasks, the action items as written; read again
+/// while they are queued or being written.
+async function loadMinutes(id, tasks, names) {
+  clearTimeout(minutesTimer);
+  const minutes = await api(`/v1/meetings/${id}/minutes`);
+  if (shown?.id !== id) return;
+  const status = $("minutes-status");
+  const summary = $("summary");
+  $("minutes").dataset.status = minutes.status;
+  summary.textContent = minutes.summary?.trim() || "";
+  status.textContent = {
+    none: t("minutes.none"),
+    queued: t("minutes.queued"),
+    running: t("minutes.running"),
+    failed: t("minutes.failed", { n: minutes.attempts }),
+    ready: minutes.summary?.trim() ? "" : t("minutes.nosummary"),
+  }[minutes.status];
   const list = $("actions");
-  list.replaceChildren();
-  for (const t of tasks) {
-    const li = el("li", `task task-${t.status}`, t.title);
-    if (t.is_ai_generated) li.append(el("span", "badge", "AI"));
-    list.append(li);
-  }
-  // Before the job has turned them into tasks, show what the summary produced.
-  if (!tasks.length && Array.isArray(aiItems)) {
-    for (const item of aiItems) {
-      const text = typeof item === "string" ? item : item.title || item.text || JSON.stringify(item);
-      list.append(el("li", "task", text));
+  for (const stale of list.querySelectorAll(".ai-item, .hint")) stale.remove();
+  if (minutes.status === "ready" && !tasks.length) {
+    // Items the job wrote but did not keep as tasks (or a meeting summarised before tasks
+    // existed): shown as written, with who and when as said.
+    for (const item of minutes.action_items) {
+      const li = el("li", "task ai-item");
+      li.append(el("span", "task-title", item.title));
+      const facts = el("span", "task-facts");
+      const owner = (item.assignee_id && names.get(item.assignee_id)) || item.assignee;
+      facts.append(el("span", "owner", owner ? t("minutes.owner", { name: owner }) : t("minutes.noowner")));
+      if (item.due_date) facts.append(" · ", el("span", "due", t("minutes.due", { date: dateOnly(item.due_date) })));
+      if (item.due_date_text) facts.append(" · ", el("span", "said", t("minutes.said", { text: item.due_date_text })));
+      li.append(facts);
+      list.append(li);
     }
+    if (!minutes.action_items.length) list.append(el("li", "hint", t("minutes.noitems")));
   }
-  if (!list.children.length) list.append(el("li", "hint", "None yet (they appear after the meeting is summarised)."));
+  if (minutes.status === "queued" || minutes.status === "running") {
+    minutesTimer = setTimeout(() => showMeeting(id).catch(() => {}), POLL_MS);
+  }
+}
+
+export async function renameShown(title) {
+  if (!shown) return;
+  await api(`/v1/meetings/${shown.id}`, { method: "PATCH", body: { title } });
+  await loadMeetings();
+  await showMeeting(shown.id);
+}
+
+export async function deleteShown() {
+  if (!shown || !confirm(t("meeting.deleteConfirm", { title: shown.title }))) return;
+  await api(`/v1/meetings/${shown.id}`, { method: "DELETE" });
+  shown = null;
+  $("meeting").hidden = true;
+  await loadMeetings();
+}
+
+export function showMeetingError(e) {
+  $("meeting-error").textContent = problemMessage(e);
 }

@@ -4,6 +4,7 @@
 
 import { captionLine } from "./captions.js";
 import { wsUrl } from "./api.js";
+import { applyStatic, t } from "./i18n.js";
 
 const LINES = 2;
 const session = location.pathname.split("/").filter(Boolean).pop();
@@ -16,6 +17,7 @@ const statusLine = document.getElementById("status");
 let finals = [];
 let partial = null;
 let attempt = 0;
+applyStatic();
 
 function render() {
   const shown = [...finals, partial].filter(Boolean).slice(-LINES);
@@ -45,14 +47,40 @@ function connect() {
     }
     render();
   };
-  socket.onclose = (e) => {
-    // 1000: the session ended; anything else (network, restart, not started yet): try again.
+  let opened = false;
+  socket.addEventListener("open", () => (opened = true));
+  socket.onclose = async (e) => {
+    // 1000: the session ended; anything else (network, restart, not started yet): try again,
+    // unless the server refuses this link for good.
     if (e.code === 1000) return status("");
+    if (!opened) {
+      const refusal = await refused();
+      if (refusal) return status(refusal);
+    }
     const delay = Math.min(15000, 500 * 2 ** attempt++);
-    status(attempt > 2 ? "reconnecting…" : "");
+    status(attempt > 2 ? t("overlay.reconnecting") : "");
     setTimeout(connect, delay);
   };
 }
 
-if (!token) status("no view token in the URL (#token=…)");
+/// A WebSocket that is refused tells the page nothing; the same request as Server-Sent Events
+/// says why. Returns the message to show when retrying cannot help, else null.
+async function refused() {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(`/v1/realtime-sessions/${session}/captions`, {
+      headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" },
+      signal: abort.signal,
+      cache: "no-store",
+    });
+    const messages = { 401: "overlay.invalid", 403: "overlay.otherSession", 404: "overlay.unknown", 410: "overlay.ended" };
+    return messages[response.status] ? t(messages[response.status]) : null;
+  } catch {
+    return null;
+  } finally {
+    abort.abort();
+  }
+}
+
+if (!token) status(t("overlay.invalid"));
 else connect();

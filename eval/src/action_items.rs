@@ -135,6 +135,7 @@ impl EvalMeeting {
                 })
                 .collect(),
             attendees: self.attendees.iter().map(|a| a.name.clone()).collect(),
+            language: None,
         }
     }
 

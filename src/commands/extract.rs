@@ -118,12 +118,12 @@ pub fn read_transcript(path: &Path, date: Option<chrono::NaiveDate>) -> anyhow::
         return Ok(match value {
             serde_json::Value::Array(_) => {
                 let lines: Vec<TranscriptLine> = serde_json::from_value(value).context("transcript lines")?;
-                MeetingInput { title, date, lines, attendees: Vec::new() }
+                MeetingInput { title, date, lines, attendees: Vec::new(), language: None }
             }
             _ => serde_json::from_value(value).context("transcript (MeetingInput)")?,
         });
     }
-    Ok(MeetingInput { title, date, lines: parse_text_lines(&text), attendees: Vec::new() })
+    Ok(MeetingInput { title, date, lines: parse_text_lines(&text), attendees: Vec::new(), language: None })
 }
 
 /// `[seq] Speaker: text` / `Speaker: text` / `text` lines; blank lines skipped; lines without

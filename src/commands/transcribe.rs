@@ -103,7 +103,7 @@ pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
 }
 
 pub fn render(segments: &[Segment], format: OutputFormat) -> anyhow::Result<String> {
-    let cues: Vec<Cue> = segments.iter().map(|s| Cue { start: s.start, end: s.end, text: &s.text }).collect();
+    let cues: Vec<Cue> = segments.iter().map(|s| Cue::new(s.start, s.end, &s.text)).collect();
     Ok(match format {
         OutputFormat::Text => subtitles::text(&cues) + "\n",
         OutputFormat::Srt => subtitles::srt(&cues),

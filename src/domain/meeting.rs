@@ -40,4 +40,7 @@ pub struct Meeting {
     /// Audio of the live session that is not in the transcript (see [`super::TranscriptGap`]).
     #[schema(value_type = Option<Vec<super::TranscriptGap>>)]
     pub transcript_gaps: Option<Json<Vec<super::TranscriptGap>>>,
+    /// The language the meeting was transcribed in (a Whisper code such as `ko`): the live
+    /// session's `language`, or the one it detected and locked; `null` when not known.
+    pub language: Option<String>,
 }

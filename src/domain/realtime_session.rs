@@ -25,4 +25,6 @@ pub struct RealtimeSession {
     pub status: SessionStatus,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The owning actor's last sign of life while ACTIVE (a session silent for long is swept).
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }

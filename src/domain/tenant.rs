@@ -12,6 +12,9 @@ pub struct Tenant {
     /// Language of live sessions that name none (`ko`, `en`, `multi` to detect); `None`: the
     /// server's first served model decides.
     pub default_language: Option<String>,
+    /// Served model (`base`, `tiny.en`) of live sessions that name neither a model nor a
+    /// language; `None`: `default_language` (else the server's first model) decides.
+    pub default_model: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -29,10 +29,15 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
         detail: "this server was started without speech models",
     })?;
     let invalid = |(field, message): (&str, String)| ApiError::field(field, "invalid", message);
-    // A client that names no language gets its tenant's (a Korean team needs no parameters).
+    // A client that names no language gets its tenant's (a Korean team needs no parameters),
+    // and one that names neither a model nor a language its tenant's model too.
     let mut params = params;
     if params.language.is_none() {
-        params.language = state.store.get_tenant(caller.tenant_id).await?.default_language;
+        let tenant = state.store.get_tenant(caller.tenant_id).await?;
+        if params.model.is_none() {
+            params.model = tenant.default_model;
+        }
+        params.language = tenant.default_language;
     }
     let language = params.requested_language();
     let model = choose_model(&live.models, params.model.as_deref(), language.as_deref()).map_err(invalid)?;

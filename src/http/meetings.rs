@@ -16,7 +16,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
 use crate::domain::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
 use crate::store::{MeetingFilter, MeetingPatch, NewMeeting};
-use crate::subtitles::{self, Cue};
+use crate::subtitles;
 use crate::validate::Validator;
 
 /// Audio containers the transcription pipeline accepts (D-114 "file format").
@@ -44,7 +44,8 @@ pub struct UpdateMeeting {
 pub struct MeetingListQuery {
     pub stt_status: Option<SttStatus>,
     pub host_id: Option<Uuid>,
-    /// Case-insensitive substring of the title.
+    /// Case-insensitive substring of the title or the transcript (Hangul inside longer words
+    /// too: `회의록` finds `회의록을`).
     pub q: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
@@ -135,7 +136,7 @@ pub async fn list(
     let filter = MeetingFilter {
         stt_status: q.stt_status,
         host_id: q.host_id,
-        title_contains: q.q.filter(|s| !s.trim().is_empty()),
+        text_contains: q.q.filter(|s| !s.trim().is_empty()),
         created_from: q.created_from,
         created_to: q.created_to,
         deleted: q.deleted,
@@ -160,9 +161,10 @@ pub enum TranscriptFormat {
     /// The `Transcript` document.
     #[default]
     Json,
-    /// SubRip subtitles, one cue per final.
+    /// SubRip subtitles, a cue per final (several for a long one), lines broken for reading
+    /// (shorter for Hangul), each cue starting `[Speaker N] ` (or the speaker's name).
     Srt,
-    /// WebVTT, one cue per final, with `<v Speaker N>` when the final has a speaker.
+    /// WebVTT, cues as SRT's, with `<v Speaker N>` (or the name) when the final has a speaker.
     Vtt,
     /// Plain text, one line per final.
     Txt,
@@ -197,8 +199,8 @@ pub async fn transcript(
         })
         .into_response());
     }
-    let owned = timed_lines(segments.as_deref().unwrap_or_default(), matches!(format, TranscriptFormat::Vtt));
-    let cues: Vec<Cue> = owned.iter().map(|(start, end, text)| Cue { start: *start, end: *end, text }).collect();
+    let labels = m.speaker_labels.map(|j| j.0).unwrap_or_default();
+    let cues = subtitles::meeting_cues(segments.as_deref().unwrap_or_default(), &labels);
     let (body, content_type, ext) = match format {
         TranscriptFormat::Srt => (subtitles::srt(&cues), "application/x-subrip; charset=utf-8", "srt"),
         TranscriptFormat::Vtt => (subtitles::vtt(&cues), "text/vtt; charset=utf-8", "vtt"),
@@ -207,25 +209,6 @@ pub async fn transcript(
     let disposition = format!("attachment; filename=\"meeting-{}.{ext}\"", m.id);
     Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())
-}
-
-/// The stored segments as timed lines for subtitle cues; segments without text (an acknowledged
-/// `Finalize`) are left out.
-fn timed_lines(segments: &[TranscriptSegment], voices: bool) -> Vec<(f32, f32, String)> {
-    segments
-        .iter()
-        .filter_map(|s| {
-            let text = s.text.trim();
-            if text.is_empty() {
-                return None;
-            }
-            let text = match s.speaker {
-                Some(speaker) if voices => format!("<v Speaker {}>{text}", speaker + 1),
-                _ => text.to_owned(),
-            };
-            Some((s.start as f32, s.end as f32, text))
-        })
-        .collect()
 }
 
 /// The host may change or delete their own meeting; anyone else needs ADMIN.

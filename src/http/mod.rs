@@ -10,6 +10,7 @@ mod integrations;
 mod limits;
 mod listen;
 mod meetings;
+mod minutes;
 mod models;
 mod notifications;
 mod pages;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings/{id}", get(meetings::get).patch(meetings::update).delete(meetings::delete))
         .route("/meetings/{id}/transcript", get(meetings::transcript))
         .route("/meetings/{id}/speaker-labels", axum::routing::patch(meetings::name_speaker))
+        .route("/meetings/{id}/minutes", get(minutes::get))
         .route("/meetings/{id}/restore", post(meetings::restore))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get).patch(tasks::update).delete(tasks::delete))
@@ -193,7 +195,7 @@ where
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
-        meetings::delete, meetings::restore,
+        meetings::delete, meetings::restore, minutes::get,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,

@@ -16,7 +16,8 @@ pub struct LiveModel {
     pub id: String,
     /// As `Results.metadata.model_info.name` reports it.
     pub name: String,
-    /// Values `language=` accepts; `multi` (or none) means detected on the first speech, then kept.
+    /// Values `language=` accepts; `multi` (or none) means detected on the first speech, then
+    /// kept; a comma-separated list of them (`ko,en`) means detected among those only.
     pub languages: Vec<String>,
 }
 

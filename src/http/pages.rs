@@ -35,6 +35,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("api.js", JS),
     asset!("capture.js", JS),
     asset!("captions.js", JS),
+    asset!("i18n.js", JS),
     asset!("meetings.js", JS),
     asset!("overlay.js", JS),
     asset!("pcm-worklet.js", JS),

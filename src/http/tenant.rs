@@ -36,6 +36,11 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<String>)]
     pub default_language: Option<Option<String>>,
+    /// Served model (`GET /v1/models`: `base`, `tiny.en`, or with `whisper-`) of live sessions
+    /// whose client names neither `model` nor `language`; `null` clears it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub default_model: Option<Option<String>>,
 }
 
 #[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant,
@@ -62,8 +67,25 @@ pub async fn update(
             ));
         }
     }
-    let patch = TenantPatch { name: body.name.map(|n| n.trim().to_owned()), default_language: language };
+    let model = body.default_model.map(|m| m.map(|m| served_model_name(&m)));
+    if let Some(Some(name)) = &model {
+        let shaped = (1..=64).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        let served = state.live.as_ref().is_none_or(|live| live.models.iter().any(|m| &m.name == name));
+        if !shaped || !served {
+            return Err(ApiError::field("default_model", "invalid", "a served model (GET /v1/models)"));
+        }
+    }
+    let patch =
+        TenantPatch { name: body.name.map(|n| n.trim().to_owned()), default_language: language, default_model: model };
     Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
+}
+
+/// A model as `/v1/models` lists it: `whisper-base` and `Base` are `base`.
+fn served_model_name(name: &str) -> String {
+    let name = name.trim().to_ascii_lowercase();
+    name.strip_prefix("whisper-").map(str::to_owned).unwrap_or(name)
 }
 
 #[utoipa::path(delete, path = "/v1/tenant", tag = "tenant", params(DeleteTenantQuery),

@@ -113,7 +113,7 @@ fn close_truncated(text: &str) -> Option<String> {
 /// Tidies one chunk's answer: trimmed strings, `null`-like words as `None`, items without a
 /// title dropped.
 pub(super) fn clean(extraction: &mut Extraction) {
-    extraction.summary = extraction.summary.trim().to_owned();
+    extraction.summary = without_loop(extraction.summary.trim());
     let optional = |v: &mut Option<String>| {
         let t = v.as_deref().map(str::trim).unwrap_or_default();
         let empty =
@@ -129,10 +129,60 @@ pub(super) fn clean(extraction: &mut Extraction) {
     extraction.action_items.retain(|i| !normalized_words(&i.title).is_empty());
 }
 
+/// Times a phrase must follow itself to count as a loop rather than emphasis.
+const LOOP_REPEATS: usize = 3;
+/// Longest phrase (words) looked for: a repeated sentence.
+const LOOP_MAX_WORDS: usize = 24;
+
+/// `text` up to where it starts repeating one phrase (greedy decoding of a small model can
+/// loop: "I'm going to be the one who is going to be the one who is …"), cut back to its last
+/// finished sentence or clause; `text` itself when it does not loop.
+pub(super) fn without_loop(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let repeats_from = |start: usize, n: usize| {
+        start + n * LOOP_REPEATS <= words.len()
+            && (1..LOOP_REPEATS).all(|k| words[start..start + n] == words[start + k * n..start + (k + 1) * n])
+    };
+    let Some((start, n)) =
+        (0..words.len()).find_map(|start| (1..=LOOP_MAX_WORDS).find(|&n| repeats_from(start, n)).map(|n| (start, n)))
+    else {
+        return text.to_owned();
+    };
+    let kept = if start == 0 { words[..n].join(" ") } else { words[..start].join(" ") };
+    let kept = kept.trim_end_matches([',', ';', ':', ' ']);
+    if kept.ends_with(['.', '!', '?', '。']) {
+        return kept.to_owned();
+    }
+    if let Some(end) = kept.rfind(['.', '!', '?', '。']) {
+        return kept[..=end].to_owned();
+    }
+    match kept.rfind([',', ';']) {
+        Some(end) => format!("{}.", &kept[..end]),
+        None => kept.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_items::item;
     use super::*;
+
+    #[test]
+    fn a_looping_summary_is_cut_before_the_loop() {
+        let looped = "The team is going to be working on a new project, and I'm going to be the one who is going \
+            to be the one who is going to be the one who is going to be the one who is";
+        assert_eq!(without_loop(looped), "The team is going to be working on a new project.");
+        let sentences = "We agreed on the launch. Mina will write the notes. Mina will write the notes. Mina will write \
+            the notes. Mina will write the notes.";
+        assert_eq!(without_loop(sentences), "We agreed on the launch.");
+        let korean = "출시 일정을 정했습니다. 다음 주에 다시 다음 주에 다시 다음 주에 다시 다음 주에 다시";
+        assert_eq!(without_loop(korean), "출시 일정을 정했습니다.");
+        // Emphasis is no loop; a summary that is only a loop keeps one copy.
+        for fine in ["It was very, very good.", "No no no, not that one.", "We met. We met again."] {
+            assert_eq!(without_loop(fine), fine);
+        }
+        assert_eq!(without_loop("ok ok ok ok"), "ok");
+    }
 
     #[test]
     fn cleaning_trims_and_drops_null_words() {

@@ -26,10 +26,19 @@ pub struct MeetingInput {
     /// Names of the tenant's users, which may help the model spell assignees.
     #[serde(default)]
     pub attendees: Vec<String>,
+    /// The language the meeting was transcribed in (a Whisper code such as `ko`), when known.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl MeetingInput {
-    /// Whether the meeting was held in Korean: most of its letters are Hangul.
+    /// The language the minutes are written in: the one the meeting was transcribed in, else
+    /// Korean when the text looks Korean ([`Self::is_korean`]), else `None` (English).
+    pub fn minutes_language(&self) -> Option<&str> {
+        self.language.as_deref().or_else(|| self.is_korean().then_some("ko"))
+    }
+
+    /// A guess for meetings whose language is not stored: most of its letters are Hangul.
     pub fn is_korean(&self) -> bool {
         let (mut hangul, mut letters) = (0usize, 0usize);
         for c in self.lines.iter().flat_map(|l| l.text.chars()).filter(|c| c.is_alphabetic()) {

@@ -93,6 +93,7 @@ impl ExtractionPrompt {
                     text: text.into(),
                 })
                 .collect(),
+            language: None,
         };
         let text: Vec<String> = input.lines.iter().map(|l| format_line(generator, l, options.chunk_tokens)).collect();
         // Spaced as the constrained answer comes out: a key is fed right after its comma and
@@ -145,12 +146,24 @@ pub(super) fn user_prompt(input: &MeetingInput, transcript: &str) -> String {
     }
     prompt += "Transcript:\n<transcript>\n";
     prompt += transcript;
-    prompt + "\n</transcript>\n" + language_instruction(input) + "Reply with JSON."
+    prompt + "\n</transcript>\n" + &language_instruction(input) + "Reply with JSON."
 }
 
 /// What a meeting not in English needs said: the minutes are read in the meeting's language.
-fn language_instruction(input: &MeetingInput) -> &'static str {
-    if input.is_korean() { "The meeting is in Korean: write the summary and the task titles in Korean.\n" } else { "" }
+/// Languages not named here get English minutes (the instruction needs the language's name).
+fn language_instruction(input: &MeetingInput) -> String {
+    let name = match input.minutes_language() {
+        Some("ko") => "Korean",
+        Some("ja") => "Japanese",
+        Some("zh") => "Chinese",
+        Some("es") => "Spanish",
+        Some("fr") => "French",
+        Some("de") => "German",
+        Some("pt") => "Portuguese",
+        Some("vi") => "Vietnamese",
+        _ => return String::new(),
+    };
+    format!("The meeting is in {name}: write the summary and the task titles in {name}.\n")
 }
 
 /// The schema of one chunk's answer: the summary, then every candidate line as a key in
@@ -307,6 +320,7 @@ mod tests {
                 .map(|(i, t)| TranscriptLine { seq: i as i64, speaker: None, start: 0.0, end: 0.0, text: (*t).into() })
                 .collect(),
             attendees: Vec::new(),
+            language: None,
         };
         let korean = input(&["네, 제가 금요일까지 API 문서 정리할게요.", "좋아요, 감사합니다."]);
         assert!(korean.is_korean());
@@ -314,5 +328,27 @@ mod tests {
         let english = input(&["Sure, I'll update the 배포 checklist by Friday."]);
         assert!(!english.is_korean());
         assert!(!user_prompt(&english, "…").contains("Korean"));
+    }
+
+    #[test]
+    fn the_stored_language_wins_over_the_guess() {
+        let input = |language: Option<&str>, text: &str| MeetingInput {
+            title: "주간 회의".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            lines: vec![TranscriptLine { seq: 0, speaker: None, start: 0.0, end: 0.0, text: text.into() }],
+            attendees: Vec::new(),
+            language: language.map(str::to_owned),
+        };
+        // Mostly English letters, but transcribed as a Korean meeting: Korean minutes.
+        let mixed = input(Some("ko"), "네, API rate limit 문서는 next sprint까지 update할게요.");
+        assert!(!mixed.is_korean());
+        assert_eq!(mixed.minutes_language(), Some("ko"));
+        assert!(user_prompt(&mixed, "…").contains("in Korean"));
+        // Stored English beats Hangul-heavy text; no language stored falls back to the guess.
+        assert_eq!(input(Some("en"), "좋아요, 감사합니다.").minutes_language(), Some("en"));
+        assert!(!user_prompt(&input(Some("en"), "좋아요, 감사합니다."), "…").contains("Korean"));
+        assert_eq!(input(None, "좋아요, 감사합니다.").minutes_language(), Some("ko"));
+        assert_eq!(input(None, "Thanks, everyone.").minutes_language(), None);
+        assert!(user_prompt(&input(Some("ja"), "はい、金曜日までに送ります。"), "…").contains("in Japanese"));
     }
 }

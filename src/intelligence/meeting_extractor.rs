@@ -268,7 +268,7 @@ impl MeetingExtractor {
             summary: String,
         }
         let merged: Merged = serde_json::from_str(&generation.text).map_err(|e| LlmError::Output(e.to_string()))?;
-        Ok(merged.summary.trim().to_owned())
+        Ok(chunk_answer::without_loop(merged.summary.trim()))
     }
 }
 

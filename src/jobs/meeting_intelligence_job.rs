@@ -140,7 +140,13 @@ pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput 
             })
             .collect();
     }
-    MeetingInput { title: meeting.title.clone(), date: meeting.created_at.date_naive(), lines, attendees }
+    MeetingInput {
+        title: meeting.title.clone(),
+        date: meeting.created_at.date_naive(),
+        lines,
+        attendees,
+        language: meeting.language.clone(),
+    }
 }
 
 /// Names to users, spoken deadlines to dates; the `ai_action_items` JSON keeps what was said

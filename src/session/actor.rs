@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::caption_hub::{CaptionChannel, CaptionEvent};
 use super::control_message::ControlMessage;
 use super::enrollment::VOICEPRINT_MODEL;
+use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
 use super::live_service::{Admission, LiveService};
@@ -42,7 +43,7 @@ use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, Utter
 use crate::audio::StreamDecoder;
 use crate::domain::{Meeting, RealtimeSession, SpeakerIdentity, TranscriptGap};
 use crate::inference::InferenceError;
-use crate::inference::asr::UtteranceText;
+use crate::inference::asr::{LanguageChoice, UtteranceText};
 use crate::inference::diarize::{EMBEDDING_DIM, SpeakerTurn, VOICE_MATCH_THRESHOLD, cosine_similarity};
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, NewLiveSession};
@@ -89,10 +90,13 @@ pub struct SessionActor {
     stream_key: u64,
     last_word_end: f64,
     /// The language finals are decoded in: the session's `language`, else the first one detected
-    /// on speech (then kept, so a sentence in another language does not flip the session).
-    language: Option<String>,
+    /// on speech (among the listed ones for `language=ko,en`), then kept, so a sentence in
+    /// another language does not flip the session.
+    language: LanguageChoice,
     /// Audio accepted but not in the transcript; recorded on the meeting at the end.
     gaps: Vec<TranscriptGap>,
+    /// Stores finals in order, keeping them while the database is away.
+    writer: FinalWriter,
 }
 
 impl SessionActor {
@@ -150,6 +154,7 @@ impl SessionActor {
             title,
             socket_id: Uuid::new_v4().to_string(),
             server_instance: service.config.server_instance.clone(),
+            language: Self::known_language(&service.models[request.model], &request.options.language),
         };
         let (session, meeting) = service
             .store
@@ -171,6 +176,7 @@ impl SessionActor {
             model_info: model_info(&service.models[request.model].name),
             model_uuid: service.models[request.model].uuid,
         };
+        let request_tenant = request.tenant_id;
         let actor = Self {
             stream_key: session.id.as_u64_pair().0,
             service,
@@ -188,6 +194,7 @@ impl SessionActor {
             last_word_end: 0.0,
             language,
             gaps: Vec::new(),
+            writer: FinalWriter::new(request_tenant),
             session,
             meeting,
         };
@@ -208,6 +215,11 @@ impl SessionActor {
         // `None`: a limit too far away to matter.
         let ends_at = started.checked_add(self.service.config.max_session_duration);
         let mut paused = false;
+        // Retries of finals kept while the database is away, and the session's sign of life.
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(self.service.config.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Audio more than `max_audio_ahead` ahead of real time waits for the clock.
             let audio = Duration::from_secs_f64(seconds(self.samples_in));
@@ -228,6 +240,14 @@ impl SessionActor {
                     Ok(Some(End::Failed(SessionError::MaxDuration(self.service.config.max_session_duration.as_secs()))))
                 }
                 Some(done) = finals.next(), if !finals.is_empty() => self.on_final(done).await.map(|_| None),
+                _ = retry.tick(), if self.writer.unsaved() > 0 => {
+                    let persistence = self.writer.flush(&*self.service.store).await;
+                    self.on_persistence(persistence).await.map(|_| None)
+                }
+                _ = heartbeat.tick() => {
+                    self.touch().await;
+                    Ok(None)
+                }
                 reply = wait_partial(&mut partial), if partial.is_some() => {
                     let (id, start, _) = partial.take().expect("guarded by is_some");
                     self.on_partial(id, start, reply);
@@ -472,20 +492,30 @@ impl SessionActor {
                 text,
                 words: words.clone(),
             };
-            if let Err(e) = self.store_final(final_row).await {
+            let persistence = self.writer.write(&*self.service.store, final_row).await;
+            if persistence == Persistence::Overflow {
                 self.report_gap(span, "not_stored").await;
-                return Err(e);
             }
+            self.on_persistence(persistence).await?;
             self.next_seq += 1;
             // The first language detected with confidence on enough speech holds for the rest
             // of the session (a short "Hello?" is no evidence; until then each utterance is
             // detected on its own).
-            if self.language.is_none()
+            if self.language.fixed().is_none()
                 && done.samples >= LANGUAGE_LOCK_SAMPLES
                 && utterance.language_probability.is_some_and(|p| p >= LANGUAGE_LOCK_PROBABILITY)
             {
                 tracing::info!(session = %self.session.id, language = ?utterance.language, "session language detected");
-                self.language = utterance.language;
+                if let Some(language) = utterance.language {
+                    // Stored now, not only at the end: a crash must not lose it (finalizing
+                    // writes it again, so a failure here only costs that).
+                    let store = &self.service.store;
+                    if let Err(e) = store.set_meeting_language(self.request.tenant_id, self.meeting.id, &language).await
+                    {
+                        tracing::warn!(session = %self.session.id, error = %e, "storing the detected language failed");
+                    }
+                    self.language = LanguageChoice::Fixed(language);
+                }
             }
             crate::metrics::live_final(done.latency);
         }
@@ -502,21 +532,58 @@ impl SessionActor {
         Ok(())
     }
 
-    /// Stored before it is sent: a client never sees a final the meeting will not have.
-    async fn store_final(&self, row: NewFinal) -> Result<(), SessionError> {
-        let mut wait = Duration::from_millis(100);
-        for attempt in 1..=4 {
-            match self.service.store.append_final(self.request.tenant_id, row.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < 4 => {
-                    tracing::warn!(session = %self.session.id, attempt, error = %e, "storing a final failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 3;
-                }
-                Err(e) => return Err(SessionError::Internal(format!("storing final {}: {e}", row.seq))),
+    /// Tells the client when its finals are only in memory, and when they are stored again.
+    async fn on_persistence(&mut self, persistence: Persistence) -> Result<(), SessionError> {
+        let message = match persistence {
+            Persistence::Stored | Persistence::Degraded { newly: false, .. } => return Ok(()),
+            Persistence::Overflow => return Err(SessionError::StoreUnavailable),
+            Persistence::Degraded { unsaved, newly: true } => {
+                crate::metrics::live_persistence_degraded();
+                ServerMessage::PersistenceDegraded { unsaved_finals: unsaved }
+            }
+            Persistence::Restored { stored, after } => {
+                // The sweeper may not have seen a sign of life for as long as the outage lasted.
+                self.touch().await;
+                ServerMessage::PersistenceRestored { stored_finals: stored, after: round3(after.as_secs_f64()) }
+            }
+        };
+        self.outbox.send_reliable(message.to_json()).await
+    }
+
+    /// Finals kept while the database was away go in before the meeting is assembled from them:
+    /// retried for up to `drain_timeout` (less at shutdown). What still cannot be stored was sent
+    /// to the client but will be missing from the meeting; it is logged with its time range.
+    async fn store_unsaved(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.service.config.drain_timeout;
+        while self.writer.unsaved() > 0 {
+            let persistence = self.writer.flush(&*self.service.store).await;
+            let _ = self.on_persistence(persistence).await;
+            if self.writer.unsaved() == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = self.service.shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        unreachable!("the last attempt returns")
+        if let Some((first, last)) = self.writer.unsaved_range() {
+            tracing::error!(session = %self.session.id, unsaved = self.writer.unsaved(), first_ms = first, last_ms = last,
+                "the database did not come back: finals the client received are missing from the meeting");
+        }
+    }
+
+    /// Stamps the session's heartbeat; a failure only means the database is away (the finals
+    /// say so to the client).
+    async fn touch(&self) {
+        let touched = tokio::time::timeout(
+            ATTEMPT_TIMEOUT,
+            self.service.store.touch_session(self.request.tenant_id, self.session.id, crate::domain::now()),
+        )
+        .await;
+        if !matches!(touched, Ok(Ok(()))) {
+            tracing::debug!(session = %self.session.id, "heartbeat not stored");
+        }
     }
 
     fn empty_final(&self) -> FinalDone {
@@ -533,7 +600,7 @@ impl SessionActor {
 
     /// Stores the meeting and tells the client how it ended. What is left — waiting for the
     /// action items, closing the socket — is the returned [`Linger`].
-    async fn finish(self, end: End) -> Linger {
+    async fn finish(mut self, end: End) -> Linger {
         let id = self.session.id;
         let duration = seconds(self.samples_in);
         let (code, reason, error) = match &end {
@@ -550,6 +617,7 @@ impl SessionActor {
                 self.outbox.send_error(e, trace).await;
             }
         }
+        self.store_unsaved().await;
         // Subscribed before the job can exist, so its announcement cannot be missed.
         let (_, announcements) = self.captions.subscribe();
         let identities = if self.request.options.diarize { self.relabel_speakers().await } else { BTreeMap::new() };
@@ -677,11 +745,18 @@ impl SessionActor {
     /// A failure here leaves the session ACTIVE with its finals stored: the next start of this
     /// instance finalizes it (crash recovery), so nothing is lost.
     async fn finalize_meeting(&self, duration: f64, identities: &BTreeMap<i32, SpeakerIdentity>) -> Option<Meeting> {
+        let language = Self::known_language(self.model(), &self.language);
         for attempt in 1..=3 {
             match self
                 .service
                 .store
-                .finalize_live_session(self.request.tenant_id, self.session.id, Some(duration), identities)
+                .finalize_live_session(
+                    self.request.tenant_id,
+                    self.session.id,
+                    Some(duration),
+                    language.as_deref(),
+                    identities,
+                )
                 .await
             {
                 Ok(meeting) => return Some(meeting),
@@ -692,6 +767,14 @@ impl SessionActor {
             }
         }
         None
+    }
+}
+
+impl SessionActor {
+    /// The language the session decodes in, as stored on its meeting: the fixed or locked one,
+    /// English for an English-only model, `None` while it is still detected per utterance.
+    fn known_language(model: &ServedModel, language: &LanguageChoice) -> Option<String> {
+        if model.english_only() { Some("en".to_owned()) } else { language.fixed().map(str::to_owned) }
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use crate::audio::Encoding;
+use crate::inference::asr::LanguageChoice;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListenParams {
@@ -40,9 +41,10 @@ pub struct ListenOptions {
     pub vad_events: bool,
     pub title: Option<String>,
     pub wait_for_action_items: bool,
-    /// The language to decode in (a code the model knows); `None`: detected on the first speech
-    /// (multilingual models) or English (English-only models).
-    pub language: Option<String>,
+    /// The language to decode in (codes the model knows): fixed, or detected on the first speech
+    /// (among all languages or the listed ones; multilingual models); English-only models
+    /// always get `Detect` (they decode English).
+    pub language: LanguageChoice,
 }
 
 /// Shortest accepted endpointing: below this every breath ends an utterance.
@@ -51,15 +53,32 @@ pub const MIN_ENDPOINTING_MS: u32 = 100;
 pub const DEFAULT_ENDPOINTING_MS: u32 = 300;
 
 impl ListenParams {
-    /// The language asked for as Whisper knows it: Deepgram's codes carry regions ("en-US",
-    /// "ko-KR"), Whisper knows the base language. `None` when not given or `multi` (detect).
-    pub fn base_language(&self) -> Option<String> {
-        self.requested_language().filter(|l| l != "multi")
+    /// The languages asked for, as Whisper knows them: Deepgram's codes carry regions ("en-US",
+    /// "ko-KR"), Whisper knows the base language. `ko,en` lists several (detected among them,
+    /// our extension); `multi` asks for detection among all. Empty when not given.
+    fn language_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for code in self.language.as_deref().unwrap_or_default().split(',').map(str::trim) {
+            let base = code.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+            if !codes.contains(&base) {
+                codes.push(base);
+            }
+        }
+        // `language=` alone stays one (empty, refused) code; a trailing comma adds nothing.
+        if codes.len() > 1 {
+            codes.retain(|c| !c.is_empty());
+        }
+        codes
     }
 
-    /// The base code as asked, `multi` included (which asks for a model that detects).
+    /// What picks the model ([`super::choose_model`]): the base code of one language, `multi`
+    /// for detection (`multi` or a list of languages), `None` when not given.
     pub fn requested_language(&self) -> Option<String> {
-        Some(self.language.as_deref()?.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase())
+        self.language.as_ref()?;
+        match self.language_codes().as_slice() {
+            [one] => Some(one.clone()),
+            _ => Some("multi".to_owned()),
+        }
     }
 
     /// `languages`: the codes the served model can decode in; empty for an English-only model.
@@ -72,17 +91,7 @@ impl ListenParams {
                 Err(_) => return Err(("endpointing", "must be false or milliseconds".into())),
             },
         };
-        let language = match self.base_language() {
-            None => None,
-            Some(base) if languages.is_empty() => {
-                if base != "en" {
-                    return Err(("language", format!("the served model is English-only; got {base}")));
-                }
-                None
-            }
-            Some(base) if languages.contains(&base) => Some(base),
-            Some(base) => return Err(("language", format!("the served model does not know {base:?}"))),
-        };
+        let language = language_choice(self.language.is_some().then(|| self.language_codes()), languages)?;
         if self.title.as_deref().is_some_and(|t| t.trim().is_empty() || t.chars().count() > 200) {
             return Err(("title", "must be 1..=200 characters".into()));
         }
@@ -102,5 +111,59 @@ impl ListenParams {
             wait_for_action_items: self.wait_for_action_items.unwrap_or(false),
             language,
         })
+    }
+}
+
+/// The session's language from the codes asked for (`None`: not given), against the served
+/// model's `languages` (empty: English-only).
+fn language_choice(codes: Option<Vec<String>>, languages: &[String]) -> Result<LanguageChoice, (&'static str, String)> {
+    let Some(codes) = codes else { return Ok(LanguageChoice::Detect) };
+    if codes.len() > 1 && codes.iter().any(|c| c == "multi") {
+        return Err(("language", "multi detects among all languages; list languages without it".into()));
+    }
+    if languages.is_empty() {
+        return match codes.as_slice() {
+            [en] if en == "en" => Ok(LanguageChoice::Detect),
+            _ => Err(("language", format!("the served model is English-only; got {}", codes.join(",")))),
+        };
+    }
+    if let Some(unknown) = codes.iter().find(|c| *c != "multi" && !languages.contains(c)) {
+        return Err(("language", format!("the served model does not know {unknown:?}")));
+    }
+    Ok(match codes.as_slice() {
+        [multi] if multi == "multi" => LanguageChoice::Detect,
+        [one] => LanguageChoice::Fixed(one.clone()),
+        many => LanguageChoice::DetectAmong(many.into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(language: &str) -> ListenParams {
+        ListenParams { language: Some(language.to_owned()), ..ListenParams::default() }
+    }
+
+    #[test]
+    fn language_lists_detect_among_the_listed_languages() {
+        let multilingual: Vec<String> = ["en", "ja", "ko"].map(String::from).to_vec();
+        let choice = |language: &str| params(language).validate(&multilingual).map(|o| o.language);
+        assert_eq!(choice("ko-KR"), Ok(LanguageChoice::Fixed("ko".into())));
+        assert_eq!(choice("multi"), Ok(LanguageChoice::Detect));
+        let ko_en = LanguageChoice::DetectAmong(["ko".to_owned(), "en".to_owned()].into());
+        assert_eq!(choice("ko,en"), Ok(ko_en.clone()));
+        assert_eq!(choice("ko-KR, en-US,ko,"), Ok(ko_en), "regions, spaces, repeats and a trailing comma");
+        assert_eq!(choice("ko,ko-KR"), Ok(LanguageChoice::Fixed("ko".into())), "one language after all");
+        assert!(matches!(choice("ko,xx"), Err(("language", m)) if m.contains("\"xx\"")));
+        assert!(matches!(choice("ko,multi"), Err(("language", _))));
+        assert!(matches!(choice(""), Err(("language", _))));
+        assert_eq!(ListenParams::default().validate(&multilingual).unwrap().language, LanguageChoice::Detect);
+        // A list needs a model that detects; English alone is what an English-only model does.
+        assert_eq!(params("en,ko").requested_language().as_deref(), Some("multi"));
+        assert_eq!(params("ko-KR").requested_language().as_deref(), Some("ko"));
+        assert_eq!(ListenParams::default().requested_language(), None);
+        assert_eq!(params("en-US").validate(&[]).unwrap().language, LanguageChoice::Detect);
+        assert!(matches!(params("en,ko").validate(&[]), Err(("language", _))));
     }
 }

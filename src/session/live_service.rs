@@ -64,6 +64,9 @@ pub struct LiveConfig {
     /// `wait_for_action_items=true`) wait up to this long for the action items. Zero (the
     /// default, for a server without an LLM): nobody waits.
     pub action_items_wait: Duration,
+    /// How often a session's actor stamps `realtime_sessions.heartbeat_at` (the session sweeper
+    /// finalizes sessions silent for `RunOptions::stale_session_after`).
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for LiveConfig {
@@ -87,6 +90,7 @@ impl Default for LiveConfig {
             drain_timeout: Duration::from_secs(20),
             max_audio_ahead: Duration::from_secs(120),
             action_items_wait: Duration::ZERO,
+            heartbeat_interval: Duration::from_secs(15),
         }
     }
 }
@@ -275,8 +279,10 @@ impl LiveService {
         let orphans = self.store.orphaned_sessions(&self.config.server_instance).await?;
         for session in &orphans {
             // The tracker died with the process: no voices to compare, speakers stay numbered.
-            let meeting =
-                self.store.finalize_live_session(session.tenant_id, session.id, None, &Default::default()).await?;
+            let meeting = self
+                .store
+                .finalize_live_session(session.tenant_id, session.id, None, None, &Default::default())
+                .await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, "recovered a session left open by a crash");
         }
         Ok(orphans.len())

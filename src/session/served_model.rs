@@ -4,8 +4,9 @@
 //! (`base` or `whisper-base`; Deepgram's own names such as `nova-3` are ignored), else its
 //! language picks: English goes to the first English-only model served (the fastest for
 //! English), any other language to the first model that knows it, `multi` (detect) to the first
-//! multilingual model; a session with no language (its tenant has no `default_language`
-//! either) gets the first model of `--asr-models`.
+//! multilingual model; a session that names neither gets its tenant's `default_model` and
+//! `default_language`, and with none of these the first model of `--asr-models`. A model name
+//! no longer served is ignored like Deepgram's.
 
 use uuid::Uuid;
 

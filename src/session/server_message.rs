@@ -39,6 +39,17 @@ pub enum ServerMessage {
         end: f64,
         reason: &'static str,
     },
+    /// The database is away: finals are still sent, and kept in memory (this many now) until it
+    /// returns. Not fatal; sent once per outage.
+    PersistenceDegraded {
+        unsaved_finals: usize,
+    },
+    /// Every final kept during the outage is stored now.
+    PersistenceRestored {
+        stored_finals: usize,
+        /// Seconds the outage lasted, as this session saw it.
+        after: f64,
+    },
     /// The meeting's minutes, after the session ended (to caption viewers and a client that
     /// asked with `wait_for_action_items=true`).
     ActionItemsReady {

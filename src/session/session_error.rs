@@ -24,6 +24,9 @@ pub enum SessionError {
     Overloaded,
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// More finals than `final_writer::MAX_UNSAVED_FINALS` waited for an unreachable database.
+    #[error("the database has been unreachable for too long to keep more results in memory")]
+    StoreUnavailable,
     /// Logged with its detail; the client sees only the trace id.
     #[error("internal error: {0}")]
     Internal(String),
@@ -42,6 +45,7 @@ impl SessionError {
             SessionError::MaxDuration(_) => "max_duration",
             SessionError::Overloaded => "overloaded",
             SessionError::ShuttingDown => "shutting_down",
+            SessionError::StoreUnavailable => "store_unavailable",
             SessionError::Internal(_) => "internal_error",
         }
     }
@@ -52,7 +56,7 @@ impl SessionError {
             SessionError::Audio(_) => 1003,
             SessionError::InvalidMessage(_) => 1007,
             SessionError::FrameTooLarge(_) => 1009,
-            SessionError::Internal(_) => 1011,
+            SessionError::Internal(_) | SessionError::StoreUnavailable => 1011,
             SessionError::Overloaded => 1013,
             SessionError::ShuttingDown => 1001,
             SessionError::IdleTimeout(_) => 4000,
@@ -68,6 +72,7 @@ impl SessionError {
             SessionError::Overloaded
                 | SessionError::ShuttingDown
                 | SessionError::Internal(_)
+                | SessionError::StoreUnavailable
                 | SessionError::MaxDuration(_)
         )
     }

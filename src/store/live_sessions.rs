@@ -14,6 +14,9 @@ pub struct NewLiveSession {
     pub title: String,
     pub socket_id: String,
     pub server_instance: String,
+    /// The session's fixed `language`, stored on the meeting from the start (so a meeting
+    /// recovered after a crash keeps it); a detected one is stored when it is finalized.
+    pub language: Option<String>,
 }
 
 /// A final result to store.
@@ -65,20 +68,30 @@ pub trait LiveSessionStore: Send + Sync + 'static {
     async fn relabel_finals(&self, tenant: Uuid, session: Uuid, finals: Vec<FinalSpeakers>) -> StoreResult<()>;
     /// Adds to the meeting's list of audio stretches missing from its transcript.
     async fn add_transcript_gaps(&self, tenant: Uuid, meeting: Uuid, gaps: &[TranscriptGap]) -> StoreResult<()>;
+    /// The language a live session detected and locked, stored on its meeting at once, so a
+    /// meeting recovered after a crash keeps it too.
+    async fn set_meeting_language(&self, tenant: Uuid, meeting: Uuid, language: &str) -> StoreResult<()>;
     /// One transaction: the meeting gets its transcript assembled from the stored finals,
     /// speaker labels (with `identities`: who some speakers are, by their number in the finals),
-    /// duration and stt_status COMPLETED; the session becomes ENDED; the
-    /// meeting-intelligence job is enqueued when there is any text. Finalizing an ENDED session
-    /// again changes nothing and returns the meeting.
+    /// duration and stt_status COMPLETED; the session becomes ENDED; the meeting-intelligence
+    /// job is enqueued when there is any text. `language`, when given, is the language the
+    /// session decoded in (else the meeting keeps the one it started with). Finalizing an ENDED
+    /// session again changes nothing and returns the meeting.
     async fn finalize_live_session(
         &self,
         tenant: Uuid,
         session: Uuid,
         audio_seconds: Option<f64>,
+        language: Option<&str>,
         identities: &std::collections::BTreeMap<i32, crate::domain::SpeakerIdentity>,
     ) -> StoreResult<Meeting>;
     /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
     async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
+    /// The owning actor is alive: `heartbeat_at = now` while the session is ACTIVE.
+    async fn touch_session(&self, tenant: Uuid, session: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// System scope: ACTIVE sessions with no sign of life (heartbeat, else start) since
+    /// `before`, oldest first.
+    async fn stale_sessions(&self, before: DateTime<Utc>) -> StoreResult<Vec<RealtimeSession>>;
 }
 
 macro_rules! impl_live_session_store {
@@ -160,13 +173,14 @@ macro_rules! impl_live_session_store {
                 let mut tx = self.tenant_tx(tenant).await?;
                 live_row::<User>(&mut tx, "users", tenant, live.host_id).await?;
                 let meeting: Meeting = sqlx::query_as(
-                    "INSERT INTO meetings (id, tenant_id, title, host_id, stt_status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'PROCESSING', $5, $5) RETURNING *",
+                    "INSERT INTO meetings (id, tenant_id, title, host_id, stt_status, language, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, 'PROCESSING', $5, $6, $6) RETURNING *",
                 )
                 .bind(Uuid::new_v4())
                 .bind(tenant)
                 .bind(&live.title)
                 .bind(live.host_id)
+                .bind(&live.language)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -232,6 +246,23 @@ macro_rules! impl_live_session_store {
                 Ok(())
             }
 
+            async fn set_meeting_language(&self, tenant: Uuid, meeting: Uuid, language: &str) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                let done =
+                    sqlx::query("UPDATE meetings SET language = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .bind(language)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn add_transcript_gaps(
                 &self,
                 tenant: Uuid,
@@ -259,6 +290,7 @@ macro_rules! impl_live_session_store {
                 tenant: Uuid,
                 session: Uuid,
                 audio_seconds: Option<f64>,
+                language: Option<&str>,
                 identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
             ) -> StoreResult<Meeting> {
                 let now = now();
@@ -272,8 +304,8 @@ macro_rules! impl_live_session_store {
                     let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
                     sqlx::query(
                         "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
-                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7 \
-                         WHERE tenant_id = $1 AND id = $2",
+                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7, \
+                         language = COALESCE($8, language) WHERE tenant_id = $1 AND id = $2",
                     )
                     .bind(tenant)
                     .bind(meeting_id)
@@ -282,6 +314,7 @@ macro_rules! impl_live_session_store {
                     .bind(sqlx::types::Json(&transcript.speaker_labels))
                     .bind(duration)
                     .bind(now)
+                    .bind(language)
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
@@ -319,6 +352,28 @@ macro_rules! impl_live_session_store {
                      ORDER BY started_at, id",
                 )
                 .bind(server_instance);
+                fetch_all_committed(tx, query).await
+            }
+
+            async fn touch_session(&self, tenant: Uuid, session: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+                let tx = self.tenant_tx(tenant).await?;
+                let query = sqlx::query(
+                    "UPDATE realtime_sessions SET heartbeat_at = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND status = 'ACTIVE'",
+                )
+                .bind(tenant)
+                .bind(session)
+                .bind(now);
+                execute_committed(tx, query).await
+            }
+
+            async fn stale_sessions(&self, before: DateTime<Utc>) -> StoreResult<Vec<RealtimeSession>> {
+                let tx = self.system_read_tx().await?;
+                let query = sqlx::query_as(
+                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' \
+                     AND COALESCE(heartbeat_at, started_at) < $1 ORDER BY started_at, id",
+                )
+                .bind(before);
                 fetch_all_committed(tx, query).await
             }
         }

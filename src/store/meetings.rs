@@ -26,8 +26,12 @@ pub struct MeetingPatch {
 pub struct MeetingFilter {
     pub stt_status: Option<SttStatus>,
     pub host_id: Option<Uuid>,
-    /// Case-insensitive substring of the title.
-    pub title_contains: Option<String>,
+    /// Case-insensitive substring of the title or of the transcript (the finalized text, or
+    /// the finals stored so far while the meeting is still live); matched literally (`%`, `_`
+    /// are no wildcards) and by characters, so a Hangul word is found inside a longer one
+    /// ("회의록" in "회의록을"). A scan of the tenant's meetings: docs/decisions.md, "Transcript
+    /// search".
+    pub text_contains: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
     /// List soft-deleted meetings instead of live ones.
@@ -106,7 +110,11 @@ macro_rules! impl_meeting_store {
                 let query = sqlx::query_as(
                     "SELECT * FROM meetings WHERE tenant_id = $1 AND (deleted_at IS NOT NULL) = $2 \
                      AND ($3 IS NULL OR stt_status = $3) AND ($4 IS NULL OR host_id = $4) \
-                     AND ($5 IS NULL OR lower(title) LIKE $5 ESCAPE '\\') \
+                     AND ($5 IS NULL OR lower(title) LIKE $5 ESCAPE '\\' \
+                          OR lower(transcript_text) LIKE $5 ESCAPE '\\' \
+                          OR (stt_status = 'PROCESSING' AND EXISTS (SELECT 1 FROM transcript_finals f \
+                              WHERE f.tenant_id = $1 AND f.meeting_id = meetings.id \
+                              AND lower(f.text) LIKE $5 ESCAPE '\\'))) \
                      AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7) \
                      AND ($8 IS NULL OR (created_at, id) < ($8, $9)) \
                      ORDER BY created_at DESC, id DESC LIMIT $10",
@@ -115,7 +123,7 @@ macro_rules! impl_meeting_store {
                 .bind(filter.deleted)
                 .bind(filter.stt_status)
                 .bind(filter.host_id)
-                .bind(filter.title_contains.as_deref().map(like_pattern))
+                .bind(filter.text_contains.as_deref().map(like_pattern))
                 .bind(filter.created_from)
                 .bind(filter.created_to);
                 let key = |m: &Meeting| Cursor { created_at: m.created_at, id: m.id };

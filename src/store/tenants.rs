@@ -20,6 +20,7 @@ pub struct NewUser {
 pub struct TenantPatch {
     pub name: Option<String>,
     pub default_language: Option<Option<String>>,
+    pub default_model: Option<Option<String>>,
 }
 
 /// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
@@ -183,12 +184,14 @@ macro_rules! impl_tenant_store {
                 let tx = self.tenant_tx(tenant).await?;
                 let query = sqlx::query_as(
                     "UPDATE tenants SET name = COALESCE($2, name), \
-                     default_language = CASE WHEN $3 THEN $4 ELSE default_language END, updated_at = $5 \
+                     default_language = CASE WHEN $3 THEN $4 ELSE default_language END, \
+                     default_model = CASE WHEN $5 THEN $6 ELSE default_model END, updated_at = $7 \
                      WHERE id = $1 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(&patch.name)
                 .bind_nullable(patch.default_language)
+                .bind_nullable(patch.default_model)
                 .bind(now());
                 fetch_one_committed(tx, query).await
             }

@@ -9,6 +9,9 @@
 //! needs it in its name (`on_both_backends!` puts it in a `postgres` module).
 #![allow(dead_code)]
 
+#[cfg(feature = "opus")]
+pub mod containers;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -34,6 +37,41 @@ pub struct TestDb {
     /// Set on SQLite: the database file's URL, for raw-SQL checks.
     pub sqlite_url: Option<String>,
     _guard: Guard,
+}
+
+impl TestDb {
+    /// Makes the database unusable to the server for `hold`, as an outage would: on SQLite
+    /// another connection holds the write lock; on PostgreSQL the database refuses new
+    /// connections and the server's are terminated (what a restart does to them).
+    pub async fn outage(&self, hold: std::time::Duration) {
+        use sqlx::Connection as _;
+        match &self._guard {
+            Guard::Sqlite(_) => {
+                let url = self.sqlite_url.as_deref().expect("set on SQLite");
+                let mut lock = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+                tokio::time::sleep(hold).await;
+                sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+            }
+            Guard::Postgres { admin_url, name } => {
+                let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                    .bind(name)
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(hold).await;
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
 }
 
 enum Guard {
@@ -340,9 +378,9 @@ impl Drop for TestApp {
     }
 }
 
-/// A Node project under `tests/` (`sdk`, `browser`) with `package` installed by `npm ci` on first
-/// use; `None` (skip, with a note) without node unless `DDALKKAK_REQUIRE_MODELS=1`.
-pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Path> {
+/// A Node project under `tests/` (`sdk`, `browser`) with its dependencies installed by `npm ci` when
+/// missing or older than its lock file; `None` (skip, with a note) without node unless `DDALKKAK_REQUIRE_MODELS=1`.
+pub fn node_project(name: &str) -> Option<&'static std::path::Path> {
     let dir: &'static std::path::Path =
         Box::leak(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name).into_boxed_path());
     if std::process::Command::new("node").arg("--version").output().is_err() {
@@ -350,7 +388,11 @@ pub fn node_project(name: &str, package: &str) -> Option<&'static std::path::Pat
         eprintln!("node not found: tests/{name} skipped");
         return None;
     }
-    if !dir.join("node_modules").join(package).exists() {
+    // npm keeps a copy of the lock file it installed from; one older than the project's lock file
+    // means a dependency was added or changed since.
+    let modified = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
+    if installed.is_none() || installed < modified(dir.join("package-lock.json")) {
         let status = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(dir)
@@ -376,6 +418,7 @@ pub async fn finalized_live_meeting(
         title: title.into(),
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     for (i, (speaker, text)) in lines.iter().enumerate() {
@@ -391,6 +434,6 @@ pub async fn finalized_live_meeting(
         };
         s.append_final(tenant, f).await.unwrap();
     }
-    s.finalize_live_session(tenant, session.id, None, &Default::default()).await.unwrap();
+    s.finalize_live_session(tenant, session.id, None, None, &Default::default()).await.unwrap();
     meeting.id
 }

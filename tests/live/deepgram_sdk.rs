@@ -9,7 +9,7 @@ use crate::common;
 use std::path::Path;
 
 fn sdk_dir() -> Option<&'static Path> {
-    common::node_project("sdk", "@deepgram/sdk")
+    common::node_project("sdk")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

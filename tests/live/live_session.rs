@@ -68,15 +68,15 @@ pub(crate) struct Received {
 }
 
 impl Received {
-    fn of_type(&self, kind: &str) -> Vec<&Value> {
+    pub(crate) fn of_type(&self, kind: &str) -> Vec<&Value> {
         self.messages.iter().filter(|(_, m)| m["type"] == kind).map(|(_, m)| m).collect()
     }
 
-    fn finals(&self) -> Vec<&Value> {
+    pub(crate) fn finals(&self) -> Vec<&Value> {
         self.of_type("Results").into_iter().filter(|m| m["is_final"] == true).collect()
     }
 
-    fn final_text(&self) -> String {
+    pub(crate) fn final_text(&self) -> String {
         let texts: Vec<&str> = self.finals().iter().filter_map(|m| transcript(m)).filter(|t| !t.is_empty()).collect();
         texts.join(" ")
     }
@@ -532,9 +532,10 @@ fn hangul_share(text: &str) -> f64 {
 }
 
 /// tiny.en and base served at once: `language=ko` goes to base and decodes Korean (not an
-/// English translation), `language=multi` or `model=base` detect Korean on the
-/// first speech; English without parameters goes to tiny.en, English with `language=multi` is
-/// detected as English by base and stays English.
+/// English translation), `language=multi`, `language=ko,en` (detected among the two) or
+/// `model=base` detect Korean on the first speech; English without parameters goes to tiny.en,
+/// English with `language=multi` is detected as English by base and stays English. The meeting
+/// stores the language it was decoded in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn korean_sessions_are_transcribed_in_korean() {
     let root = common::model_paths();
@@ -546,7 +547,7 @@ async fn korean_sessions_are_transcribed_in_korean() {
     let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
     let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
     let (pcm, reference) = korean("azure_test_audio.flac");
-    for query in ["language=ko", "language=ko-KR", "language=multi", "model=base"] {
+    for query in ["language=ko", "language=ko-KR", "language=multi", "language=ko,en", "model=base"] {
         let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
         let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
         assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
@@ -555,6 +556,9 @@ async fn korean_sessions_are_transcribed_in_korean() {
         eprintln!("Korean, {query:?}: CER {:.1}%, {} finals\n{text}", error * 100.0, got.finals().len());
         assert!(hangul_share(&text) > 0.9, "{query}: not Korean: {text}");
         assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
+        let meeting_id = got.messages[0].1["meeting_id"].as_str().unwrap();
+        let (_, meeting) = app.get(&format!("/v1/meetings/{meeting_id}"), &key).await;
+        assert_eq!(meeting["language"], "ko", "{query}: the meeting's language");
     }
     let (pcm, reference) = sample();
     for (query, model) in [("", "whisper-tiny.en"), ("language=multi", "whisper-base")] {
@@ -567,6 +571,9 @@ async fn korean_sessions_are_transcribed_in_korean() {
         assert!(hangul_share(&text) < 0.05, "{query}: English detected and kept: {text}");
         let finals: Vec<&str> = got.finals().into_iter().filter_map(transcript).collect();
         assert!(wer(&reference, &text) < 0.35, "{query}: {finals:#?}");
+        let meeting_id = got.messages[0].1["meeting_id"].as_str().unwrap();
+        let (_, meeting) = app.get(&format!("/v1/meetings/{meeting_id}"), &key).await;
+        assert_eq!(meeting["language"], "en", "{query}: the meeting's language");
     }
     // A Korean tenant's clients need no parameters: the tenant's default language picks base.
     let (s, tenant) = app.patch("/v1/tenant", &key, json!({"default_language": "ko"})).await;
@@ -579,6 +586,16 @@ async fn korean_sessions_are_transcribed_in_korean() {
     assert!(ddalkkak_eval::wer::cer(&reference_ko, &text) < 0.35, "{text}");
     let (s, _) = app.patch("/v1/tenant", &key, json!({"default_language": "xx"})).await;
     assert_eq!(s, 422, "a language no served model knows");
+    // The tenant's default model, for clients that name neither a model nor a language: base
+    // detects Korean where the first served model (tiny.en) would write English.
+    let (s, _) = app.patch("/v1/tenant", &key, json!({"default_model": "tiny"})).await;
+    assert_eq!(s, 422, "a model not served");
+    let (s, tenant) = app.patch("/v1/tenant", &key, json!({"default_language": null, "default_model": "base"})).await;
+    assert_eq!(s, 200, "{tenant}");
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
+    let (got, _) = stream_pcm(ws, &pcm_ko, 4.0).await;
+    assert_eq!(got.finals()[0]["metadata"]["model_info"]["name"], "whisper-base");
+    assert!(hangul_share(&got.final_text()) > 0.9, "tenant default model base: {}", got.final_text());
     let (s, models) = app.get("/v1/models", &key).await;
     let ids: Vec<&str> = models["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!((s, ids), (200, vec!["tiny.en", "base"]));
@@ -586,6 +603,9 @@ async fn korean_sessions_are_transcribed_in_korean() {
     // Languages the model does not know are refused before the upgrade.
     let refused = connect(&app, "encoding=linear16&sample_rate=16000&language=xx", &key).await;
     assert!(matches!(refused, Err(WsError::Http(ref r)) if r.status() == 422), "{refused:?}");
+    let (status, problem, _) = refusal(connect(&app, "encoding=linear16&sample_rate=16000&language=ko,xx", &key).await);
+    assert_eq!((status, &problem["errors"][0]["field"]), (422, &json!("language")), "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("\"xx\""), "{problem}");
 }
 
 /// The status and problem+json body of a refusal before the upgrade.

@@ -11,6 +11,7 @@ mod common;
 mod bot_bridge;
 mod browser_e2e;
 mod cli;
+mod database_outage;
 mod deepgram_sdk;
 mod live_crash;
 mod live_session;

@@ -80,6 +80,7 @@ fn meeting(lines: Vec<TranscriptLine>) -> MeetingInput {
         date: chrono::NaiveDate::from_ymd_opt(2025, 3, 12).unwrap(),
         lines,
         attendees: vec!["Alice Kim".into(), "Bob Lee".into()],
+        language: None,
     }
 }
 

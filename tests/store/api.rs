@@ -141,6 +141,18 @@ async fn roles_limit_what_members_do(db: TestDb) {
     assert_eq!(tenant["default_language"], "ko");
     let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_language": null})).await;
     assert_eq!((s, tenant["default_language"].clone()), (200, Value::Null));
+    // The tenant's default model (sessions that name neither a model nor a language).
+    assert_eq!(tenant["default_model"], Value::Null);
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_model": " Whisper-Base"})).await;
+    assert_eq!((s, tenant["default_model"].as_str()), (200, Some("base")), "{tenant}");
+    for bad in ["", "base model", "-x", "x".repeat(65).as_str()] {
+        let (s, body) = app.patch("/v1/tenant", &admin, json!({"default_model": bad})).await;
+        assert_eq!((s, body["errors"][0]["field"].as_str()), (422, Some("default_model")), "{bad:?}: {body}");
+    }
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"name": "Acme"})).await;
+    assert_eq!((s, tenant["default_model"].as_str()), (200, Some("base")), "other fields leave it");
+    let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_model": null})).await;
+    assert_eq!((s, tenant["default_model"].clone()), (200, Value::Null));
     // An ADMIN can neither mint a key that acts as the OWNER nor revoke the OWNER's keys …
     let (s, body) = app.post("/v1/api-keys", &admin, json!({"name": "mine now", "user_id": t.owner.id})).await;
     assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
@@ -331,6 +343,12 @@ async fn meetings_list_filters_and_cursor(db: TestDb) {
     let (s, transcript) =
         app.get(&format!("/v1/meetings/{}/transcript", found["items"][0]["id"].as_str().unwrap()), k).await;
     assert_eq!((s, transcript["stt_status"].as_str()), (200, Some("PENDING")));
+    // `q` searches transcripts too, Hangul percent-encoded in the URL, inside a longer word.
+    let lines = [(0, "다음 주 회의록을 공유하겠습니다.")];
+    let id = common::finalized_live_meeting(app.store(), t.tenant.id, t.owner.id, "Weekly", &lines).await;
+    let (s, found) = app.get("/v1/meetings?q=%ED%9A%8C%EC%9D%98%EB%A1%9D", k).await; // 회의록
+    let ids: Vec<&str> = found["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!((s, ids), (200, vec![id.to_string().as_str()]), "{found}");
 }
 
 async fn tasks_follow_the_rules(db: TestDb) {

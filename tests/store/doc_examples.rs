@@ -66,6 +66,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
         title: "Documented".into(),
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = app.store().start_live_session(t.tenant.id, live).await.unwrap();
     let last = NewFinal {
@@ -79,7 +80,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
         words: Vec::new(),
     };
     app.store().append_final(t.tenant.id, last).await.unwrap();
-    app.store().finalize_live_session(t.tenant.id, session.id, Some(4.0), &Default::default()).await.unwrap();
+    app.store().finalize_live_session(t.tenant.id, session.id, Some(4.0), None, &Default::default()).await.unwrap();
 
     let out = documents(&run(&app, &block(&readme, "sign-in"), dir.path(), &[("KEY", key)]).await);
     assert_eq!(out.len(), 2, "{out:?}");
@@ -100,5 +101,5 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
     let id = meeting.id.to_string();
     run(&app, &block(&readme, "transcript"), dir.path(), &[("KEY", key), ("MEETING", &id)]).await;
     let srt = std::fs::read_to_string(dir.path().join(format!("meeting-{id}.srt"))).unwrap();
-    assert_eq!(srt, "1\n00:00:01,500 --> 00:00:03,250\nWelcome to the weekly sync.\n\n");
+    assert_eq!(srt, "1\n00:00:01,500 --> 00:00:03,250\n[Speaker 1] Welcome to the weekly sync.\n\n");
 }

@@ -12,5 +12,6 @@ mod doc_examples;
 mod job_queue;
 mod postgres_rls;
 mod schema_parity;
+mod session_sweeper;
 mod store_contract;
 mod web_pages;

@@ -19,9 +19,11 @@ on_both_backends!(
     hard_deletes_follow_the_fk_policies,
     tenant_delete_cascades_to_everything_and_spares_others,
     one_active_session_per_socket_and_one_session_per_meeting,
+    a_live_meeting_keeps_the_language_it_was_transcribed_in,
     one_integration_per_service_per_tenant,
     soft_deleted_rows_vanish_from_lists_and_come_back,
     meetings_page_by_cursor_with_filters,
+    meetings_are_found_by_their_transcript_in_hangul,
     cross_tenant_ids_are_not_found,
     updated_at_is_maintained,
     usage_is_counted_per_day,
@@ -288,6 +290,55 @@ async fn one_active_session_per_socket_and_one_session_per_meeting(db: TestDb) {
     assert_eq!(s.list_realtime_sessions(tid, None).await.unwrap().len(), 2);
 }
 
+async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let live = |language: Option<&str>| NewLiveSession {
+        host_id: host,
+        title: "주간 회의".into(),
+        socket_id: Uuid::new_v4().to_string(),
+        server_instance: "test".into(),
+        language: language.map(str::to_owned),
+    };
+    // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
+    let (session, fixed) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
+    assert_eq!(fixed.language.as_deref(), Some("ko"));
+    let finalized = s.finalize_live_session(tid, session.id, None, None, &Default::default()).await.unwrap();
+    assert_eq!(finalized.language.as_deref(), Some("ko"));
+    // A detected one arrives with the finalization, and is in the meeting's JSON.
+    let (session, detected) = s.start_live_session(tid, live(None)).await.unwrap();
+    assert_eq!(detected.language, None);
+    assert_eq!(
+        constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR"), &Default::default()).await),
+        "chk_meetings_language"
+    );
+    s.finalize_live_session(tid, session.id, None, Some("en"), &Default::default()).await.unwrap();
+    let stored = s.get_meeting(tid, detected.id).await.unwrap();
+    assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
+    // The intelligence job reads it: the minutes' language is the stored one.
+    assert_eq!(ddalkkak::jobs::meeting_input(&stored, Vec::new()).minutes_language(), Some("en"));
+    assert_eq!(ddalkkak::jobs::meeting_input(&finalized, Vec::new()).minutes_language(), Some("ko"));
+    let listed = s.list_meetings(tid, &MeetingFilter::default(), None, 10).await.unwrap().items;
+    assert!(listed.iter().any(|m| m.id == detected.id && m.language.as_deref() == Some("en")));
+    // A language locked mid-session is stored at once: crash recovery (finalizing with none)
+    // keeps it.
+    let (recovered, locked) = s.start_live_session(tid, live(None)).await.unwrap();
+    s.set_meeting_language(tid, locked.id, "ko").await.unwrap();
+    assert_eq!(
+        s.finalize_live_session(tid, recovered.id, None, None, &Default::default()).await.unwrap().language.as_deref(),
+        Some("ko")
+    );
+    let other = tenant(s, "other").await;
+    not_found(s.set_meeting_language(other.tenant.id, locked.id, "en").await);
+    assert_eq!(constraint(s.set_meeting_language(tid, locked.id, "Korean").await), "chk_meetings_language");
+    // Finalizing again changes nothing.
+    let again = s.finalize_live_session(tid, session.id, None, Some("ja"), &Default::default()).await.unwrap();
+    assert_eq!(again.language.as_deref(), Some("en"));
+    // Meetings registered without a live session have none.
+    assert_eq!(s.create_meeting(tid, meeting(host, "registered")).await.unwrap().language, None);
+}
+
 async fn one_integration_per_service_per_tenant(db: TestDb) {
     let s = &*db.store;
     let a = tenant(s, "a").await.tenant.id;
@@ -390,11 +441,11 @@ async fn meetings_page_by_cursor_with_filters(db: TestDb) {
     let by_host = MeetingFilter { host_id: Some(other_host.id), ..Default::default() };
     assert_eq!(s.list_meetings(tid, &by_host, None, 100).await.unwrap().items.len(), 11);
     // `%` and `_` in the search text match literally.
-    let search = MeetingFilter { title_contains: Some("50% DONE_".into()), ..Default::default() };
+    let search = MeetingFilter { text_contains: Some("50% DONE_".into()), ..Default::default() };
     let found = s.list_meetings(tid, &search, None, 100).await.unwrap().items;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].title, "50% done_review");
-    let literal = MeetingFilter { title_contains: Some("g_1".into()), ..Default::default() };
+    let literal = MeetingFilter { text_contains: Some("g_1".into()), ..Default::default() };
     assert!(s.list_meetings(tid, &literal, None, 100).await.unwrap().items.is_empty());
     let status = MeetingFilter { stt_status: Some(SttStatus::Completed), ..Default::default() };
     assert!(s.list_meetings(tid, &status, None, 100).await.unwrap().items.is_empty());
@@ -402,6 +453,66 @@ async fn meetings_page_by_cursor_with_filters(db: TestDb) {
     assert!(s.list_meetings(tid, &future, None, 100).await.unwrap().items.is_empty());
     let past = MeetingFilter { created_to: Some(now() + Duration::hours(1)), ..Default::default() };
     assert_eq!(s.list_meetings(tid, &past, None, 100).await.unwrap().items.len(), 23);
+}
+
+async fn meetings_are_found_by_their_transcript_in_hangul(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let lines = [(0, "오늘 회의록을 공유하겠습니다."), (1, "Rollout is 50% done_ now.")];
+    let finalized = crate::common::finalized_live_meeting(s, tid, host, "Weekly sync", &lines).await;
+    s.create_meeting(tid, meeting(host, "예산 회의록 검토")).await.unwrap();
+    // A meeting still live: the finals stored so far are searched.
+    let live = NewLiveSession {
+        host_id: host,
+        title: "Standup".into(),
+        socket_id: Uuid::new_v4().to_string(),
+        server_instance: "test".into(),
+        language: Some("ko".into()),
+    };
+    let (session, ongoing) = s.start_live_session(tid, live).await.unwrap();
+    let words = Vec::new();
+    let f = NewFinal {
+        session_id: session.id,
+        meeting_id: ongoing.id,
+        seq: 0,
+        start_ms: 0,
+        end_ms: 900,
+        speaker: None,
+        text: "예산안 먼저 볼까요?".into(),
+        words,
+    };
+    s.append_final(tid, f).await.unwrap();
+    // Another tenant's identical meeting is never found.
+    let other = tenant(s, "other").await;
+    crate::common::finalized_live_meeting(s, other.tenant.id, other.owner.id, "Weekly sync", &lines).await;
+
+    let titles = |q: &str| {
+        let filter = MeetingFilter { text_contains: Some(q.into()), ..Default::default() };
+        async move {
+            let mut found: Vec<String> =
+                s.list_meetings(tid, &filter, None, 100).await.unwrap().items.into_iter().map(|m| m.title).collect();
+            found.sort();
+            found
+        }
+    };
+    // Inside a longer word ("회의록을"), in the title or the transcript.
+    assert_eq!(titles("회의록").await, ["Weekly sync", "예산 회의록 검토"]);
+    assert_eq!(titles("록을 공유").await, ["Weekly sync"], "across a space");
+    assert_eq!(titles("회의록들").await, Vec::<String>::new());
+    // Two syllables (a common Korean word length) and a live meeting's stored finals.
+    assert_eq!(titles("예산").await, ["Standup", "예산 회의록 검토"]);
+    assert_eq!(titles("예산안").await, ["Standup"]);
+    // Case-insensitive for Latin text, and `%`/`_` literal.
+    assert_eq!(titles("ROLLOUT").await, ["Weekly sync"]);
+    assert_eq!(titles("50% DONE_").await, ["Weekly sync"]);
+    assert_eq!(titles("50_ done").await, Vec::<String>::new());
+    assert_eq!(titles("s_ync").await, Vec::<String>::new());
+    // Once finalized, the meeting's text is what is searched.
+    s.finalize_live_session(tid, session.id, Some(1.0), None, &Default::default()).await.unwrap();
+    assert_eq!(titles("예산안").await, ["Standup"]);
+    s.soft_delete_meeting(tid, finalized).await.unwrap();
+    assert_eq!(titles("회의록").await, ["예산 회의록 검토"], "soft-deleted meetings are left out");
 }
 
 async fn cross_tenant_ids_are_not_found(db: TestDb) {
@@ -618,6 +729,7 @@ async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
         title: "m".into(),
         socket_id: "s".into(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = s.start_live_session(tid, live).await.unwrap();
     for (seq, speaker) in [(0, 4), (1, 2), (2, 7)] {
@@ -633,7 +745,7 @@ async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
         };
         s.append_final(tid, f).await.unwrap();
     }
-    s.finalize_live_session(tid, session.id, None, &Default::default()).await.unwrap();
+    s.finalize_live_session(tid, session.id, None, None, &Default::default()).await.unwrap();
     let m = s.name_meeting_speaker(tid, meeting.id, 0, Some(ana.id)).await.unwrap();
     let labels = m.speaker_labels.unwrap().0;
     // Stored in order of appearance: the diarizer's 4, 2, 7 are 0, 1, 2.

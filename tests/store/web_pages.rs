@@ -85,7 +85,13 @@ async fn pages_are_served_with_a_strict_policy_and_every_asset_they_use(db: Test
         assert_eq!(header(&headers, header::CONTENT_TYPE), expected, "{path}");
         if path.ends_with(".js") {
             assert!(!body.contains("http://") && !body.contains("https://"), "{path} reaches off-site");
-            assert!(!body.contains("localStorage") && !body.contains("sessionStorage"), "{path} stores things");
+            // Nothing is kept in the browser but the UI language the user picked.
+            let stores = body.contains("localStorage") || body.contains("sessionStorage");
+            assert!(!stores || path == "/assets/i18n.js", "{path} stores things");
+            if path == "/assets/i18n.js" {
+                let keys: Vec<&str> = body.match_indices("Item(").map(|(i, _)| &body[i + 5..][..9]).collect();
+                assert!(!body.contains("sessionStorage") && keys.iter().all(|k| *k == "STORE_KEY"), "{keys:?}");
+            }
             queue.extend(references(&body));
         }
     }
@@ -225,6 +231,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         title: "Subtitled".into(),
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
+        language: None,
     };
     let (session, meeting) = store.start_live_session(t.tenant.id, live).await.unwrap();
     for (seq, (start_ms, end_ms, speaker, text)) in
@@ -244,7 +251,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         };
         store.append_final(t.tenant.id, f).await.unwrap();
     }
-    store.finalize_live_session(t.tenant.id, session.id, Some(10.0), &Default::default()).await.unwrap();
+    store.finalize_live_session(t.tenant.id, session.id, Some(10.0), None, &Default::default()).await.unwrap();
     let path = |format: &str| format!("/v1/meetings/{}/transcript?format={format}", meeting.id);
     let download = |format: &'static str| {
         let url = app.url(&path(format));
@@ -264,7 +271,10 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         format!("attachment; filename=\"meeting-{}.srt\"", meeting.id)
     );
     // The empty final (an acknowledged Finalize) is no cue.
-    assert_eq!(srt, "1\n00:00:06,680 --> 00:00:07,160\nHello?\n\n2\n00:00:07,634 --> 00:00:08,155\nHello.\n\n");
+    assert_eq!(
+        srt,
+        "1\n00:00:06,680 --> 00:00:07,160\n[Speaker 1] Hello?\n\n2\n00:00:07,634 --> 00:00:08,155\n[Speaker 2] Hello.\n\n"
+    );
     let (headers, vtt) = download("vtt").await;
     assert_eq!(header(&headers, header::CONTENT_TYPE), "text/vtt; charset=utf-8");
     assert_eq!(

@@ -6,10 +6,11 @@
 //! waiting, whose receiver then sees [`InferenceError::Superseded`]; so under load each stream
 //! gets fewer, fresher partials instead of a growing backlog. A worker takes the first request
 //! it finds plus whatever else is waiting (up to `max_batch`, finals first), runs their encoder
-//! windows as one batch and decodes each. Each request carries its session's language (`None`:
-//! detected on the utterance by a multilingual model), so sessions in different languages share
-//! one batch. A session waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]):
-//! finals are never refused for load, the session's own reading pauses instead.
+//! windows as one batch and decodes each. Each request carries its session's
+//! [`LanguageChoice`] (fixed, or detected on the utterance by a multilingual model, possibly
+//! among a few languages), so sessions in different languages share one batch. A session
+//! waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]): finals are never
+//! refused for load, the session's own reading pauses instead.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use tokio::sync::{Notify, oneshot, watch};
 
 use super::decoding::{self, DecodeOptions};
 use super::model::Precision;
-use super::transcriber::{EncoderWindow, Transcriber, UtteranceText};
+use super::transcriber::{EncoderWindow, LanguageChoice, Transcriber, UtteranceText};
 use crate::inference::worker::{ModelWorker, Served, WorkQueue, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
@@ -30,8 +31,8 @@ type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
 struct AsrRequest {
     audio: Vec<f32>,
-    /// Language to decode in; `None`: detected (multilingual models) or English.
-    language: Option<String>,
+    /// Fixed, or detected (among all languages or a few); English-only models ignore it.
+    language: LanguageChoice,
     /// The stream a partial belongs to; `None` for finals.
     partial_of: Option<u64>,
     reply: Reply,
@@ -186,7 +187,7 @@ pub type Pending = oneshot::Receiver<Result<UtteranceText, InferenceError>>;
 
 impl AsrHandle {
     /// Queues a final, waiting while the finals lane is full; fails only when the engine stopped.
-    pub async fn submit(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, InferenceError> {
+    pub async fn submit(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, InferenceError> {
         let mut request = (audio, language);
         loop {
             // Registered before the check, so a worker that makes room in between still wakes us.
@@ -202,11 +203,11 @@ impl AsrHandle {
     }
 
     /// Queues a final, or refuses at once with `Overloaded` when the finals lane is full.
-    pub fn try_submit_final(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, InferenceError> {
+    pub fn try_submit_final(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, InferenceError> {
         self.try_submit(audio, language).map_err(InferenceError::from)
     }
 
-    fn try_submit(&self, audio: Vec<f32>, language: Option<String>) -> Result<Pending, Refused> {
+    fn try_submit(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, Refused> {
         let mut lanes = self.queue.lock();
         if lanes.closed {
             return Err(Refused::Stopped);
@@ -231,7 +232,7 @@ impl AsrHandle {
         &self,
         stream: u64,
         audio: Vec<f32>,
-        language: Option<String>,
+        language: LanguageChoice,
     ) -> Result<Pending, InferenceError> {
         let (reply, rx) = oneshot::channel();
         let mut lanes = self.queue.lock();
@@ -259,7 +260,7 @@ impl AsrHandle {
 
 /// Why a final was not queued; a full lane hands the request back for another try.
 enum Refused {
-    Full(Vec<f32>, Option<String>),
+    Full(Vec<f32>, LanguageChoice),
     Stopped,
 }
 
@@ -283,7 +284,7 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
     let partials = batch[0].partial_of.is_some();
     let window = if partials { config.partial_window } else { config.window };
     let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
-    let languages: Vec<Option<&str>> = batch.iter().map(|r| r.language.as_deref()).collect();
+    let languages: Vec<LanguageChoice> = batch.iter().map(|r| r.language.clone()).collect();
     match transcribe(transcriber, &audio, &languages, window, !partials, &config.options) {
         Ok(results) => {
             for (request, segments) in batch.into_iter().zip(results) {
@@ -309,7 +310,7 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
 fn transcribe(
     transcriber: &mut Transcriber,
     audio: &[&[f32]],
-    languages: &[Option<&str>],
+    languages: &[LanguageChoice],
     window: EncoderWindow,
     recheck: bool,
     options: &DecodeOptions,
@@ -327,7 +328,10 @@ fn transcribe(
             transcriber.window = EncoderWindow::Full;
             let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
             // The language the first pass used (detected or asked) holds for the second.
-            let again_languages: Vec<Option<&str>> = looping.iter().map(|&i| results[i].language.as_deref()).collect();
+            let again_languages: Vec<LanguageChoice> = looping
+                .iter()
+                .map(|&i| results[i].language.clone().map_or(LanguageChoice::Detect, LanguageChoice::Fixed))
+                .collect();
             for (i, text) in
                 looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_languages, options)?)
             {

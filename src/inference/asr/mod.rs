@@ -13,4 +13,4 @@ pub mod transcriber;
 pub use decoding::{DecodeOptions, WindowResult};
 pub use engine::{AsrEngine, AsrHandle, EngineConfig};
 pub use model::{Precision, WhisperModel};
-pub use transcriber::{EncoderWindow, Segment, Transcriber, UtteranceText};
+pub use transcriber::{EncoderWindow, LanguageChoice, Segment, Transcriber, UtteranceText};

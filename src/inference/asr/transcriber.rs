@@ -79,12 +79,17 @@ impl Transcriber {
     }
 
     /// The most likely language of an encoded window (multilingual models): the decoder's
-    /// distribution over language tokens after start-of-transcript. Returns (code, probability).
-    pub fn detect_language(&mut self, cross: &CrossKv) -> Result<(String, f32), InferenceError> {
+    /// distribution over language tokens after start-of-transcript, restricted to `among` when
+    /// given. Returns (code, probability).
+    pub fn detect_language(
+        &mut self,
+        cross: &CrossKv,
+        among: Option<&[String]>,
+    ) -> Result<(String, f32), InferenceError> {
         let config = std::sync::Arc::clone(&self.model.config);
         let mut cache = self.model.empty_cache(1)?;
         let logits = self.model.step(&[vec![config.tokens.sot]], cross, &mut cache, None)?.last.remove(0);
-        Ok(most_likely_language(&config.tokens.languages, &logits))
+        Ok(most_likely_language(&config.tokens.languages, &logits, among))
     }
 
     /// Frames an encoder window of `content` frames is run with.
@@ -184,7 +189,7 @@ impl Transcriber {
             let size = N_FRAMES.min(content_frames);
             let frames = self.encoder_frames(size);
             let cross = self.model.encode(features.window(0, size, frames), 1, frames)?;
-            let (language, probability) = self.detect_language(&cross)?;
+            let (language, probability) = self.detect_language(&cross, None)?;
             tracing::info!(%language, probability, "detected language");
             first_cross = Some(cross);
             detected = DecodeOptions { language: Some(language), ..options.clone() };
@@ -229,13 +234,13 @@ impl Transcriber {
     }
 
     /// Transcribes several independent utterances (each at most 30 s) at once: their encoder
-    /// windows run as one batch, then each is decoded on its own, in `languages[i]` when given,
-    /// else in `options.language`, else (multilingual models) in the language detected on it.
-    /// Used by the engine to serve many live sessions with one model.
+    /// windows run as one batch, then each is decoded on its own, as `languages[i]` says; an
+    /// utterance without an entry, or one to detect, is decoded in `options.language` when it
+    /// is set. Used by the engine to serve many live sessions with one model.
     pub fn transcribe_utterances(
         &mut self,
         utterances: &[&[f32]],
-        languages: &[Option<&str>],
+        languages: &[LanguageChoice],
         options: &DecodeOptions,
     ) -> Result<Vec<UtteranceText>, InferenceError> {
         if utterances.is_empty() {
@@ -253,12 +258,20 @@ impl Transcriber {
         let mut out = Vec::with_capacity(features.len());
         for (i, &size) in sizes.iter().enumerate() {
             let one = self.model.select_cross(&cross, i)?;
-            let asked = languages.get(i).copied().flatten().or(options.language.as_deref()).map(str::to_owned);
-            let (language, language_probability) = match asked {
+            let choice = match (languages.get(i), &options.language) {
+                (Some(LanguageChoice::Detect) | None, Some(fixed)) => LanguageChoice::Fixed(fixed.clone()),
+                (Some(choice), _) => choice.clone(),
+                (None, None) => LanguageChoice::Detect,
+            };
+            let (language, language_probability) = match &choice {
                 _ if !self.model.config.multilingual => (None, None),
-                Some(language) => (Some(language), None),
-                None => {
-                    let (language, p) = self.detect_language(&one)?;
+                LanguageChoice::Fixed(language) => (Some(language.clone()), None),
+                LanguageChoice::Detect => {
+                    let (language, p) = self.detect_language(&one, None)?;
+                    (Some(language), Some(p))
+                }
+                LanguageChoice::DetectAmong(among) => {
+                    let (language, p) = self.detect_language(&one, Some(&among[..]))?;
                     (Some(language), Some(p))
                 }
             };
@@ -280,6 +293,29 @@ impl Transcriber {
             self.model.config.tokens.languages.keys().cloned().collect()
         } else {
             Vec::new()
+        }
+    }
+}
+
+/// The language an utterance is decoded in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LanguageChoice {
+    /// Detected on the utterance (multilingual models); English for an English-only model.
+    #[default]
+    Detect,
+    /// Detected, but only among these codes (every other language token is masked), so a
+    /// Korean/English team's accented English is never taken for, say, Japanese.
+    DetectAmong(std::sync::Arc<[String]>),
+    /// Decoded in this language, no detection.
+    Fixed(String),
+}
+
+impl LanguageChoice {
+    /// The language when it is fixed.
+    pub fn fixed(&self) -> Option<&str> {
+        match self {
+            LanguageChoice::Fixed(code) => Some(code),
+            _ => None,
         }
     }
 }
@@ -333,15 +369,27 @@ impl Transcriber {
     }
 }
 
-/// The language whose token has the highest probability among the language tokens.
-fn most_likely_language(languages: &std::collections::BTreeMap<String, u32>, logits: &[f32]) -> (String, f32) {
-    let max = languages.values().map(|&id| logits[id as usize]).fold(f32::NEG_INFINITY, f32::max);
-    let total: f32 = languages.values().map(|&id| (logits[id as usize] - max).exp()).sum();
-    let (code, id) = languages
-        .iter()
-        .max_by(|a, b| logits[*a.1 as usize].total_cmp(&logits[*b.1 as usize]))
+/// The language whose token has the highest probability among the language tokens, or among
+/// those of `among` (the others masked out: the probability is renormalized over the allowed
+/// ones). Codes the model does not know are ignored; if none is left, every language counts.
+fn most_likely_language(
+    languages: &std::collections::BTreeMap<String, u32>,
+    logits: &[f32],
+    among: Option<&[String]>,
+) -> (String, f32) {
+    let allowed = |code: &String| among.is_none_or(|among| among.contains(code));
+    let mut candidates: Vec<(&String, u32)> =
+        languages.iter().filter(|(code, _)| allowed(code)).map(|(c, &id)| (c, id)).collect();
+    if candidates.is_empty() {
+        candidates = languages.iter().map(|(c, &id)| (c, id)).collect();
+    }
+    let max = candidates.iter().map(|&(_, id)| logits[id as usize]).fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = candidates.iter().map(|&(_, id)| (logits[id as usize] - max).exp()).sum();
+    let (code, id) = candidates
+        .into_iter()
+        .max_by(|a, b| logits[a.1 as usize].total_cmp(&logits[b.1 as usize]))
         .expect("a multilingual model has languages");
-    (code.clone(), (logits[*id as usize] - max).exp() / total)
+    (code.clone(), (logits[id as usize] - max).exp() / total)
 }
 
 struct WindowOutcome {
@@ -406,9 +454,33 @@ mod tests {
         let mut logits = vec![0.0f32; 8];
         logits[0] = 50.0; // a non-language token is ignored
         logits[5] = 2.0;
-        let (code, p) = most_likely_language(&languages, &logits);
+        let (code, p) = most_likely_language(&languages, &logits, None);
         assert_eq!(code, "ko");
         assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn detection_among_a_list_masks_the_other_languages() {
+        let languages: std::collections::BTreeMap<String, u32> =
+            [("en", 3), ("ja", 4), ("ko", 5), ("zh", 6)].into_iter().map(|(c, id)| (c.to_owned(), id)).collect();
+        let mut logits = vec![0.0f32; 8];
+        logits[0] = 50.0; // not a language token
+        logits[4] = 9.0; // Japanese is the most likely overall…
+        logits[6] = 8.0;
+        logits[5] = 3.0;
+        logits[3] = 1.0;
+        assert_eq!(most_likely_language(&languages, &logits, None).0, "ja");
+        // …but Korean among Korean and English, its probability over those two only.
+        let among = ["ko".to_owned(), "en".to_owned()];
+        let (code, p) = most_likely_language(&languages, &logits, Some(&among[..]));
+        assert_eq!(code, "ko");
+        assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6, "{p}");
+        // A single allowed language is certain; unknown codes are ignored, and a list of only
+        // unknown codes falls back to every language.
+        let only = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["en"]).as_slice())), ("en".to_owned(), 1.0));
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["xx", "ko"]).as_slice())).0, "ko");
+        assert_eq!(most_likely_language(&languages, &logits, Some(only(&["xx"]).as_slice())).0, "ja");
     }
 
     #[test]

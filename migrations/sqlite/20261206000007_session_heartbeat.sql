@@ -1,0 +1,2 @@
+-- See the PostgreSQL migration of the same version.
+ALTER TABLE realtime_sessions ADD COLUMN heartbeat_at TEXT;
