@@ -49,7 +49,7 @@ pub struct MeetingListQuery {
     pub q: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
-    /// List soft-deleted meetings instead.
+    /// List soft-deleted meetings instead (ADMIN).
     #[serde(default)]
     pub deleted: bool,
     /// 1..=100, default 20.
@@ -131,6 +131,10 @@ pub async fn list(
     who: Principal,
     ApiQuery(q): ApiQuery<MeetingListQuery>,
 ) -> ApiResult<Json<MeetingPage>> {
+    // Deleted meetings (with their transcripts) are for those who may restore them.
+    if q.deleted {
+        who.require(Role::Admin)?;
+    }
     let limit = pagination::limit(q.limit)?;
     let after = pagination::decode(q.cursor.as_deref())?;
     let filter = MeetingFilter {

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiResult, Problem};
+use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, double_option, pagination};
-use crate::domain::{Task, TaskStatus};
+use crate::domain::{Role, Task, TaskStatus};
 use crate::store::{NewTask, TaskFilter, TaskPatch};
 use crate::validate::Validator;
 
@@ -57,6 +57,7 @@ pub struct TaskListQuery {
     pub status: Option<TaskStatus>,
     pub assignee_id: Option<Uuid>,
     pub meeting_id: Option<Uuid>,
+    /// List soft-deleted tasks instead (ADMIN).
     #[serde(default)]
     pub deleted: bool,
     pub limit: Option<u32>,
@@ -98,6 +99,9 @@ pub async fn list(
     who: Principal,
     ApiQuery(q): ApiQuery<TaskListQuery>,
 ) -> ApiResult<Json<TaskPage>> {
+    if q.deleted {
+        who.require(Role::Admin)?;
+    }
     let limit = pagination::limit(q.limit)?;
     let after = pagination::decode(q.cursor.as_deref())?;
     let filter =
@@ -120,6 +124,7 @@ pub async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateTask>,
 ) -> ApiResult<Json<Task>> {
+    require_task_manager(&state, &who, id).await?;
     let mut v = Validator::new();
     v.opt_text("title", body.title.as_deref(), 200);
     v.finish()?;
@@ -141,6 +146,7 @@ pub async fn delete(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
+    require_task_manager(&state, &who, id).await?;
     state.store.soft_delete_task(who.tenant_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,5 +158,24 @@ pub async fn restore(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Task>> {
+    who.require(Role::Admin)?;
     Ok(Json(state.store.restore_task(who.tenant_id, id).await?))
+}
+
+/// A MEMBER manages the tasks assigned to them or to nobody, and the tasks of meetings they
+/// host; any other task takes ADMIN (as do deleted ones: listing and restoring them).
+async fn require_task_manager(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<()> {
+    if who.role.at_least(Role::Admin) {
+        return Ok(());
+    }
+    let task = state.store.get_task(who.tenant_id, id).await?;
+    if task.assignee_id.is_none_or(|a| a == who.user_id) {
+        return Ok(());
+    }
+    if let Some(meeting) = task.meeting_id
+        && state.store.get_meeting(who.tenant_id, meeting).await.is_ok_and(|m| m.host_id == who.user_id)
+    {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden("a MEMBER manages tasks assigned to them or to nobody, and those of meetings they host"))
 }

@@ -20,7 +20,7 @@ mod common;
 use std::sync::OnceLock;
 
 use bolero::{TypeGenerator, check};
-use ddalkkak::audio::{Encoding, MAX_MESSAGE_SECONDS, MODEL_RATE, OggDemuxer, StreamDecoder, WebmDemuxer};
+use ddalkkak::audio::{AudioError, Encoding, MAX_MESSAGE_SECONDS, MODEL_RATE, OggDemuxer, StreamDecoder, WebmDemuxer};
 use ddalkkak::session::{ControlMessage, ListenParams};
 
 /// Random inputs per target under a plain `cargo test` (a few seconds on two cores).
@@ -112,12 +112,12 @@ fn decode_all(encoding: Option<Encoding>, rate: Option<u32>, channels: usize, pi
     assert!(decoder.finish().len() <= MODEL_RATE as usize);
 }
 
-fn demux_ogg(pieces: &[&[u8]]) {
-    let mut demuxer = OggDemuxer::default();
+/// Feeds `pieces` to a demuxer's `push`: no panic, and never more packet bytes than input.
+fn demux(pieces: &[&[u8]], mut push: impl FnMut(&[u8]) -> Result<Vec<Vec<u8>>, AudioError>) {
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     let mut out = 0;
     for piece in pieces {
-        match demuxer.push(piece) {
+        match push(piece) {
             Ok(packets) => out += packets.iter().map(Vec::len).sum::<usize>(),
             Err(_) => return,
         }
@@ -125,17 +125,14 @@ fn demux_ogg(pieces: &[&[u8]]) {
     assert!(out <= total, "{out} packet bytes from {total} input bytes");
 }
 
+fn demux_ogg(pieces: &[&[u8]]) {
+    let mut demuxer = OggDemuxer::default();
+    demux(pieces, |piece| demuxer.push(piece));
+}
+
 fn demux_webm(pieces: &[&[u8]]) {
     let mut demuxer = WebmDemuxer::default();
-    let total: usize = pieces.iter().map(|p| p.len()).sum();
-    let mut out = 0;
-    for piece in pieces {
-        match demuxer.push(piece) {
-            Ok(packets) => out += packets.iter().map(Vec::len).sum::<usize>(),
-            Err(_) => return,
-        }
-    }
-    assert!(out <= total, "{out} packet bytes from {total} input bytes");
+    demux(pieces, |piece| demuxer.push(piece));
 }
 
 #[test]
@@ -273,14 +270,8 @@ fn listen_query() {
             "wait_for_action_items",
             "token",
         ];
-        let query: String = pairs
-            .iter()
-            .map(|(name, value)| {
-                let name = NAMES[*name as usize % NAMES.len()];
-                format!("{name}={}", urlencode(value))
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        let query =
+            query_string(pairs.iter().map(|(name, value)| (NAMES[*name as usize % NAMES.len()], value.as_str())));
         let uri: axum::http::Uri = match format!("/v1/listen?{query}").parse() {
             Ok(uri) => uri,
             Err(_) => return,
@@ -294,13 +285,11 @@ fn listen_query() {
     });
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `name=value&…`, form-encoded as a client's URL library would.
+fn query_string<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut url = reqwest::Url::parse("http://server/").expect("a valid base");
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap_or_default().to_owned()
 }
 
 // ---- REST -----------------------------------------------------------------------------------
@@ -496,23 +485,22 @@ fn rest_bodies_and_queries() {
         // Reached through the static, not captured: the closure must be unwind-safe.
         let s = server();
         let (method, template) = ENDPOINTS[r.endpoint as usize % ENDPOINTS.len()];
-        let id = match scalar(&r.id, &s.ids) {
-            serde_json::Value::String(id) => urlencode(&id),
+        let text = |v: serde_json::Value| match v {
+            serde_json::Value::String(v) => v,
             other => other.to_string(),
         };
-        let query: Vec<String> = r
+        // The id as one path segment, percent-encoded.
+        let mut url = reqwest::Url::parse("http://server/").expect("a valid base");
+        url.path_segments_mut().expect("a base").push(&text(scalar(&r.id, &s.ids)));
+        let id = url.path().trim_start_matches('/').to_owned();
+        let values: Vec<(&str, String)> = r
             .query
             .iter()
             .take(6)
-            .map(|(k, v)| {
-                let v = match scalar(v, &s.ids) {
-                    serde_json::Value::String(v) => v,
-                    other => other.to_string(),
-                };
-                format!("{}={}", QUERY_NAMES[*k as usize % QUERY_NAMES.len()], urlencode(&v))
-            })
+            .map(|(k, v)| (QUERY_NAMES[*k as usize % QUERY_NAMES.len()], text(scalar(v, &s.ids))))
             .collect();
-        let path = format!("{}?{}", template.replace("{id}", &id), query.join("&"));
+        let query = query_string(values.iter().map(|(k, v)| (*k, v.as_str())));
+        let path = format!("{}?{query}", template.replace("{id}", &id));
         let body = match &r.body {
             Body::Object(fields) => object(fields.iter().map(|(k, v)| (*k, value(v, &s.ids)))).to_string().into_bytes(),
             Body::Other(v) => value(v, &s.ids).to_string().into_bytes(),

@@ -131,6 +131,29 @@ async fn roles_limit_what_members_do(db: TestDb) {
     assert_eq!(app.delete(&format!("/v1/api-keys/{owner_key_id}"), &member).await.0, 404);
     let (s, body) = app.delete("/v1/tenant?confirm=acme", &admin).await;
     assert_eq!((s, code(&body)), (403, "forbidden"));
+    // Tasks: a MEMBER manages their own, unassigned ones and those of meetings they host; not
+    // the admin's task of the admin's meeting. Deleted tasks and meetings are ADMIN business.
+    let (_, admins_meeting) = app.post("/v1/meetings", &admin, json!({"title": "Admin's"})).await;
+    let (_, members_meeting) = app.post("/v1/meetings", &member, json!({"title": "Member's"})).await;
+    let task =
+        |assignee: &str, meeting: &Value| json!({"title": "t", "assignee_id": assignee, "meeting_id": meeting["id"]});
+    let (_, admins_task) = app.post("/v1/tasks", &admin, task(&admin_id, &admins_meeting)).await;
+    let (_, hosted_task) = app.post("/v1/tasks", &admin, task(&admin_id, &members_meeting)).await;
+    let (_, own_task) = app.post("/v1/tasks", &admin, task(&member_id, &admins_meeting)).await;
+    let (_, open_task) = app.post("/v1/tasks", &admin, json!({"title": "anyone"})).await;
+    let path = |t: &Value| format!("/v1/tasks/{}", t["id"].as_str().unwrap());
+    let (s, body) = app.patch(&path(&admins_task), &member, json!({"status": "DONE"})).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"));
+    assert_eq!(app.delete(&path(&admins_task), &member).await.0, 403);
+    for allowed in [&hosted_task, &own_task, &open_task] {
+        assert_eq!(app.patch(&path(allowed), &member, json!({"status": "IN_PROGRESS"})).await.0, 200, "{allowed}");
+    }
+    assert_eq!(app.delete(&path(&own_task), &member).await.0, 204);
+    assert_eq!(app.post(&format!("{}/restore", path(&own_task)), &member, json!({})).await.0, 403);
+    assert_eq!(app.get("/v1/tasks?deleted=true", &member).await.0, 403);
+    assert_eq!(app.get("/v1/meetings?deleted=true", &member).await.0, 403);
+    assert_eq!(app.post(&format!("{}/restore", path(&own_task)), &admin, json!({})).await.0, 200);
+    assert_eq!(app.get("/v1/tasks?deleted=true", &admin).await.0, 200);
     // The tenant's default language (live sessions that name none): ADMINs set it, checked.
     assert_eq!(app.patch("/v1/tenant", &member, json!({"default_language": "ko"})).await.0, 403);
     let (s, tenant) = app.patch("/v1/tenant", &admin, json!({"default_language": "KO"})).await;
