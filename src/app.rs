@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::auth::{StreamTokenSigner, TokenCipher, VoiceprintCipher};
 use crate::commands::intelligence::{Intelligence, IntelligenceSetup, start_intelligence};
 use crate::commands::live::{Live, LiveSetup, start_live};
 use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
@@ -137,6 +137,7 @@ impl App {
             intelligence.require_model()?;
         }
         let cipher = TokenCipher::new(&config.keys.encryption);
+        let voiceprints = VoiceprintCipher::new(&config.keys.encryption);
         let signer = StreamTokenSigner::new(config.keys.token_signing);
         let store = match config.database {
             Database::Connect { url, max_connections } => store::connect(&url, max_connections).await?,
@@ -152,7 +153,9 @@ impl App {
         }
         let shutdown = CancellationToken::new();
         let live = match config.live {
-            Some(setup) => Some(Arc::new(start_live(setup, store.clone(), shutdown.clone()).await?)),
+            Some(setup) => {
+                Some(Arc::new(start_live(setup, store.clone(), voiceprints.clone(), shutdown.clone()).await?))
+            }
             None => None,
         };
         let Intelligence { runners, llm } = match config.intelligence {
@@ -167,6 +170,7 @@ impl App {
         let rate_limiter = config.http.rate_limit.and_then(KeyRateLimiter::new).map(Arc::new);
         let state = AppState {
             store,
+            voiceprints,
             cipher,
             signer,
             live: live.as_ref().map(|l| l.service.clone()),

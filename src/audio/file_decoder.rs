@@ -39,9 +39,24 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
+    decode_stream(stream, &hint, None).map_err(|e| match e {
+        AudioError::Unsupported(why) => AudioError::Unsupported(format!("{}: {why}", path.display())),
+        other => other,
+    })
+}
+
+/// [`decode_file`] for an upload held in memory. Decoding stops with
+/// [`AudioError::TooMuchAudio`] as soon as it passes `max_seconds` (a small compressed body
+/// can decode to hours of audio).
+pub fn decode_bytes(bytes: Vec<u8>, max_seconds: u32) -> Result<DecodedAudio, AudioError> {
+    let stream = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
+    decode_stream(stream, &Hint::new(), Some(max_seconds))
+}
+
+fn decode_stream(stream: MediaSourceStream, hint: &Hint, max_seconds: Option<u32>) -> Result<DecodedAudio, AudioError> {
     let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| AudioError::Unsupported(format!("{}: {e}", path.display())))?;
+        .format(hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .map_err(|e| AudioError::Unsupported(e.to_string()))?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -51,7 +66,7 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
     let track_id = track.id;
     if track.codec_params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS {
         let params = track.codec_params.clone();
-        return decode_opus(format.as_mut(), track_id, &params);
+        return decode_opus(format.as_mut(), track_id, &params, max_seconds);
     }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
@@ -68,6 +83,7 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
                 let mut out = SampleBuffer::<f32>::new(buf.capacity() as u64, spec);
                 out.copy_interleaved_ref(buf);
                 samples.extend_from_slice(out.samples());
+                check_length(samples.len(), sample_rate, channels, max_seconds)?;
             }
             // A damaged packet is skipped, as players do.
             Err(SymphoniaError::DecodeError(_)) => continue,
@@ -78,6 +94,16 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
         return Err(AudioError::Corrupt("no decodable audio".into()));
     }
     Ok(DecodedAudio { samples, sample_rate, channels })
+}
+
+/// Refuses audio longer than `max_seconds` (interleaved `samples` so far).
+fn check_length(samples: usize, rate: u32, channels: usize, max_seconds: Option<u32>) -> Result<(), AudioError> {
+    match max_seconds {
+        Some(max) if samples > max as usize * rate.max(1) as usize * channels.max(1) => {
+            Err(AudioError::TooMuchAudio(max))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The next packet of `track_id`, or `None` at the end of the stream.
@@ -103,6 +129,7 @@ fn decode_opus(
     format: &mut dyn symphonia::core::formats::FormatReader,
     track_id: u32,
     params: &symphonia::core::codecs::CodecParameters,
+    max_seconds: Option<u32>,
 ) -> Result<DecodedAudio, AudioError> {
     let head = params.extra_data.as_deref().filter(|h| h.len() >= 12 && h.starts_with(b"OpusHead"));
     let channels = params.channels.map(|c| c.count()).or_else(|| head.map(|h| h[9] as usize)).unwrap_or(1);
@@ -125,6 +152,7 @@ fn decode_opus(
             .decode_float(&packet.data, &mut frame, false)
             .map_err(|e| AudioError::Corrupt(format!("Opus packet: {e}")))?;
         samples.extend_from_slice(&frame[..n * channels]);
+        check_length(samples.len(), 48_000, channels, max_seconds)?;
     }
     samples.drain(..(pre_skip * channels).min(samples.len()));
     Ok(DecodedAudio { samples, sample_rate: 48_000, channels })
@@ -135,6 +163,7 @@ fn decode_opus(
     _: &mut dyn symphonia::core::formats::FormatReader,
     _: u32,
     _: &symphonia::core::codecs::CodecParameters,
+    _: Option<u32>,
 ) -> Result<DecodedAudio, AudioError> {
     Err(AudioError::Unsupported(
         "Opus audio: this build has no Opus decoder (build with `--features opus`, which needs libopus)".into(),

@@ -8,7 +8,7 @@ mod resampler;
 mod stream_decoder;
 mod webm_demuxer;
 
-pub use file_decoder::{AudioError, DecodedAudio, decode_file};
+pub use file_decoder::{AudioError, DecodedAudio, decode_bytes, decode_file};
 pub use ogg_demuxer::OggDemuxer;
 pub use resampler::Resampler;
 pub use stream_decoder::{Encoding, MAX_MESSAGE_SECONDS, MAX_WAV_HEADER, StreamDecoder};

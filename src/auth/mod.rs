@@ -1,5 +1,5 @@
 //! Credentials: API keys (hashed at rest), short-lived stream tokens (HMAC-signed, stateless) and
-//! the cipher for outbound integration tokens (AES-256-GCM).
+//! the cipher for outbound integration tokens and enrolled voiceprints (AES-256-GCM).
 
 mod api_key;
 mod stream_token;
@@ -7,7 +7,7 @@ mod token_cipher;
 
 pub use api_key::{ApiKeySecret, hash_key};
 pub use stream_token::{StreamClaims, StreamScope, StreamTokenError, StreamTokenSigner};
-pub use token_cipher::{CipherError, TokenCipher};
+pub use token_cipher::{CipherError, TokenCipher, VoiceprintCipher};
 
 /// A 32-byte key read from configuration as 64 hex digits or base64 (standard or URL-safe).
 pub fn parse_key(text: &str) -> Result<[u8; 32], String> {

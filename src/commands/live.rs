@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::models::{ModelPaths, require_live_models};
+use crate::auth::VoiceprintCipher;
 use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision};
 use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
@@ -53,7 +54,13 @@ impl Live {
     }
 }
 
-pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: CancellationToken) -> anyhow::Result<Live> {
+/// `voiceprints` opens the tenants' enrolled voices when meetings' speakers are named.
+pub async fn start_live(
+    setup: LiveSetup,
+    store: Arc<dyn Store>,
+    voiceprints: VoiceprintCipher,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Live> {
     let paths = ModelPaths::new(&setup.models_dir);
     let names = setup.config.models.clone();
     anyhow::ensure!(!names.is_empty(), "no ASR model to serve");
@@ -104,7 +111,7 @@ pub async fn start_live(setup: LiveSetup, store: Arc<dyn Store>, shutdown: Cance
         asr.into_iter().map(|(name, (engine, handle))| (engine, ServedModel::new(name, handle))).unzip();
     let (vad, vad_handle) = vad;
     let (diarize, diarize_handle) = diarize.unzip();
-    let service = LiveService::new(models, vad_handle, diarize_handle, store, setup.config, shutdown);
+    let service = LiveService::new(models, vad_handle, diarize_handle, voiceprints, store, setup.config, shutdown);
     let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
     if recovered > 0 {
         tracing::warn!(recovered, "finalized sessions left open by the previous run");

@@ -15,6 +15,7 @@ mod transcript_final;
 mod transcript_gap;
 mod usage;
 mod user;
+mod voiceprint;
 
 pub use action_item::ActionItem;
 pub use api_key::ApiKey;
@@ -27,11 +28,13 @@ pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
 pub use transcript::{
     AssembledTranscript, EvidenceKind, IdentityEvidence, SpeakerIdentity, SpeakerLabel, TranscriptSegment, Word,
+    name_speaker,
 };
 pub use transcript_final::TranscriptFinal;
 pub use transcript_gap::TranscriptGap;
 pub use usage::UsageDay;
 pub use user::{Role, User};
+pub use voiceprint::{SealedVoiceprint, Voiceprint};
 
 /// Timestamps are kept in UTC with microsecond precision, the resolution PostgreSQL stores, so a
 /// value read back from either backend equals the one written.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::session::AdmissionError;
+use crate::session::{AdmissionError, EnrollmentError};
 use crate::store::StoreError;
 use crate::validate::FieldError;
 
@@ -26,8 +26,9 @@ pub enum ApiError {
     BadRequest { code: &'static str, detail: String },
     #[error("{code}: {detail}")]
     Conflict { code: &'static str, detail: &'static str },
-    #[error("payload too large")]
-    PayloadTooLarge,
+    /// 413; the detail says the limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("unsupported media type")]
@@ -44,6 +45,9 @@ pub enum ApiError {
     /// 429 `rate_limited` with `Retry-After`: this API key sent more REST requests than its rate.
     #[error("rate limited; retry after {0:?}")]
     RateLimited(std::time::Duration),
+    /// A voice recording that gives no voiceprint (`PUT /v1/users/{id}/voiceprint`).
+    #[error(transparent)]
+    Enrollment(#[from] EnrollmentError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -88,9 +92,7 @@ impl ApiError {
             ApiError::Validation(errors) => (S::UNPROCESSABLE_ENTITY, "validation_failed", None, errors),
             ApiError::BadRequest { code, detail } => (S::BAD_REQUEST, code, Some(detail), vec![]),
             ApiError::Conflict { code, detail } => (S::CONFLICT, code, Some(detail.into()), vec![]),
-            ApiError::PayloadTooLarge => {
-                (S::PAYLOAD_TOO_LARGE, "payload_too_large", Some("request bodies are limited to 1 MiB".into()), vec![])
-            }
+            ApiError::PayloadTooLarge(limit) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", Some(limit.into()), vec![]),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", None, vec![]),
             ApiError::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
@@ -116,6 +118,17 @@ impl ApiError {
                 Some("this API key sent more requests than its rate allows; retry after Retry-After seconds".into()),
                 vec![],
             ),
+            ApiError::Enrollment(e) => {
+                let (status, code) = match &e {
+                    EnrollmentError::Undecodable => (S::UNPROCESSABLE_ENTITY, "undecodable_audio"),
+                    EnrollmentError::TooLong => (S::UNPROCESSABLE_ENTITY, "recording_too_long"),
+                    EnrollmentError::TooLittleSpeech { .. } => (S::UNPROCESSABLE_ENTITY, "too_little_speech"),
+                    EnrollmentError::NoModels => (S::SERVICE_UNAVAILABLE, "speaker_model_unavailable"),
+                    EnrollmentError::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded"),
+                    EnrollmentError::Internal(_) => return internal(&e),
+                };
+                (status, code, Some(e.to_string()), vec![])
+            }
             ApiError::Store(StoreError::Rule { code, field, message }) => (
                 S::UNPROCESSABLE_ENTITY,
                 code,
@@ -175,7 +188,9 @@ impl ApiError {
         match self {
             // Whole seconds, rounded up: a client retrying at once would be refused again.
             ApiError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
-            ApiError::Unavailable { .. } | ApiError::Admission(_) => Some(5),
+            ApiError::Unavailable { .. }
+            | ApiError::Admission(_)
+            | ApiError::Enrollment(EnrollmentError::Overloaded) => Some(5),
             _ => None,
         }
     }

@@ -38,7 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::PayloadTooLarge("request bodies are limited to 1 MiB")
             } else {
                 ApiError::BadRequest { code: "unreadable_body", detail: e.body_text() }
             }
@@ -56,6 +56,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
             Err(e) => Err(ApiError::BadRequest { code: "malformed_json", detail: e.inner().to_string() }),
         }
+    }
+}
+
+/// A raw body (a voice recording), read up to the route's body limit; the content is
+/// recognised by what it is, not by its `Content-Type`.
+pub struct AudioBody(pub Bytes);
+
+/// What a route taking an [`AudioBody`] accepts (the router sets the same limit on it).
+pub const AUDIO_BODY_LIMIT: usize = 8 << 20;
+
+impl<S: Send + Sync> FromRequest<S> for AudioBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("voice recordings are limited to 8 MiB")
+            } else {
+                ApiError::BadRequest { code: "unreadable_body", detail: e.body_text() }
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::field("body", "required", "send the recording as the request body"));
+        }
+        Ok(AudioBody(bytes))
     }
 }
 

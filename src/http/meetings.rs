@@ -240,6 +240,32 @@ pub async fn update(
     Ok(Json(state.store.update_meeting(who.tenant_id, id, patch).await?))
 }
 
+/// Names one stored speaker of the meeting.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameSpeaker {
+    /// The speaker's number in `speaker_labels` (and the segments' `speaker`).
+    pub speaker: i32,
+    /// A user of the tenant; `null` makes the speaker unnamed again.
+    pub user_id: Option<Uuid>,
+}
+
+/// Names a stored speaker as a user of the tenant (`identity` with evidence `assigned`), or
+/// unnames it. When another speaker already is that user, the diarizer split one voice: the
+/// speaker's segments and words join that speaker and its label goes. The meeting's host or an
+/// ADMIN.
+#[utoipa::path(patch, path = "/v1/meetings/{id}/speaker-labels", tag = "meetings", params(("id" = Uuid, Path)),
+    request_body = NameSpeaker, responses((status = 200, body = Meeting), (status = "4XX", body = Problem)))]
+pub async fn name_speaker(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<NameSpeaker>,
+) -> ApiResult<Json<Meeting>> {
+    require_host_or_admin(&state, &who, id).await?;
+    Ok(Json(state.store.name_meeting_speaker(who.tenant_id, id, body.speaker, body.user_id).await?))
+}
+
 #[utoipa::path(delete, path = "/v1/meetings/{id}", tag = "meetings", params(("id" = Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(

@@ -21,6 +21,7 @@ mod stream_tokens;
 mod tasks;
 mod tenant;
 mod users;
+mod voiceprints;
 mod web_session;
 
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub use extract::Principal;
 pub use limits::{HttpLimits, KeyRateLimiter, RateLimit};
 pub use server::serve;
 
-use crate::auth::{StreamTokenSigner, TokenCipher};
+use crate::auth::{StreamTokenSigner, TokenCipher, VoiceprintCipher};
 use crate::inference::worker::WorkerHealth;
 use crate::metrics;
 use crate::session::LiveService;
@@ -55,6 +56,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub cipher: TokenCipher,
+    /// Seals enrolled voices (same key as `cipher`).
+    pub voiceprints: VoiceprintCipher,
     pub signer: StreamTokenSigner,
     /// Live transcription; `None` when the server runs without speech models (REST only).
     pub live: Option<Arc<LiveService>>,
@@ -76,6 +79,13 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
         .route("/users/{id}/restore", post(users::restore))
+        .route(
+            "/users/{id}/voiceprint",
+            get(voiceprints::get)
+                .put(voiceprints::put)
+                .delete(voiceprints::delete)
+                .layer(DefaultBodyLimit::max(extract::AUDIO_BODY_LIMIT)),
+        )
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/stream-tokens", post(stream_tokens::create))
@@ -84,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings", get(meetings::list).post(meetings::create))
         .route("/meetings/{id}", get(meetings::get).patch(meetings::update).delete(meetings::delete))
         .route("/meetings/{id}/transcript", get(meetings::transcript))
+        .route("/meetings/{id}/speaker-labels", axum::routing::patch(meetings::name_speaker))
         .route("/meetings/{id}/minutes", get(minutes::get))
         .route("/meetings/{id}/restore", post(meetings::restore))
         .route("/tasks", get(tasks::list).post(tasks::create))
@@ -179,10 +190,11 @@ where
         Authenticate with `Authorization: Bearer <api key>`. Errors are application/problem+json."),
     paths(
         users::me, users::list, users::create, users::get, users::update, users::delete, users::restore,
+        voiceprints::put, voiceprints::get, voiceprints::delete,
         tenant::get, tenant::update, tenant::delete, tenant::usage,
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
-        meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update,
+        meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
         meetings::delete, meetings::restore, minutes::get,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,

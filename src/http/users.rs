@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -40,6 +41,17 @@ pub struct UserListQuery {
     /// List soft-deleted users instead (ADMIN).
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// A user, and whether they have enrolled a voice (never the voice itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: User,
+    pub has_voiceprint: bool,
+    /// When the voice was enrolled; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voiceprint_enrolled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,9 +104,19 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    responses((status = 200, body = User), (status = "4XX", body = Problem)))]
-pub async fn get(State(state): State<AppState>, who: Principal, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<User>> {
-    Ok(Json(state.store.get_user(who.tenant_id, id).await?))
+    responses((status = 200, body = UserDetail), (status = "4XX", body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<UserDetail>> {
+    let user = state.store.get_user(who.tenant_id, id).await?;
+    let voiceprint = state.store.get_voiceprint(who.tenant_id, id).await?;
+    Ok(Json(UserDetail {
+        user,
+        has_voiceprint: voiceprint.is_some(),
+        voiceprint_enrolled_at: voiceprint.map(|v| v.enrolled_at),
+    }))
 }
 
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUser,

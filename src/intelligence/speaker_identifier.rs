@@ -72,7 +72,17 @@ const KOREAN_COPULAS: &[&str] = &["입니다", "이에요", "예요", "이고요
 
 /// Identities of the speakers of `lines`, by label.
 pub fn identify(lines: &[TranscriptLine], people: &AssigneeResolver) -> HashMap<String, SpeakerIdentity> {
-    let mut identities = HashMap::new();
+    identify_with(lines, people, HashMap::new())
+}
+
+/// [`identify`] around identities already known by label (enrolled voices): those stay as they
+/// are, and their people are not given to another speaker.
+pub fn identify_with(
+    lines: &[TranscriptLine],
+    people: &AssigneeResolver,
+    known: HashMap<String, SpeakerIdentity>,
+) -> HashMap<String, SpeakerIdentity> {
+    let mut identities = known;
     let mut evidence = Evidence::default();
     for (i, line) in lines.iter().enumerate() {
         let Some(speaker) = line.speaker.as_deref() else { continue };
@@ -131,7 +141,7 @@ impl Evidence {
     fn add(&mut self, speaker: &str, person: &Person, seq: i64, kind: EvidenceKind, weight: i32) {
         let entry = self.scores.entry((speaker.to_owned(), person.id)).or_default();
         entry.0 += weight;
-        entry.1.push(IdentityEvidence { seq, kind, weight });
+        entry.1.push(IdentityEvidence { seq: Some(seq), kind, weight });
         self.people.entry(person.id).or_insert_with(|| person.clone());
     }
 
@@ -382,7 +392,10 @@ mod tests {
                 .collect();
         assert_eq!(names(&found), expected);
         let ben = &found["Speaker 2"];
-        assert!(ben.evidence.iter().any(|e| e.kind == EvidenceKind::AnsweredWhenAddressed && e.seq == 1), "{ben:?}");
+        assert!(
+            ben.evidence.iter().any(|e| e.kind == EvidenceKind::AnsweredWhenAddressed && e.seq == Some(1)),
+            "{ben:?}"
+        );
         assert!(ben.evidence.iter().any(|e| e.kind == EvidenceKind::Thanked), "{ben:?}");
         assert!(ben.confidence > found["Speaker 3"].confidence, "two pieces of evidence beat one");
     }
@@ -416,5 +429,28 @@ mod tests {
         // A name nobody in the tenant has is no evidence; labels that are names are kept.
         let script = lines(&[("Maya", "Priya, can you do it?"), ("Speaker 2", "Sure.")]);
         assert_eq!(names(&identify(&script, &people())), [("Maya".into(), "Maya Torres".into())].into());
+    }
+
+    #[test]
+    fn an_enrolled_voice_stands_and_its_person_goes_to_nobody_else() {
+        let people = people();
+        let ben = people.resolve("Ben Adler").unwrap();
+        let by_voice = SpeakerIdentity {
+            user_id: ben.id,
+            name: ben.name.clone(),
+            confidence: 0.95,
+            evidence: vec![IdentityEvidence { seq: None, kind: EvidenceKind::EnrolledVoice, weight: 10 }],
+        };
+        // The conversation points at Speaker 2 for Ben and at Speaker 3 for Sofia; the voice
+        // says Speaker 3 is Ben.
+        let script = lines(&[
+            ("Speaker 1", "Ben, you want to start?"),
+            ("Speaker 2", "Sure, I finished the cache change."),
+            ("Speaker 1", "Can you own the flaky test, Sofia?"),
+            ("Speaker 3", "Yes, I'll have it fixed by Wednesday."),
+        ]);
+        let found = identify_with(&script, &people, [("Speaker 3".to_owned(), by_voice.clone())].into());
+        assert_eq!(found["Speaker 3"], by_voice, "the voice match stands");
+        assert!(!found.contains_key("Speaker 2"), "Ben is taken by his voice: {:?}", names(&found));
     }
 }

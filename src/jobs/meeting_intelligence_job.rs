@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::job_runner::{JobError, JobHandler};
-use crate::domain::{ActionItem, Job, Meeting, TaskStatus};
+use crate::domain::{ActionItem, Job, Meeting, SpeakerIdentity, TaskStatus};
 use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
-    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, identify_speakers,
+    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, identify_speakers_with,
 };
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
@@ -58,8 +58,16 @@ impl JobHandler for MeetingIntelligenceJob {
         if input.lines.is_empty() {
             return Err(JobError::permanent("the meeting has no transcript"));
         }
-        // The model reads who spoke by name where the conversation tells, so it can write owners.
-        let identities = identify_speakers(&input.lines, &people);
+        // The model reads who spoke by name where their enrolled voice, a person in the app or the
+        // conversation tells, so it can write owners. The first two stand: the conversation names
+        // only the others.
+        let standing: HashMap<String, SpeakerIdentity> = meeting
+            .speaker_labels
+            .iter()
+            .flat_map(|j| j.0.iter())
+            .filter_map(|l| Some((l.label.clone(), l.identity.clone().filter(SpeakerIdentity::stands)?)))
+            .collect();
+        let identities = identify_speakers_with(&input.lines, &people, standing);
         for line in &mut input.lines {
             if let Some(identity) = line.speaker.as_ref().and_then(|label| identities.get(label)) {
                 line.speaker = Some(identity.name.clone());

@@ -28,7 +28,11 @@ impl SessionSweeper {
         let stale_after = chrono::Duration::from_std(self.stale_after).unwrap_or(chrono::Duration::MAX);
         let stale = self.store.stale_sessions(crate::domain::now() - stale_after).await?;
         for session in &stale {
-            let meeting = self.store.finalize_live_session(session.tenant_id, session.id, None, None).await?;
+            // Its tracker is gone: no voices to compare, speakers stay numbered.
+            let meeting = self
+                .store
+                .finalize_live_session(session.tenant_id, session.id, None, None, &Default::default())
+                .await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, instance = ?session.server_instance,
                 heartbeat = ?session.heartbeat_at, "finalized a live session whose owner went silent");
         }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::caption_hub::CaptionHub;
 use super::served_model::ServedModel;
+use crate::auth::VoiceprintCipher;
 use crate::inference::diarize::DiarizeHandle;
 use crate::inference::vad_worker::VadHandle;
 use crate::store::Store;
@@ -100,6 +101,8 @@ pub struct LiveService {
     pub vad: VadHandle,
     /// Speaker tracking for `diarize=true`; `None` without the speaker model.
     pub diarize: Option<DiarizeHandle>,
+    /// Opens the tenant's enrolled voices when a meeting's speakers are named.
+    pub voiceprints: VoiceprintCipher,
     pub store: Arc<dyn Store>,
     /// Shared with the meeting-intelligence job, which announces action items to viewers.
     pub captions: Arc<CaptionHub>,
@@ -204,6 +207,7 @@ impl LiveService {
         models: Vec<ServedModel>,
         vad: VadHandle,
         diarize: Option<DiarizeHandle>,
+        voiceprints: VoiceprintCipher,
         store: Arc<dyn Store>,
         config: LiveConfig,
         shutdown: CancellationToken,
@@ -212,6 +216,7 @@ impl LiveService {
             models,
             vad,
             diarize,
+            voiceprints,
             store,
             captions: Arc::new(CaptionHub::default()),
             config,
@@ -273,7 +278,11 @@ impl LiveService {
     pub async fn recover_orphans(&self) -> anyhow::Result<usize> {
         let orphans = self.store.orphaned_sessions(&self.config.server_instance).await?;
         for session in &orphans {
-            let meeting = self.store.finalize_live_session(session.tenant_id, session.id, None, None).await?;
+            // The tracker died with the process: no voices to compare, speakers stay numbered.
+            let meeting = self
+                .store
+                .finalize_live_session(session.tenant_id, session.id, None, None, &Default::default())
+                .await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, "recovered a session left open by a crash");
         }
         Ok(orphans.len())

@@ -14,6 +14,7 @@
 mod actor;
 mod caption_hub;
 mod control_message;
+mod enrollment;
 mod final_writer;
 mod linger;
 mod listen_params;
@@ -30,6 +31,7 @@ mod utterance_segmenter;
 pub use actor::{SessionActor, SessionRequest};
 pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub};
 pub use control_message::ControlMessage;
+pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEECH_SECONDS, VOICEPRINT_MODEL};
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
 pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveService, ViewerSlot};

@@ -1,10 +1,53 @@
 //! Speakers of a live session's words: from the diarizer's turns live, and again from the
 //! end-of-meeting re-clustering for the stored finals. Pure functions.
 
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
 use super::server_message::Word;
 use crate::audio::MODEL_RATE;
-use crate::inference::diarize::{SpeakerTurn, speaker_for_span};
+use crate::domain::{EvidenceKind, IdentityEvidence, SpeakerIdentity};
+use crate::inference::diarize::{SpeakerTurn, match_voices, speaker_for_span};
 use crate::store::FinalSpeakers;
+
+/// How much an enrolled voice counts as evidence: more than anything said in the meeting
+/// (`intelligence::speaker_identifier` weighs a self-introduction 4).
+const ENROLLED_VOICE_WEIGHT: i32 = 10;
+
+/// An enrolled voice, opened: its user, their name, the voiceprint.
+pub(super) struct EnrolledVoice {
+    pub user_id: Uuid,
+    pub name: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Who the meeting's speakers are by voice: `centroids` by re-clustered label (the speaker
+/// numbers of the stored finals) against the tenant's `voices`, one to one, from `threshold` up.
+pub(super) fn voice_identities(
+    centroids: &BTreeMap<u32, Vec<f32>>,
+    voices: &[EnrolledVoice],
+    threshold: f32,
+) -> BTreeMap<i32, SpeakerIdentity> {
+    let embeddings: Vec<Vec<f32>> = voices.iter().map(|v| v.embedding.clone()).collect();
+    match_voices(centroids, &embeddings, threshold)
+        .into_iter()
+        .map(|m| {
+            let voice = &voices[m.voice];
+            let identity = SpeakerIdentity {
+                user_id: voice.user_id,
+                name: voice.name.clone(),
+                confidence: (m.similarity as f64 * 1000.0).round() / 1000.0,
+                evidence: vec![IdentityEvidence {
+                    seq: None,
+                    kind: EvidenceKind::EnrolledVoice,
+                    weight: ENROLLED_VOICE_WEIGHT,
+                }],
+            };
+            (m.speaker as i32, identity)
+        })
+        .collect()
+}
 
 /// Each word gets the speaker of the turns it overlaps most (times in seconds, turns in samples).
 pub(super) fn label_words(words: &mut [Word], turns: &[SpeakerTurn]) {
@@ -55,5 +98,19 @@ mod tests {
         assert_eq!(speakers, [Some(0), Some(1), Some(1)]);
         assert_eq!(majority_speaker(&words), Some(1), "speaker 1 holds most of the words' time");
         assert_eq!(majority_speaker(&[word(0.0, 1.0)]), None, "no labelled word, no speaker");
+    }
+
+    #[test]
+    fn enrolled_voices_name_the_speakers_they_match() {
+        let centroids: BTreeMap<u32, Vec<f32>> = [(1, vec![1.0, 0.0]), (4, vec![0.0, 1.0])].into();
+        let voices = [
+            EnrolledVoice { user_id: Uuid::from_u128(1), name: "Diane".into(), embedding: vec![0.96, 0.28] },
+            EnrolledVoice { user_id: Uuid::from_u128(2), name: "Omar".into(), embedding: vec![0.6, 0.8] },
+        ];
+        let found = voice_identities(&centroids, &voices, 0.9);
+        assert_eq!(found.keys().copied().collect::<Vec<_>>(), [1], "speaker 4 is 0.8 like Omar: not enough");
+        let diane = &found[&1];
+        assert_eq!((diane.user_id, diane.name.as_str(), diane.confidence), (Uuid::from_u128(1), "Diane", 0.96));
+        assert!(diane.by_voice());
     }
 }

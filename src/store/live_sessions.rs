@@ -72,16 +72,18 @@ pub trait LiveSessionStore: Send + Sync + 'static {
     /// meeting recovered after a crash keeps it too.
     async fn set_meeting_language(&self, tenant: Uuid, meeting: Uuid, language: &str) -> StoreResult<()>;
     /// One transaction: the meeting gets its transcript assembled from the stored finals,
-    /// speaker labels, duration and stt_status COMPLETED; the session becomes ENDED; the
-    /// meeting-intelligence job is enqueued when there is any text. `language`, when given, is
-    /// the language the session decoded in (else the meeting keeps the one it started with).
-    /// Finalizing an ENDED session again changes nothing and returns the meeting.
+    /// speaker labels (with `identities`: who some speakers are, by their number in the finals),
+    /// duration and stt_status COMPLETED; the session becomes ENDED; the meeting-intelligence
+    /// job is enqueued when there is any text. `language`, when given, is the language the
+    /// session decoded in (else the meeting keeps the one it started with). Finalizing an ENDED
+    /// session again changes nothing and returns the meeting.
     async fn finalize_live_session(
         &self,
         tenant: Uuid,
         session: Uuid,
         audio_seconds: Option<f64>,
         language: Option<&str>,
+        identities: &std::collections::BTreeMap<i32, crate::domain::SpeakerIdentity>,
     ) -> StoreResult<Meeting>;
     /// System scope: sessions `server_instance` left ACTIVE (it crashed), oldest first.
     async fn orphaned_sessions(&self, server_instance: &str) -> StoreResult<Vec<RealtimeSession>>;
@@ -289,6 +291,7 @@ macro_rules! impl_live_session_store {
                 session: Uuid,
                 audio_seconds: Option<f64>,
                 language: Option<&str>,
+                identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
             ) -> StoreResult<Meeting> {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
@@ -296,7 +299,7 @@ macro_rules! impl_live_session_store {
                 let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
                 if row.status == SessionStatus::Active {
                     let finals = Self::session_finals(tenant, session).fetch_all(&mut *tx).await?;
-                    let transcript = $crate::domain::AssembledTranscript::from_finals(&finals);
+                    let transcript = $crate::domain::AssembledTranscript::from_finals(&finals, identities);
                     let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
                     let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
                     sqlx::query(

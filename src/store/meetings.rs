@@ -50,6 +50,16 @@ pub trait MeetingStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Page<Meeting>>;
     async fn update_meeting(&self, tenant: Uuid, id: Uuid, patch: MeetingPatch) -> StoreResult<Meeting>;
+    /// Names stored speaker `speaker` as the tenant's live user `user` (`None`: unnamed again),
+    /// merging it into another speaker already that user (`domain::name_speaker`), in one
+    /// transaction. Rules `unknown_speaker`, `user_not_in_tenant`.
+    async fn name_meeting_speaker(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        speaker: i32,
+        user: Option<Uuid>,
+    ) -> StoreResult<Meeting>;
     async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
     async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting>;
     /// Physical delete (tasks survive as orphans, D-095); used by purges and tests.
@@ -130,6 +140,60 @@ macro_rules! impl_meeting_store {
                 .bind(id)
                 .bind(&patch.title)
                 .bind(now());
+                fetch_one_committed(tx, query).await
+            }
+
+            async fn name_meeting_speaker(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+                speaker: i32,
+                user: Option<Uuid>,
+            ) -> StoreResult<Meeting> {
+                use $crate::domain::{EvidenceKind, IdentityEvidence, SpeakerIdentity};
+                let mut tx = self.tenant_tx(tenant).await?;
+                // The row's write lock first: two renames of one meeting apply one after the other.
+                let row: Meeting = sqlx::query_as(
+                    "UPDATE meetings SET updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL \
+                     RETURNING *",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(now())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let identity = match user {
+                    Some(id) => {
+                        let person = live_row::<User>(&mut tx, "users", tenant, id).await.map_err(|e| {
+                            e.missing_is_rule(
+                                "user_not_in_tenant",
+                                "user_id",
+                                "the user must be an active user of this tenant",
+                            )
+                        })?;
+                        Some(SpeakerIdentity {
+                            user_id: person.id,
+                            name: person.name,
+                            confidence: 1.0,
+                            evidence: vec![IdentityEvidence { seq: None, kind: EvidenceKind::Assigned, weight: 0 }],
+                        })
+                    }
+                    None => None,
+                };
+                let mut labels = row.speaker_labels.map(|j| j.0).unwrap_or_default();
+                let mut segments = row.transcript_segments.map(|j| j.0).unwrap_or_default();
+                if !$crate::domain::name_speaker(&mut labels, &mut segments, speaker, identity) {
+                    return Err(StoreError::rule("unknown_speaker", "speaker", "the meeting has no such speaker"));
+                }
+                let query = sqlx::query_as(
+                    "UPDATE meetings SET speaker_labels = $3, transcript_segments = $4 \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(sqlx::types::Json(&labels))
+                .bind(sqlx::types::Json(&segments));
                 fetch_one_committed(tx, query).await
             }
 

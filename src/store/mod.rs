@@ -1,8 +1,8 @@
 //! Persistence. [`Store`] is the one interface the rest of the server uses, made of one trait per
 //! aggregate, each in the file named after it: [`TenantStore`] (tenants, users, API keys),
 //! [`MeetingStore`], [`TaskStore`], [`LiveSessionStore`] (live sessions and their finals),
-//! [`JobStore`], [`IntegrationStore`], [`NotificationStore`] and [`OpsStore`] (health, usage, error
-//! tables, retention, integrity). Callers hold an `Arc<dyn Store>` and call any of
+//! [`JobStore`], [`IntegrationStore`], [`NotificationStore`], [`OpsStore`] (health, usage, error
+//! tables, retention, integrity) and [`VoiceprintStore`] (enrolled voices, sealed). Callers hold an `Arc<dyn Store>` and call any of
 //! them without importing the aggregate traits.
 //!
 //! [`PgStore`] and [`SqliteStore`] implement every trait with the same SQL text: each aggregate's
@@ -24,6 +24,7 @@ mod sql;
 mod sqlite;
 mod tasks;
 mod tenants;
+mod voiceprints;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,11 +48,20 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use tasks::{NewTask, TaskFilter, TaskPatch, TaskStore};
 pub use tenants::{NewApiKey, NewUser, TenantPatch, TenantStore, UserPatch};
+pub use voiceprints::VoiceprintStore;
 
 /// Everything the server stores. Methods taking `tenant` act only inside that tenant; the few
 /// without one (tenant creation, API-key lookup, job claims, retention) are system operations.
 pub trait Store:
-    TenantStore + MeetingStore + TaskStore + LiveSessionStore + JobStore + IntegrationStore + NotificationStore + OpsStore
+    TenantStore
+    + MeetingStore
+    + TaskStore
+    + LiveSessionStore
+    + JobStore
+    + IntegrationStore
+    + NotificationStore
+    + OpsStore
+    + VoiceprintStore
 {
 }
 
@@ -64,6 +74,7 @@ impl<T> Store for T where
         + IntegrationStore
         + NotificationStore
         + OpsStore
+        + VoiceprintStore
 {
 }
 

@@ -18,6 +18,7 @@ use super::ops::impl_ops_store;
 use super::sql::{like_pattern, page, sql_helpers};
 use super::tasks::impl_task_store;
 use super::tenants::impl_tenant_store;
+use super::voiceprints::impl_voiceprint_store;
 use super::*;
 use crate::domain::now;
 
@@ -91,3 +92,4 @@ impl_job_store!(PgStore);
 impl_integration_store!(PgStore);
 impl_notification_store!(PgStore);
 impl_ops_store!(PgStore);
+impl_voiceprint_store!(PgStore);

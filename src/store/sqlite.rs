@@ -19,6 +19,7 @@ use super::ops::impl_ops_store;
 use super::sql::{like_pattern, page, sql_helpers};
 use super::tasks::impl_task_store;
 use super::tenants::impl_tenant_store;
+use super::voiceprints::impl_voiceprint_store;
 use super::*;
 use crate::domain::now;
 
@@ -92,3 +93,4 @@ impl_job_store!(SqliteStore);
 impl_integration_store!(SqliteStore);
 impl_notification_store!(SqliteStore);
 impl_ops_store!(SqliteStore);
+impl_voiceprint_store!(SqliteStore);

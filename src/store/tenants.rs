@@ -60,7 +60,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User>;
     async fn list_users(&self, tenant: Uuid, deleted: bool) -> StoreResult<Vec<User>>;
     async fn update_user(&self, tenant: Uuid, id: Uuid, patch: UserPatch) -> StoreResult<User>;
-    /// Soft delete; the user's unfinished tasks become unassigned (D-092, decision in docs).
+    /// Soft delete; the user's unfinished tasks become unassigned (D-092, decision in docs) and
+    /// their enrolled voice is deleted.
     async fn soft_delete_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
     async fn restore_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<User>;
     /// Physical delete; refused while the user hosts meetings (D-074).
@@ -270,6 +271,12 @@ macro_rules! impl_tenant_store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                // A voice is biometric data: it goes with the user, and a restore does not bring it back.
+                sqlx::query("DELETE FROM voiceprints WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let query = sqlx::query(
                     "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 \
                      AND revoked_at IS NULL",

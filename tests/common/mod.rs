@@ -339,6 +339,37 @@ impl TestApp {
     pub async fn delete(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::DELETE, path, key, None).await
     }
+
+    /// `PUT` with a raw audio body (a voice recording).
+    pub async fn put_audio(&self, path: &str, key: &str, audio: Vec<u8>) -> (u16, serde_json::Value) {
+        let req = self.http.put(self.url(path)).bearer_auth(key).header("content-type", "audio/wav").body(audio);
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+}
+
+/// 16 kHz mono 16-bit PCM `samples` as a WAV file.
+pub fn wav_bytes(samples: &[f32]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&16_000u32.to_le_bytes());
+    out.extend_from_slice(&32_000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    out
 }
 
 impl Drop for TestApp {
@@ -403,6 +434,6 @@ pub async fn finalized_live_meeting(
         };
         s.append_final(tenant, f).await.unwrap();
     }
-    s.finalize_live_session(tenant, session.id, None, None).await.unwrap();
+    s.finalize_live_session(tenant, session.id, None, None, &Default::default()).await.unwrap();
     meeting.id
 }

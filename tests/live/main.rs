@@ -18,3 +18,4 @@ mod live_session;
 mod meeting_intelligence;
 #[cfg(feature = "opus")]
 mod opus_file;
+mod voiceprint;

@@ -27,6 +27,8 @@ on_both_backends!(
     rest_requests_are_rate_limited_per_key,
     slow_headers_are_cut_off,
     connections_over_the_cap_are_refused,
+    voice_enrollment_follows_roles_and_consent,
+    stored_speakers_are_named_by_the_host_or_an_admin,
 );
 
 fn code(body: &Value) -> &str {
@@ -634,4 +636,105 @@ async fn connections_over_the_cap_are_refused(db: TestDb) {
         assert!(started.elapsed() < Duration::from_secs(2), "no room after a connection closed: {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `PUT /v1/users/{id}/voiceprint` without speech models: who may enroll whom, consent, limits;
+/// what `GET /v1/users/{id}` tells (never the voice); delete. The real enrollment is in
+/// `tests/live/voiceprint.rs`.
+async fn voice_enrollment_follows_roles_and_consent(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let t = tenant(app.store(), "acme").await;
+    let (member_id, member) = member_key(&app, &t.api_key, "m@acme.com", "MEMBER").await;
+    let (admin_id, admin) = member_key(&app, &t.api_key, "a@acme.com", "ADMIN").await;
+    let wav = common::wav_bytes(&[0.0; 16_000]);
+    let put = |id: &str, key: &str, query: &str, body: Vec<u8>| {
+        let (app, path, key) = (&app, format!("/v1/users/{id}/voiceprint{query}"), key.to_owned());
+        async move { app.put_audio(&path, &key, body).await }
+    };
+    // A MEMBER enrolls only themself; an ADMIN anyone but the OWNER.
+    let (s, body) = put(&admin_id, &member, "?consent=true", wav.clone()).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"));
+    let (s, body) = put(&t.owner.id.to_string(), &admin, "?consent=true", wav.clone()).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"));
+    let (s, body) = put(&uuid::Uuid::new_v4().to_string(), &admin, "?consent=true", wav.clone()).await;
+    assert_eq!((s, code(&body)), (404, "not_found"));
+    // Consent is required, and stated.
+    for query in ["", "?consent=false"] {
+        let (s, body) = put(&member_id, &member, query, wav.clone()).await;
+        assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("consent_required")), "{body}");
+    }
+    let (s, body) = put(&member_id, &member, "?consent=true", Vec::new()).await;
+    assert_eq!((s, body["errors"][0]["field"].as_str()), (422, Some("body")), "{body}");
+    let (s, body) = put(&member_id, &member, "?consent=true", vec![0u8; 9 << 20]).await;
+    assert_eq!((s, code(&body)), (413, "payload_too_large"), "{body}");
+    // This server has no speech models.
+    for (id, key) in [(&member_id, &member), (&member_id, &admin), (&admin_id, &t.api_key)] {
+        let (s, body) = put(id, key, "?consent=true", wav.clone()).await;
+        assert_eq!((s, code(&body)), (503, "speaker_model_unavailable"), "{body}");
+    }
+
+    // What the API shows of an enrolled voice: that there is one.
+    let (s, user) = app.get(&format!("/v1/users/{member_id}"), &member).await;
+    assert_eq!((s, user["has_voiceprint"].as_bool(), user["email"].as_str()), (200, Some(false), Some("m@acme.com")));
+    assert!(user.get("voiceprint_enrolled_at").is_none());
+    assert_eq!(app.get(&format!("/v1/users/{member_id}/voiceprint"), &member).await.0, 404);
+    let member_uuid: uuid::Uuid = member_id.parse().unwrap();
+    let cipher = ddalkkak::auth::VoiceprintCipher::new(&common::TEST_KEY);
+    let sealed = cipher.seal(member_uuid, &[0.6, 0.8]);
+    app.store().put_voiceprint(t.tenant.id, member_uuid, &sealed, "resemblyzer-ge2e", 6_500).await.unwrap();
+    let (_, user) = app.get(&format!("/v1/users/{member_id}"), &admin).await;
+    assert_eq!(user["has_voiceprint"], true);
+    assert!(user["voiceprint_enrolled_at"].is_string(), "{user}");
+    let (s, print) = app.get(&format!("/v1/users/{member_id}/voiceprint"), &member).await;
+    assert_eq!((s, print["speech_ms"].as_i64()), (200, Some(6_500)), "{print}");
+    let mut fields: Vec<&str> = print.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["enrolled_at", "speech_ms", "user_id"], "no embedding, sealed or not");
+
+    // Deleting it: the OWNER's voice is the OWNER's; an ADMIN deletes a MEMBER's.
+    app.store().put_voiceprint(t.tenant.id, t.owner.id, &cipher.seal(t.owner.id, &[1.0]), "m", 6_000).await.unwrap();
+    let (s, _) = app.delete(&format!("/v1/users/{}/voiceprint", t.owner.id), &admin).await;
+    assert_eq!(s, 403);
+    assert_eq!(app.delete(&format!("/v1/users/{member_id}/voiceprint"), &admin).await.0, 204);
+    assert_eq!(app.delete(&format!("/v1/users/{member_id}/voiceprint"), &member).await.0, 404);
+    assert_eq!(app.delete(&format!("/v1/users/{}/voiceprint", t.owner.id), &t.api_key).await.0, 204);
+    // Deleting a user deletes their voice.
+    app.store().put_voiceprint(t.tenant.id, member_uuid, &sealed, "m", 6_000).await.unwrap();
+    assert_eq!(app.delete(&format!("/v1/users/{member_id}"), &admin).await.0, 204);
+    assert_eq!(app.store().get_voiceprint(t.tenant.id, member_uuid).await.unwrap(), None);
+    // The OpenAPI document describes the endpoints.
+    let (_, doc) = app.get("/openapi.json", &t.api_key).await;
+    let path = &doc["paths"]["/v1/users/{id}/voiceprint"];
+    assert!(path["put"].is_object() && path["get"].is_object() && path["delete"].is_object(), "{path}");
+    let consent = path["put"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "consent").unwrap();
+    assert_eq!(consent["in"], "query", "{consent}");
+    assert_eq!(doc["components"]["schemas"]["Recording"]["format"], "binary");
+    assert!(path["put"]["requestBody"]["content"]["audio/webm"].is_object(), "{path}");
+}
+
+/// `PATCH /v1/meetings/{id}/speaker-labels`: the host or an ADMIN names a stored speaker.
+async fn stored_speakers_are_named_by_the_host_or_an_admin(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let t = tenant(app.store(), "acme").await;
+    let (member_id, member) = member_key(&app, &t.api_key, "m@acme.com", "MEMBER").await;
+    let lines = [(0, "Shall we start?"), (1, "Yes, I have the numbers."), (0, "Go ahead.")];
+    let meeting = common::finalized_live_meeting(app.store(), t.tenant.id, t.owner.id, "Sync", &lines).await;
+    let path = format!("/v1/meetings/{meeting}/speaker-labels");
+    let (s, body) = app.patch(&path, &member, json!({"speaker": 1, "user_id": member_id})).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "a MEMBER who is not the host");
+    let (s, m) = app.patch(&path, &t.api_key, json!({"speaker": 1, "user_id": member_id})).await;
+    assert_eq!(s, 200, "{m}");
+    let identity = &m["speaker_labels"][1]["identity"];
+    assert_eq!(
+        (identity["name"].as_str(), identity["evidence"][0]["kind"].as_str()),
+        (Some("Person"), Some("assigned"))
+    );
+    let (_, got) = app.get(&format!("/v1/meetings/{meeting}"), &member).await;
+    assert_eq!(got["speaker_labels"][1]["identity"]["user_id"], member_id.as_str());
+    let (s, body) = app.patch(&path, &t.api_key, json!({"speaker": 5, "user_id": null})).await;
+    assert_eq!((s, code(&body)), (422, "unknown_speaker"), "{body}");
+    let (s, body) = app.patch(&path, &t.api_key, json!({"speaker": 1, "name": "Bob"})).await;
+    assert_eq!(s, 422, "{body}");
+    let (s, m) = app.patch(&path, &t.api_key, json!({"speaker": 1, "user_id": null})).await;
+    assert_eq!((s, m["speaker_labels"][1].get("identity")), (200, None), "{m}");
 }

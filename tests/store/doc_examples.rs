@@ -80,7 +80,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
         words: Vec::new(),
     };
     app.store().append_final(t.tenant.id, last).await.unwrap();
-    app.store().finalize_live_session(t.tenant.id, session.id, Some(4.0), None).await.unwrap();
+    app.store().finalize_live_session(t.tenant.id, session.id, Some(4.0), None, &Default::default()).await.unwrap();
 
     let out = documents(&run(&app, &block(&readme, "sign-in"), dir.path(), &[("KEY", key)]).await);
     assert_eq!(out.len(), 2, "{out:?}");

@@ -127,7 +127,7 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
     // The second voice was found to be Bob: the meeting's speakers say so afterwards.
     let mut labels = s.get_meeting(t.tenant.id, meeting).await.unwrap().speaker_labels.unwrap().0;
     assert_eq!(labels.len(), 2);
-    let evidence = vec![IdentityEvidence { seq: 0, kind: EvidenceKind::AnsweredWhenAddressed, weight: 3 }];
+    let evidence = vec![IdentityEvidence { seq: Some(0), kind: EvidenceKind::AnsweredWhenAddressed, weight: 3 }];
     labels[1].identity = Some(SpeakerIdentity { user_id: bob.id, name: bob.name.clone(), confidence: 0.67, evidence });
     result.speaker_labels = Some(labels.clone());
     let report = s.complete_meeting_intelligence(&job, result.clone()).await.unwrap();

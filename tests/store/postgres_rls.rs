@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-const TENANT_TABLES: [&str; 12] = [
+const TENANT_TABLES: [&str; 13] = [
     "users",
     "meetings",
     "tasks",
@@ -23,6 +23,7 @@ const TENANT_TABLES: [&str; 12] = [
     "ai_error_log",
     "integration_error_log",
     "quarantine.records",
+    "voiceprints",
 ];
 
 async fn as_app_role(pool: &sqlx::PgPool, tenant: Option<Uuid>) -> Transaction<'static, Postgres> {
@@ -76,6 +77,7 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
         store.record_error(tid, e).await.unwrap();
     }
     store.quarantine(Some(tid), "meetings", None, json!({}), "bad").await.unwrap();
+    store.put_voiceprint(tid, member.id, "v1:sealed", "m", 6_000).await.unwrap();
     tid
 }
 

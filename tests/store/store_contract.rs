@@ -31,6 +31,8 @@ on_both_backends!(
     api_keys_resolve_by_prefix_and_die_with_their_user,
     notifications_belong_to_their_user,
     verify_counts_rows_and_finds_broken_references,
+    voiceprints_are_kept_per_user_and_go_with_them,
+    stored_speakers_are_named_and_split_voices_merged,
 );
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -302,16 +304,16 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
     // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
     let (session, fixed) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
     assert_eq!(fixed.language.as_deref(), Some("ko"));
-    let finalized = s.finalize_live_session(tid, session.id, None, None).await.unwrap();
+    let finalized = s.finalize_live_session(tid, session.id, None, None, &Default::default()).await.unwrap();
     assert_eq!(finalized.language.as_deref(), Some("ko"));
     // A detected one arrives with the finalization, and is in the meeting's JSON.
     let (session, detected) = s.start_live_session(tid, live(None)).await.unwrap();
     assert_eq!(detected.language, None);
     assert_eq!(
-        constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR")).await),
+        constraint(s.finalize_live_session(tid, session.id, None, Some("ko-KR"), &Default::default()).await),
         "chk_meetings_language"
     );
-    s.finalize_live_session(tid, session.id, None, Some("en")).await.unwrap();
+    s.finalize_live_session(tid, session.id, None, Some("en"), &Default::default()).await.unwrap();
     let stored = s.get_meeting(tid, detected.id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap()["language"], json!("en"));
     // The intelligence job reads it: the minutes' language is the stored one.
@@ -323,12 +325,15 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
     // keeps it.
     let (recovered, locked) = s.start_live_session(tid, live(None)).await.unwrap();
     s.set_meeting_language(tid, locked.id, "ko").await.unwrap();
-    assert_eq!(s.finalize_live_session(tid, recovered.id, None, None).await.unwrap().language.as_deref(), Some("ko"));
+    assert_eq!(
+        s.finalize_live_session(tid, recovered.id, None, None, &Default::default()).await.unwrap().language.as_deref(),
+        Some("ko")
+    );
     let other = tenant(s, "other").await;
     not_found(s.set_meeting_language(other.tenant.id, locked.id, "en").await);
     assert_eq!(constraint(s.set_meeting_language(tid, locked.id, "Korean").await), "chk_meetings_language");
     // Finalizing again changes nothing.
-    let again = s.finalize_live_session(tid, session.id, None, Some("ja")).await.unwrap();
+    let again = s.finalize_live_session(tid, session.id, None, Some("ja"), &Default::default()).await.unwrap();
     assert_eq!(again.language.as_deref(), Some("en"));
     // Meetings registered without a live session have none.
     assert_eq!(s.create_meeting(tid, meeting(host, "registered")).await.unwrap().language, None);
@@ -504,7 +509,7 @@ async fn meetings_are_found_by_their_transcript_in_hangul(db: TestDb) {
     assert_eq!(titles("50_ done").await, Vec::<String>::new());
     assert_eq!(titles("s_ync").await, Vec::<String>::new());
     // Once finalized, the meeting's text is what is searched.
-    s.finalize_live_session(tid, session.id, Some(1.0), None).await.unwrap();
+    s.finalize_live_session(tid, session.id, Some(1.0), None, &Default::default()).await.unwrap();
     assert_eq!(titles("예산안").await, ["Standup"]);
     s.soft_delete_meeting(tid, finalized).await.unwrap();
     assert_eq!(titles("회의록").await, ["예산 회의록 검토"], "soft-deleted meetings are left out");
@@ -674,6 +679,89 @@ async fn api_keys_resolve_by_prefix_and_die_with_their_user(db: TestDb) {
     assert!(again.revoked_at.is_some(), "deleting a user revoked their keys for good");
     let revoked = s.revoke_api_key(tid, k.id).await.unwrap();
     assert_eq!(revoked.revoked_at, again.revoked_at, "first revocation time is kept");
+}
+
+async fn voiceprints_are_kept_per_user_and_go_with_them(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let tid = t.tenant.id;
+    let member = s.create_user(tid, user("m@a.com", Role::Member)).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), None);
+    let first = s.put_voiceprint(tid, member.id, "v1:first", "m1", 6_000).await.unwrap();
+    assert_eq!((first.user_id, first.speech_ms), (member.id, 6_000));
+    // Enrolling again replaces the voice.
+    let second = s.put_voiceprint(tid, member.id, "v1:second", "m1", 9_500).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), Some(second.clone()));
+    s.put_voiceprint(tid, t.owner.id, "v1:owner", "m2", 7_000).await.unwrap();
+    let sealed = s.list_sealed_voiceprints(tid, "m1").await.unwrap();
+    assert_eq!(sealed.len(), 1, "only voices of the same model");
+    assert_eq!(
+        (sealed[0].user_id, sealed[0].name.as_str(), sealed[0].embedding.as_str()),
+        (member.id, "Someone", "v1:second")
+    );
+    assert_eq!(constraint(s.put_voiceprint(tid, member.id, "v1:x", "m1", 0).await), "chk_voiceprints_speech_ms");
+
+    // Another tenant neither sees nor touches it, nor enrolls its users from outside.
+    assert_eq!(s.get_voiceprint(other.tenant.id, member.id).await.unwrap(), None);
+    assert!(s.list_sealed_voiceprints(other.tenant.id, "m1").await.unwrap().is_empty());
+    not_found(s.delete_voiceprint(other.tenant.id, member.id).await);
+    not_found(s.put_voiceprint(other.tenant.id, member.id, "v1:x", "m1", 6_000).await);
+
+    // Deleting is for good; so is deleting the user, and a restore does not bring it back.
+    s.delete_voiceprint(tid, t.owner.id).await.unwrap();
+    not_found(s.delete_voiceprint(tid, t.owner.id).await);
+    s.soft_delete_user(tid, member.id).await.unwrap();
+    not_found(s.put_voiceprint(tid, member.id, "v1:x", "m1", 6_000).await);
+    s.restore_user(tid, member.id).await.unwrap();
+    assert_eq!(s.get_voiceprint(tid, member.id).await.unwrap(), None);
+    assert!(s.list_sealed_voiceprints(tid, "m1").await.unwrap().is_empty());
+}
+
+async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let other = tenant(s, "other").await;
+    let tid = t.tenant.id;
+    let ana = s.create_user(tid, user("ana@a.com", Role::Member)).await.unwrap();
+    let live = NewLiveSession {
+        host_id: t.owner.id,
+        title: "m".into(),
+        socket_id: "s".into(),
+        server_instance: "test".into(),
+        language: None,
+    };
+    let (session, meeting) = s.start_live_session(tid, live).await.unwrap();
+    for (seq, speaker) in [(0, 4), (1, 2), (2, 7)] {
+        let f = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq,
+            start_ms: seq * 3000,
+            end_ms: seq * 3000 + 2000,
+            speaker: Some(speaker),
+            text: format!("line {seq}"),
+            words: Vec::new(),
+        };
+        s.append_final(tid, f).await.unwrap();
+    }
+    s.finalize_live_session(tid, session.id, None, None, &Default::default()).await.unwrap();
+    let m = s.name_meeting_speaker(tid, meeting.id, 0, Some(ana.id)).await.unwrap();
+    let labels = m.speaker_labels.unwrap().0;
+    // Stored in order of appearance: the diarizer's 4, 2, 7 are 0, 1, 2.
+    assert_eq!(labels.iter().map(|l| l.speaker).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(labels[0].identity.as_ref().map(|i| (i.user_id, i.confidence)), Some((ana.id, 1.0)));
+    // Speaker 2 is Ana too: merged into 0.
+    let m = s.name_meeting_speaker(tid, meeting.id, 2, Some(ana.id)).await.unwrap();
+    assert_eq!(m.speaker_labels.unwrap().0.len(), 2);
+    let speakers: Vec<Option<i32>> = m.transcript_segments.unwrap().0.iter().map(|s| s.speaker).collect();
+    assert_eq!(speakers, [Some(0), Some(1), Some(0)]);
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 9, None).await), "unknown_speaker");
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 1, Some(Uuid::new_v4())).await), "user_not_in_tenant");
+    assert_eq!(rule(s.name_meeting_speaker(tid, meeting.id, 1, Some(other.owner.id)).await), "user_not_in_tenant");
+    not_found(s.name_meeting_speaker(other.tenant.id, meeting.id, 0, None).await);
+    let m = s.name_meeting_speaker(tid, meeting.id, 0, None).await.unwrap();
+    assert!(m.speaker_labels.unwrap().0.iter().all(|l| l.identity.is_none()));
 }
 
 async fn notifications_belong_to_their_user(db: TestDb) {

@@ -251,7 +251,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         };
         store.append_final(t.tenant.id, f).await.unwrap();
     }
-    store.finalize_live_session(t.tenant.id, session.id, Some(10.0), None).await.unwrap();
+    store.finalize_live_session(t.tenant.id, session.id, Some(10.0), None, &Default::default()).await.unwrap();
     let path = |format: &str| format!("/v1/meetings/{}/transcript?format={format}", meeting.id);
     let download = |format: &'static str| {
         let url = app.url(&path(format));

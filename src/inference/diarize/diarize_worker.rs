@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::reclustering::{ReclusterConfig, Reclustered, recluster};
 use super::speaker_encoder::SpeakerEncoder;
-use super::speaker_tracker::{SpeakerTracker, SpeakerTurn, TrackerConfig};
+use super::speaker_tracker::{SpeakerTracker, SpeakerTurn, TrackerConfig, speech_embedding};
 use crate::inference::worker::{BoundedQueue, ModelWorker, Refused, Served, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
@@ -28,6 +28,11 @@ enum Request {
     Finish {
         stream: u64,
         reply: oneshot::Sender<Reclustered>,
+    },
+    /// A voiceprint to enroll: one person's speech, silence removed.
+    Voiceprint {
+        speech: Vec<f32>,
+        reply: oneshot::Sender<Result<Option<Vec<f32>>, InferenceError>>,
     },
 }
 
@@ -66,6 +71,12 @@ impl Diarizer {
                 };
                 let _ = reply.send(result);
                 Served { items: 1, ok: true }
+            }
+            Request::Voiceprint { speech, reply } => {
+                let result = speech_embedding(&mut self.encoder, &self.tracker, &speech);
+                let ok = result.is_ok();
+                let _ = reply.send(result);
+                Served { items: 1, ok }
             }
         }
     }
@@ -118,5 +129,17 @@ impl DiarizeHandle {
         let (reply, rx) = oneshot::channel();
         self.queue.push(Request::Finish { stream, reply }).await.map_err(|_| InferenceError::EngineStopped)?;
         rx.await.map_err(|_| InferenceError::EngineStopped)
+    }
+
+    /// The voiceprint of `speech` (16 kHz, one person, silence removed), computed on the
+    /// diarization thread ([`speech_embedding`]); `None` when it gives no finite embedding.
+    /// Refused at once when the queue is full: live sessions come first.
+    pub async fn voiceprint(&self, speech: Vec<f32>) -> Result<Option<Vec<f32>>, InferenceError> {
+        let (reply, rx) = oneshot::channel();
+        match self.queue.try_push(Request::Voiceprint { speech, reply }) {
+            Ok(()) => rx.await.map_err(|_| InferenceError::EngineStopped)?,
+            Err(Refused::Full(_)) => Err(InferenceError::Overloaded),
+            Err(Refused::Closed(_)) => Err(InferenceError::EngineStopped),
+        }
     }
 }

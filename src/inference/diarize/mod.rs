@@ -12,7 +12,8 @@
 //! run ([`SpeakerEncoder::embed_windows`]), assigns them to speakers online and returns
 //! [`SpeakerTurn`]s; [`speaker_for_span`] gives a word or segment its speaker. End of meeting:
 //! [`recluster`] clusters all kept window embeddings again and relabels the meeting;
-//! [`speaker_labels`] describes the speakers. `ddalkkak_eval::der` scores it all against a
+//! [`speaker_labels`] describes the speakers; [`match_voices`] names those whose centroid is an
+//! enrolled voiceprint ([`speech_embedding`]). `ddalkkak_eval::der` scores it all against a
 //! reference RTTM (`examples/der_eval.rs`).
 //!
 //! Parity: `tests/models/speaker_embedding.rs` checks the mel frames and the utterance embedding against
@@ -26,6 +27,7 @@ pub mod reclustering;
 pub mod speaker_encoder;
 pub mod speaker_mel;
 pub mod speaker_tracker;
+pub mod voice_match;
 
 pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use hungarian::hungarian;
@@ -37,4 +39,6 @@ pub use speaker_encoder::{
 pub use speaker_mel::{MelFrame, N_MELS, SpeakerMel, normalize_volume};
 pub use speaker_tracker::{
     SpeakerTracker, SpeakerTurn, TrackerConfig, TrackerHistory, UtteranceRecord, WindowEmbedding, speaker_for_span,
+    speech_embedding,
 };
+pub use voice_match::{VOICE_MATCH_THRESHOLD, VoiceMatch, match_voices};

@@ -78,6 +78,9 @@ pub struct Reclustered {
     /// Live label → the label most of its windows now have.
     pub relabel: BTreeMap<u32, u32>,
     pub speakers: usize,
+    /// Per new label: the normalised mean of its windows' embeddings (as the encoder gave them,
+    /// not centred), what enrolled voiceprints are compared with.
+    pub centroids: BTreeMap<u32, Vec<f32>>,
 }
 
 /// Clusters the meeting again; see the module documentation.
@@ -198,10 +201,13 @@ pub fn recluster(history: &TrackerHistory, config: &ReclusterConfig) -> Recluste
         .into_iter()
         .map(|(live, v)| (live, v.into_iter().max_by_key(|&(s, n)| (n, std::cmp::Reverse(s))).unwrap().0))
         .collect();
-    let mut speakers: Vec<u32> = window_speakers.clone();
-    speakers.sort_unstable();
-    speakers.dedup();
-    Reclustered { turns, window_speakers, relabel, speakers: speakers.len() }
+    let mut sums: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
+    for (w, &s) in windows.iter().zip(&window_speakers) {
+        let sum = sums.entry(s).or_insert_with(|| vec![0.0; dim]);
+        sum.iter_mut().zip(&w.embedding).for_each(|(a, x)| *a += x);
+    }
+    let centroids: BTreeMap<u32, Vec<f32>> = sums.into_iter().map(|(s, sum)| (s, normalized(&sum))).collect();
+    Reclustered { turns, window_speakers, relabel, speakers: centroids.len(), centroids }
 }
 
 /// Agglomerative clustering of unit vectors (normalised) weighted by `sizes`, average linkage on
@@ -554,6 +560,11 @@ mod tests {
         assert_eq!(per_utterance, [0, 1, 2, 0, 1, 0]);
         assert_eq!(r.relabel[&3], 0);
         assert_eq!(r.window_speakers.len(), 60);
+        // Each speaker's centroid is its voice.
+        assert_eq!(r.centroids.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
+        for (label, k) in [(0, 0), (1, 1), (2, 2)] {
+            assert!(dot(&r.centroids[&label], &voice(k, 0.05)) > 0.99, "{label}");
+        }
     }
 
     #[test]

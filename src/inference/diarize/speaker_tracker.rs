@@ -326,6 +326,34 @@ pub fn window_ranges(n_frames: usize, window: usize, hop: usize) -> Vec<Range<us
     v
 }
 
+/// A person's voiceprint from their speech alone (16 kHz, silence removed): the normalised mean
+/// of the embeddings of the windows [`SpeakerTracker::observe`] would cut from it, with the same
+/// volume normalisation, window and hop, so it compares with the speakers' centroids of a
+/// meeting. `None` when no window gives a finite embedding.
+pub fn speech_embedding(
+    encoder: &mut SpeakerEncoder,
+    config: &TrackerConfig,
+    audio_16k: &[f32],
+) -> Result<Option<Vec<f32>>, InferenceError> {
+    if audio_16k.is_empty() {
+        return Ok(None);
+    }
+    let mut audio = audio_16k.to_vec();
+    if let Some(dbfs) = config.normalize_dbfs {
+        normalize_volume(&mut audio, dbfs, true);
+    }
+    let mel = encoder.mel().compute(&audio);
+    let ranges = window_ranges(mel.len(), config.window_frames, config.hop_frames);
+    let frames: Vec<&[MelFrame]> = ranges.iter().map(|r| &mel[r.clone()]).collect();
+    let mut sum = vec![0f32; super::EMBEDDING_DIM];
+    let mut kept = 0usize;
+    for e in encoder.embed_windows(&frames)?.into_iter().filter(|e| e.iter().all(|x| x.is_finite())) {
+        sum.iter_mut().zip(&e).for_each(|(s, x)| *s += x);
+        kept += 1;
+    }
+    Ok((kept > 0).then(|| normalized(&sum)))
+}
+
 /// Turns covering `start .. end` from per-window labels: a label holds from the midpoint
 /// between its window's centre and the previous window's centre to the next midpoint.
 pub fn turns_from_labels(start: u64, end: u64, centers: &[u64], labels: &[u32]) -> Vec<SpeakerTurn> {
