@@ -175,7 +175,7 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     );
     assert_eq!(m["transcript"].as_array().unwrap().len(), finals.len(), "{m}");
     assert!(m["timelineBlocks"].as_u64().unwrap() >= 1);
-    assert!(m["timelineLabel"].as_str().unwrap().starts_with("Who spoke when: Speaker "), "{m}");
+    assert!(m["timelineLabel"].as_str().unwrap().starts_with("Who spoke when: Speaker 1 "), "{m}");
     assert!(m["legend"].as_array().unwrap().iter().all(|c| c.as_str().unwrap().starts_with("Speaker ")), "{m}");
     assert!(!m["transcriptSpeakers"].as_array().unwrap().is_empty(), "{m}");
 
