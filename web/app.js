@@ -6,7 +6,16 @@ import { api, ApiError, mintToken } from "./api.js";
 import { Capture } from "./capture.js";
 import { captionLine, lastSpeaker } from "./captions.js";
 import { applyStatic, languageName, problemMessage, setUiLanguage, t, uiLanguage } from "./i18n.js";
-import { deleteShown, loadMeetings, renameShown, showMeeting, showMeetingError, stopPolling } from "./meetings.js";
+import {
+  deleteShown,
+  loadMeetings,
+  nameSpeaker,
+  renameShown,
+  showMeeting,
+  showMeetingError,
+  stopPolling,
+} from "./meetings.js";
+import { initVoice, showVoice } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
 let capture = null;
@@ -69,7 +78,7 @@ async function showSignedIn(me) {
   $("title").placeholder = localTitle();
   setConnection("idle", "");
   if (!models.length) $("capture-error").textContent = t("live.nomodels");
-  await loadMeetings();
+  await Promise.all([loadMeetings(), showVoice(me.user).catch(() => {})]);
 }
 
 function showSignedOut(message, notice = "") {
@@ -201,6 +210,7 @@ function relabel() {
     $("title").placeholder = localTitle();
     setConnection(...lastState);
     loadMeetings().catch(() => {});
+    api("/v1/me").then((me) => showVoice(me.user)).catch(() => {});
     const id = $("meeting").dataset.id;
     if (id && !$("meeting").hidden) showMeeting(id).catch(showMeetingError);
   }
@@ -239,6 +249,12 @@ async function main() {
     renameShown($("rename-input").value.trim()).catch(showMeetingError);
   });
   $("delete").addEventListener("click", () => deleteShown().catch(showMeetingError));
+  initVoice(micProblem);
+  $("name-speaker").addEventListener("submit", (e) => {
+    e.preventDefault();
+    nameSpeaker().catch(showMeetingError);
+  });
+  $("name-speaker-cancel").addEventListener("click", () => ($("name-speaker").hidden = true));
   $("overlay-copy").addEventListener("click", async () => {
     await navigator.clipboard?.writeText($("overlay-link").href);
     $("overlay-copy").textContent = t("overlay.copied");

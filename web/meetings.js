@@ -96,6 +96,7 @@ export async function showMeeting(id) {
   $("meeting-error").textContent = "";
   $("meeting-title").textContent = m.title;
   $("rename-form").hidden = true;
+  $("name-speaker").hidden = true;
   $("meeting-title").hidden = false;
   const segments = (m.transcript_segments || []).filter((s) => s.text?.trim());
   const duration = m.audio_duration || segments.reduce((end, s) => Math.max(end, s.end), 0);
@@ -160,6 +161,13 @@ function renderTimeline(segments, duration, voices, names) {
     const chip = el("li", `${speakerClass(speaker)} chip`, `${name} · ${clock(total)}`);
     const identity = speaker === null ? undefined : voices.get(speaker);
     if (identity) chip.title = t("speaker.recognised", { n: speaker + 1, c: identity.confidence.toFixed(2) });
+    if (speaker !== null) {
+      const edit = el("button", "ghost small name-speaker-open", t("speaker.name"));
+      edit.dataset.speaker = String(speaker);
+      edit.setAttribute("aria-label", `${t("speaker.name")}: ${name}`);
+      edit.addEventListener("click", () => openNaming(speaker, name, identity?.user_id));
+      chip.append(" ", edit);
+    }
     legend.append(chip);
   }
   timeline.setAttribute("aria-label", `${t("meeting.timeline")}: ${parts.join(", ")}`);
@@ -221,6 +229,27 @@ async function loadMinutes(id, tasks, names) {
   if (minutes.status === "queued" || minutes.status === "running") {
     minutesTimer = setTimeout(() => showMeeting(id).catch(() => {}), POLL_MS);
   }
+}
+
+/// The form that says who a stored speaker is (any user of the tenant, or nobody).
+async function openNaming(speaker, label, current) {
+  const users = await userNames();
+  const select = $("name-speaker-user");
+  select.replaceChildren(new Option(t("speaker.nobody"), ""), ...[...users].map(([id, name]) => new Option(name, id)));
+  select.value = current ?? "";
+  $("name-speaker-label").textContent = `${label}?`;
+  $("name-speaker").dataset.speaker = String(speaker);
+  $("name-speaker").hidden = false;
+  select.focus();
+}
+
+export async function nameSpeaker() {
+  const form = $("name-speaker");
+  const speaker = Number(form.dataset.speaker);
+  const userId = $("name-speaker-user").value || null;
+  await api(`/v1/meetings/${shown.id}/speaker-labels`, { method: "PATCH", body: { speaker, user_id: userId } });
+  form.hidden = true;
+  await showMeeting(shown.id);
 }
 
 export async function renameShown(title) {

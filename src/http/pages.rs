@@ -38,6 +38,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("i18n.js", JS),
     asset!("meetings.js", JS),
     asset!("overlay.js", JS),
+    asset!("voice.js", JS),
     asset!("pcm-worklet.js", JS),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("overlay.css", "text/css; charset=utf-8"),

@@ -259,6 +259,36 @@ try {
   await page.fill("#search", "");
   await page.locator(".meeting-item").first().waitFor({ timeout: 10000 });
   await shot(page, "capture-page-minutes.png");
+
+  // Who a stored speaker is: named from the legend.
+  await page.click(".meeting-item");
+  await page.locator("#legend .name-speaker-open").first().waitFor({ timeout: 10000 });
+  await page.locator("#legend .name-speaker-open").first().click();
+  await page.locator("#name-speaker").waitFor({ state: "visible", timeout: 5000 });
+  await page.selectOption("#name-speaker-user", { label: summary.task.owner });
+  await page.click("#name-speaker button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#legend .chip")?.textContent.startsWith("Owner"), null, { timeout: 10000 });
+  summary.named = await page.evaluate(() => ({
+    legend: Array.from(document.querySelectorAll("#legend .chip")).map((e) => e.firstChild.textContent),
+    transcriptSpeakers: Array.from(document.querySelectorAll("#transcript .segment .who")).map((e) => e.textContent),
+  }));
+
+  // My voice: 15 s from the (fake) microphone, enrolled with consent, then deleted.
+  await page.click("#voice summary");
+  await page.click("#voice-record");
+  summary.voiceWithoutConsent = await page.textContent("#voice-error");
+  await page.check("#voice-consent");
+  await page.click("#voice-record");
+  await page.waitForFunction(
+    () => !document.getElementById("voice-delete").hidden || document.getElementById("voice-error").textContent,
+    null,
+    { timeout: 60000 },
+  );
+  summary.voiceEnrolled = { status: await page.textContent("#voice-status"), error: await page.textContent("#voice-error") };
+  await shot(page, "capture-page-voice.png");
+  await page.click("#voice-delete");
+  await page.locator("#voice-delete").waitFor({ state: "hidden", timeout: 10000 });
+  summary.voiceDeleted = await page.textContent("#voice-status");
   summary.axeDesktop = await accessibility(page);
 
   // Sign out clears the cookie: the API answers 401 to the page afterwards (which Chromium logs).

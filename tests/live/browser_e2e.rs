@@ -206,6 +206,17 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     let task = task.unwrap_or_else(|| panic!("{renamed}"));
     assert!(task.contains(&format!("Owner: {owner}")) && task.contains("Due Mar 15, 2030"), "{task}");
     assert_eq!(s["searchEmpty"], "No meeting matches “no such meeting title”.");
+
+    // A stored speaker named from the page carries the name in the legend and the transcript.
+    let named = &s["named"];
+    assert!(named["legend"][0].as_str().unwrap().starts_with(&format!("{owner} · ")), "{named}");
+    assert!(named["transcriptSpeakers"].as_array().unwrap().iter().any(|w| w == owner), "{named}");
+    // Voice enrollment asks for consent first, then takes 15 s of the microphone.
+    assert_eq!(s["voiceWithoutConsent"], "Tick the box to agree first.");
+    let voice = &s["voiceEnrolled"];
+    assert_eq!(voice["error"], "", "{voice}");
+    assert!(voice["status"].as_str().unwrap().starts_with("Enrolled on "), "{voice}");
+    assert!(s["voiceDeleted"].as_str().unwrap().starts_with("Not enrolled"), "{}", s["voiceDeleted"]);
     let d = &s["downloads"];
     for f in ["srt", "vtt", "json"] {
         assert_eq!(d[f]["status"], 200, "{f}: {}", d[f]);
@@ -235,7 +246,8 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert!(phone["scrollWidth"].as_f64().unwrap() <= 390.0, "{phone}");
     let pm = &s["phoneMeeting"];
     assert_eq!(pm["headings"], serde_json::json!(["누가 언제 말했나", "요약", "할 일", "회의록"]), "{pm}");
-    assert!(pm["speakers"].as_array().unwrap().iter().all(|c| c.as_str().unwrap().starts_with("화자 ")), "{pm}");
+    // The speaker named on the desktop keeps the name here.
+    assert!(pm["speakers"][0].as_str().unwrap().starts_with(&format!("{owner} · ")), "{pm}");
     assert!(pm["tasks"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains("담당: ")), "{pm}");
     // A refused microphone says how to allow it, and the page stays usable.
     let mic = &s["micRefused"];
@@ -270,6 +282,7 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
         "overlay-live.png",
         "capture-page-meeting.png",
         "capture-page-minutes.png",
+        "capture-page-voice.png",
         "2-phone-ko-sign-in.png",
         "3-phone-ko-signed-in.png",
         "4-phone-ko-meeting.png",
