@@ -41,7 +41,15 @@ pub(super) fn results(
     if let Some(done) = done.filter(|d| !d.turns.is_empty()) {
         label_words(&mut words, &done.turns);
     }
-    let transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+    let mut transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+    // A final cut before its speaker paused (Stop, Finalize, the length cap) ends where the audio
+    // was cut; Whisper marks such an end with an ellipsis, which is no part of what was said.
+    if done.is_some_and(|d| !d.speech_final) {
+        transcript = without_trailing_ellipsis(&transcript).to_owned();
+        if let Some(last) = words.last_mut() {
+            last.punctuated_word = without_trailing_ellipsis(&last.punctuated_word).to_owned();
+        }
+    }
     let confidence =
         if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
     let duration = match done {
@@ -63,6 +71,11 @@ pub(super) fn results(
         },
     };
     (results, words)
+}
+
+fn without_trailing_ellipsis(text: &str) -> &str {
+    let trimmed = text.trim_end();
+    trimmed.strip_suffix("...").or_else(|| trimmed.strip_suffix('…')).map_or(trimmed, str::trim_end)
 }
 
 pub(super) fn seconds(samples: u64) -> f64 {
@@ -131,6 +144,31 @@ mod tests {
         assert_eq!(words[2].end, 13.0);
         assert!(words.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
         assert!((words[0].confidence - (-0.2f64).exp()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_cut_final_ends_without_an_ellipsis() {
+        let stamp =
+            ResultsStamp { request_id: Uuid::nil(), model_info: model_info("tiny.en"), model_uuid: Uuid::nil() };
+        let done = |speech_final| FinalDone {
+            start: 0,
+            samples: 32_000,
+            speech_final,
+            from_finalize: !speech_final,
+            latency: std::time::Duration::ZERO,
+            reply: Ok(crate::inference::asr::UtteranceText::default()),
+            turns: Vec::new(),
+        };
+        let segments = [segment(" So we need to design...", 0.0, 2.0)];
+        let (cut, words) = results(&stamp, 0, &segments, Some(&done(false)));
+        assert_eq!(cut.channel.alternatives[0].transcript, "So we need to design");
+        assert_eq!(words.last().unwrap().punctuated_word, "design");
+        // Ended by a pause, the text is Whisper's own; so are partials.
+        let (paused, _) = results(&stamp, 0, &segments, Some(&done(true)));
+        assert_eq!(paused.channel.alternatives[0].transcript, "So we need to design...");
+        assert_eq!(results(&stamp, 0, &segments, None).0.channel.alternatives[0].transcript, "So we need to design...");
+        assert_eq!(without_trailing_ellipsis("Wait for it…"), "Wait for it");
+        assert_eq!(without_trailing_ellipsis("Dr. No."), "Dr. No.");
     }
 
     #[test]
