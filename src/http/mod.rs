@@ -16,6 +16,7 @@ mod notifications;
 mod pages;
 mod pagination;
 mod realtime_sessions;
+mod recordings;
 mod server;
 mod stream_tokens;
 mod tasks;
@@ -65,11 +66,15 @@ pub struct AppState {
     pub model_workers: Vec<watch::Receiver<WorkerHealth>>,
     /// REST requests per API key; `None`: unlimited.
     pub rate_limiter: Option<Arc<KeyRateLimiter>>,
+    /// Recording uploads; `None`: refused (503).
+    pub recordings: Option<crate::storage::Recordings>,
 }
 
 /// Request bodies of the REST API are small JSON documents.
 const BODY_LIMIT: usize = 1 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A recording upload streams for as long as this (a 500 MB file at 10 Mbit/s takes 7 minutes).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
@@ -109,7 +114,12 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}/read", post(notifications::mark_read));
 
-    Router::new()
+    // Uploads stream without the JSON body limit (the storage enforces its own) and for longer.
+    let uploads = Router::new()
+        .route("/v1/meetings/{id}/recording", get(recordings::get).put(recordings::put).delete(recordings::delete))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT));
+    let api = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -120,8 +130,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    Router::new()
+        .merge(uploads)
+        .merge(api)
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -195,7 +208,7 @@ where
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
-        meetings::delete, meetings::restore, minutes::get,
+        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::delete,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,
