@@ -9,7 +9,8 @@
 //!
 //! Files: `actor` (the session's loop), `outbox` (outgoing queue and writer task), `results`
 //! (Whisper segments → Deepgram `Results`), `speakers` (speaker labels of words), `pending_finals`
-//! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items).
+//! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items),
+//! `recording_session` (an uploaded recording transcribed the same way, without a socket).
 
 mod actor;
 mod caption_hub;

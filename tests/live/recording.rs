@@ -75,8 +75,17 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// queued, the progress at 100 %.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_an_uploaded_recording_becomes_a_finished_meeting() {
+    an_uploaded_recording_becomes_a_finished_meeting(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_uploaded_recording_becomes_a_finished_meeting() {
+    let Some(db) = common::postgres().await else { return };
+    an_uploaded_recording_becomes_a_finished_meeting(db).await;
+}
+
+async fn an_uploaded_recording_becomes_a_finished_meeting(db: common::TestDb) {
     let _serial = common::heavy().await;
-    let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "rec").await;
     let dir = tempfile::tempdir().unwrap();
     let Some(app) = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 50 * MB).await else {
@@ -208,8 +217,17 @@ async fn sqlite_bad_recordings_are_refused_with_typed_errors() {
 /// and finishes the meeting, finals in order without overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_stopped_transcription_resumes_after_its_stored_finals() {
+    a_stopped_transcription_resumes_after_its_stored_finals(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stopped_transcription_resumes_after_its_stored_finals() {
+    let Some(db) = common::postgres().await else { return };
+    a_stopped_transcription_resumes_after_its_stored_finals(db).await;
+}
+
+async fn a_stopped_transcription_resumes_after_its_stored_finals(db: common::TestDb) {
     let _serial = common::heavy().await;
-    let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "rec-resume").await;
     let dir = tempfile::tempdir().unwrap();
     let store = db.store.clone();
