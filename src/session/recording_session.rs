@@ -35,8 +35,9 @@ use crate::store::{NewFinal, StoreError};
 /// Decoded audio handed from the decoding thread at a time: 10 s (a whole number of VAD chunks).
 const PIECE: usize = CHUNK * 312;
 const _: () = assert!(PIECE.is_multiple_of(CHUNK));
-/// Utterances of one recording waiting for Whisper (and the diarizer) at once: one full batch.
-const IN_FLIGHT: usize = 8;
+/// Utterances of one recording waiting for Whisper (and the diarizer) at once: enough for full
+/// batches whatever the order results come back in.
+const IN_FLIGHT: usize = 32;
 /// Progress is stored at most this often.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
