@@ -96,6 +96,10 @@ pub struct RunOptions {
     /// After shutdown is requested, live sessions and background work each get this long to
     /// finish.
     pub shutdown_timeout: Duration,
+    /// After shutdown is requested and before the listener closes and live sessions drain,
+    /// `/readyz` answers 503 and new live sessions are refused for this long, so load balancers
+    /// stop routing here while everything else is still served.
+    pub shutdown_delay: Duration,
     /// A live session whose actor has not stamped its heartbeat for this long lost its owner and
     /// is finalized by the sweeper (of any instance), checked every `sweep_interval`.
     pub stale_session_after: Duration,
@@ -108,6 +112,7 @@ impl Default for RunOptions {
             retention: Retention::default(),
             retention_interval: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
             stale_session_after: Duration::from_secs(120),
             sweep_interval: Duration::from_secs(30),
         }
@@ -125,8 +130,11 @@ pub struct App {
     http: HttpLimits,
     run: RunOptions,
     /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
-    /// completes.
+    /// completes and the shutdown delay has passed.
     shutdown: CancellationToken,
+    /// A child of `shutdown`, cancelled first: from then on the instance is not ready and takes
+    /// no new live session.
+    draining: CancellationToken,
 }
 
 impl App {
@@ -163,6 +171,11 @@ impl App {
             }
             None => None,
         };
+        // One token for readiness and for live admission.
+        let draining = match &live {
+            Some(live) => live.service.draining.clone(),
+            None => shutdown.child_token(),
+        };
         let Intelligence { mut runners, llm } = match config.intelligence {
             Some(setup) => {
                 let captions = live.as_ref().map(|l| l.service.captions.clone());
@@ -187,8 +200,9 @@ impl App {
             model_workers,
             rate_limiter,
             recordings,
+            draining: draining.clone(),
         };
-        Ok(App { state, live, runners, llm, http: config.http, run: config.run, shutdown })
+        Ok(App { state, live, runners, llm, http: config.http, run: config.run, shutdown, draining })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -200,14 +214,15 @@ impl App {
         self.live.as_ref()
     }
 
-    /// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests,
-    /// live sessions and background jobs (each job is a tracked task watching the same token).
+    /// Serves the API on `listener` until `shutdown` completes, then stops being ready and taking
+    /// live sessions for the shutdown delay, then drains in-flight requests, live sessions and
+    /// background jobs (each job is a tracked task watching the same token).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, live, runners, llm, http: limits, run: options, shutdown: token } = self;
+        let App { state, live, runners, llm, http: limits, run: options, shutdown: token, draining } = self;
         let tasks = TaskTracker::new();
         let retention = RetentionJob {
             store: state.store.clone(),
@@ -234,6 +249,13 @@ impl App {
             let token = token.clone();
             async move {
                 shutdown.await;
+                // Readiness goes first; the listener stays open meanwhile, so a load balancer
+                // that has not noticed yet still gets answers (and refusals of new streams).
+                draining.cancel();
+                if !options.shutdown_delay.is_zero() {
+                    tracing::info!(delay = ?options.shutdown_delay, "draining: not ready, refusing new live sessions");
+                    tokio::time::sleep(options.shutdown_delay).await;
+                }
                 token.cancel();
             }
         };

@@ -149,9 +149,15 @@ pub struct ServeArgs {
     /// 32-byte key that signs stream tokens; same rules as the encryption key.
     #[arg(long, env = "DDALKKAK_TOKEN_SIGNING_KEY", hide_env_values = true)]
     pub token_signing_key: Option<String>,
-    /// How long live work may take to finish after SIGINT/SIGTERM.
+    /// How long live work may take to finish after SIGINT/SIGTERM (and background work as long
+    /// again, after it).
     #[arg(long, env = "DDALKKAK_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// After SIGINT/SIGTERM, `/readyz` answers 503 `draining` and new live sessions are refused
+    /// (503 `shutting_down`) for this long before the listener closes and live sessions are
+    /// finalized: load balancers stop routing here first (docs/deployment.md, "Shutdown").
+    #[arg(long, env = "DDALKKAK_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
     /// Interval of the retention purge.
     #[arg(long, env = "DDALKKAK_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
@@ -334,6 +340,10 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
 
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
     pub fn encryption_key(&self) -> anyhow::Result<[u8; 32]> {
         self.key(self.encryption_key.as_deref(), "encryption", "DDALKKAK_ENCRYPTION_KEY")
     }
@@ -402,5 +412,8 @@ mod tests {
         assert_eq!(limits.rate_limit, default.rate_limit);
         assert_eq!(limits.header_read_timeout, default.header_read_timeout);
         assert_eq!(limits.max_connections, default.max_connections);
+        let run = crate::RunOptions::default();
+        assert_eq!(args.shutdown_timeout(), run.shutdown_timeout);
+        assert_eq!(args.shutdown_delay(), run.shutdown_delay);
     }
 }

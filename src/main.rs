@@ -99,6 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         run: RunOptions {
             retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),
             shutdown_timeout: args.shutdown_timeout(),
+            shutdown_delay: args.shutdown_delay(),
             ..RunOptions::default()
         },
     };

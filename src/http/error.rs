@@ -111,6 +111,7 @@ impl ApiError {
             ApiError::Admission(refusal) => {
                 let (status, code) = match refusal {
                     AdmissionError::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded"),
+                    AdmissionError::ShuttingDown => (S::SERVICE_UNAVAILABLE, "shutting_down"),
                     AdmissionError::SessionViewers(_) => (S::SERVICE_UNAVAILABLE, "too_many_viewers"),
                     AdmissionError::TenantSessions(_) => (S::TOO_MANY_REQUESTS, "tenant_session_quota"),
                     AdmissionError::KeySessions(_) => (S::TOO_MANY_REQUESTS, "key_session_quota"),
@@ -194,6 +195,8 @@ impl ApiError {
         match self {
             // Whole seconds, rounded up: a client retrying at once would be refused again.
             ApiError::RateLimited(wait) => Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            // Another instance can take it now; the load balancer stops sending here meanwhile.
+            ApiError::Admission(AdmissionError::ShuttingDown) => Some(1),
             ApiError::Unavailable { .. }
             | ApiError::Admission(_)
             | ApiError::Enrollment(EnrollmentError::Overloaded) => Some(5),

@@ -1,4 +1,4 @@
-//! The HTTP surface: `/v1` REST API, `/healthz`, `/readyz`, `/openapi.json`, and the browser
+//! The HTTP surface: `/v1` REST API, `/healthz`, `/readyz`, `/readyz/streams`, `/openapi.json`, and the browser
 //! pages (`/`, `/overlay/{session}`, `/assets/`). Every route is registered in [`router`];
 //! handlers live in one file per resource.
 
@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<KeyRateLimiter>>,
     /// Recording uploads; `None`: refused (503).
     pub recordings: Option<crate::storage::Recordings>,
+    /// Cancelled when shutdown begins: `/readyz` answers 503 from then on.
+    pub draining: CancellationToken,
 }
 
 /// Request bodies of the REST API are small JSON documents.
@@ -123,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/readyz/streams", get(readyz_streams))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
         .route("/", get(pages::index))
         .route("/overlay/{session}", get(pages::overlay))
@@ -141,12 +145,45 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready when the database answers and every model worker serves (all threads running, the
-/// model not failing batch after batch).
+/// Ready when not shutting down, the database answers and every model worker serves (all threads
+/// running, the model not failing batch after batch).
 async fn readyz(State(state): State<AppState>) -> Response {
+    match not_ready(&state).await {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+    }
+}
+
+/// Ready for another live stream: ready as `/readyz` says, and below the admission limit (with
+/// ASR keeping up). "Full" is an endpoint of its own because failing `/readyz` takes an instance
+/// out of every route of a load balancer, its REST API included (docs/deployment.md, "Probes").
+async fn readyz_streams(State(state): State<AppState>) -> Response {
+    if let Some(reason) = not_ready(&state).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+    }
+    let Some(live) = &state.live else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "live sessions are not served here").into_response();
+    };
+    match live.full() {
+        // As a refused stream would be told (503 `overloaded`).
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, "5")], reason).into_response()
+        }
+        None => {
+            let (active, max) = (live.active_sessions(), live.config.max_sessions);
+            (StatusCode::OK, format!("ready: {active} of {max} live sessions")).into_response()
+        }
+    }
+}
+
+/// Why the instance is not ready, or `None`.
+async fn not_ready(state: &AppState) -> Option<String> {
+    if state.draining.is_cancelled() {
+        return Some("draining: this instance is shutting down".into());
+    }
     if let Err(e) = state.store.ping().await {
         tracing::warn!(error = %e, "readiness check failed");
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+        return Some("database unavailable".into());
     }
     let failing: Vec<String> = state
         .model_workers
@@ -161,10 +198,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     if failing.is_empty() {
-        (StatusCode::OK, "ready").into_response()
+        None
     } else {
         tracing::warn!(workers = ?failing, "readiness check failed");
-        (StatusCode::SERVICE_UNAVAILABLE, format!("model workers not ready: {}", failing.join("; "))).into_response()
+        Some(format!("model workers not ready: {}", failing.join("; ")))
     }
 }
 

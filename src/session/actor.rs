@@ -47,6 +47,9 @@ use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, NewLiveSession};
 
+/// How long a client gets to answer the server's close frame before the connection is dropped.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// A session without `language` keeps the first language detected on an utterance of at least
 /// this much speech (3 s at 16 kHz) with at least this probability.
 pub(super) const LANGUAGE_LOCK_SAMPLES: usize = 48_000;
@@ -128,15 +131,16 @@ impl SessionActor {
         drop(admission);
         drop(outbox);
         if linger.as_ref().is_none_or(|l| l.client.is_none()) {
-            // The close frame is queued: let the writer send it and drop the connection now.
+            // The close frame is queued: let the writer send it and end the connection now.
             writer.finish().await;
-            drop(stream);
+            await_client_close(stream).await;
             if let Some(linger) = linger {
                 linger.wait(&service).await;
             }
         } else if let Some(linger) = linger {
             linger.wait(&service).await;
             writer.finish().await;
+            await_client_close(stream).await;
         }
     }
 
@@ -716,4 +720,20 @@ async fn wait_partial(
         Some((_, _, rx)) => rx.await,
         None => std::future::pending().await,
     }
+}
+
+/// After the server's close frame, what the client still sends is read and dropped until its own
+/// close frame (the closing handshake), for at most [`CLOSE_HANDSHAKE`]. Dropping the socket with
+/// audio the client sent still unread makes the kernel reset the connection, and a client that
+/// was streaming then loses what it had not read yet: the `Error`, `SessionEnded` and close
+/// frame that tell it why the session ended.
+async fn await_client_close(mut stream: futures_util::stream::SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }

@@ -109,6 +109,9 @@ pub struct LiveService {
     pub config: LiveConfig,
     /// Cancelled at shutdown: actors flush, finalize and close with 1001.
     pub shutdown: CancellationToken,
+    /// A child of `shutdown`, cancelled before it (for the shutdown delay): no new session is
+    /// admitted, while the ones open go on.
+    pub draining: CancellationToken,
     pub actors: TaskTracker,
     active: AtomicUsize,
     /// Open sessions per tenant and per API key.
@@ -126,6 +129,8 @@ pub struct LiveService {
 pub enum AdmissionError {
     #[error("no capacity for another live session now; retry shortly")]
     Overloaded,
+    #[error("this server is shutting down; connect again to reach another one")]
+    ShuttingDown,
     #[error("this tenant has {0} live sessions open, as many as it may; end one first")]
     TenantSessions(usize),
     #[error("this API key has {0} live sessions open, as many as it may; end one first")]
@@ -212,6 +217,8 @@ impl LiveService {
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        // Exported from the start: an autoscaler reading it gets 0, not a missing series.
+        crate::metrics::live_sessions(0);
         Arc::new(Self {
             models,
             vad,
@@ -220,6 +227,7 @@ impl LiveService {
             store,
             captions: Arc::new(CaptionHub::default()),
             config,
+            draining: shutdown.child_token(),
             shutdown,
             actors: TaskTracker::new(),
             active: AtomicUsize::new(0),
@@ -232,9 +240,14 @@ impl LiveService {
 
     /// Admission control: refuse early rather than make every session slower. The caller's own
     /// quotas are checked first (a tenant at its quota is told so even when the server is also
-    /// full); every slot taken is given back when the [`Admission`] is dropped.
+    /// full); a draining server refuses everyone first. Every slot taken is given back when the
+    /// [`Admission`] is dropped.
     pub fn admit(self: &Arc<Self>, caller: Caller) -> Result<Admission, AdmissionError> {
         let c = &self.config;
+        // Before the quotas: whatever they say, the client's next try belongs on another instance.
+        if self.draining.is_cancelled() {
+            return Err(AdmissionError::ShuttingDown);
+        }
         let tenant = self
             .tenant_sessions
             .take(caller.tenant_id, c.max_sessions_per_tenant)
@@ -243,8 +256,7 @@ impl LiveService {
             .key_sessions
             .take(caller.key, c.max_sessions_per_key)
             .ok_or(AdmissionError::KeySessions(c.max_sessions_per_key))?;
-        let backlog: usize = self.models.iter().map(|m| m.asr.backlog().0).sum();
-        if self.shutdown.is_cancelled() || backlog >= c.max_backlog {
+        if self.backlog() >= c.max_backlog {
             return Err(AdmissionError::Overloaded);
         }
         self.active
@@ -271,6 +283,22 @@ impl LiveService {
 
     pub fn active_sessions(&self) -> usize {
         self.active.load(Ordering::Acquire)
+    }
+
+    /// Finals waiting for ASR, all served models together.
+    fn backlog(&self) -> usize {
+        self.models.iter().map(|m| m.asr.backlog().0).sum()
+    }
+
+    /// Why a new session would be refused for lack of room now (`/readyz/streams`): the admission
+    /// limit is reached, or ASR is too far behind. `None`: there is room.
+    pub fn full(&self) -> Option<String> {
+        let (active, max) = (self.active_sessions(), self.config.max_sessions);
+        if active >= max {
+            return Some(format!("full: {active} of {max} live sessions"));
+        }
+        let backlog = self.backlog();
+        (backlog >= self.config.max_backlog).then(|| format!("full: {backlog} finals waiting for ASR"))
     }
 
     /// Finalizes the sessions this instance left ACTIVE when it last stopped without draining

@@ -22,7 +22,10 @@ pub enum SessionError {
     MaxDuration(u64),
     #[error("the server is overloaded; try again later")]
     Overloaded,
-    #[error("the server is shutting down")]
+    /// The session then ends as a `CloseStream` would end it (finals, meeting finalized,
+    /// `SessionEnded`) and closes with 1001; the client's next connection reaches another
+    /// instance (docs/protocol.md, "Close codes").
+    #[error("the server is shutting down; the meeting so far is saved: reconnect to go on in a new session")]
     ShuttingDown,
     /// More finals than `final_writer::MAX_UNSAVED_FINALS` waited for an unreachable database.
     #[error("the database has been unreachable for too long to keep more results in memory")]

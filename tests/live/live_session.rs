@@ -629,8 +629,10 @@ async fn close_stream(ws: Ws) -> Received {
 }
 
 /// Per-key and per-tenant quotas on open live sessions, under the server-wide limit: refused
-/// before the upgrade with 429 problems naming the quota (503 `overloaded` for the server); a
-/// stream token counts for the key that minted it; a session that ends gives its slots back.
+/// before the upgrade with 429 problems naming the quota (503 `overloaded` for the server), each
+/// with `Retry-After`; a stream token counts for the key that minted it; a session that ends gives
+/// its slots back. `/readyz/streams` says "full" (503, `Retry-After`) exactly while the server-wide
+/// limit is reached, and `/readyz` stays ready meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_sessions_are_limited_per_key_and_per_tenant() {
     let config =
@@ -646,6 +648,15 @@ async fn live_sessions_are_limited_per_key_and_per_tenant() {
         }
     };
     let (key_b, key_c) = (second_key("b").await, second_key("c").await);
+    let readiness = |path: &'static str| {
+        let app = &app;
+        async move {
+            let r = app.http.get(app.url(path)).send().await.unwrap();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), retry_after, r.text().await.unwrap())
+        }
+    };
+    assert_eq!(readiness("/readyz/streams").await, (200, None, "ready: 0 of 3 live sessions".into()));
 
     let a1 = connect(&app, query, &key_a).await.expect("the key's first session");
     let (status, problem, retry_after) = refusal(connect(&app, query, &key_a).await);
@@ -665,16 +676,30 @@ async fn live_sessions_are_limited_per_key_and_per_tenant() {
 
     // Another tenant has its own quota; the server-wide limit still holds above both.
     let other = common::tenant(app.store(), "other").await;
+    assert_eq!(readiness("/readyz/streams").await, (200, None, "ready: 2 of 3 live sessions".into()));
     let o1 = connect(&app, query, &other.api_key).await.expect("another tenant");
     let (_, other_second) = app.post("/v1/api-keys", &other.api_key, json!({"name": "second"})).await;
-    let (status, problem, _) = refusal(connect(&app, query, other_second["secret"].as_str().unwrap()).await);
+    let (status, problem, retry_after) = refusal(connect(&app, query, other_second["secret"].as_str().unwrap()).await);
     assert_eq!((status, problem["code"].as_str()), (503, Some("overloaded")), "{problem}");
+    assert_eq!(retry_after.as_deref(), Some("5"), "503 carries Retry-After");
+    // Full: a load balancer checking /readyz/streams sends new streams elsewhere; the instance
+    // itself stays ready for everything else.
+    let (status, retry_after, body) = readiness("/readyz/streams").await;
+    assert_eq!((status, retry_after.as_deref()), (503, Some("5")), "{body}");
+    assert_eq!(body, "full: 3 of 3 live sessions");
+    assert_eq!(readiness("/readyz").await, (200, None, "ready".into()));
 
     // A session that ends gives back its slots: key A may open one again.
     assert_eq!(close_stream(a1).await.close.map(|c| c.0), Some(1000));
     let a2 = connect(&app, query, &key_a).await.expect("key A's slot was given back");
     for ws in [a2, b1, o1] {
         assert_eq!(close_stream(ws).await.close.map(|c| c.0), Some(1000));
+    }
+    // The slot is given back just after the close frame is queued: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while readiness("/readyz/streams").await.0 != 200 {
+        assert!(Instant::now() < deadline, "room again once the sessions ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
