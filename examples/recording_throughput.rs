@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ddalkkak::commands::live::LiveSetup;
 use ddalkkak::inference::asr::Precision;
 use ddalkkak::session::LiveConfig;
-use ddalkkak::storage::{RecordingStorage, Recordings};
+use ddalkkak::storage::{RecordingStorage, Recordings, UrlFetcher};
 use ddalkkak::{App, AppConfig, Database, Keys};
 use tokio_util::sync::CancellationToken;
 
@@ -102,7 +102,11 @@ async fn main() -> anyhow::Result<()> {
         asr_workers: args.workers,
         config: LiveConfig::default(),
     };
-    let recordings = Recordings { storage: RecordingStorage::new(dir.path().join("recordings")), max_bytes: u64::MAX };
+    let recordings = Recordings {
+        storage: RecordingStorage::new(dir.path().join("recordings")),
+        max_bytes: u64::MAX,
+        fetcher: UrlFetcher::new(Vec::new(), Duration::from_secs(60)),
+    };
     let database = Database::Connect { url: ddalkkak::store::sqlite_url(dir.path()), max_connections: 8 };
     let keys = Keys { encryption: [1; 32], token_signing: [2; 32] };
     let config = AppConfig { live: Some(live), recordings: Some(recordings), ..AppConfig::new(database, keys) };

@@ -185,7 +185,7 @@ impl App {
         };
         let recordings = config.recordings.filter(|_| live.is_some());
         if let (Some(live), Some(recordings)) = (&live, &recordings) {
-            let job = TranscribeRecordingJob { live: live.service.clone(), storage: recordings.storage.clone() };
+            let job = TranscribeRecordingJob { live: live.service.clone(), recordings: recordings.clone() };
             runners.push(JobRunner { store: store.clone(), handler: Arc::new(job), config: RunnerConfig::default() });
         }
         let mut model_workers = live.as_ref().map(|l| l.health()).unwrap_or_default();

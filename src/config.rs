@@ -177,6 +177,14 @@ pub struct ServeArgs {
     /// the limit.
     #[arg(long, env = "DDALKKAK_MAX_RECORDING_MB", default_value_t = 500)]
     pub max_recording_mb: u64,
+    /// Networks (CIDR, comma-separated) a recording URL may point into although they are not
+    /// public, e.g. `10.20.0.0/16` for an internal media server. Loopback, private, link-local
+    /// and shared addresses are refused otherwise.
+    #[arg(long, env = "DDALKKAK_FETCH_ALLOW_NETWORKS", value_delimiter = ',')]
+    pub fetch_allow_networks: Vec<ipnet::IpNet>,
+    /// Time limit of fetching one recording URL.
+    #[arg(long, env = "DDALKKAK_FETCH_TIMEOUT_SECS", default_value_t = 600)]
+    pub fetch_timeout_secs: u64,
 }
 
 impl ServeArgs {
@@ -185,6 +193,10 @@ impl ServeArgs {
         crate::storage::Recordings {
             storage: crate::storage::RecordingStorage::new(dir),
             max_bytes: self.max_recording_mb.saturating_mul(1_000_000),
+            fetcher: crate::storage::UrlFetcher::new(
+                self.fetch_allow_networks.clone(),
+                std::time::Duration::from_secs(self.fetch_timeout_secs.max(1)),
+            ),
         }
     }
 }

@@ -6,8 +6,11 @@
 CREATE TABLE recordings (
     meeting_id UUID NOT NULL,
     tenant_id UUID NOT NULL,
+    -- Empty until a recording named by URL is fetched.
     storage_key TEXT NOT NULL,
-    -- What the file was sniffed as (`wav`, `flac`, `mp3`, `ogg`, `webm`…).
+    -- The client's URL (`audio_file_url`, Deepgram's `{"url"}`), fetched by the job.
+    source_url TEXT,
+    -- What the file was sniffed as (`wav`, `flac`, `mp3`, `ogg`, `webm`…); empty until fetched.
     format TEXT NOT NULL,
     bytes BIGINT NOT NULL,
     -- The transcription's options, as asked on upload.
@@ -26,7 +29,7 @@ CREATE TABLE recordings (
     CONSTRAINT pk_recordings PRIMARY KEY (meeting_id),
     CONSTRAINT fk_recordings_tenants FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
     CONSTRAINT fk_recordings_meetings FOREIGN KEY (meeting_id) REFERENCES meetings (id) ON DELETE CASCADE,
-    CONSTRAINT chk_recordings_bytes CHECK (bytes > 0),
+    CONSTRAINT chk_recordings_bytes CHECK (bytes > 0 OR (bytes = 0 AND source_url IS NOT NULL)),
     CONSTRAINT chk_recordings_processed CHECK (processed_ms >= 0)
 );
 CREATE INDEX idx_recordings_tenant ON recordings (tenant_id);

@@ -3,6 +3,7 @@ CREATE TABLE recordings (
     meeting_id BLOB NOT NULL,
     tenant_id BLOB NOT NULL,
     storage_key TEXT NOT NULL,
+    source_url TEXT,
     format TEXT NOT NULL,
     bytes INTEGER NOT NULL,
     language TEXT,
@@ -17,7 +18,7 @@ CREATE TABLE recordings (
     CONSTRAINT pk_recordings PRIMARY KEY (meeting_id),
     CONSTRAINT fk_recordings_tenants FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE,
     CONSTRAINT fk_recordings_meetings FOREIGN KEY (meeting_id) REFERENCES meetings (id) ON DELETE CASCADE,
-    CONSTRAINT chk_recordings_bytes CHECK (bytes > 0),
+    CONSTRAINT chk_recordings_bytes CHECK (bytes > 0 OR (bytes = 0 AND source_url IS NOT NULL)),
     CONSTRAINT chk_recordings_processed CHECK (processed_ms >= 0)
 );
 CREATE INDEX idx_recordings_tenant ON recordings (tenant_id);

@@ -11,6 +11,8 @@ pub struct Recording {
     /// Where the file lies in the recording storage.
     #[serde(skip)]
     pub storage_key: String,
+    /// The URL it is fetched from, when the client named one (empty `storage_key` until then).
+    pub source_url: Option<String>,
     /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, …
     pub format: String,
     pub bytes: i64,

@@ -41,6 +41,13 @@ pub enum ApiError {
     Unavailable { code: &'static str, detail: &'static str },
     #[error("gone: {0}")]
     Gone(&'static str),
+    /// 422 for a request that was well-formed but whose work failed for a reason the client
+    /// can act on (a recording that does not decode); the detail says why.
+    #[error("{code}: {detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// 504: the work goes on, the request stopped waiting for it.
+    #[error("timeout: {0}")]
+    Timeout(&'static str),
     /// A live session or caption viewer not admitted: 503 when the server or the session has no
     /// room, 429 when the caller's tenant or key holds its quota.
     #[error(transparent)]
@@ -108,6 +115,8 @@ impl ApiError {
             }
             ApiError::Unavailable { code, detail } => (S::SERVICE_UNAVAILABLE, code, Some(detail.into()), vec![]),
             ApiError::Gone(detail) => (S::GONE, "gone", Some(detail.into()), vec![]),
+            ApiError::Unprocessable { code, detail } => (S::UNPROCESSABLE_ENTITY, code, Some(detail), vec![]),
+            ApiError::Timeout(detail) => (S::GATEWAY_TIMEOUT, "timeout", Some(detail.into()), vec![]),
             ApiError::Admission(refusal) => {
                 let (status, code) = match refusal {
                     AdmissionError::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded"),

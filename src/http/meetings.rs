@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiResult, Problem};
+use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::{AppState, pagination};
 use crate::domain::{Meeting, Role, SpeakerLabel, SttStatus, TranscriptSegment};
@@ -114,6 +114,19 @@ pub async fn create(
         v.fail("audio_duration", "invalid", "must be positive");
     }
     v.finish()?;
+    // A server that transcribes recordings fetches the URL (a durable job); one without models
+    // keeps it on the meeting only.
+    let fetch = match (&body.audio_file_url, super::recordings::recordings_of(&state)) {
+        (Some(url), Ok(recordings)) => {
+            recordings
+                .fetcher
+                .check_syntax(url)
+                .map_err(|e| ApiError::field("audio_file_url", "url_not_allowed", e.to_string()))?;
+            let choice = super::recordings::TranscriptionChoice::new(&state, &who, None, None, false).await?;
+            Some((recordings, choice.recording(None, Some(url.clone()))))
+        }
+        _ => None,
+    };
     let meeting = NewMeeting {
         title: body.title.trim().to_owned(),
         host_id,
@@ -121,7 +134,12 @@ pub async fn create(
         audio_duration: body.audio_duration,
         stt_status: SttStatus::Pending,
     };
-    Ok((StatusCode::CREATED, Json(state.store.create_meeting(who.tenant_id, meeting).await?)))
+    let mut meeting = state.store.create_meeting(who.tenant_id, meeting).await?;
+    if let Some((recordings, recording)) = fetch {
+        super::recordings::attach(&state, recordings, who.tenant_id, meeting.id, recording).await?;
+        meeting = state.store.get_meeting(who.tenant_id, meeting.id).await?;
+    }
+    Ok((StatusCode::CREATED, Json(meeting)))
 }
 
 #[utoipa::path(get, path = "/v1/meetings", tag = "meetings", params(MeetingListQuery),

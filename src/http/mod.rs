@@ -15,6 +15,7 @@ mod models;
 mod notifications;
 mod pages;
 mod pagination;
+mod prerecorded;
 mod realtime_sessions;
 mod recordings;
 mod server;
@@ -111,7 +112,6 @@ pub fn router(state: AppState) -> Router {
         .route("/realtime-sessions", get(realtime_sessions::list))
         .route("/realtime-sessions/{id}", get(realtime_sessions::get))
         .route("/realtime-sessions/{id}/captions", get(captions::captions))
-        .route("/listen", get(listen::listen))
         .route("/integrations", get(integrations::list).post(integrations::create))
         .route("/integrations/{id}", get(integrations::get).patch(integrations::update).delete(integrations::delete))
         .route("/notifications", get(notifications::list))
@@ -120,8 +120,10 @@ pub fn router(state: AppState) -> Router {
     // Uploads stream without the JSON body limit (the storage enforces its own) and for longer.
     let uploads = Router::new()
         .route("/v1/meetings/{id}/recording", get(recordings::get).put(recordings::put).delete(recordings::delete))
+        .route("/v1/listen", get(listen::listen).post(prerecorded::transcribe))
         .layer(DefaultBodyLimit::disable())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT))
+        .layer(middleware::map_response(close_after_refusal));
     let api = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
@@ -143,6 +145,15 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A refused upload may leave most of its body unread, so the connection cannot carry another
+/// request: saying so keeps a client from sending its next request into a closing connection.
+async fn close_after_refusal(mut response: Response) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Ready when not shutting down, the database answers and every model worker serves (all threads
@@ -245,7 +256,7 @@ where
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
-        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::delete,
+        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::delete, prerecorded::transcribe,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,

@@ -123,72 +123,158 @@ pub async fn put(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<RecordingView>)> {
     require_host_or_admin(&state, &who, id).await?;
-    let (Some(live), Some(recordings)) = (state.live.as_ref(), state.recordings.as_ref()) else {
-        return Err(ApiError::Unavailable {
+    let recordings = recordings_of(&state)?;
+    let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize).await?;
+    let upload = store_upload(recordings, who.tenant_id, id, &headers, body).await?;
+    let bytes = upload.bytes;
+    let recording = attach(&state, recordings, who.tenant_id, id, choice.recording(Some(upload), None)).await?;
+    tracing::info!(meeting = %id, bytes, format = recording.format, by = %who.user_id, "recording uploaded");
+    Ok((StatusCode::ACCEPTED, Json(RecordingView::new(recording, None))))
+}
+
+/// The recording storage, when this server transcribes recordings.
+pub(super) fn recordings_of(state: &AppState) -> ApiResult<&crate::storage::Recordings> {
+    match (&state.live, &state.recordings) {
+        (Some(_), Some(recordings)) => Ok(recordings),
+        _ => Err(ApiError::Unavailable {
             code: "recordings_unavailable",
             detail: "this server was started without speech models or recording storage",
-        });
-    };
-    let mut q = q;
-    if q.language.is_none() {
-        let tenant = state.store.get_tenant(who.tenant_id).await?;
-        if q.model.is_none() {
-            q.model = tenant.default_model;
+        }),
+    }
+}
+
+/// The served model and language a recording is transcribed with, as a live session's are
+/// chosen (the tenant's defaults when the client names none), and whether speakers are told apart.
+pub(super) struct TranscriptionChoice {
+    pub model: String,
+    pub language: Option<String>,
+    pub diarize: bool,
+}
+
+impl TranscriptionChoice {
+    pub async fn new(
+        state: &AppState,
+        who: &Principal,
+        mut model: Option<String>,
+        mut language: Option<String>,
+        diarize: bool,
+    ) -> ApiResult<Self> {
+        let live = state.live.as_ref().ok_or(ApiError::Unavailable {
+            code: "recordings_unavailable",
+            detail: "this server was started without speech models",
+        })?;
+        if language.is_none() {
+            let tenant = state.store.get_tenant(who.tenant_id).await?;
+            if model.is_none() {
+                model = tenant.default_model;
+            }
+            language = tenant.default_language;
         }
-        q.language = tenant.default_language;
+        let index = choose_model(&live.models, model.as_deref(), language.as_deref())
+            .map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
+        let served = &live.models[index];
+        if let Some(language) = language.as_deref().filter(|l| *l != "multi")
+            && !served.languages().iter().any(|l| l == language)
+        {
+            return Err(ApiError::field("language", "invalid", format!("{} does not know {language:?}", served.name)));
+        }
+        if diarize && live.diarize.is_none() {
+            return Err(ApiError::field(
+                "diarize",
+                "unavailable",
+                "this server has no speaker model (models/fetch.sh)",
+            ));
+        }
+        Ok(Self { model: served.name.clone(), language, diarize })
     }
-    let model = choose_model(&live.models, q.model.as_deref(), q.language.as_deref())
-        .map_err(|(field, message)| ApiError::field(field, "invalid", message))?;
-    let served = &live.models[model];
-    if let Some(language) = q.language.as_deref().filter(|l| *l != "multi")
-        && !served.languages().iter().any(|l| l == language)
-    {
-        return Err(ApiError::field("language", "invalid", format!("{} does not know {language:?}", served.name)));
+
+    /// The recording to attach: an upload already stored, or a URL for the job to fetch.
+    pub fn recording(&self, upload: Option<StoredUpload>, source_url: Option<String>) -> NewRecording {
+        let upload = upload.unwrap_or_default();
+        NewRecording {
+            storage_key: upload.key,
+            source_url,
+            format: upload.format.to_owned(),
+            bytes: upload.bytes as i64,
+            language: self.language.clone(),
+            model: Some(self.model.clone()),
+            diarize: self.diarize,
+            duration_ms: upload.duration_ms,
+        }
     }
-    if q.diarize && live.diarize.is_none() {
-        return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
-    }
-    // A body announced larger than the limit is refused before a byte of it is read.
+}
+
+/// An upload in the recording storage that opens as audio this server decodes.
+#[derive(Debug, Default)]
+pub(super) struct StoredUpload {
+    pub key: String,
+    pub format: &'static str,
+    pub bytes: u64,
+    /// From the container's header, when it says.
+    pub duration_ms: Option<i64>,
+}
+
+/// Streams `body` to the storage (refused at once when `Content-Length` announces more than the
+/// limit) and checks that it opens with a codec this server decodes; nothing is left on error.
+pub(super) async fn store_upload(
+    recordings: &crate::storage::Recordings,
+    tenant: Uuid,
+    meeting: Uuid,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<StoredUpload> {
     let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|n| n > recordings.max_bytes) {
         return Err(too_large());
     }
-    let stored =
-        recordings.storage.store(who.tenant_id, id, body.into_data_stream(), recordings.max_bytes).await.map_err(
-            |e| match e {
-                StorageError::TooLarge(_) => too_large(),
-                StorageError::Empty => ApiError::BadRequest { code: "empty_body", detail: e.to_string() },
-                StorageError::NotAudio => ApiError::UnsupportedAudio(e.to_string()),
-                StorageError::Body(_) => ApiError::BadRequest { code: "body_incomplete", detail: e.to_string() },
-                StorageError::Io(io) => ApiError::Internal(io.into()),
-            },
-        )?;
-    // The container must open and name a codec this server decodes before anything is queued.
+    let stored = recordings
+        .storage
+        .store(tenant, meeting, body.into_data_stream(), recordings.max_bytes)
+        .await
+        .map_err(storage_error)?;
     let path = recordings.storage.path(&stored.key);
     let opened =
         tokio::task::spawn_blocking(move || crate::audio::AudioReader::open(&path).map(|r| (r.frames, r.sample_rate)))
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
-    let duration_ms = match opened {
-        Ok((frames, rate)) => frames.filter(|_| rate > 0).map(|f| (f * 1000 / rate as u64) as i64),
+    match opened {
+        Ok((frames, rate)) => Ok(StoredUpload {
+            duration_ms: frames.filter(|_| rate > 0).map(|f| (f * 1000 / rate as u64) as i64),
+            key: stored.key,
+            format: stored.format,
+            bytes: stored.bytes,
+        }),
         Err(e) => {
             let _ = recordings.storage.delete(&stored.key).await;
-            return Err(ApiError::UnsupportedAudio(e.to_string()));
+            Err(ApiError::UnsupportedAudio(e.to_string()))
         }
-    };
-    let new = NewRecording {
-        storage_key: stored.key.clone(),
-        format: stored.format.to_owned(),
-        bytes: stored.bytes as i64,
-        language: q.language.clone(),
-        model: Some(served.name.clone()),
-        diarize: q.diarize,
-        duration_ms,
-    };
-    let (recording, replaced) = match state.store.attach_recording(who.tenant_id, id, new).await {
+    }
+}
+
+pub(super) fn storage_error(e: StorageError) -> ApiError {
+    match e {
+        StorageError::TooLarge(_) => too_large(),
+        StorageError::Empty => ApiError::BadRequest { code: "empty_body", detail: e.to_string() },
+        StorageError::NotAudio => ApiError::UnsupportedAudio(e.to_string()),
+        StorageError::Body(_) => ApiError::BadRequest { code: "body_incomplete", detail: e.to_string() },
+        StorageError::Io(io) => ApiError::Internal(io.into()),
+    }
+}
+
+/// Attaches the recording to its meeting and queues the transcription; a refused one's file is
+/// deleted, as is the file of a failed recording it replaces.
+pub(super) async fn attach(
+    state: &AppState,
+    recordings: &crate::storage::Recordings,
+    tenant: Uuid,
+    meeting: Uuid,
+    new: NewRecording,
+) -> ApiResult<Recording> {
+    let key = new.storage_key.clone();
+    let (recording, replaced) = match state.store.attach_recording(tenant, meeting, new).await {
         Ok(done) => done,
         Err(e) => {
-            let _ = recordings.storage.delete(&stored.key).await;
+            let _ = recordings.storage.delete(&key).await;
             return Err(match e {
                 StoreError::Rule { code: "meeting_has_transcript", message, .. } => {
                     ApiError::Conflict { code: "meeting_has_transcript", detail: message }
@@ -200,10 +286,9 @@ pub async fn put(
     if let Some(old) = replaced
         && let Err(e) = recordings.storage.delete(&old).await
     {
-        tracing::warn!(meeting = %id, error = %e, "deleting the replaced recording failed");
+        tracing::warn!(%meeting, error = %e, "deleting the replaced recording failed");
     }
-    tracing::info!(meeting = %id, bytes = stored.bytes, format = stored.format, by = %who.user_id, "recording uploaded");
-    Ok((StatusCode::ACCEPTED, Json(RecordingView::new(recording, None))))
+    Ok(recording)
 }
 
 fn too_large() -> ApiError {

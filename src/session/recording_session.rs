@@ -270,7 +270,8 @@ impl Run<'_> {
             text,
             words,
         };
-        self.service.store.append_final(self.job.tenant_id, row).await?;
+        let (store, tenant) = (self.service.store.clone(), self.job.tenant_id);
+        to_the_end(async move { store.append_final(tenant, row).await }).await?;
         self.next_seq += 1;
         // As live: the first language detected with confidence on enough speech holds after.
         if self.language.fixed().is_none()
@@ -292,9 +293,21 @@ impl Run<'_> {
         // With nothing in Whisper, everything decoded is done (stored, or silence).
         let done = if self.in_flight.is_empty() { decoded } else { self.answered_up_to };
         let ms = |samples: u64| (samples * 1000 / MODEL_RATE as u64) as i64;
-        self.service.store.record_recording_progress(self.job, ms(done), total.map(ms)).await?;
+        let (store, job, done, total) = (self.service.store.clone(), self.job.clone(), ms(done), total.map(ms));
+        to_the_end(async move { store.record_recording_progress(&job, done, total).await }).await?;
         Ok(())
     }
+}
+
+/// Runs a store write to its end even when the job's future is dropped (the server shutting
+/// down gives the job back by dropping it): a write cut inside its transaction could leave the
+/// transaction open on a pooled connection, and SQLite's write lock with it.
+async fn to_the_end<T: Send + 'static>(
+    write: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::spawn(write)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Database(sqlx::Error::Protocol(format!("the write's task failed: {e}")))))
 }
 
 impl InFlight {

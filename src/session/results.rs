@@ -18,7 +18,7 @@ pub(super) struct ResultsStamp {
 }
 
 /// The `model_info` of a served Whisper model.
-pub(super) fn model_info(model_name: &str) -> ModelInfo {
+pub fn model_info(model_name: &str) -> ModelInfo {
     ModelInfo {
         name: format!("whisper-{model_name}"),
         version: env!("CARGO_PKG_VERSION").into(),

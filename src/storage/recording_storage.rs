@@ -112,8 +112,11 @@ impl RecordingStorage {
         Ok((bytes, format))
     }
 
-    /// Removes a stored recording; one already gone is fine.
+    /// Removes a stored recording; one already gone (or never stored: an empty key) is fine.
     pub async fn delete(&self, key: &str) -> std::io::Result<()> {
+        if key.is_empty() {
+            return Ok(());
+        }
         match tokio::fs::remove_file(self.path(key)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -10,10 +10,12 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::Recording;
 
-/// A recording stored and sniffed, to attach to its meeting.
+/// A recording stored and sniffed, or named by URL (then `storage_key` and `format` are empty
+/// and `bytes` 0 until the job fetched it), to attach to its meeting.
 #[derive(Debug, Clone)]
 pub struct NewRecording {
     pub storage_key: String,
+    pub source_url: Option<String>,
     pub format: String,
     pub bytes: i64,
     pub language: Option<String>,
@@ -42,6 +44,15 @@ pub trait RecordingStore: Send + Sync + 'static {
     /// One transaction, fenced by the claim: the session that holds the job's finals (created
     /// on the first attempt, the same one after), the attempt's start time.
     async fn begin_recording_transcription(&self, job: &Job) -> StoreResult<(Recording, RealtimeSession)>;
+    /// Fenced by the claim: the file fetched from the recording's `source_url` is stored.
+    async fn record_fetched_recording(
+        &self,
+        job: &Job,
+        storage_key: &str,
+        format: &str,
+        bytes: i64,
+        duration_ms: Option<i64>,
+    ) -> StoreResult<crate::domain::Recording>;
     /// Fenced by the claim: how much of the file is transcribed, and its length once known. A
     /// cancelled job (the recording deleted) fails here with `claim_lost`.
     async fn record_recording_progress(
@@ -105,9 +116,10 @@ macro_rules! impl_recording_store {
                 }
                 let recording = sqlx::query_as(
                     "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, language, model, \
-                     diarize, duration_ms, processed_ms, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) \
+                     diarize, duration_ms, processed_ms, created_at, updated_at, source_url) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11) \
                      ON CONFLICT (meeting_id) DO UPDATE SET storage_key = excluded.storage_key, \
+                     source_url = excluded.source_url, \
                      format = excluded.format, bytes = excluded.bytes, language = excluded.language, \
                      model = excluded.model, diarize = excluded.diarize, duration_ms = excluded.duration_ms, \
                      processed_ms = 0, session_id = NULL, started_at = NULL, created_at = excluded.created_at, \
@@ -123,6 +135,7 @@ macro_rules! impl_recording_store {
                 .bind(new.diarize)
                 .bind(new.duration_ms)
                 .bind(now)
+                .bind(&new.source_url)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -224,6 +237,33 @@ macro_rules! impl_recording_store {
                 .await?;
                 tx.commit().await?;
                 Ok((recording, session))
+            }
+
+            async fn record_fetched_recording(
+                &self,
+                job: &Job,
+                storage_key: &str,
+                format: &str,
+                bytes: i64,
+                duration_ms: Option<i64>,
+            ) -> StoreResult<$crate::domain::Recording> {
+                let mut tx = self.tenant_tx(job.tenant_id).await?;
+                Self::fence(&mut tx, job).await?;
+                let recording = sqlx::query_as(
+                    "UPDATE recordings SET storage_key = $3, format = $4, bytes = $5, duration_ms = $6, updated_at = $7 \
+                     WHERE tenant_id = $1 AND meeting_id = $2 RETURNING *",
+                )
+                .bind(job.tenant_id)
+                .bind(job.meeting_id)
+                .bind(storage_key)
+                .bind(format)
+                .bind(bytes)
+                .bind(duration_ms)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(recording)
             }
 
             async fn record_recording_progress(

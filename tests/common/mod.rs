@@ -268,8 +268,15 @@ impl TestApp {
     ) -> Option<TestApp> {
         let paths = models()?;
         let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
-        let recordings =
-            ddalkkak::storage::Recordings { storage: ddalkkak::storage::RecordingStorage::new(dir), max_bytes };
+        // Loopback allowed: the tests serve recording URLs from their own HTTP server.
+        let recordings = ddalkkak::storage::Recordings {
+            storage: ddalkkak::storage::RecordingStorage::new(dir),
+            max_bytes,
+            fetcher: ddalkkak::storage::UrlFetcher::new(
+                vec!["127.0.0.0/8".parse().unwrap()],
+                std::time::Duration::from_secs(30),
+            ),
+        };
         Some(Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await)
     }
 
@@ -387,6 +394,26 @@ pub fn wav_bytes(samples: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
     }
     out
+}
+
+/// A plain HTTP server on loopback for recording URLs: `/file.wav` answers `body`,
+/// `/moved` redirects to it, `/missing` is 404. Returns its base URL; it stops with the test.
+pub async fn serve_recording(body: Vec<u8>) -> String {
+    use axum::response::{IntoResponse, Redirect};
+    let body = std::sync::Arc::new(body);
+    let app = axum::Router::new()
+        .route(
+            "/file.wav",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "audio/wav")], (*body).clone()).into_response() }
+            }),
+        )
+        .route("/moved", axum::routing::get(|| async { Redirect::temporary("/file.wav") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
 }
 
 impl Drop for TestApp {

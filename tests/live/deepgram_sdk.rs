@@ -45,3 +45,45 @@ async fn the_official_deepgram_sdk_streams_and_gets_results() {
     let (_, meetings) = app.get("/v1/meetings", &t.api_key).await;
     assert_eq!(meetings["items"][0]["stt_status"], "COMPLETED", "{meetings}");
 }
+
+/// The SDK's pre-recorded calls: `transcribeFile` (the bytes in the body) and `transcribeUrl`
+/// (a URL the server fetches, here behind a redirect) each get Deepgram's response shape with the
+/// transcript, words with speakers, paragraphs and utterances, and each leaves a finished meeting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_deepgram_sdk_transcribes_files_and_urls() {
+    let Some(dir) = sdk_dir() else { return };
+    let _heavy = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "sdk-pre").await;
+    let recordings = tempfile::tempdir().unwrap();
+    let Some(app) =
+        common::TestApp::spawn_live_with_recordings(db, Default::default(), recordings.path(), 50_000_000).await
+    else {
+        return;
+    };
+    let wav = common::models().unwrap().root.join("testdata/pyannote_sample.wav");
+    let base = common::serve_recording(std::fs::read(&wav).unwrap()).await;
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("deepgram_prerecorded.mjs"))
+        .args([app.url("").as_str(), t.api_key.as_str(), wav.to_str().unwrap(), &format!("{base}/moved")])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let calls: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(calls.len(), 2, "{stdout}");
+    for call in &calls {
+        eprintln!("{call}");
+        assert!(call["error"].is_null(), "{call}");
+        let transcript = call["transcript"].as_str().unwrap().to_lowercase();
+        assert!(transcript.contains("new jersey") && transcript.contains("chicago"), "{transcript}");
+        assert!((call["duration"].as_f64().unwrap() - 30.0).abs() <= 1.0, "{call}");
+        assert_eq!(call["speakers"], serde_json::json!([0, 1]), "two voices: {call}");
+        assert!(call["paragraphs"].as_u64().unwrap() >= 2, "{call}");
+        assert!(call["utterances"].as_u64().unwrap() >= 2, "{call}");
+        assert_eq!(call["language"], "en");
+        let (_, meeting) = app.get(&format!("/v1/meetings/{}", call["request_id"].as_str().unwrap()), &t.api_key).await;
+        assert_eq!(meeting["stt_status"], "COMPLETED", "{meeting}");
+    }
+}

@@ -187,8 +187,19 @@ async fn sqlite_bad_recordings_are_refused_with_typed_errors() {
     expect(upload(&app, &t.api_key, &meeting, "", damaged).await, 415, "unsupported_audio");
     let wav = sample_wav();
     assert!(wav.len() > 200_000);
-    // Over the limit, announced (Content-Length) or not (chunked): refused as it passes.
-    expect(upload(&app, &t.api_key, &meeting, "", wav[..250_000].to_vec()).await, 413, "payload_too_large");
+    // Over the limit, announced (Content-Length): refused before the body is read, as a client
+    // waiting for `100 Continue` sees it; or not announced (chunked): refused as it passes.
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/meetings/{meeting}/recording HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 250000\r\nExpect: 100-continue\r\n\r\n",
+        t.api_key
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut socket, head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut socket, &mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413") && answer.contains("payload_too_large"), "{answer}");
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = wav[..250_000].chunks(10_000).map(|c| Ok(c.to_vec())).collect();
     let response = app
         .http
@@ -279,4 +290,53 @@ async fn a_stopped_transcription_resumes_after_its_stored_finals(db: common::Tes
     assert_eq!(m["stt_status"], "COMPLETED");
     let text = m["transcript_text"].as_str().unwrap();
     assert_eq!(text.lines().count(), after.len(), "one line per final");
+}
+
+/// A meeting created with `audio_file_url` gets its recording fetched by the server and
+/// transcribed; a URL that answers 404 fails the meeting with the reason; addresses inside the
+/// server's networks are refused before anything is fetched (no SSRF), for `audio_file_url` and
+/// for Deepgram's `{"url": …}` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_recording_named_by_url_is_fetched_and_transcribed() {
+    let _serial = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "rec-url").await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(app) = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 50 * MB).await else {
+        return;
+    };
+    let wav = sample_wav();
+    let base = common::serve_recording(wav.clone()).await;
+    let create = |url: String| json!({"title": "Fetched call", "audio_file_url": url});
+    let (status, meeting) =
+        app.call(reqwest::Method::POST, "/v1/meetings", &t.api_key, Some(create(format!("{base}/file.wav")))).await;
+    assert_eq!(status, 201, "{meeting}");
+    assert_eq!(meeting["stt_status"], "PROCESSING");
+    let id = meeting["id"].as_str().unwrap().to_owned();
+    let done = settled(&app, &t.api_key, &id, Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!((done["format"].as_str(), done["bytes"].as_u64()), (Some("wav"), Some(wav.len() as u64)));
+    let (_, m) = app.get(&format!("/v1/meetings/{id}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "COMPLETED");
+    assert!(m["transcript_text"].as_str().unwrap().contains("Chicago"), "{}", m["transcript_text"]);
+
+    let (_, missing) =
+        app.call(reqwest::Method::POST, "/v1/meetings", &t.api_key, Some(create(format!("{base}/missing.wav")))).await;
+    let id = missing["id"].as_str().unwrap().to_owned();
+    let failed = settled(&app, &t.api_key, &id, Duration::from_secs(60)).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("404"), "{failed}");
+    let (_, m) = app.get(&format!("/v1/meetings/{id}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "FAILED");
+
+    for url in ["http://169.254.169.254/latest/meta-data/x.wav", "http://10.0.0.8/a.wav", "http://[::1]:9/a.wav"] {
+        let (status, refused) =
+            app.call(reqwest::Method::POST, "/v1/meetings", &t.api_key, Some(create(url.into()))).await;
+        assert_eq!((status, refused["errors"][0]["code"].as_str()), (422, Some("url_not_allowed")), "{url}: {refused}");
+        let (status, refused) =
+            app.call(reqwest::Method::POST, "/v1/listen", &t.api_key, Some(json!({"url": url}))).await;
+        assert_eq!((status, refused["errors"][0]["code"].as_str()), (422, Some("url_not_allowed")), "{url}: {refused}");
+    }
+    let (_, meetings) = app.get("/v1/meetings", &t.api_key).await;
+    assert_eq!(meetings["items"].as_array().unwrap().len(), 2, "refused requests left no meeting: {meetings}");
 }
