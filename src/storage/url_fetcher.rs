@@ -197,7 +197,7 @@ mod tests {
         for url in ["https://8.8.8.8/a.wav", "http://[2606:4700::1111]/a.wav", "https://example.com/a.mp3"] {
             assert!(fetcher.check_syntax(url).is_ok(), "{url}");
         }
-        for url in ["ftp://example.com/a.wav", "file:///etc/passwd", "not a url", "http:///a.wav"] {
+        for url in ["ftp://example.com/a.wav", "file:///etc/passwd", "not a url", "http://"] {
             assert!(matches!(fetcher.check_syntax(url), Err(FetchError::InvalidUrl(_))), "{url}");
         }
         let allowed = UrlFetcher::new(vec!["127.0.0.0/8".parse().unwrap()], Duration::from_secs(5));
