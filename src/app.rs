@@ -23,7 +23,8 @@ use crate::commands::live::{Live, LiveSetup, start_live};
 use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
 use crate::inference::llm::LlmWorker;
 use crate::intelligence::MeetingExtractor;
-use crate::jobs::{JobRunner, Retention, RetentionJob, SessionSweeper};
+use crate::jobs::{JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob};
+use crate::storage::Recordings;
 use crate::store::{self, Store};
 
 /// Everything a server needs, as plain values. No field reads the environment or the command
@@ -43,6 +44,9 @@ pub struct AppConfig {
     /// The durable job runners: Slack posts, and meeting intelligence when `llm` names a model.
     /// `None`: no job runner at all (jobs stay queued).
     pub intelligence: Option<IntelligenceSetup>,
+    /// Recording uploads (`PUT /v1/meetings/{id}/recording`), transcribed with the live models
+    /// by a `transcribe_recording` job runner; `None`, or no `live`: uploads are refused (503).
+    pub recordings: Option<Recordings>,
     /// What one client may take of the HTTP server: REST rate per API key, header-read timeout,
     /// open connections.
     pub http: HttpLimits,
@@ -60,6 +64,7 @@ impl AppConfig {
             metrics_listen: None,
             live: None,
             intelligence: None,
+            recordings: None,
             http: HttpLimits::default(),
             run: RunOptions::default(),
         }
@@ -171,13 +176,18 @@ impl App {
             Some(live) => live.service.draining.clone(),
             None => shutdown.child_token(),
         };
-        let Intelligence { runners, llm } = match config.intelligence {
+        let Intelligence { mut runners, llm } = match config.intelligence {
             Some(setup) => {
                 let captions = live.as_ref().map(|l| l.service.captions.clone());
                 start_intelligence(setup, store.clone(), cipher.clone(), captions).await?
             }
             None => Intelligence { runners: Vec::new(), llm: None },
         };
+        let recordings = config.recordings.filter(|_| live.is_some());
+        if let (Some(live), Some(recordings)) = (&live, &recordings) {
+            let job = TranscribeRecordingJob { live: live.service.clone(), storage: recordings.storage.clone() };
+            runners.push(JobRunner { store: store.clone(), handler: Arc::new(job), config: RunnerConfig::default() });
+        }
         let mut model_workers = live.as_ref().map(|l| l.health()).unwrap_or_default();
         model_workers.extend(llm.as_ref().map(|l| l.health()));
         let rate_limiter = config.http.rate_limit.and_then(KeyRateLimiter::new).map(Arc::new);
@@ -189,6 +199,7 @@ impl App {
             live: live.as_ref().map(|l| l.service.clone()),
             model_workers,
             rate_limiter,
+            recordings,
             draining: draining.clone(),
         };
         Ok(App { state, live, runners, llm, http: config.http, run: config.run, shutdown, draining })

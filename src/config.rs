@@ -169,6 +169,24 @@ pub struct ServeArgs {
     pub live: LiveArgs,
     #[command(flatten)]
     pub intelligence: IntelligenceArgs,
+    /// Where uploaded meeting recordings are kept (default: `<data-dir>/recordings`). Instances
+    /// sharing one database must share this directory too.
+    #[arg(long, env = "DDALKKAK_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+    /// Largest recording upload, in MB (10^6 bytes); a larger one is refused (413) as it passes
+    /// the limit.
+    #[arg(long, env = "DDALKKAK_MAX_RECORDING_MB", default_value_t = 500)]
+    pub max_recording_mb: u64,
+}
+
+impl ServeArgs {
+    pub fn recordings(&self) -> crate::storage::Recordings {
+        let dir = self.recordings_dir.clone().unwrap_or_else(|| self.db.data_dir.join("recordings"));
+        crate::storage::Recordings {
+            storage: crate::storage::RecordingStorage::new(dir),
+            max_bytes: self.max_recording_mb.saturating_mul(1_000_000),
+        }
+    }
 }
 
 /// What one client may take of the HTTP server (docs/protocol.md, "Limits").

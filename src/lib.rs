@@ -8,6 +8,7 @@
 //! - [`intelligence`]: a meeting's summary and action items: extraction with the LLM,
 //!   verification, assignees and due dates.
 //! - [`session`]: live sessions (`/v1/listen`): the socket actor, streaming policy, captions.
+//! - [`storage`]: uploaded recordings on disk.
 //! - [`audio`]: decoding and resampling; [`inference`]: model work on ONNX Runtime (Whisper, VAD,
 //!   speaker embeddings, the LLM).
 //! - [`domain`]: row types of the data model; [`validate`]: input rules.
@@ -28,6 +29,7 @@ pub mod intelligence;
 pub mod jobs;
 pub mod metrics;
 pub mod session;
+pub mod storage;
 pub mod store;
 pub mod subtitles;
 pub mod validate;

@@ -94,6 +94,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics_listen: Some(args.metrics_listen),
         live: (!args.live.no_live).then(|| live_setup(&args)),
         intelligence: Some(intelligence_setup(&args)),
+        recordings: Some(args.recordings()),
         http: args.http.limits(),
         run: RunOptions {
             retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),

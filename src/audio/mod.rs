@@ -1,4 +1,4 @@
-//! Audio in: whole files ([`decode_file`]), live streams ([`StreamDecoder`], with push-mode
+//! Audio in: whole files ([`decode_file`], or packet by packet with [`AudioReader`]), live streams ([`StreamDecoder`], with push-mode
 //! [`OggDemuxer`] and [`WebmDemuxer`]), and resampling to the 16 kHz mono the models take
 //! ([`Resampler`]).
 
@@ -8,7 +8,7 @@ mod resampler;
 mod stream_decoder;
 mod webm_demuxer;
 
-pub use file_decoder::{AudioError, DecodedAudio, decode_bytes, decode_file};
+pub use file_decoder::{AudioError, AudioReader, DecodedAudio, decode_bytes, decode_file, sniff_container};
 pub use ogg_demuxer::OggDemuxer;
 pub use resampler::Resampler;
 pub use stream_decoder::{Encoding, MAX_MESSAGE_SECONDS, MAX_WAV_HEADER, StreamDecoder};

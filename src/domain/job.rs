@@ -37,4 +37,6 @@ impl Job {
     /// Posting a meeting's summary to the tenant's Slack; enqueued when the intelligence job
     /// succeeds.
     pub const SLACK_POST: &'static str = "slack_post";
+    /// Transcribing a meeting's uploaded recording; enqueued with the upload.
+    pub const TRANSCRIBE_RECORDING: &'static str = "transcribe_recording";
 }

@@ -8,6 +8,7 @@ mod job;
 mod meeting;
 mod notification;
 mod realtime_session;
+mod recording;
 mod task;
 mod tenant;
 mod transcript;
@@ -24,6 +25,7 @@ pub use job::{Job, JobStatus};
 pub use meeting::{Meeting, SttStatus};
 pub use notification::Notification;
 pub use realtime_session::{RealtimeSession, SessionStatus};
+pub use recording::Recording;
 pub use task::{Task, TaskStatus};
 pub use tenant::Tenant;
 pub use transcript::{

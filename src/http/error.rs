@@ -33,6 +33,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 415 for an upload that is no audio this server decodes; the detail says what it found.
+    #[error("unsupported audio: {0}")]
+    UnsupportedAudio(String),
     /// 503 with `Retry-After`: refused now, fine later (admission control, no models).
     #[error("{code}: {detail}")]
     Unavailable { code: &'static str, detail: &'static str },
@@ -100,6 +103,9 @@ impl ApiError {
                 Some("send the body as application/json".into()),
                 vec![],
             ),
+            ApiError::UnsupportedAudio(detail) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_audio", Some(detail), vec![])
+            }
             ApiError::Unavailable { code, detail } => (S::SERVICE_UNAVAILABLE, code, Some(detail.into()), vec![]),
             ApiError::Gone(detail) => (S::GONE, "gone", Some(detail.into()), vec![]),
             ApiError::Admission(refusal) => {

@@ -216,7 +216,7 @@ pub async fn transcript(
 }
 
 /// The host may change or delete their own meeting; anyone else needs ADMIN.
-async fn require_host_or_admin(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<()> {
+pub(super) async fn require_host_or_admin(state: &AppState, who: &Principal, id: Uuid) -> ApiResult<()> {
     let meeting = state.store.get_meeting(who.tenant_id, id).await?;
     if meeting.host_id != who.user_id {
         who.require(Role::Admin)?;

@@ -16,6 +16,7 @@ mod notifications;
 mod pages;
 mod pagination;
 mod realtime_sessions;
+mod recordings;
 mod server;
 mod stream_tokens;
 mod tasks;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub model_workers: Vec<watch::Receiver<WorkerHealth>>,
     /// REST requests per API key; `None`: unlimited.
     pub rate_limiter: Option<Arc<KeyRateLimiter>>,
+    /// Recording uploads; `None`: refused (503).
+    pub recordings: Option<crate::storage::Recordings>,
     /// Cancelled when shutdown begins: `/readyz` answers 503 from then on.
     pub draining: CancellationToken,
 }
@@ -73,6 +76,8 @@ pub struct AppState {
 /// Request bodies of the REST API are small JSON documents.
 const BODY_LIMIT: usize = 1 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A recording upload streams for as long as this (a 500 MB file at 10 Mbit/s takes 7 minutes).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
@@ -112,7 +117,12 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}/read", post(notifications::mark_read));
 
-    Router::new()
+    // Uploads stream without the JSON body limit (the storage enforces its own) and for longer.
+    let uploads = Router::new()
+        .route("/v1/meetings/{id}/recording", get(recordings::get).put(recordings::put).delete(recordings::delete))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT));
+    let api = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -124,8 +134,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+    Router::new()
+        .merge(uploads)
+        .merge(api)
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -232,7 +245,7 @@ where
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
-        meetings::delete, meetings::restore, minutes::get,
+        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::delete,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,

@@ -6,7 +6,7 @@
 //! - [`JobRunner`]: the durable queue (`jobs` table) and its handlers:
 //!   [`MeetingIntelligenceJob`] (LLM summary and action items → tasks, notifications; the
 //!   meeting logic is `crate::intelligence`'s) and [`SlackPostJob`] (the summary to the
-//!   tenant's Slack).
+//!   tenant's Slack), [`TranscribeRecordingJob`] (an uploaded recording → the finished meeting).
 
 mod job_runner;
 mod meeting_intelligence_job;
@@ -14,6 +14,7 @@ mod retention;
 mod session_sweeper;
 mod slack_client;
 mod slack_post_job;
+mod transcribe_recording_job;
 
 pub use job_runner::{JobError, JobHandler, JobRunner, RunnerConfig};
 pub use meeting_intelligence_job::{MeetingIntelligenceJob, meeting_input, resolve};
@@ -21,3 +22,4 @@ pub use retention::{Retention, RetentionJob};
 pub use session_sweeper::SessionSweeper;
 pub use slack_client::{SlackClient, SlackError};
 pub use slack_post_job::{SlackPostJob, slack_message};
+pub use transcribe_recording_job::TranscribeRecordingJob;

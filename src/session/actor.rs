@@ -27,7 +27,6 @@ use uuid::Uuid;
 
 use super::caption_hub::{CaptionChannel, CaptionEvent};
 use super::control_message::ControlMessage;
-use super::enrollment::VOICEPRINT_MODEL;
 use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
@@ -38,13 +37,13 @@ use super::results::{ResultsStamp, model_info, results, round3, seconds};
 use super::served_model::ServedModel;
 use super::server_message::{Metadata, ServerMessage};
 use super::session_error::SessionError;
-use super::speakers::{EnrolledVoice, majority_speaker, relabel_final, voice_identities};
+use super::speakers::majority_speaker;
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
 use crate::audio::StreamDecoder;
 use crate::domain::{Meeting, RealtimeSession, SpeakerIdentity, TranscriptGap};
 use crate::inference::InferenceError;
 use crate::inference::asr::{LanguageChoice, UtteranceText};
-use crate::inference::diarize::{EMBEDDING_DIM, SpeakerTurn, VOICE_MATCH_THRESHOLD, cosine_similarity};
+use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, NewLiveSession};
 
@@ -53,8 +52,8 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// A session without `language` keeps the first language detected on an utterance of at least
 /// this much speech (3 s at 16 kHz) with at least this probability.
-const LANGUAGE_LOCK_SAMPLES: usize = 48_000;
-const LANGUAGE_LOCK_PROBABILITY: f32 = 0.8;
+pub(super) const LANGUAGE_LOCK_SAMPLES: usize = 48_000;
+pub(super) const LANGUAGE_LOCK_PROBABILITY: f32 = 0.8;
 
 /// Who opened the session and how.
 pub struct SessionRequest {
@@ -624,7 +623,11 @@ impl SessionActor {
         self.store_unsaved().await;
         // Subscribed before the job can exist, so its announcement cannot be missed.
         let (_, announcements) = self.captions.subscribe();
-        let identities = if self.request.options.diarize { self.relabel_speakers().await } else { BTreeMap::new() };
+        let identities = if self.request.options.diarize {
+            self.service.relabel_speakers(self.request.tenant_id, self.session.id, self.stream_key).await
+        } else {
+            BTreeMap::new()
+        };
         if !self.gaps.is_empty()
             && let Err(e) =
                 self.service.store.add_transcript_gaps(self.request.tenant_id, self.meeting.id, &self.gaps).await
@@ -672,78 +675,6 @@ impl SessionActor {
             announcements: (job_queued && (client_waits || viewers)).then_some(announcements),
             client: client_waits.then(|| (self.outbox.clone(), code, reason)),
         }
-    }
-
-    /// End-of-meeting re-clustering: the stored finals get the speakers the whole meeting's
-    /// embeddings agree on, before the meeting is assembled from them; returns who of them are
-    /// enrolled voices, by their number in the finals. A failure keeps the live labels and names
-    /// nobody.
-    async fn relabel_speakers(&self) -> BTreeMap<i32, SpeakerIdentity> {
-        let Some(diarize) = &self.service.diarize else { return BTreeMap::new() };
-        let reclustered = match diarize.finish(self.stream_key).await {
-            Ok(r) if !r.turns.is_empty() => r,
-            Ok(_) => return BTreeMap::new(),
-            Err(e) => {
-                tracing::warn!(session = %self.session.id, error = %e, "re-clustering failed; live speaker labels kept");
-                return BTreeMap::new();
-            }
-        };
-        let store = &self.service.store;
-        let tenant = self.request.tenant_id;
-        let result = async {
-            let finals = store.list_finals(tenant, self.session.id).await?;
-            let relabeled = finals.into_iter().map(|f| relabel_final(f, &reclustered.turns)).collect();
-            store.relabel_finals(tenant, self.session.id, relabeled).await
-        };
-        match result.await {
-            Ok(()) => {
-                tracing::info!(session = %self.session.id, speakers = reclustered.speakers, "speakers re-clustered");
-                self.identify_voices(&reclustered.centroids).await
-            }
-            Err(e) => {
-                tracing::warn!(session = %self.session.id, error = %e, "storing re-clustered speakers failed");
-                BTreeMap::new()
-            }
-        }
-    }
-
-    /// The speakers (re-clustered labels → centroids) whose voice the tenant has enrolled. A
-    /// voice that does not open (another key) is skipped; a failure names nobody.
-    async fn identify_voices(&self, centroids: &BTreeMap<u32, Vec<f32>>) -> BTreeMap<i32, SpeakerIdentity> {
-        if centroids.is_empty() {
-            return BTreeMap::new();
-        }
-        let id = self.session.id;
-        let sealed = match self.service.store.list_sealed_voiceprints(self.request.tenant_id, VOICEPRINT_MODEL).await {
-            Ok(sealed) => sealed,
-            Err(e) => {
-                tracing::warn!(session = %id, error = %e, "loading enrolled voices failed; speakers stay numbered");
-                return BTreeMap::new();
-            }
-        };
-        let voices: Vec<EnrolledVoice> = sealed
-            .into_iter()
-            .filter_map(|v| match self.service.voiceprints.open(v.user_id, &v.embedding) {
-                Ok(embedding) if embedding.len() == EMBEDDING_DIM => {
-                    Some(EnrolledVoice { user_id: v.user_id, name: v.name, embedding })
-                }
-                _ => {
-                    tracing::warn!(session = %id, user = %v.user_id, "an enrolled voice does not open; skipped");
-                    None
-                }
-            })
-            .collect();
-        // The closest voice of each speaker, matched or not: what the threshold is tuned on.
-        for (speaker, centroid) in centroids {
-            let closest = voices
-                .iter()
-                .map(|v| (v.user_id, cosine_similarity(centroid, &v.embedding)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((user, similarity)) = closest {
-                tracing::info!(session = %id, speaker, %user, similarity, "closest enrolled voice");
-            }
-        }
-        voice_identities(centroids, &voices, VOICE_MATCH_THRESHOLD)
     }
 
     /// A failure here leaves the session ACTIVE with its finals stored: the next start of this

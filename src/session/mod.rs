@@ -9,7 +9,8 @@
 //!
 //! Files: `actor` (the session's loop), `outbox` (outgoing queue and writer task), `results`
 //! (Whisper segments → Deepgram `Results`), `speakers` (speaker labels of words), `pending_finals`
-//! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items).
+//! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items),
+//! `recording_session` (an uploaded recording transcribed the same way, without a socket).
 
 mod actor;
 mod caption_hub;
@@ -21,6 +22,7 @@ mod listen_params;
 mod live_service;
 mod outbox;
 mod pending_finals;
+mod recording_session;
 mod results;
 mod served_model;
 mod server_message;
@@ -35,6 +37,7 @@ pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEEC
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
 pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveService, ViewerSlot};
+pub use recording_session::{RecordingError, Transcribed};
 pub use served_model::{ServedModel, choose as choose_model};
 pub use server_message::{ServerMessage, Word};
 pub use session_error::SessionError;

@@ -8,6 +8,7 @@ use super::server_message::{Alternative, Channel, ModelInfo, Results, ResultsMet
 use super::speakers::label_words;
 use crate::audio::MODEL_RATE;
 use crate::inference::asr::Segment;
+use crate::inference::diarize::SpeakerTurn;
 
 /// What every `Results` of one session says about the session and its model.
 pub(super) struct ResultsStamp {
@@ -33,28 +34,13 @@ pub(super) fn results(
     done: Option<&FinalDone>,
 ) -> (Results, Vec<Word>) {
     let offset = seconds(start);
-    let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
-    let mut words = Vec::new();
-    for s in &kept {
-        words.extend(segment_words(s, offset));
-    }
-    if let Some(done) = done.filter(|d| !d.turns.is_empty()) {
-        label_words(&mut words, &done.turns);
-    }
-    let mut transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
-    // A final cut before its speaker paused (Stop, Finalize, the length cap) ends where the audio
-    // was cut; Whisper marks such an end with an ellipsis, which is no part of what was said.
-    if done.is_some_and(|d| !d.speech_final) {
-        transcript = without_trailing_ellipsis(&transcript).to_owned();
-        if let Some(last) = words.last_mut() {
-            last.punctuated_word = without_trailing_ellipsis(&last.punctuated_word).to_owned();
-        }
-    }
+    let turns = done.map_or(&[][..], |d| d.turns.as_slice());
+    let (transcript, words) = utterance_words(start, segments, turns, done.is_some_and(|d| !d.speech_final));
     let confidence =
         if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
     let duration = match done {
         Some(d) => d.samples as f64 / MODEL_RATE as f64,
-        None => kept.last().map_or(0.0, |s| s.end as f64),
+        None => segments.iter().rev().find(|s| !is_hallucination(s)).map_or(0.0, |s| s.end as f64),
     };
     let results = Results {
         channel_index: [0, 1],
@@ -71,6 +57,35 @@ pub(super) fn results(
         },
     };
     (results, words)
+}
+
+/// The text and timed words of an utterance starting at sample `start`, with the speakers of
+/// `turns` when diarizing. `cut`: the audio was cut before its speaker paused.
+pub(super) fn utterance_words(
+    start: u64,
+    segments: &[Segment],
+    turns: &[SpeakerTurn],
+    cut: bool,
+) -> (String, Vec<Word>) {
+    let offset = seconds(start);
+    let kept: Vec<&Segment> = segments.iter().filter(|s| !is_hallucination(s)).collect();
+    let mut words = Vec::new();
+    for s in &kept {
+        words.extend(segment_words(s, offset));
+    }
+    if !turns.is_empty() {
+        label_words(&mut words, turns);
+    }
+    let mut transcript = kept.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+    // A final cut before its speaker paused (Stop, Finalize, the length cap) ends where the audio
+    // was cut; Whisper marks such an end with an ellipsis, which is no part of what was said.
+    if cut {
+        transcript = without_trailing_ellipsis(&transcript).to_owned();
+        if let Some(last) = words.last_mut() {
+            last.punctuated_word = without_trailing_ellipsis(&last.punctuated_word).to_owned();
+        }
+    }
+    (transcript, words)
 }
 
 fn without_trailing_ellipsis(text: &str) -> &str {

@@ -1,14 +1,18 @@
-//! Speakers of a live session's words: from the diarizer's turns live, and again from the
-//! end-of-meeting re-clustering for the stored finals. Pure functions.
+//! Speakers of a session's words: from the diarizer's turns as finals come, and again from the
+//! end-of-meeting re-clustering for the stored finals, with the enrolled voices that name them.
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use super::enrollment::VOICEPRINT_MODEL;
+use super::live_service::LiveService;
 use super::server_message::Word;
 use crate::audio::MODEL_RATE;
 use crate::domain::{EvidenceKind, IdentityEvidence, SpeakerIdentity};
-use crate::inference::diarize::{SpeakerTurn, match_voices, speaker_for_span};
+use crate::inference::diarize::{
+    EMBEDDING_DIM, SpeakerTurn, VOICE_MATCH_THRESHOLD, cosine_similarity, match_voices, speaker_for_span,
+};
 use crate::store::FinalSpeakers;
 
 /// How much an enrolled voice counts as evidence: more than anything said in the meeting
@@ -76,6 +80,88 @@ pub(super) fn majority_speaker(words: &[Word]) -> Option<u32> {
         }
     }
     time.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(s, _)| s)
+}
+
+impl LiveService {
+    /// End-of-meeting re-clustering of `session` (its diarizer stream `stream`): the stored finals get the speakers the whole meeting's
+    /// embeddings agree on, before the meeting is assembled from them; returns who of them are
+    /// enrolled voices, by their number in the finals. A failure keeps the live labels and names
+    /// nobody.
+    pub(crate) async fn relabel_speakers(
+        &self,
+        tenant: Uuid,
+        session: Uuid,
+        stream: u64,
+    ) -> BTreeMap<i32, SpeakerIdentity> {
+        let Some(diarize) = &self.diarize else { return BTreeMap::new() };
+        let reclustered = match diarize.finish(stream).await {
+            Ok(r) if !r.turns.is_empty() => r,
+            Ok(_) => return BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!(%session, error = %e, "re-clustering failed; live speaker labels kept");
+                return BTreeMap::new();
+            }
+        };
+        let store = &self.store;
+        let result = async {
+            let finals = store.list_finals(tenant, session).await?;
+            let relabeled = finals.into_iter().map(|f| relabel_final(f, &reclustered.turns)).collect();
+            store.relabel_finals(tenant, session, relabeled).await
+        };
+        match result.await {
+            Ok(()) => {
+                tracing::info!(%session, speakers = reclustered.speakers, "speakers re-clustered");
+                self.identify_voices(tenant, session, &reclustered.centroids).await
+            }
+            Err(e) => {
+                tracing::warn!(%session, error = %e, "storing re-clustered speakers failed");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The speakers (re-clustered labels → centroids) whose voice the tenant has enrolled. A
+    /// voice that does not open (another key) is skipped; a failure names nobody.
+    async fn identify_voices(
+        &self,
+        tenant: Uuid,
+        session: Uuid,
+        centroids: &BTreeMap<u32, Vec<f32>>,
+    ) -> BTreeMap<i32, SpeakerIdentity> {
+        if centroids.is_empty() {
+            return BTreeMap::new();
+        }
+        let sealed = match self.store.list_sealed_voiceprints(tenant, VOICEPRINT_MODEL).await {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                tracing::warn!(%session, error = %e, "loading enrolled voices failed; speakers stay numbered");
+                return BTreeMap::new();
+            }
+        };
+        let voices: Vec<EnrolledVoice> = sealed
+            .into_iter()
+            .filter_map(|v| match self.voiceprints.open(v.user_id, &v.embedding) {
+                Ok(embedding) if embedding.len() == EMBEDDING_DIM => {
+                    Some(EnrolledVoice { user_id: v.user_id, name: v.name, embedding })
+                }
+                _ => {
+                    tracing::warn!(%session, user = %v.user_id, "an enrolled voice does not open; skipped");
+                    None
+                }
+            })
+            .collect();
+        // The closest voice of each speaker, matched or not: what the threshold is tuned on.
+        for (speaker, centroid) in centroids {
+            let closest = voices
+                .iter()
+                .map(|v| (v.user_id, cosine_similarity(centroid, &v.embedding)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((user, similarity)) = closest {
+                tracing::info!(%session, speaker, %user, similarity, "closest enrolled voice");
+            }
+        }
+        voice_identities(centroids, &voices, VOICE_MATCH_THRESHOLD)
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,66 @@ macro_rules! impl_live_session_store {
                     .bind(tenant)
                     .bind(session)
             }
+
+            /// Assembles the session's stored finals into its meeting (COMPLETED), ends the session
+            /// and queues the meeting-intelligence job when there is text, inside `tx`; nothing
+            /// happens to a session already ENDED. Returns the meeting's id.
+            async fn finalize_session(
+                tx: &mut Tx,
+                tenant: Uuid,
+                session: Uuid,
+                audio_seconds: Option<f64>,
+                language: Option<&str>,
+                identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
+            ) -> StoreResult<Uuid> {
+                let now = now();
+                let row: RealtimeSession = tenant_row(tx, "realtime_sessions", tenant, session).await?;
+                let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
+                if row.status == SessionStatus::Active {
+                    let finals = Self::session_finals(tenant, session).fetch_all(&mut **tx).await?;
+                    let transcript = $crate::domain::AssembledTranscript::from_finals(&finals, identities);
+                    let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
+                    let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
+                    sqlx::query(
+                        "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
+                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7, \
+                         language = COALESCE($8, language) WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .bind(&transcript.text)
+                    .bind(sqlx::types::Json(&transcript.segments))
+                    .bind(sqlx::types::Json(&transcript.speaker_labels))
+                    .bind(duration)
+                    .bind(now)
+                    .bind(language)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(session)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    if !transcript.text.is_empty() {
+                        sqlx::query(
+                            "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
+                             ON CONFLICT (kind, meeting_id) DO NOTHING",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(tenant)
+                        .bind(Job::MEETING_INTELLIGENCE)
+                        .bind(meeting_id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Ok(meeting_id)
+            }
         }
 
         #[async_trait::async_trait]
@@ -157,7 +217,7 @@ macro_rules! impl_live_session_store {
                 let tx = self.read_tx(tenant).await?;
                 let query = sqlx::query_as(
                     "SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
-                     ORDER BY started_at DESC, id DESC",
+                     AND source = 'LIVE' ORDER BY started_at DESC, id DESC",
                 )
                 .bind(tenant)
                 .bind(status);
@@ -293,53 +353,9 @@ macro_rules! impl_live_session_store {
                 language: Option<&str>,
                 identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
             ) -> StoreResult<Meeting> {
-                let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
-                let row: RealtimeSession = tenant_row(&mut tx, "realtime_sessions", tenant, session).await?;
-                let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
-                if row.status == SessionStatus::Active {
-                    let finals = Self::session_finals(tenant, session).fetch_all(&mut *tx).await?;
-                    let transcript = $crate::domain::AssembledTranscript::from_finals(&finals, identities);
-                    let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
-                    let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
-                    sqlx::query(
-                        "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
-                         audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7, \
-                         language = COALESCE($8, language) WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(tenant)
-                    .bind(meeting_id)
-                    .bind(&transcript.text)
-                    .bind(sqlx::types::Json(&transcript.segments))
-                    .bind(sqlx::types::Json(&transcript.speaker_labels))
-                    .bind(duration)
-                    .bind(now)
-                    .bind(language)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(tenant)
-                    .bind(session)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    if !transcript.text.is_empty() {
-                        sqlx::query(
-                            "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, \
-                             created_at, updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
-                             ON CONFLICT (kind, meeting_id) DO NOTHING",
-                        )
-                        .bind(Uuid::new_v4())
-                        .bind(tenant)
-                        .bind(Job::MEETING_INTELLIGENCE)
-                        .bind(meeting_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+                let meeting_id =
+                    Self::finalize_session(&mut tx, tenant, session, audio_seconds, language, identities).await?;
                 let meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
                 tx.commit().await?;
                 Ok(meeting)
@@ -349,7 +365,7 @@ macro_rules! impl_live_session_store {
                 let tx = self.system_read_tx().await?;
                 let query = sqlx::query_as(
                     "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' AND server_instance = $1 \
-                     ORDER BY started_at, id",
+                     AND source = 'LIVE' ORDER BY started_at, id",
                 )
                 .bind(server_instance);
                 fetch_all_committed(tx, query).await
@@ -370,7 +386,7 @@ macro_rules! impl_live_session_store {
             async fn stale_sessions(&self, before: DateTime<Utc>) -> StoreResult<Vec<RealtimeSession>> {
                 let tx = self.system_read_tx().await?;
                 let query = sqlx::query_as(
-                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' \
+                    "SELECT * FROM realtime_sessions WHERE status = 'ACTIVE' AND source = 'LIVE' \
                      AND COALESCE(heartbeat_at, started_at) < $1 ORDER BY started_at, id",
                 )
                 .bind(before);

@@ -2,7 +2,7 @@
 //! aggregate, each in the file named after it: [`TenantStore`] (tenants, users, API keys),
 //! [`MeetingStore`], [`TaskStore`], [`LiveSessionStore`] (live sessions and their finals),
 //! [`JobStore`], [`IntegrationStore`], [`NotificationStore`], [`OpsStore`] (health, usage, error
-//! tables, retention, integrity) and [`VoiceprintStore`] (enrolled voices, sealed). Callers hold an `Arc<dyn Store>` and call any of
+//! tables, retention, integrity) and [`VoiceprintStore`] (enrolled voices, sealed) and [`RecordingStore`] (uploaded recordings and their transcription). Callers hold an `Arc<dyn Store>` and call any of
 //! them without importing the aggregate traits.
 //!
 //! [`PgStore`] and [`SqliteStore`] implement every trait with the same SQL text: each aggregate's
@@ -20,6 +20,7 @@ mod meetings;
 mod notifications;
 mod ops;
 mod postgres;
+mod recordings;
 mod sql;
 mod sqlite;
 mod tasks;
@@ -45,6 +46,7 @@ pub use meetings::{MeetingFilter, MeetingPatch, MeetingStore, NewMeeting};
 pub use notifications::NotificationStore;
 pub use ops::{ErrorRecord, ErrorTable, OpsStore, PurgeCutoffs, PurgeReport, TenantTotals, VerifyReport};
 pub use postgres::PgStore;
+pub use recordings::{NewRecording, RecordingStore};
 pub use sqlite::SqliteStore;
 pub use tasks::{NewTask, TaskFilter, TaskPatch, TaskStore};
 pub use tenants::{NewApiKey, NewUser, TenantPatch, TenantStore, UserPatch};
@@ -62,6 +64,7 @@ pub trait Store:
     + NotificationStore
     + OpsStore
     + VoiceprintStore
+    + RecordingStore
 {
 }
 
@@ -75,6 +78,7 @@ impl<T> Store for T where
         + NotificationStore
         + OpsStore
         + VoiceprintStore
+        + RecordingStore
 {
 }
 

@@ -29,14 +29,16 @@ use tokio_util::sync::CancellationToken;
 
 pub const PG_ENV: &str = "DDALKKAK_TEST_DATABASE_URL";
 
-/// A store on a database that exists only for this test.
+/// A store on a database that exists only for this test (until its last clone is dropped: a
+/// second server can run over it after the first stopped).
+#[derive(Clone)]
 pub struct TestDb {
     pub store: Arc<dyn Store>,
     /// Set on PostgreSQL, for raw-SQL checks.
     pub pg: Option<Arc<PgStore>>,
     /// Set on SQLite: the database file's URL, for raw-SQL checks.
     pub sqlite_url: Option<String>,
-    _guard: Guard,
+    _guard: Arc<Guard>,
 }
 
 impl TestDb {
@@ -45,7 +47,7 @@ impl TestDb {
     /// connections and the server's are terminated (what a restart does to them).
     pub async fn outage(&self, hold: std::time::Duration) {
         use sqlx::Connection as _;
-        match &self._guard {
+        match &*self._guard {
             Guard::Sqlite(_) => {
                 let url = self.sqlite_url.as_deref().expect("set on SQLite");
                 let mut lock = sqlx::SqliteConnection::connect(url).await.unwrap();
@@ -102,7 +104,7 @@ pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = ddalkkak::store::sqlite_url(dir.path());
     let store = SqliteStore::connect(&url, 4).await.expect("sqlite store");
-    TestDb { store: Arc::new(store), pg: None, sqlite_url: Some(url), _guard: Guard::Sqlite(dir) }
+    TestDb { store: Arc::new(store), pg: None, sqlite_url: Some(url), _guard: Arc::new(Guard::Sqlite(dir)) }
 }
 
 /// `None` (and a note on stderr) when no PostgreSQL is configured.
@@ -118,7 +120,7 @@ pub async fn postgres() -> Option<TestDb> {
     let guard = Guard::Postgres { admin_url: admin_url.clone(), name: name.clone() };
     let url = database_url_with_name(&admin_url, &name);
     let store = Arc::new(PgStore::connect(&url, 4).await.expect("postgres store"));
-    Some(TestDb { store: store.clone(), pg: Some(store), sqlite_url: None, _guard: guard })
+    Some(TestDb { store: store.clone(), pg: Some(store), sqlite_url: None, _guard: Arc::new(guard) })
 }
 
 fn database_url_with_name(url: &str, name: &str) -> String {
@@ -254,6 +256,21 @@ impl TestApp {
             },
         });
         Some(Self::spawn_with(db, Some(live), intelligence).await)
+    }
+
+    /// [`spawn_live`](Self::spawn_live) that takes recording uploads into `dir`, up to
+    /// `max_bytes` each, and runs their transcription jobs.
+    pub async fn spawn_live_with_recordings(
+        db: TestDb,
+        config: LiveConfig,
+        dir: &std::path::Path,
+        max_bytes: u64,
+    ) -> Option<TestApp> {
+        let paths = models()?;
+        let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
+        let recordings =
+            ddalkkak::storage::Recordings { storage: ddalkkak::storage::RecordingStorage::new(dir), max_bytes };
+        Some(Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await)
     }
 
     /// Builds the server through [`App::build`] over the test's store, with the test keys.

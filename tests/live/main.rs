@@ -18,4 +18,5 @@ mod live_session;
 mod meeting_intelligence;
 #[cfg(feature = "opus")]
 mod opus_file;
+mod recording;
 mod voiceprint;

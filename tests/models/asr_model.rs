@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use ddalkkak::audio;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::asr::{DecodeOptions, LanguageChoice, Precision, Segment, Transcriber};
+use ddalkkak::inference::asr::{DecodeOptions, EncoderWindow, LanguageChoice, Precision, Segment, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak_eval::wer::wer;
 
@@ -154,6 +154,31 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     drop(results);
     drop(handle);
     engine.join();
+}
+
+/// The live engine's options (one greedy pass) decode a batch of utterances step by step
+/// together, the short ones leaving the batch as they end; each comes out as it does alone.
+#[test]
+fn utterances_decoded_together_read_as_decoded_alone() {
+    let Some(paths) = paths() else { return };
+    let (audio, _) = sample(&paths);
+    let options =
+        DecodeOptions { temperatures: vec![0.0], ..ddalkkak::inference::asr::EngineConfig::default().options };
+    assert!(ddalkkak::inference::asr::decoding::is_single_greedy_pass(&options));
+    // Utterances of different lengths (2 to 12 s), so they end at different steps.
+    let spans = [(0.0, 6.0), (6.0, 8.0), (8.0, 20.0), (20.0, 24.5), (24.5, 30.0)];
+    let pieces: Vec<&[f32]> =
+        spans.iter().map(|&(a, b)| &audio[(a * 16_000.0) as usize..(b * 16_000.0) as usize]).collect();
+    with_model(|t, _| {
+        // Full 30 s windows: alone or together, each utterance's encoder input is the same.
+        t.window = EncoderWindow::Full;
+        let together: Vec<String> =
+            t.transcribe_utterances(&pieces, &[], &options).unwrap().iter().map(|u| text(&u.segments)).collect();
+        let alone: Vec<String> =
+            pieces.iter().map(|p| text(&t.transcribe_utterances(&[p], &[], &options).unwrap()[0].segments)).collect();
+        assert!(together.iter().all(|t| !t.trim().is_empty()), "{together:?}");
+        assert_eq!(together, alone);
+    });
 }
 
 #[test]

@@ -141,6 +141,87 @@ pub fn decode_with_fallback(
     Ok(best)
 }
 
+/// Whether `options` decode with one greedy pass and no fallback, which several windows can
+/// share step by step ([`greedy_batch`]).
+pub fn is_single_greedy_pass(options: &DecodeOptions) -> bool {
+    options.beam_size <= 1 && options.temperatures.iter().all(|&t| t == 0.0)
+}
+
+/// Greedy decoding of every window of `cross` at once, one decoder step for all of them per
+/// token: `prompts[i]` (all of one length, the start of text at `sot_index`) for window `i`.
+/// A window that ends leaves the batch, so the last ones run alone. The result of each window
+/// is the one [`decode_with_fallback`] gives with [`is_single_greedy_pass`] options.
+pub fn greedy_batch(
+    model: &mut WhisperModel,
+    tokenizer: &WhisperTokenizer,
+    cross: &CrossKv,
+    prompts: &[Vec<u32>],
+    sot_index: usize,
+    options: &DecodeOptions,
+) -> Result<Vec<WindowResult>, InferenceError> {
+    let n = prompts.len();
+    debug_assert_eq!(n, cross.batch);
+    let config = std::sync::Arc::clone(&model.config);
+    let rules = LogitRules::new(&config, options);
+    let eot = config.tokens.eot;
+    let mut cache = model.empty_cache(n)?;
+    let first = model.step(prompts, cross, &mut cache, Some(sot_index))?;
+    let no_speech: Vec<f32> =
+        first.at.as_ref().expect("asked for").iter().map(|l| no_speech_prob(&config, l)).collect();
+    let mut rows = first.last;
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut scores = vec![0f32; n];
+    // Windows still decoding, by their row in `cache` and `rows`.
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut step_cross: Option<CrossKv> = None;
+    let max_new = prompts.iter().map(|p| max_new_tokens(p)).min().unwrap_or(1);
+    for step in 0..max_new {
+        let mut still = Vec::with_capacity(active.len());
+        let mut next = Vec::with_capacity(active.len());
+        for (row, &window) in active.iter().enumerate() {
+            let logits = &mut rows[row];
+            rules.apply(logits, &generated[window]);
+            let logprobs = log_softmax(logits);
+            let (tok, lp) = logprobs
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, &lp)| (i as u32, lp))
+                .expect("a vocabulary");
+            scores[window] += lp;
+            if tok != eot {
+                generated[window].push(tok);
+                still.push(row);
+                next.push(vec![tok]);
+            }
+        }
+        if still.is_empty() || step + 1 == max_new {
+            break;
+        }
+        if still.len() != active.len() {
+            cache = model.reorder_cache(&cache, &still)?;
+            let source = step_cross.as_ref().unwrap_or(cross);
+            step_cross = Some(model.select_rows(source, &still)?);
+            active = still.iter().map(|&row| active[row]).collect();
+        }
+        rows = model.step(&next, step_cross.as_ref().unwrap_or(cross), &mut cache, None)?.last;
+    }
+    Ok((0..n)
+        .map(|i| {
+            let tokens = std::mem::take(&mut generated[i]);
+            let avg_logprob = scores[i] / (tokens.len() as f32 + 1.0);
+            let text = tokenizer.decode(&tokens);
+            WindowResult {
+                compression_ratio: compression_ratio(text.trim()),
+                tokens,
+                avg_logprob,
+                no_speech_prob: no_speech[i],
+                temperature: 0.0,
+            }
+        })
+        .collect())
+}
+
 /// Repeats of one n-gram at the end of a hypothesis that make it a loop.
 const LOOP_REPEATS: usize = 3;
 /// Longest n-gram (words) checked for a loop: a repeated sentence.

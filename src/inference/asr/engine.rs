@@ -10,7 +10,8 @@
 //! [`LanguageChoice`] (fixed, or detected on the utterance by a multilingual model, possibly
 //! among a few languages), so sessions in different languages share one batch. A session
 //! waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]): finals are never
-//! refused for load, the session's own reading pauses instead.
+//! refused for load, the session's own reading pauses instead. Recordings' utterances wait in a
+//! third, background lane, served only when neither live lane has work.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -72,10 +73,12 @@ impl Default for EngineConfig {
 struct Lanes {
     finals: VecDeque<AsrRequest>,
     partials: VecDeque<AsrRequest>,
+    /// Utterances of recordings: served when no live session waits.
+    background: VecDeque<AsrRequest>,
     closed: bool,
 }
 
-/// The engine's [`WorkQueue`]: two lanes, finals first.
+/// The engine's [`WorkQueue`]: three lanes, finals first, then partials, then recordings.
 struct AsrQueue {
     lanes: Mutex<Lanes>,
     ready: Condvar,
@@ -96,7 +99,7 @@ impl WorkQueue for AsrQueue {
 
     fn take(&self) -> Option<Vec<AsrRequest>> {
         let mut lanes = self.lock();
-        while lanes.finals.is_empty() && lanes.partials.is_empty() {
+        while lanes.finals.is_empty() && lanes.partials.is_empty() && lanes.background.is_empty() {
             if lanes.closed {
                 return None;
             }
@@ -104,10 +107,12 @@ impl WorkQueue for AsrQueue {
         }
         // Finals never share a batch with partials, and partial batches stay small, so a final
         // waits for at most one short partial batch per worker.
-        let (lane, max) = if lanes.finals.is_empty() {
+        let (lane, max) = if !lanes.finals.is_empty() {
+            (&mut lanes.finals, self.max_batch)
+        } else if !lanes.partials.is_empty() {
             (&mut lanes.partials, self.max_batch.min(MAX_PARTIAL_BATCH))
         } else {
-            (&mut lanes.finals, self.max_batch)
+            (&mut lanes.background, self.max_batch)
         };
         let n = lane.len().min(max);
         let taken: Vec<AsrRequest> = lane.drain(..n).collect();
@@ -124,7 +129,7 @@ impl WorkQueue for AsrQueue {
 
     fn waiting(&self) -> usize {
         let lanes = self.lock();
-        lanes.finals.len() + lanes.partials.len()
+        lanes.finals.len() + lanes.partials.len() + lanes.background.len()
     }
 }
 
@@ -194,7 +199,28 @@ impl AsrHandle {
             let room = self.queue.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.try_submit(request.0, request.1) {
+            match self.try_push(request.0, request.1, false) {
+                Err(Refused::Full(audio, language)) => request = (audio, language),
+                other => return other.map_err(InferenceError::from),
+            }
+            room.await;
+        }
+    }
+
+    /// Queues an utterance of a recording in the background lane, which workers serve only when
+    /// no live final or partial waits, so a recording never delays a live session by more than
+    /// the batch a worker is running; waits while that lane is full.
+    pub async fn submit_background(
+        &self,
+        audio: Vec<f32>,
+        language: LanguageChoice,
+    ) -> Result<Pending, InferenceError> {
+        let mut request = (audio, language);
+        loop {
+            let room = self.queue.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_push(request.0, request.1, true) {
                 Err(Refused::Full(audio, language)) => request = (audio, language),
                 other => return other.map_err(InferenceError::from),
             }
@@ -204,19 +230,20 @@ impl AsrHandle {
 
     /// Queues a final, or refuses at once with `Overloaded` when the finals lane is full.
     pub fn try_submit_final(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, InferenceError> {
-        self.try_submit(audio, language).map_err(InferenceError::from)
+        self.try_push(audio, language, false).map_err(InferenceError::from)
     }
 
-    fn try_submit(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, Refused> {
+    fn try_push(&self, audio: Vec<f32>, language: LanguageChoice, background: bool) -> Result<Pending, Refused> {
         let mut lanes = self.queue.lock();
         if lanes.closed {
             return Err(Refused::Stopped);
         }
-        if lanes.finals.len() >= self.queue.capacity {
+        let lane = if background { &mut lanes.background } else { &mut lanes.finals };
+        if lane.len() >= self.queue.capacity {
             return Err(Refused::Full(audio, language));
         }
         let (reply, rx) = oneshot::channel();
-        lanes.finals.push_back(AsrRequest { audio, language, partial_of: None, reply });
+        lane.push_back(AsrRequest { audio, language, partial_of: None, reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)

@@ -151,7 +151,12 @@ impl WhisperModel {
 
     /// The cross K/V of window `index` of a batch.
     pub fn select_cross(&self, cross: &CrossKv, index: usize) -> Result<CrossKv, InferenceError> {
-        Ok(CrossKv { batch: 1, values: gather(&cross.values, &[index])? })
+        self.select_rows(cross, &[index])
+    }
+
+    /// The cross K/V of windows `rows` of a batch, in that order.
+    pub fn select_rows(&self, cross: &CrossKv, rows: &[usize]) -> Result<CrossKv, InferenceError> {
+        Ok(CrossKv { batch: rows.len(), values: gather(&cross.values, rows)? })
     }
 
     /// Each window's cross K/V repeated `times` times in a row (one copy per beam or sample).

@@ -133,6 +133,17 @@ impl Transcriber {
         let (prompt, sot_index) = self.prompt(previous, options)?;
         let result =
             decoding::decode_with_fallback(&mut self.model, &self.tokenizer, cross, &prompt, sot_index, options, rng)?;
+        Ok(self.window_outcome(result, time_offset, segment_size, options))
+    }
+
+    /// A decoded window's timed segments (none when it is judged silent), and how far to move.
+    fn window_outcome(
+        &self,
+        result: decoding::WindowResult,
+        time_offset: f32,
+        segment_size: usize,
+        options: &DecodeOptions,
+    ) -> WindowOutcome {
         if let Some(threshold) = options.no_speech_threshold {
             let confident = options.log_prob_threshold.is_some_and(|lp| result.avg_logprob > lp);
             if result.no_speech_prob > threshold && !confident {
@@ -142,11 +153,7 @@ impl Transcriber {
                     seconds = segment_size as f32 * FRAME_SECS,
                     "window judged silent"
                 );
-                return Ok(WindowOutcome {
-                    segments: Vec::new(),
-                    advance: segment_size,
-                    temperature: result.temperature,
-                });
+                return WindowOutcome { segments: Vec::new(), advance: segment_size, temperature: result.temperature };
             }
         }
         let ts_begin = self.model.config.tokens.timestamp_begin;
@@ -168,7 +175,7 @@ impl Transcriber {
                 compression_ratio: result.compression_ratio,
             });
         }
-        Ok(WindowOutcome { segments, advance, temperature: result.temperature })
+        WindowOutcome { segments, advance, temperature: result.temperature }
     }
 
     /// Transcribes 16 kHz mono `audio`; `progress` is called with (seconds done, total).
@@ -254,10 +261,9 @@ impl Transcriber {
             mel.extend(f.window(0, size, frames));
         }
         let cross = self.model.encode(mel, features.len(), frames)?;
-        let mut rng = decoding::rng(options.seed);
-        let mut out = Vec::with_capacity(features.len());
-        for (i, &size) in sizes.iter().enumerate() {
-            let one = self.model.select_cross(&cross, i)?;
+        // Each utterance's language (fixed, or detected on its own window) and prompt.
+        let mut decodes = Vec::with_capacity(features.len());
+        for i in 0..features.len() {
             let choice = match (languages.get(i), &options.language) {
                 (Some(LanguageChoice::Detect) | None, Some(fixed)) => LanguageChoice::Fixed(fixed.clone()),
                 (Some(choice), _) => choice.clone(),
@@ -267,17 +273,46 @@ impl Transcriber {
                 _ if !self.model.config.multilingual => (None, None),
                 LanguageChoice::Fixed(language) => (Some(language.clone()), None),
                 LanguageChoice::Detect => {
-                    let (language, p) = self.detect_language(&one, None)?;
+                    let (language, p) = self.detect_language(&self.model.select_cross(&cross, i)?, None)?;
                     (Some(language), Some(p))
                 }
                 LanguageChoice::DetectAmong(among) => {
-                    let (language, p) = self.detect_language(&one, Some(&among[..]))?;
+                    let (language, p) = self.detect_language(&self.model.select_cross(&cross, i)?, Some(&among[..]))?;
                     (Some(language), Some(p))
                 }
             };
             let options = DecodeOptions { language: language.clone(), ..options.clone() };
+            let (prompt, sot_index) = self.prompt(&[], &options)?;
+            decodes.push((options, prompt, sot_index, language, language_probability));
+        }
+        // One greedy pass for all (the live engine's options): the windows share decoder steps.
+        let shared_prompt = decodes.iter().all(|d| d.1.len() == decodes[0].1.len() && d.2 == decodes[0].2);
+        let results = if decoding::is_single_greedy_pass(options) && shared_prompt {
+            let prompts: Vec<Vec<u32>> = decodes.iter().map(|d| d.1.clone()).collect();
+            decoding::greedy_batch(&mut self.model, &self.tokenizer, &cross, &prompts, decodes[0].2, options)?
+        } else {
+            let mut rng = decoding::rng(options.seed);
+            let mut results = Vec::with_capacity(decodes.len());
+            for (i, (options, prompt, sot_index, ..)) in decodes.iter().enumerate() {
+                let one = self.model.select_cross(&cross, i)?;
+                results.push(decoding::decode_with_fallback(
+                    &mut self.model,
+                    &self.tokenizer,
+                    &one,
+                    prompt,
+                    *sot_index,
+                    options,
+                    &mut rng,
+                )?);
+            }
+            results
+        };
+        let mut out = Vec::with_capacity(features.len());
+        for ((result, &size), (options, _, _, language, language_probability)) in
+            results.into_iter().zip(&sizes).zip(decodes)
+        {
             let total = size as f32 * FRAME_SECS;
-            let mut segments = self.decode_window(&one, &[], 0.0, size, &options, &mut rng)?.segments;
+            let mut segments = self.window_outcome(result, 0.0, size, &options).segments;
             for s in &mut segments {
                 s.start = s.start.min(total);
                 s.end = s.end.min(total);

@@ -123,6 +123,22 @@ impl DiarizeHandle {
         }
     }
 
+    /// [`DiarizeHandle::observe`] that waits for a queue slot instead of being refused: for a
+    /// recording, which has no live deadline.
+    pub async fn observe_waiting(
+        &self,
+        stream: u64,
+        start: u64,
+        audio: Vec<f32>,
+    ) -> Result<oneshot::Receiver<Result<Vec<SpeakerTurn>, InferenceError>>, InferenceError> {
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .push(Request::Observe { stream, start, audio, reply })
+            .await
+            .map_err(|_| InferenceError::EngineStopped)?;
+        Ok(rx)
+    }
+
     /// Re-clusters the whole stream and forgets it. Waits for a queue slot: the end of a
     /// session must not lose its tracker.
     pub async fn finish(&self, stream: u64) -> Result<Reclustered, InferenceError> {

@@ -1,0 +1,29 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A meeting's uploaded recording and how far its transcription got (`recordings`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Recording {
+    pub meeting_id: Uuid,
+    pub tenant_id: Uuid,
+    /// Where the file lies in the recording storage.
+    #[serde(skip)]
+    pub storage_key: String,
+    /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, …
+    pub format: String,
+    pub bytes: i64,
+    /// Fixed language for the transcription; `None`: detected.
+    pub language: Option<String>,
+    /// Served Whisper model; `None`: the tenant's default.
+    pub model: Option<String>,
+    pub diarize: bool,
+    pub duration_ms: Option<i64>,
+    pub processed_ms: i64,
+    /// The transcription's session (its finals), once the job started.
+    pub session_id: Option<Uuid>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,364 @@
+//! Uploaded recordings and their transcription. The file itself lies in the recording storage
+//! (`recording::RecordingStorage`); the row says where, and how far the `transcribe_recording`
+//! job got. The job's finals are stored under a session of source RECORDING with the live
+//! session calls (`LiveSessionStore::append_final`, `relabel_finals`), so a job that dies
+//! resumes after its last stored final and the meeting is assembled as a live one is.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::Recording;
+
+/// A recording stored and sniffed, to attach to its meeting.
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    pub storage_key: String,
+    pub format: String,
+    pub bytes: i64,
+    pub language: Option<String>,
+    pub model: Option<String>,
+    pub diarize: bool,
+    /// From the container's header, when it says.
+    pub duration_ms: Option<i64>,
+}
+
+#[async_trait]
+pub trait RecordingStore: Send + Sync + 'static {
+    /// One transaction: the meeting (not deleted, stt_status PENDING or FAILED: never streamed
+    /// live, or an earlier recording failed) gets the recording, stt_status PROCESSING, and a
+    /// queued `transcribe_recording` job (an earlier failed one is queued again from scratch).
+    /// Returns the recording and the storage key of the one it replaced, for the caller to
+    /// delete. `Rule{code: "meeting_has_transcript"}` for a meeting that was transcribed or is
+    /// being transcribed.
+    async fn attach_recording(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        recording: NewRecording,
+    ) -> StoreResult<(Recording, Option<String>)>;
+    /// The meeting's recording with its job, if it has one.
+    async fn get_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Option<(Recording, Option<Job>)>>;
+    /// One transaction, fenced by the claim: the session that holds the job's finals (created
+    /// on the first attempt, the same one after), the attempt's start time.
+    async fn begin_recording_transcription(&self, job: &Job) -> StoreResult<(Recording, RealtimeSession)>;
+    /// Fenced by the claim: how much of the file is transcribed, and its length once known. A
+    /// cancelled job (the recording deleted) fails here with `claim_lost`.
+    async fn record_recording_progress(
+        &self,
+        job: &Job,
+        processed_ms: i64,
+        duration_ms: Option<i64>,
+    ) -> StoreResult<()>;
+    /// One transaction, fenced by the claim: the meeting assembled from the session's finals
+    /// (as `LiveSessionStore::finalize_live_session` does, the meeting-intelligence job queued
+    /// when there is text), the recording fully processed, the job SUCCEEDED.
+    async fn complete_recording_transcription(
+        &self,
+        job: &Job,
+        audio_seconds: f64,
+        language: Option<&str>,
+        identities: &std::collections::BTreeMap<i32, crate::domain::SpeakerIdentity>,
+    ) -> StoreResult<Meeting>;
+    /// The recording cannot be transcribed (corrupt past its header): its meeting is FAILED.
+    async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()>;
+    /// One transaction: the recording row and its transcription's finals are deleted, a queued
+    /// or running job is FAILED ("cancelled": a running worker stops at its next progress
+    /// write), and a meeting still PROCESSING returns to PENDING. Returns the storage key to
+    /// delete. `NotFound` when the meeting has no recording.
+    async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String>;
+}
+
+macro_rules! impl_recording_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::RecordingStore for $ty {
+            async fn attach_recording(
+                &self,
+                tenant: Uuid,
+                meeting_id: Uuid,
+                new: $crate::store::NewRecording,
+            ) -> StoreResult<($crate::domain::Recording, Option<String>)> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                let meeting: Meeting = live_row(&mut tx, "meetings", tenant, meeting_id).await?;
+                if !matches!(meeting.stt_status, SttStatus::Pending | SttStatus::Failed) {
+                    return Err(StoreError::rule(
+                        "meeting_has_transcript",
+                        "meeting",
+                        "the meeting was transcribed or is being transcribed",
+                    ));
+                }
+                let replaced: Option<(String, Option<Uuid>)> =
+                    sqlx::query_as("SELECT storage_key, session_id FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((_, Some(session))) = &replaced {
+                    // The failed transcription's session and finals go with its recording.
+                    sqlx::query("DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(session)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let recording = sqlx::query_as(
+                    "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, language, model, \
+                     diarize, duration_ms, processed_ms, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) \
+                     ON CONFLICT (meeting_id) DO UPDATE SET storage_key = excluded.storage_key, \
+                     format = excluded.format, bytes = excluded.bytes, language = excluded.language, \
+                     model = excluded.model, diarize = excluded.diarize, duration_ms = excluded.duration_ms, \
+                     processed_ms = 0, session_id = NULL, started_at = NULL, created_at = excluded.created_at, \
+                     updated_at = excluded.updated_at RETURNING *",
+                )
+                .bind(meeting_id)
+                .bind(tenant)
+                .bind(&new.storage_key)
+                .bind(&new.format)
+                .bind(new.bytes)
+                .bind(&new.language)
+                .bind(&new.model)
+                .bind(new.diarize)
+                .bind(new.duration_ms)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE meetings SET stt_status = 'PROCESSING', updated_at = $3 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
+                     ON CONFLICT (kind, meeting_id) DO UPDATE SET status = 'QUEUED', attempts = 0, \
+                     run_after = excluded.run_after, locked_until = NULL, last_error = NULL, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(Uuid::new_v4())
+                .bind(tenant)
+                .bind(Job::TRANSCRIBE_RECORDING)
+                .bind(meeting_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((recording, replaced.map(|(key, _)| key)))
+            }
+
+            async fn get_recording(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+            ) -> StoreResult<Option<($crate::domain::Recording, Option<Job>)>> {
+                let mut tx = self.read_tx(tenant).await?;
+                live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
+                let recording: Option<$crate::domain::Recording> =
+                    sqlx::query_as("SELECT * FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(recording) = recording else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let job = sqlx::query_as("SELECT * FROM jobs WHERE tenant_id = $1 AND meeting_id = $2 AND kind = $3")
+                    .bind(tenant)
+                    .bind(meeting)
+                    .bind(Job::TRANSCRIBE_RECORDING)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some((recording, job)))
+            }
+
+            async fn begin_recording_transcription(
+                &self,
+                job: &Job,
+            ) -> StoreResult<($crate::domain::Recording, RealtimeSession)> {
+                let now = now();
+                let tenant = job.tenant_id;
+                let meeting_id = job.meeting_id.ok_or(StoreError::NotFound)?;
+                let mut tx = self.tenant_tx(tenant).await?;
+                Self::fence(&mut tx, job).await?;
+                let recording: $crate::domain::Recording =
+                    sqlx::query_as("SELECT * FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let session: RealtimeSession = match recording.session_id {
+                    Some(id) => tenant_row(&mut tx, "realtime_sessions", tenant, id).await?,
+                    None => {
+                        let meeting: Meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
+                        sqlx::query_as(
+                            "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, \
+                             server_instance, status, started_at, source) \
+                             VALUES ($1, $2, $3, $4, $5, NULL, 'ACTIVE', $6, 'RECORDING') RETURNING *",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .bind(meeting.host_id)
+                        .bind(format!("recording:{}", job.id))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                };
+                let recording = sqlx::query_as(
+                    "UPDATE recordings SET session_id = $3, started_at = $4, updated_at = $4 \
+                     WHERE tenant_id = $1 AND meeting_id = $2 RETURNING *",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(session.id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((recording, session))
+            }
+
+            async fn record_recording_progress(
+                &self,
+                job: &Job,
+                processed_ms: i64,
+                duration_ms: Option<i64>,
+            ) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(job.tenant_id).await?;
+                Self::fence(&mut tx, job).await?;
+                sqlx::query(
+                    "UPDATE recordings SET processed_ms = $3, duration_ms = COALESCE($4, duration_ms), \
+                     updated_at = $5 WHERE tenant_id = $1 AND meeting_id = $2",
+                )
+                .bind(job.tenant_id)
+                .bind(job.meeting_id)
+                .bind(processed_ms)
+                .bind(duration_ms)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn complete_recording_transcription(
+                &self,
+                job: &Job,
+                audio_seconds: f64,
+                language: Option<&str>,
+                identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
+            ) -> StoreResult<Meeting> {
+                let now = now();
+                let tenant = job.tenant_id;
+                let meeting_id = job.meeting_id.ok_or(StoreError::NotFound)?;
+                let mut tx = self.tenant_tx(tenant).await?;
+                succeed_job(&mut tx, job, now).await?;
+                let recording: $crate::domain::Recording =
+                    sqlx::query_as("SELECT * FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let session = recording.session_id.ok_or(StoreError::NotFound)?;
+                Self::finalize_session(&mut tx, tenant, session, Some(audio_seconds), language, identities).await?;
+                let duration_ms = (audio_seconds * 1000.0).round() as i64;
+                sqlx::query(
+                    "UPDATE recordings SET processed_ms = $3, duration_ms = $3, updated_at = $4 \
+                     WHERE tenant_id = $1 AND meeting_id = $2",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(duration_ms)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
+                tx.commit().await?;
+                Ok(meeting)
+            }
+
+            async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()> {
+                let tx = self.tenant_tx(job.tenant_id).await?;
+                let query = sqlx::query(
+                    "UPDATE meetings SET stt_status = 'FAILED', updated_at = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND stt_status = 'PROCESSING'",
+                )
+                .bind(job.tenant_id)
+                .bind(job.meeting_id)
+                .bind(now());
+                execute_committed(tx, query).await
+            }
+
+            async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
+                let (key, session): (String, Option<Uuid>) = sqlx::query_as(
+                    "DELETE FROM recordings WHERE tenant_id = $1 AND meeting_id = $2 RETURNING storage_key, session_id",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                sqlx::query(
+                    "UPDATE jobs SET status = 'FAILED', last_error = 'cancelled: the recording was deleted', \
+                     locked_until = NULL, updated_at = $4 \
+                     WHERE tenant_id = $1 AND meeting_id = $2 AND kind = $3 AND status IN ('QUEUED', 'RUNNING')",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(Job::TRANSCRIBE_RECORDING)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(session) = session {
+                    let row: RealtimeSession = tenant_row(&mut tx, "realtime_sessions", tenant, session).await?;
+                    if row.status == SessionStatus::Active {
+                        sqlx::query("DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
+                            .bind(tenant)
+                            .bind(session)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query(
+                    "UPDATE meetings SET stt_status = 'PENDING', updated_at = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND stt_status = 'PROCESSING'",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(key)
+            }
+        }
+
+        impl $ty {
+            /// Fails with `claim_lost` unless `job` still holds its claim (another worker took it,
+            /// or the job was cancelled).
+            async fn fence(tx: &mut Tx, job: &Job) -> StoreResult<()> {
+                let query = sqlx::query(
+                    "UPDATE jobs SET updated_at = updated_at \
+                     WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND status = 'RUNNING'",
+                )
+                .bind(job.tenant_id)
+                .bind(job.id)
+                .bind(job.attempts);
+                execute_fenced(tx, query).await
+            }
+        }
+    };
+}
+
+pub(super) use impl_recording_store;

@@ -1,0 +1,282 @@
+//! Uploaded recordings through the real server: `PUT /v1/meetings/{id}/recording` streams the
+//! file to storage, the `transcribe_recording` job transcribes it with the real models, and the
+//! meeting ends up as a live one does (transcript, speakers, the intelligence job queued). Also
+//! what is refused (typed errors, nothing left behind) and a job stopped mid-way that resumes
+//! after its stored finals.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use crate::common::TestApp;
+use ddalkkak::domain::Job;
+use ddalkkak::session::LiveConfig;
+use ddalkkak_eval::der::{RttmTurn, diarization_error, parse_rttm};
+use ddalkkak_eval::wer::wer;
+use serde_json::{Value, json};
+
+const MB: u64 = 1_000_000;
+
+fn sample_wav() -> Vec<u8> {
+    std::fs::read(common::models().unwrap().root.join("testdata/pyannote_sample.wav")).unwrap()
+}
+
+async fn new_meeting(app: &TestApp, key: &str) -> String {
+    let (status, meeting) =
+        app.call(reqwest::Method::POST, "/v1/meetings", key, Some(json!({"title": "Recorded call"}))).await;
+    assert_eq!(status, 201, "{meeting}");
+    meeting["id"].as_str().unwrap().to_owned()
+}
+
+async fn upload(app: &TestApp, key: &str, meeting: &str, query: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = app
+        .http
+        .put(app.url(&format!("/v1/meetings/{meeting}/recording?{query}")))
+        .bearer_auth(key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the recording until its job has settled.
+async fn settled(app: &TestApp, key: &str, meeting: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, recording) = app.get(&format!("/v1/meetings/{meeting}/recording"), key).await;
+        assert_eq!(status, 200, "{recording}");
+        if recording["status"] == "succeeded" || recording["status"] == "failed" {
+            return recording;
+        }
+        assert!(Instant::now() < deadline, "not transcribed in {limit:?}: {recording}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
+}
+
+/// The pyannote sample (two people, 30 s) uploaded with `diarize=true` becomes a finished
+/// meeting: transcript as good as the live path's on the same audio (WER against the reference
+/// STM), both speakers found (DER against the reference RTTM), the meeting-intelligence job
+/// queued, the progress at 100 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_uploaded_recording_becomes_a_finished_meeting() {
+    an_uploaded_recording_becomes_a_finished_meeting(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_uploaded_recording_becomes_a_finished_meeting() {
+    let Some(db) = common::postgres().await else { return };
+    an_uploaded_recording_becomes_a_finished_meeting(db).await;
+}
+
+async fn an_uploaded_recording_becomes_a_finished_meeting(db: common::TestDb) {
+    let _serial = common::heavy().await;
+    let t = common::tenant(&*db.store, "rec").await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(app) = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 50 * MB).await else {
+        return;
+    };
+    assert!(app.live.as_ref().unwrap().diarize.is_some(), "speaker model missing");
+    let meeting = new_meeting(&app, &t.api_key).await;
+    let wav = sample_wav();
+    let (status, accepted) = upload(&app, &t.api_key, &meeting, "diarize=true", wav.clone()).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["format"], "wav");
+    assert_eq!(accepted["bytes"].as_u64(), Some(wav.len() as u64));
+    assert_eq!(accepted["status"], "queued");
+    let announced = accepted["duration_seconds"].as_f64().unwrap();
+    assert!((announced - 30.0).abs() < 2.0, "duration from the header: {announced}");
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "PROCESSING");
+
+    let done = settled(&app, &t.api_key, &meeting, Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["percent"].as_f64(), Some(100.0));
+    assert_eq!(done["processed_seconds"], done["duration_seconds"]);
+
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "COMPLETED", "{m}");
+    assert_eq!(m["language"], "en", "tiny.en decodes English");
+    assert!((m["audio_duration"].as_f64().unwrap() - 30.0).abs() <= 2.0, "{}", m["audio_duration"]);
+    let root = common::models().unwrap().root;
+    let stm = std::fs::read_to_string(root.join("testdata/pyannote_sample.stm")).unwrap();
+    let reference = stm.lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ");
+    let text = m["transcript_text"].as_str().unwrap();
+    let error_rate = wer(&reference, text);
+    eprintln!("recording WER {:.1}%: {text}", error_rate * 100.0);
+    assert!(error_rate < 0.3, "WER {:.1}%", error_rate * 100.0);
+
+    let segments = m["transcript_segments"].as_array().unwrap();
+    let hypothesis: Vec<RttmTurn> = segments
+        .iter()
+        .flat_map(|s| s["words"].as_array().unwrap())
+        .filter_map(|w| {
+            Some(RttmTurn {
+                start: w["start"].as_f64()?,
+                end: w["end"].as_f64()?,
+                speaker: w["speaker"].as_u64()?.to_string(),
+            })
+        })
+        .collect();
+    let reference = parse_rttm(&std::fs::read_to_string(root.join("testdata/pyannote_sample.rttm")).unwrap(), None);
+    let der = diarization_error(&reference, &hypothesis, 0.25).der();
+    let labels = m["speaker_labels"].as_array().unwrap();
+    eprintln!("recording DER {:.1}% with {} speakers", der * 100.0, labels.len());
+    assert_eq!(labels.len(), 2, "two people talk: {labels:?}");
+    assert!(der < 0.25, "DER {:.1}%", der * 100.0);
+
+    let meeting_id = meeting.parse().unwrap();
+    let jobs = app.store().list_jobs(t.tenant.id, meeting_id).await.unwrap();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    assert!(kinds.contains(&Job::MEETING_INTELLIGENCE), "{kinds:?}");
+    // The recording's session is no live session: not listed.
+    let (_, sessions) = app.get("/v1/realtime-sessions", &t.api_key).await;
+    assert_eq!(sessions["data"].as_array().map(Vec::len).unwrap_or_default(), 0, "{sessions}");
+
+    // A transcribed meeting takes no other recording; deleting the recording keeps the transcript.
+    let (status, refused) = upload(&app, &t.api_key, &meeting, "", wav).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("meeting_has_transcript")), "{refused}");
+    assert_eq!(files_in(dir.path()).len(), 1, "the refused upload left nothing: {:?}", files_in(dir.path()));
+    let (status, _) =
+        app.call(reqwest::Method::DELETE, &format!("/v1/meetings/{meeting}/recording"), &t.api_key, None).await;
+    assert_eq!(status, 204);
+    assert!(files_in(dir.path()).is_empty());
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "COMPLETED");
+}
+
+/// Bad uploads get typed errors and leave no file and no job: not audio (415), a damaged file
+/// behind an audio header (415), over the size limit (413), empty (400), a language the model
+/// does not know (422), another tenant's meeting (404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_bad_recordings_are_refused_with_typed_errors() {
+    let _serial = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "rec-bad").await;
+    let other = common::tenant(&*db.store, "rec-other").await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(app) = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 200_000).await else {
+        return;
+    };
+    let meeting = new_meeting(&app, &t.api_key).await;
+    let expect = |got: (u16, Value), status: u16, code: &str| {
+        assert_eq!((got.0, got.1["code"].as_str()), (status, Some(code)), "{}", got.1);
+    };
+    expect(
+        upload(&app, &t.api_key, &meeting, "", b"%PDF-1.7 not a recording at all".to_vec()).await,
+        415,
+        "unsupported_audio",
+    );
+    let mut damaged = b"RIFF\x24\x00\x00\x00WAVEjunk".to_vec();
+    damaged.extend(std::iter::repeat_n(0x5a, 4000));
+    expect(upload(&app, &t.api_key, &meeting, "", damaged).await, 415, "unsupported_audio");
+    let wav = sample_wav();
+    assert!(wav.len() > 200_000);
+    // Over the limit, announced (Content-Length) or not (chunked): refused as it passes.
+    expect(upload(&app, &t.api_key, &meeting, "", wav[..250_000].to_vec()).await, 413, "payload_too_large");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = wav[..250_000].chunks(10_000).map(|c| Ok(c.to_vec())).collect();
+    let response = app
+        .http
+        .put(app.url(&format!("/v1/meetings/{meeting}/recording")))
+        .bearer_auth(&t.api_key)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    expect(upload(&app, &t.api_key, &meeting, "", Vec::new()).await, 400, "empty_body");
+    expect(upload(&app, &t.api_key, &meeting, "language=ko", wav[..100_000].to_vec()).await, 422, "validation_failed");
+    let theirs = new_meeting(&app, &other.api_key).await;
+    expect(upload(&app, &t.api_key, &theirs, "", wav[..100_000].to_vec()).await, 404, "not_found");
+    assert!(files_in(dir.path()).is_empty(), "left behind: {:?}", files_in(dir.path()));
+    let (status, _) = app.get(&format!("/v1/meetings/{meeting}/recording"), &t.api_key).await;
+    assert_eq!(status, 404);
+    let jobs = app.store().list_jobs(t.tenant.id, meeting.parse().unwrap()).await.unwrap();
+    assert!(jobs.is_empty(), "{jobs:?}");
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "PENDING");
+}
+
+/// A server stopped while it transcribes a recording gives the job back; the next server
+/// resumes after the finals already stored (they stay as they were: never transcribed twice)
+/// and finishes the meeting, finals in order without overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_stopped_transcription_resumes_after_its_stored_finals() {
+    a_stopped_transcription_resumes_after_its_stored_finals(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stopped_transcription_resumes_after_its_stored_finals() {
+    let Some(db) = common::postgres().await else { return };
+    a_stopped_transcription_resumes_after_its_stored_finals(db).await;
+}
+
+async fn a_stopped_transcription_resumes_after_its_stored_finals(db: common::TestDb) {
+    let _serial = common::heavy().await;
+    let t = common::tenant(&*db.store, "rec-resume").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.store.clone();
+    let Some(mut app) =
+        TestApp::spawn_live_with_recordings(db.clone(), LiveConfig::default(), dir.path(), 50 * MB).await
+    else {
+        return;
+    };
+    // Eight times the call, 4 minutes: long enough to stop in the middle.
+    let audio =
+        ddalkkak::audio::load_16k_mono(&common::models().unwrap().root.join("testdata/pyannote_sample.wav")).unwrap();
+    let long: Vec<f32> = std::iter::repeat_n(&audio, 8).flatten().copied().collect();
+    let meeting = new_meeting(&app, &t.api_key).await;
+    let (status, accepted) = upload(&app, &t.api_key, &meeting, "", common::wav_bytes(&long)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let meeting_id: uuid::Uuid = meeting.parse().unwrap();
+
+    let session = loop {
+        if let Some((recording, _)) = store.get_recording(t.tenant.id, meeting_id).await.unwrap()
+            && let Some(session) = recording.session_id
+            && store.list_finals(t.tenant.id, session).await.unwrap().len() >= 2
+        {
+            break session;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    app.shutdown().await;
+    let before = store.list_finals(t.tenant.id, session).await.unwrap();
+    let (recording, job) = store.get_recording(t.tenant.id, meeting_id).await.unwrap().unwrap();
+    assert_eq!(job.as_ref().map(|j| j.status), Some(ddalkkak::domain::JobStatus::Queued), "given back: {job:?}");
+    assert!(recording.processed_ms < 200_000, "stopped in the middle: {recording:?}");
+    let last_before = before.last().unwrap().end_ms;
+    assert!(last_before < 200_000, "stopped in the middle: {last_before} ms");
+
+    let app = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 50 * MB).await.unwrap();
+    let done = settled(&app, &t.api_key, &meeting, Duration::from_secs(240)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let after = store.list_finals(t.tenant.id, session).await.unwrap();
+    assert!(after.len() > before.len() + 3, "{} finals before the stop, {} after", before.len(), after.len());
+    for (old, kept) in before.iter().zip(&after) {
+        assert_eq!((old.seq, &old.text, old.created_at), (kept.seq, &kept.text, kept.created_at), "rewritten");
+    }
+    for pair in after.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+        assert!(pair[1].start_ms >= pair[0].end_ms, "overlap: {:?} then {:?}", pair[0], pair[1]);
+    }
+    assert!(after.last().unwrap().end_ms > 220_000, "the last minute is transcribed: {:?}", after.last());
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+    assert_eq!(m["stt_status"], "COMPLETED");
+    let text = m["transcript_text"].as_str().unwrap();
+    assert_eq!(text.lines().count(), after.len(), "one line per final");
+}
