@@ -57,8 +57,9 @@ RUN --mount=type=cache,target=/root/.cache/ddalkkak \
 
 FROM ${DEBIAN_IMAGE} AS models
 COPY --from=models-fetch /opt/ddalkkak/models /opt/ddalkkak/models
-# Fills the volume mounted at /models (idempotent: the same files are copied over).
-CMD ["cp", "-a", "/opt/ddalkkak/models/.", "/models/"]
+# Fills the volume mounted at /models (idempotent: the same files are copied over). `-R`, not
+# `-a`: a non-root init container may not set times or owners on a volume it does not own.
+CMD ["cp", "-R", "/opt/ddalkkak/models/.", "/models/"]
 
 # ---------------------------------------------------------------- the server
 FROM ${DEBIAN_IMAGE} AS runtime

@@ -10,7 +10,8 @@
 #   4. the manifests agree with the server's source: every DDALKKAK_* variable they set is one the
 #      server reads (src/config.rs), the probe paths are routes (src/http/mod.rs), the HPA's metric
 #      is the live-session gauge (src/metrics.rs), the HPA's target is below the admission limit,
-#      and terminationGracePeriodSeconds covers the shutdown delay and both shutdown timeouts.
+#      terminationGracePeriodSeconds covers the shutdown delay and both shutdown timeouts, and the
+#      readiness probe notices draining within the shutdown delay.
 #
 # What it cannot prove: that a cluster accepts them (admission webhooks, quotas, the custom
 # metrics API), that the images exist, or that the pods start and serve.
@@ -84,12 +85,17 @@ timeout = int(settings["DDALKKAK_SHUTDOWN_TIMEOUT_SECS"])
 grace = pod["terminationGracePeriodSeconds"]
 if grace < delay + 2 * timeout + 5:
     problems.append(f"terminationGracePeriodSeconds {grace} < delay {delay} + 2 x timeout {timeout} + 5")
+ready = server["readinessProbe"]
+noticed = ready.get("periodSeconds", 10) * ready.get("failureThreshold", 3)
+if noticed > delay:
+    problems.append(f"readiness notices draining after {noticed} s, later than the shutdown delay {delay} s")
 
 for problem in problems:
     print(f"[validate] PROBLEM: {problem}", file=sys.stderr)
 if problems:
     sys.exit(1)
 print(f"[validate] consistent with the source: {len(set_env)} variables, 3 probe paths, "
-      f"metric {gauge}, HPA target {target:g} < {limit}, grace {grace} s >= {delay} + 2 x {timeout} + 5")
+      f"metric {gauge}, HPA target {target:g} < {limit}, grace {grace} s >= {delay} + 2 x {timeout} + 5, "
+      f"readiness turns within {noticed} s <= delay {delay} s")
 PY
 echo "[validate] ok"
