@@ -23,6 +23,11 @@ struct Args {
     workers: usize,
     diarize: bool,
     models_dir: PathBuf,
+    /// A text (or STM) file with the reference transcript of the given files, in order; looped
+    /// as the audio is.
+    reference: Option<PathBuf>,
+    /// Where to write the meeting's transcript (for scoring it beside another system's).
+    transcript_out: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -32,6 +37,8 @@ fn parse_args() -> Args {
         workers: 1,
         diarize: false,
         models_dir: PathBuf::from(std::env::var("DDALKKAK_MODELS_DIR").unwrap_or_else(|_| "models".into())),
+        reference: None,
+        transcript_out: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -40,6 +47,8 @@ fn parse_args() -> Args {
             "--workers" => args.workers = it.next().and_then(|v| v.parse().ok()).expect("--workers N"),
             "--diarize" => args.diarize = true,
             "--models-dir" => args.models_dir = it.next().map(PathBuf::from).expect("--models-dir DIR"),
+            "--reference" => args.reference = it.next().map(PathBuf::from),
+            "--transcript-out" => args.transcript_out = it.next().map(PathBuf::from),
             file => args.audio.push(PathBuf::from(file)),
         }
     }
@@ -85,11 +94,17 @@ fn process_usage() -> (f64, u64) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args();
+    // RUST_LOG=ddalkkak::inference::asr=debug shows each batch's encoder and decoder time.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RUST_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let mut one = Vec::new();
     for file in &args.audio {
         one.extend(ddalkkak::audio::load_16k_mono(file)?);
     }
     let target = (args.minutes * 60.0 * 16_000.0) as usize;
+    let loops = target.max(one.len()).div_ceil(one.len().max(1));
     let samples: Vec<f32> = one.iter().copied().cycle().take(target.max(one.len())).collect();
     let seconds = samples.len() as f64 / 16_000.0;
     let body = wav(&samples);
@@ -152,10 +167,27 @@ async fn main() -> anyhow::Result<()> {
     let wall = started.elapsed().as_secs_f64();
     let (cpu_after, peak) = process_usage();
     anyhow::ensure!(status["status"] == "succeeded", "transcription failed: {status}");
-    println!("| audio s | diarize | ASR workers | wall s | × real time | CPU % | peak RSS MiB |");
-    println!("|---|---|---|---|---|---|---|");
+    let meeting: serde_json::Value =
+        http.get(format!("{base}/v1/meetings/{id}")).bearer_auth(&tenant.api_key).send().await?.json().await?;
+    let hypothesis = meeting["transcript_text"].as_str().unwrap_or_default();
+    if let Some(path) = &args.transcript_out {
+        std::fs::write(path, hypothesis)?;
+    }
+    let wer = match &args.reference {
+        Some(path) => {
+            // STM lines carry the text after five fields; a plain text file is the text.
+            let text = std::fs::read_to_string(path)?;
+            let stm = text.lines().filter_map(|l| l.splitn(6, ' ').nth(5)).collect::<Vec<_>>().join(" ");
+            let one = if path.extension().is_some_and(|e| e == "stm") { stm } else { text };
+            let reference = vec![one.as_str(); loops].join(" ");
+            format!("{:.1}", 100.0 * ddalkkak_eval::wer::wer(&reference, hypothesis))
+        }
+        None => "-".into(),
+    };
+    println!("| audio s | diarize | ASR workers | wall s | × real time | CPU % | peak RSS MiB | WER % |");
+    println!("|---|---|---|---|---|---|---|---|");
     println!(
-        "| {seconds:.0} | {} | {} | {wall:.1} | {:.1} | {:.0} | {:.0} |",
+        "| {seconds:.0} | {} | {} | {wall:.1} | {:.1} | {:.0} | {:.0} | {wer} |",
         args.diarize,
         args.workers,
         seconds / wall,

@@ -181,14 +181,13 @@ pub fn greedy_batch(
         for (row, &window) in active.iter().enumerate() {
             let logits = &mut rows[row];
             rules.apply(logits, &generated[window]);
-            let logprobs = log_softmax(logits);
-            let (tok, lp) = logprobs
+            let (tok, best) = logits
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, &lp)| (i as u32, lp))
+                .map(|(i, &l)| (i as u32, l))
                 .expect("a vocabulary");
-            scores[window] += lp;
+            scores[window] += best - log_sum_exp(logits);
             if tok != eot {
                 generated[window].push(tok);
                 still.push(row);
@@ -321,10 +320,10 @@ impl<'a> LogitRules<'a> {
                 logits[last_allowed + 1..].fill(f32::NEG_INFINITY);
             }
         }
-        // If all timestamps together are more likely than any text token, take a timestamp.
-        let logprobs = log_softmax(logits);
-        let ts_mass = log_sum_exp(&logprobs[ts_begin..]);
-        let best_text = logprobs[..ts_begin].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // If all timestamps together are more likely than any text token, take a timestamp
+        // (compared on logits: both sides would subtract the same normalizer).
+        let ts_mass = log_sum_exp(&logits[ts_begin..]);
+        let best_text = logits[..ts_begin].iter().copied().fold(f32::NEG_INFINITY, f32::max);
         if ts_mass > best_text {
             logits[..ts_begin].fill(f32::NEG_INFINITY);
         }

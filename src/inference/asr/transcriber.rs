@@ -260,7 +260,9 @@ impl Transcriber {
         for (f, &size) in features.iter().zip(&sizes) {
             mel.extend(f.window(0, size, frames));
         }
+        let started = std::time::Instant::now();
         let cross = self.model.encode(mel, features.len(), frames)?;
+        let encoded = started.elapsed();
         // Each utterance's language (fixed, or detected on its own window) and prompt.
         let mut decodes = Vec::with_capacity(features.len());
         for i in 0..features.len() {
@@ -307,6 +309,14 @@ impl Transcriber {
             }
             results
         };
+        tracing::debug!(
+            batch = features.len(),
+            frames,
+            encode_ms = encoded.as_millis() as u64,
+            decode_ms = (started.elapsed() - encoded).as_millis() as u64,
+            tokens = results.iter().map(|r| r.tokens.len()).sum::<usize>(),
+            "utterances transcribed"
+        );
         let mut out = Vec::with_capacity(features.len());
         for ((result, &size), (options, _, _, language, language_probability)) in
             results.into_iter().zip(&sizes).zip(decodes)
