@@ -1,6 +1,6 @@
 // The capture page: sign in / out, start and stop a live session, show its captions (partials
 // greyed, finals in their speaker's colour after the speaker's name), the overlay link, and the
-// meetings list.
+// meetings list with recording uploads.
 
 import { api, ApiError, mintToken } from "./api.js";
 import { Capture } from "./capture.js";
@@ -14,6 +14,7 @@ import {
   showMeeting,
   showMeetingError,
   stopPolling,
+  uploadRecording,
 } from "./meetings.js";
 import { initVoice, showVoice } from "./voice.js";
 
@@ -229,6 +230,11 @@ async function main() {
   $("stop").addEventListener("click", stop);
   $("language").addEventListener("change", fillModels);
   $("refresh").addEventListener("click", () => loadMeetings().catch(showMeetingError));
+  $("upload-file").addEventListener("change", (e) => {
+    const file = e.target.files?.[0];
+    e.target.value = ""; // the same file may be chosen again
+    if (file) uploadRecording(file).catch(showMeetingError);
+  });
   let searchTimer = null;
   $("search").addEventListener("input", () => {
     clearTimeout(searchTimer);

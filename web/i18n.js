@@ -55,6 +55,13 @@ const STRINGS = {
     "meetings.search": "Search titles and transcripts",
     "meetings.empty": "No meetings yet. Press Start to capture your first one.",
     "meetings.nomatch": "No meeting matches “{q}”.",
+    "upload.button": "Upload a recording",
+    "upload.sending": "Uploading {name}…",
+    "upload.done": "{name} is uploaded; its transcript, speakers and minutes follow by themselves.",
+    "recording.queued": "The recording waits for its turn to be transcribed.",
+    "recording.running": "Transcribing the recording: {percent} %{eta}",
+    "recording.eta": ", about {time} left",
+    "recording.failed": "The recording could not be transcribed: {why}",
     "meeting.rename": "Rename",
     "meeting.save": "Save",
     "meeting.cancel": "Cancel",
@@ -109,6 +116,8 @@ const STRINGS = {
     "error.internal": "Something went wrong on the server ({detail}). Try again; if it keeps happening, tell your admin.",
     "error.forbidden": "Your role does not allow this. Ask an admin.",
     "error.other": "{detail}",
+    "error.audio": "This file is not audio the server reads. Send WAV, MP3, M4A, FLAC, Ogg or WebM.",
+    "error.toolarge": "This file is larger than the server accepts. Ask your admin for the limit, or send a shorter or compressed file.",
     "retry.in": "{why}; trying again in {s} s (attempt {n})",
   },
   ko: {
@@ -162,6 +171,13 @@ const STRINGS = {
     "meetings.search": "제목과 회의록 검색",
     "meetings.empty": "아직 회의가 없습니다. 시작을 눌러 첫 회의를 기록해 보세요.",
     "meetings.nomatch": "“{q}”에 맞는 회의가 없습니다.",
+    "upload.button": "녹음 파일 올리기",
+    "upload.sending": "{name} 올리는 중…",
+    "upload.done": "{name} 파일을 올렸습니다. 회의록, 화자, 요약이 자동으로 이어집니다.",
+    "recording.queued": "녹음이 전사 차례를 기다리고 있습니다.",
+    "recording.running": "녹음 전사 중: {percent}%{eta}",
+    "recording.eta": ", 약 {time} 남음",
+    "recording.failed": "녹음을 전사하지 못했습니다: {why}",
     "meeting.rename": "이름 바꾸기",
     "meeting.save": "저장",
     "meeting.cancel": "취소",
@@ -216,6 +232,8 @@ const STRINGS = {
     "error.internal": "서버에서 문제가 생겼습니다 ({detail}). 다시 시도하고, 계속되면 관리자에게 알려 주세요.",
     "error.forbidden": "권한이 없습니다. 관리자에게 요청하세요.",
     "error.other": "{detail}",
+    "error.audio": "서버가 읽을 수 없는 파일입니다. WAV, MP3, M4A, FLAC, Ogg, WebM 파일을 보내세요.",
+    "error.toolarge": "서버가 받는 크기보다 큰 파일입니다. 관리자에게 한도를 묻거나, 더 짧거나 압축된 파일을 보내세요.",
     "retry.in": "{why}; {s}초 뒤 다시 시도 ({n}번째)",
   },
 };
@@ -304,6 +322,11 @@ export function problemMessage(error, { signingIn = false } = {}) {
       return t("error.internal", { detail });
     case "network":
       return t("error.network");
+    case "unsupported_audio":
+    case "empty_body":
+      return t("error.audio");
+    case "payload_too_large":
+      return t("error.toolarge");
     default:
       return t("error.other", { detail });
   }

@@ -1,8 +1,9 @@
-// The meetings list (search, live meetings at once, updates while any is in progress) and one
-// meeting: its minutes (summary and action items, with where their writing stands), who spoke
-// when, the transcript by speaker, downloads, rename and delete.
+// The meetings list (search, live meetings at once, updates while any is in progress, uploads of
+// recordings) and one meeting: how far its recording's transcription got, its minutes (summary
+// and action items, with where their writing stands), who spoke when, the transcript by
+// speaker, downloads, rename and delete.
 
-import { api } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { speakerClass, speakerName } from "./captions.js";
 import { dateOnly, dateTime, languageName, problemMessage, t } from "./i18n.js";
 
@@ -12,6 +13,7 @@ const POLL_MS = 3000;
 
 let listTimer = null;
 let minutesTimer = null;
+let recordingTimer = null;
 let shown = null; // the meeting on view: { id, title }
 let users = null; // user id → name, for task owners
 
@@ -67,6 +69,7 @@ export async function loadMeetings() {
 export function stopPolling() {
   clearTimeout(listTimer);
   clearTimeout(minutesTimer);
+  clearTimeout(recordingTimer);
   shown = null;
   users = null;
 }
@@ -81,6 +84,7 @@ async function userNames() {
 
 export async function showMeeting(id) {
   clearTimeout(minutesTimer);
+  clearTimeout(recordingTimer);
   const [m, tasks, names] = await Promise.all([
     api(`/v1/meetings/${id}`),
     api(`/v1/tasks?meeting_id=${id}&limit=100`),
@@ -117,7 +121,67 @@ export async function showMeeting(id) {
   renderTimeline(segments, duration, voices, voiceNames);
   renderTranscript(segments, voiceNames, m.transcript_text);
   renderTasks(tasks.items, names);
+  await loadRecording(id);
   await loadMinutes(id, tasks.items, names);
+}
+
+/// Where the meeting's recording stands while it is transcribed; the meeting is shown again
+/// when it is done. Nothing for a meeting without a recording, or one transcribed already.
+async function loadRecording(id) {
+  const line = $("recording-status");
+  const recording = await api(`/v1/meetings/${id}/recording`);
+  const status = recording.status;
+  line.hidden = status === "none" || status === "succeeded";
+  if (line.hidden || shown?.id !== id) return;
+  if (status === "failed") {
+    line.textContent = t("recording.failed", { why: recording.error || "" });
+    return;
+  }
+  if (status === "queued") {
+    line.textContent = t("recording.queued");
+  } else {
+    const eta = recording.eta_seconds == null ? "" : t("recording.eta", { time: clock(recording.eta_seconds) });
+    line.textContent = t("recording.running", { percent: Math.floor(recording.percent ?? 0), eta });
+  }
+  recordingTimer = setTimeout(async () => {
+    try {
+      const again = await api(`/v1/meetings/${id}/recording`);
+      if (shown?.id !== id) return;
+      if (again.status === "succeeded" || again.status === "failed") await showMeeting(id);
+      else await loadRecording(id);
+    } catch (e) {
+      showMeetingError(e);
+    }
+  }, POLL_MS);
+}
+
+/// A recording from this computer becomes a meeting: created with the file's name as its title,
+/// the file sent as it is (the server reads the format from its content), then shown while it is
+/// transcribed.
+export async function uploadRecording(file) {
+  const status = $("upload-status");
+  status.classList.remove("error");
+  status.textContent = t("upload.sending", { name: file.name });
+  const title = (file.name.replace(/\.[^.]+$/, "").trim() || file.name).slice(0, 200);
+  const meeting = await api("/v1/meetings", { method: "POST", body: { title } });
+  try {
+    const response = await fetch(`/v1/meetings/${meeting.id}/recording?diarize=true`, {
+      method: "PUT",
+      headers: { accept: "application/json", "x-ddalkkak-csrf": "1" },
+      body: file,
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  } catch (e) {
+    // The meeting was made for this file only.
+    await api(`/v1/meetings/${meeting.id}`, { method: "DELETE" }).catch(() => {});
+    status.classList.add("error");
+    status.textContent = problemMessage(e instanceof ApiError ? e : new ApiError(0, { code: "network", detail: e.message }));
+    return;
+  }
+  status.textContent = t("upload.done", { name: file.name });
+  await loadMeetings();
+  await showMeeting(meeting.id);
 }
 
 function renderTranscript(segments, names, text) {

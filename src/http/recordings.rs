@@ -44,14 +44,23 @@ pub struct AudioFile(#[allow(dead_code)] Vec<u8>);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordingView {
     pub meeting_id: Uuid,
-    /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, `mp4`, `aiff`.
-    pub format: String,
-    pub bytes: i64,
-    pub language: Option<String>,
-    pub model: Option<String>,
-    pub diarize: bool,
-    /// `queued`, `running`, `succeeded` or `failed` (the meeting's `stt_status` follows).
+    /// `none` (the meeting has no recording: the other fields are absent), `queued`, `running`,
+    /// `succeeded` or `failed` (the meeting's `stt_status` follows).
     pub status: String,
+    /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, `mp4`,
+    /// `aiff`; empty while a recording named by URL is not fetched yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diarize: Option<bool>,
     pub attempts: i32,
     /// Why the last attempt failed.
     pub error: Option<String>,
@@ -61,11 +70,34 @@ pub struct RecordingView {
     pub percent: Option<f64>,
     /// At the speed of the running attempt so far.
     pub eta_seconds: Option<f64>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl RecordingView {
+    fn none(meeting_id: Uuid) -> Self {
+        RecordingView {
+            meeting_id,
+            status: "none".into(),
+            format: None,
+            bytes: None,
+            source_url: None,
+            language: None,
+            model: None,
+            diarize: None,
+            attempts: 0,
+            error: None,
+            duration_seconds: None,
+            processed_seconds: 0.0,
+            percent: None,
+            eta_seconds: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
     fn new(r: Recording, job: Option<Job>) -> Self {
         let status = match job.as_ref().map(|j| j.status) {
             Some(JobStatus::Queued) | None => "queued",
@@ -86,11 +118,12 @@ impl RecordingView {
         };
         RecordingView {
             meeting_id: r.meeting_id,
-            format: r.format,
-            bytes: r.bytes,
+            format: Some(r.format),
+            bytes: Some(r.bytes),
+            source_url: r.source_url,
             language: r.language,
             model: r.model,
-            diarize: r.diarize,
+            diarize: Some(r.diarize),
             status: status.to_owned(),
             attempts: job.as_ref().map_or(0, |j| j.attempts),
             error: job.and_then(|j| j.last_error),
@@ -98,8 +131,8 @@ impl RecordingView {
             processed_seconds: processed,
             percent: percent.map(|p| (p * 10.0).round() / 10.0),
             eta_seconds: eta,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: Some(r.created_at),
+            updated_at: Some(r.updated_at),
         }
     }
 }
@@ -295,7 +328,8 @@ fn too_large() -> ApiError {
     ApiError::PayloadTooLarge("the recording is larger than this server accepts (--max-recording-mb)")
 }
 
-/// The meeting's recording and how far its transcription got (percent, ETA).
+/// The meeting's recording and how far its transcription got (percent, ETA); `status: none`
+/// for a meeting without one.
 #[utoipa::path(get, path = "/v1/meetings/{id}/recording", tag = "meetings", params(("id" = Uuid, Path)),
     responses((status = 200, body = RecordingView), (status = "4XX", body = Problem)))]
 pub async fn get(
@@ -303,8 +337,10 @@ pub async fn get(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RecordingView>> {
-    let (recording, job) = state.store.get_recording(who.tenant_id, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(RecordingView::new(recording, job)))
+    Ok(Json(match state.store.get_recording(who.tenant_id, id).await? {
+        Some((recording, job)) => RecordingView::new(recording, job),
+        None => RecordingView::none(id),
+    }))
 }
 
 /// Deletes the meeting's recording; a transcription still queued or running is cancelled (the

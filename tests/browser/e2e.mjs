@@ -1,7 +1,8 @@
 // Drives the capture page and the overlay in Debian's Chromium (headless, fake microphone fed
 // from a WAV file, kept off the network) and prints one JSON summary line for
 // tests/live/browser_e2e.rs to judge: a first-time user in English on a desktop (wrong key, sign
-// in, live meeting, overlay, the finished meeting with its minutes, rename, sign out), then in
+// in, live meeting, overlay, the finished meeting with its minutes, rename, naming a speaker, one's
+// own voice, uploading a recording, sign out), then in
 // Korean on a phone (sign in, the meeting, a refused microphone), with axe-core's WCAG check on
 // each. Usage:
 //   node e2e.mjs <base url> <api key> <wav> <screenshot dir> <seconds to stream>
@@ -291,6 +292,24 @@ try {
   summary.voiceDeleted = await page.textContent("#voice-status");
   summary.axeDesktop = await accessibility(page);
 
+  // A recording from this computer: uploaded, transcribed by the server, shown when it is done.
+  await page.setInputFiles("#upload-file", wav);
+  await page.waitForFunction(() => document.querySelectorAll(".meeting-item").length === 2, null, { timeout: 20000 });
+  await page.waitForFunction(
+    () =>
+      document.getElementById("meeting-title").textContent === "pyannote_sample" &&
+      document.querySelector("#meeting-meta .status")?.classList.contains("status-COMPLETED"),
+    null,
+    { timeout: 120000 },
+  );
+  summary.upload = {
+    status: await page.textContent("#upload-status"),
+    recordingLineHidden: await page.locator("#recording-status").isHidden(),
+    transcript: await page.textContent("#transcript"),
+    speakers: await page.locator("#legend .chip").count(),
+  };
+  await shot(page, "capture-page-upload.png");
+
   // Sign out clears the cookie: the API answers 401 to the page afterwards (which Chromium logs).
   summary.states = await page.evaluate(() => window.__states);
   signedIn = false;
@@ -328,7 +347,8 @@ try {
     };
   });
   await shot(ko, "3-phone-ko-signed-in.png");
-  await ko.click(".meeting-item");
+  // The live meeting (the uploaded one is newer).
+  await ko.locator(".meeting-item", { hasNotText: "pyannote_sample" }).first().click();
   await ko.locator("#meeting").waitFor({ state: "visible", timeout: 10000 });
   await ko.locator('#minutes[data-status="ready"], #minutes[data-status="failed"], #minutes[data-status="none"]').waitFor({ timeout: 10000 });
   summary.phoneMeeting = await ko.evaluate(() => ({

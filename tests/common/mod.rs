@@ -197,6 +197,8 @@ pub struct TestApp {
     shutdown: CancellationToken,
     pub live: Option<Arc<Live>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Where a live server keeps uploaded recordings, unless the test chose the place.
+    _recordings: Option<tempfile::TempDir>,
 }
 
 /// Where `models/fetch.sh` put the models: `DDALKKAK_MODELS_DIR`, else the checkout's `models/`.
@@ -226,7 +228,7 @@ pub fn models() -> Option<ModelPaths> {
 
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
-        Self::spawn_with(db, None, None).await
+        Self::spawn_configured(db, |c| c).await
     }
 
     /// A server with live sessions (real tiny.en int8 + Silero VAD); `None` without models.
@@ -255,7 +257,17 @@ impl TestApp {
                 ..RunnerConfig::default()
             },
         });
-        Some(Self::spawn_with(db, Some(live), intelligence).await)
+        let dir = tempfile::tempdir().unwrap();
+        let recordings = test_recordings(dir.path(), 100_000_000);
+        let mut app = Self::spawn_configured(db, |c| AppConfig {
+            live: Some(live),
+            intelligence,
+            recordings: Some(recordings),
+            ..c
+        })
+        .await;
+        app._recordings = Some(dir);
+        Some(app)
     }
 
     /// [`spawn_live`](Self::spawn_live) that takes recording uploads into `dir`, up to
@@ -268,21 +280,8 @@ impl TestApp {
     ) -> Option<TestApp> {
         let paths = models()?;
         let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
-        // Loopback allowed: the tests serve recording URLs from their own HTTP server.
-        let recordings = ddalkkak::storage::Recordings {
-            storage: ddalkkak::storage::RecordingStorage::new(dir),
-            max_bytes,
-            fetcher: ddalkkak::storage::UrlFetcher::new(
-                vec!["127.0.0.0/8".parse().unwrap()],
-                std::time::Duration::from_secs(30),
-            ),
-        };
+        let recordings = test_recordings(dir, max_bytes);
         Some(Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await)
-    }
-
-    /// Builds the server through [`App::build`] over the test's store, with the test keys.
-    async fn spawn_with(db: TestDb, live: Option<LiveSetup>, intelligence: Option<IntelligenceSetup>) -> TestApp {
-        Self::spawn_configured(db, |config| AppConfig { live, intelligence, ..config }).await
     }
 
     /// The REST API (no live sessions) with other HTTP limits than the defaults: REST rate per
@@ -302,7 +301,7 @@ impl TestApp {
         let live = app.live().cloned();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
-        TestApp { addr, db, http: reqwest::Client::new(), shutdown, live, server: Some(server) }
+        TestApp { addr, db, http: reqwest::Client::new(), shutdown, live, server: Some(server), _recordings: None }
     }
 
     pub fn ws_url(&self, path: &str) -> String {
@@ -394,6 +393,19 @@ pub fn wav_bytes(samples: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
     }
     out
+}
+
+/// Recordings in `dir`, up to `max_bytes` each; URLs on loopback may be fetched (the tests serve
+/// recordings from their own HTTP server, [`serve_recording`]).
+fn test_recordings(dir: &std::path::Path, max_bytes: u64) -> ddalkkak::storage::Recordings {
+    ddalkkak::storage::Recordings {
+        storage: ddalkkak::storage::RecordingStorage::new(dir),
+        max_bytes,
+        fetcher: ddalkkak::storage::UrlFetcher::new(
+            vec!["127.0.0.0/8".parse().unwrap()],
+            std::time::Duration::from_secs(30),
+        ),
+    }
 }
 
 /// A plain HTTP server on loopback for recording URLs: `/file.wav` answers `body`,

@@ -217,6 +217,13 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert_eq!(voice["error"], "", "{voice}");
     assert!(voice["status"].as_str().unwrap().starts_with("Enrolled on "), "{voice}");
     assert!(s["voiceDeleted"].as_str().unwrap().starts_with("Not enrolled"), "{}", s["voiceDeleted"]);
+    // An uploaded recording became a finished meeting on the page, speakers told apart.
+    let upload = &s["upload"];
+    assert!(upload["status"].as_str().unwrap().contains("is uploaded"), "{upload}");
+    assert_eq!(upload["recordingLineHidden"], true, "{upload}");
+    let transcript = upload["transcript"].as_str().unwrap();
+    assert!(transcript.contains("Chicago") && transcript.contains("New Jersey"), "{upload}");
+    assert_eq!(upload["speakers"], 2, "{upload}");
     let d = &s["downloads"];
     for f in ["srt", "vtt", "json"] {
         assert_eq!(d[f]["status"], 200, "{f}: {}", d[f]);
