@@ -26,6 +26,10 @@
 //! Each client streams the audio files one after another (looping) from its own offset, in
 //! 100 ms linear16 frames, with `interim_results=true`.
 
+#[path = "shared/process_usage.rs"]
+mod process_usage;
+use process_usage::process_usage;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,22 +208,6 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[((values.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// (CPU seconds, RSS bytes) of this process.
-fn process_usage() -> (f64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, rss_kb * 1024)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args();
@@ -270,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut best = None;
     for &n in &args.streams {
-        let (cpu0, _) = process_usage();
+        let (cpu0, ..) = process_usage();
         let wall = Instant::now();
         let clients: Vec<_> = (0..n)
             .map(|i| {
@@ -294,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
         }
         sampler.abort();
         let peak_rss = peak.load(Ordering::Relaxed).max(process_usage().1);
-        let (cpu1, _) = process_usage();
+        let (cpu1, ..) = process_usage();
         let cpu = (cpu1 - cpu0) / wall.elapsed().as_secs_f64() * 100.0;
         let mut latencies: Vec<f64> = stats.iter().flat_map(|s| s.finals.iter().map(|f| f.1)).collect();
         let mut gaps: Vec<f64> = stats.iter().flat_map(|s| s.partial_gaps.iter().copied()).collect();

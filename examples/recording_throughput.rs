@@ -7,6 +7,10 @@
 //! cargo run --release --example recording_throughput -- a.wav b.wav --minutes 30 --workers 2 --diarize
 //! ```
 
+#[path = "shared/process_usage.rs"]
+mod process_usage;
+use process_usage::process_usage;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -75,22 +79,6 @@ fn wav(samples: &[f32]) -> Vec<u8> {
     out
 }
 
-/// (CPU seconds, peak RSS bytes) of this process.
-fn process_usage() -> (f64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, peak_kb * 1024)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args();
@@ -142,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .await?;
     let id = meeting["id"].as_str().expect("meeting id").to_owned();
-    let (cpu_before, _) = process_usage();
+    let (cpu_before, ..) = process_usage();
     let started = Instant::now();
     let upload = http
         .put(format!("{base}/v1/meetings/{id}/recording?diarize={}", args.diarize))
@@ -165,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let wall = started.elapsed().as_secs_f64();
-    let (cpu_after, peak) = process_usage();
+    let (cpu_after, _, peak) = process_usage();
     anyhow::ensure!(status["status"] == "succeeded", "transcription failed: {status}");
     let meeting: serde_json::Value =
         http.get(format!("{base}/v1/meetings/{id}")).bearer_auth(&tenant.api_key).send().await?.json().await?;

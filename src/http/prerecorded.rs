@@ -6,7 +6,6 @@
 //! `diarize=true`), `paragraphs` when asked, `results.utterances` when asked). The meeting's
 //! summary and tasks follow as for any meeting. A client that goes away does not stop it.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -65,19 +64,12 @@ pub struct PrerecordedResponse {
     pub results: PrerecordedResults,
 }
 
+/// The live stream's `Metadata` (`request_id` is the meeting's id), and the meeting.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PrerecordedMetadata {
-    pub transaction_key: &'static str,
-    /// The meeting's id.
-    pub request_id: Uuid,
-    pub sha256: String,
-    pub created: String,
-    /// Seconds of audio.
-    pub duration: f64,
-    pub channels: u32,
-    pub models: Vec<Uuid>,
+    #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub model_info: BTreeMap<Uuid, crate::session::ModelInfo>,
+    pub stream: crate::session::Metadata,
     /// The meeting this request created (`GET /v1/meetings/{id}`, its minutes, its tasks).
     pub meeting_id: Uuid,
 }
@@ -251,14 +243,16 @@ fn response(
     let info = crate::session::model_info(&model.name);
     PrerecordedResponse {
         metadata: PrerecordedMetadata {
-            transaction_key: "deprecated",
-            request_id: meeting.id,
-            sha256: String::new(),
-            created: meeting.created_at.to_rfc3339(),
-            duration: meeting.audio_duration.map_or(0.0, f64::from),
-            channels: 1,
-            models: vec![model.uuid],
-            model_info: [(model.uuid, info)].into(),
+            stream: crate::session::Metadata {
+                transaction_key: "deprecated",
+                request_id: meeting.id,
+                sha256: String::new(),
+                created: meeting.created_at.to_rfc3339(),
+                duration: meeting.audio_duration.map_or(0.0, f64::from),
+                channels: 1,
+                models: vec![model.uuid],
+                model_info: [(model.uuid, info)].into(),
+            },
             meeting_id: meeting.id,
         },
         results: PrerecordedResults {
