@@ -101,6 +101,12 @@ pub async fn delete(
         return Err(ApiError::field("confirm", "mismatch", "pass the tenant's slug to confirm"));
     }
     state.store.delete_tenant(tenant.id).await?;
+    // Its recordings go with it (the rows went with the tenant).
+    if let Some(recordings) = &state.recordings
+        && let Err(e) = recordings.storage.delete_tenant(tenant.id).await
+    {
+        tracing::warn!(tenant = %tenant.id, error = %e, "deleting the tenant's recordings failed");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

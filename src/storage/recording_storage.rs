@@ -122,6 +122,14 @@ impl RecordingStorage {
             _ => Ok(()),
         }
     }
+
+    /// Removes every recording of a deleted tenant.
+    pub async fn delete_tenant(&self, tenant: Uuid) -> std::io::Result<()> {
+        match tokio::fs::remove_dir_all(self.root.join(tenant.to_string())).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,5 +182,9 @@ mod tests {
         storage.delete(&stored.key).await.unwrap();
         storage.delete(&stored.key).await.unwrap();
         assert!(files(&dir).is_empty());
+        storage.store(tenant, meeting, chunks(&[b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0"]), 100).await.unwrap();
+        storage.delete_tenant(tenant).await.unwrap();
+        storage.delete_tenant(tenant).await.unwrap();
+        assert!(!dir.exists(), "the tenant's folder is gone");
     }
 }
