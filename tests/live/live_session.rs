@@ -516,7 +516,7 @@ async fn diarization_labels_words_live_and_the_meeting_after_reclustering() {
 }
 
 /// A Korean fixture (16 kHz PCM) and its reference text.
-fn korean(file: &str) -> (Vec<i16>, String) {
+pub(crate) fn korean(file: &str) -> (Vec<i16>, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/korean");
     let audio = ddalkkak::audio::load_16k_mono(&dir.join(file)).unwrap();
     let pcm = audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16).collect();
@@ -525,7 +525,7 @@ fn korean(file: &str) -> (Vec<i16>, String) {
     (pcm, text)
 }
 
-fn hangul_share(text: &str) -> f64 {
+pub(crate) fn hangul_share(text: &str) -> f64 {
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     let hangul = letters.iter().filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(*c)).count();
     hangul as f64 / letters.len().max(1) as f64

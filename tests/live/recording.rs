@@ -340,3 +340,42 @@ async fn sqlite_a_recording_named_by_url_is_fetched_and_transcribed() {
     let (_, meetings) = app.get("/v1/meetings", &t.api_key).await;
     assert_eq!(meetings["items"].as_array().unwrap().len(), 2, "refused requests left no meeting: {meetings}");
 }
+
+/// A Korean team's recording: a FLAC file uploaded to a server serving tiny.en and base, once
+/// with `language=ko` and once with nothing but the tenant's default language, is transcribed
+/// by base in Korean (not translated), as a live session would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_korean_recording_is_transcribed_in_korean() {
+    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        return;
+    }
+    let _serial = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "rec-ko").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
+    let Some(app) = TestApp::spawn_live_with_recordings(db, config, dir.path(), 50 * MB).await else { return };
+    let file = "azure_test_audio.flac";
+    let flac = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/korean").join(file))
+        .unwrap();
+    let (_, reference) = crate::live_session::korean(file);
+    let (status, _) =
+        app.call(reqwest::Method::PATCH, "/v1/tenant", &t.api_key, Some(json!({"default_language": "ko"}))).await;
+    assert_eq!(status, 200);
+    for query in ["language=ko", ""] {
+        let meeting = new_meeting(&app, &t.api_key).await;
+        let (status, accepted) = upload(&app, &t.api_key, &meeting, query, flac.clone()).await;
+        assert_eq!(status, 202, "{query}: {accepted}");
+        assert_eq!((accepted["format"].as_str(), accepted["model"].as_str()), (Some("flac"), Some("base")), "{query}");
+        let done = settled(&app, &t.api_key, &meeting, Duration::from_secs(240)).await;
+        assert_eq!(done["status"], "succeeded", "{query}: {done}");
+        let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &t.api_key).await;
+        assert_eq!(m["language"], "ko", "{query}");
+        let text = m["transcript_text"].as_str().unwrap();
+        let error = ddalkkak_eval::wer::cer(&reference, text);
+        eprintln!("Korean recording, {query:?}: CER {:.1}%\n{text}", error * 100.0);
+        assert!(crate::live_session::hangul_share(text) > 0.9, "Korean, not a translation: {text}");
+        assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
+    }
+}
