@@ -111,6 +111,11 @@ impl AudioReader {
         })
     }
 
+    /// The length the header announces, in milliseconds, when it does.
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.frames.filter(|_| self.sample_rate > 0).map(|f| (f * 1000 / self.sample_rate as u64) as i64)
+    }
+
     /// The next decoded samples (interleaved, at [`AudioReader::sample_rate`]), `None` at the end.
     pub fn next_samples(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
         loop {

@@ -266,17 +266,13 @@ pub(super) async fn store_upload(
         .await
         .map_err(storage_error)?;
     let path = recordings.storage.path(&stored.key);
-    let opened =
-        tokio::task::spawn_blocking(move || crate::audio::AudioReader::open(&path).map(|r| (r.frames, r.sample_rate)))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let opened = tokio::task::spawn_blocking(move || crate::audio::AudioReader::open(&path).map(|r| r.duration_ms()))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     match opened {
-        Ok((frames, rate)) => Ok(StoredUpload {
-            duration_ms: frames.filter(|_| rate > 0).map(|f| (f * 1000 / rate as u64) as i64),
-            key: stored.key,
-            format: stored.format,
-            bytes: stored.bytes,
-        }),
+        Ok(duration_ms) => {
+            Ok(StoredUpload { duration_ms, key: stored.key, format: stored.format, bytes: stored.bytes })
+        }
         Err(e) => {
             let _ = recordings.storage.delete(&stored.key).await;
             Err(ApiError::UnsupportedAudio(e.to_string()))

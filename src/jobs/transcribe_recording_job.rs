@@ -80,14 +80,12 @@ impl TranscribeRecordingJob {
             Err(e) => return Err(self.give_up(job, format!("the URL's content: {e}")).await),
         };
         let path = self.recordings.storage.path(&stored.key);
-        let opened = tokio::task::spawn_blocking(move || {
-            crate::audio::AudioReader::open(&path)
-                .map(|r| r.frames.filter(|_| r.sample_rate > 0).map(|f| (f, r.sample_rate)))
-        })
-        .await
-        .map_err(|e| JobError::retryable(e.to_string()))?;
+        let opened =
+            tokio::task::spawn_blocking(move || crate::audio::AudioReader::open(&path).map(|r| r.duration_ms()))
+                .await
+                .map_err(|e| JobError::retryable(e.to_string()))?;
         let duration_ms = match opened {
-            Ok(frames) => frames.map(|(f, rate)| (f * 1000 / rate as u64) as i64),
+            Ok(duration_ms) => duration_ms,
             Err(e) => {
                 let _ = self.recordings.storage.delete(&stored.key).await;
                 return Err(self.give_up(job, format!("the URL's content does not decode: {e}")).await);

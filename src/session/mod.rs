@@ -40,6 +40,6 @@ pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveServic
 pub use recording_session::{RecordingError, Transcribed};
 pub use results::model_info;
 pub use served_model::{ServedModel, choose as choose_model};
-pub use server_message::{Metadata, ModelInfo, ServerMessage, Word};
+pub use server_message::{Metadata, ServerMessage, Word};
 pub use session_error::SessionError;
 pub use utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};

@@ -1,5 +1,5 @@
 //! Uploaded recordings and their transcription. The file itself lies in the recording storage
-//! (`recording::RecordingStorage`); the row says where, and how far the `transcribe_recording`
+//! (`storage::RecordingStorage`); the row says where, and how far the `transcribe_recording`
 //! job got. The job's finals are stored under a session of source RECORDING with the live
 //! session calls (`LiveSessionStore::append_final`, `relabel_finals`), so a job that dies
 //! resumes after its last stored final and the meeting is assembled as a live one is.
@@ -73,9 +73,10 @@ pub trait RecordingStore: Send + Sync + 'static {
     ) -> StoreResult<Meeting>;
     /// The recording cannot be transcribed (corrupt past its header): its meeting is FAILED.
     async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()>;
-    /// One transaction: the recording row and its transcription's finals are deleted, a queued
-    /// or running job is FAILED ("cancelled": a running worker stops at its next progress
-    /// write), and a meeting still PROCESSING returns to PENDING. Returns the storage key to
+    /// One transaction: the recording row is deleted (with the session and finals of a
+    /// transcription that did not finish), a queued or running job is FAILED ("cancelled": a
+    /// running worker stops at its next progress write), and a meeting still PROCESSING returns
+    /// to PENDING; a finished transcript stays. Returns the storage key to
     /// delete. `NotFound` when the meeting has no recording.
     async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String>;
 }
