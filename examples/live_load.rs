@@ -6,6 +6,7 @@
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
 //!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
+//!     [--servers HOST:PORT,… --key API_KEY [--pids PID,…]]
 //! ```
 //!
 //! The models are not fetched here: `bash models/fetch.sh` first (with `--llm NAME` for `--llm`).
@@ -21,7 +22,12 @@
 //! - partial cadence: time between consecutive partials of the same utterance;
 //! - lag growth: median final latency of the second half of the run minus the first half (a
 //!   server that keeps up stays near 0; one that falls behind grows with the run's length);
-//! - CPU: process CPU time / wall time (200 % = both cores); RSS: the process's peak.
+//! - CPU: process CPU time / wall time (200 % = both cores); RSS: the process's peak (sampled).
+//!
+//! `--servers`: no server in this process; the clients stream to these running servers instead,
+//! client i to server i mod n (instances behind a load balancer that spreads streams evenly), and
+//! CPU and RSS are those of the processes `--pids` (summed; RSS is the largest peak of one). With
+//! `benches/scale_out/run.sh` this measures 1, 2 and 3 instances on one PostgreSQL database.
 //!
 //! Each client streams the audio files one after another (looping) from its own offset, in
 //! 100 ms linear16 frames, with `interim_results=true`.
@@ -63,6 +69,10 @@ struct Args {
     /// An LLM extracting in the background the whole time, at this niceness.
     llm: Option<String>,
     llm_nice: i32,
+    /// Running servers to stream to, with a key of theirs, and their processes.
+    servers: Vec<String>,
+    key: Option<String>,
+    pids: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -77,6 +87,9 @@ fn parse_args() -> Args {
         diarize: false,
         llm: None,
         llm_nice: 19,
+        servers: Vec::new(),
+        key: None,
+        pids: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -93,6 +106,9 @@ fn parse_args() -> Args {
             "--diarize" => args.diarize = value.parse().expect("--diarize true|false"),
             "--llm" => args.llm = Some(value),
             "--llm-nice" => args.llm_nice = value.parse().expect("--llm-nice 0..=19"),
+            "--servers" => args.servers = value.split(',').map(str::to_owned).collect(),
+            "--key" => args.key = Some(value),
+            "--pids" => args.pids = value.split(',').map(str::to_owned).collect(),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -208,18 +224,10 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[((values.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = parse_args();
-    let mut pcm = Vec::new();
-    for file in &args.audio {
-        let audio = ddalkkak::audio::load_16k_mono(file)?;
-        pcm.extend(audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16));
-    }
-    let pcm = Arc::new(pcm);
-    eprintln!("audio: {:.1} s from {} file(s), looped", pcm.len() as f64 / 16_000.0, args.audio.len());
-
-    let dir = tempfile::tempdir()?;
+/// A server in this process (SQLite, the models of `args`), running until `shutdown`: its
+/// address and a key.
+async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<(std::net::SocketAddr, String)> {
+    let dir = tempfile::tempdir()?.keep();
     let max = args.streams.iter().copied().max().unwrap_or(1);
     let live = LiveSetup {
         models_dir: args.models_dir.clone(),
@@ -235,22 +243,45 @@ async fn main() -> anyhow::Result<()> {
             ..LiveConfig::default()
         },
     };
-    let database = Database::Connect { url: ddalkkak::store::sqlite_url(dir.path()), max_connections: 8 };
+    let database = Database::Connect { url: ddalkkak::store::sqlite_url(&dir), max_connections: 8 };
     let keys = Keys { encryption: [1; 32], token_signing: [2; 32] };
     let app = App::build(AppConfig { live: Some(live), ..AppConfig::new(database, keys) }).await?;
     let tenant = ddalkkak::admin::create_tenant(&**app.store(), "Load", "load", "load@example.com", None).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!(
-        "ws://{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true&diarize={}",
-        listener.local_addr()?,
-        args.diarize
-    );
+    let addr = listener.local_addr()?;
+    tokio::spawn(app.run(listener, shutdown.cancelled_owned()));
+    Ok((addr, tenant.api_key))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args();
+    let mut pcm = Vec::new();
+    for file in &args.audio {
+        let audio = ddalkkak::audio::load_16k_mono(file)?;
+        pcm.extend(audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16));
+    }
+    let pcm = Arc::new(pcm);
+    eprintln!("audio: {:.1} s from {} file(s), looped", pcm.len() as f64 / 16_000.0, args.audio.len());
+
     let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
+    let query = format!("encoding=linear16&sample_rate=16000&interim_results=true&diarize={}", args.diarize);
+    let (urls, key, pids) = if args.servers.is_empty() {
+        let (addr, key) = serve_here(&args, shutdown.clone()).await?;
+        (vec![format!("ws://{addr}/v1/listen?{query}")], key, vec!["self".to_owned()])
+    } else {
+        let key = args.key.clone().ok_or_else(|| anyhow::anyhow!("--servers needs --key"))?;
+        let urls = args.servers.iter().map(|s| format!("ws://{s}/v1/listen?{query}")).collect();
+        (urls, key, args.pids.clone())
+    };
     let llm = match &args.llm {
         Some(name) => Some(background_llm(&args, name, shutdown.clone())?),
         None => None,
     };
+    // CPU seconds of the measured processes together, and the largest resident size of one now.
+    let usage = Arc::new(move || {
+        pids.iter().map(|p| process_usage(p)).fold((0.0, 0), |(cpu, rss), (c, now, _)| (cpu + c, rss.max(now)))
+    });
 
     println!(
         "| streams | finals | final p50 s | final p95 s | partial gap p50 s | partial gap p95 s | lag growth s | CPU % | peak RSS MiB | refused/errors |"
@@ -258,20 +289,20 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut best = None;
     for &n in &args.streams {
-        let (cpu0, ..) = process_usage();
+        let (cpu0, _) = usage();
         let wall = Instant::now();
         let clients: Vec<_> = (0..n)
             .map(|i| {
                 let offset = (i * pcm.len() / n.max(1)) / 1600 * 1600;
-                tokio::spawn(client(url.clone(), tenant.api_key.clone(), pcm.clone(), offset, args.seconds))
+                tokio::spawn(client(urls[i % urls.len()].clone(), key.clone(), pcm.clone(), offset, args.seconds))
             })
             .collect();
         let peak = Arc::new(AtomicU64::new(0));
         let sampler = tokio::spawn({
-            let peak = peak.clone();
+            let (peak, usage) = (peak.clone(), usage.clone());
             async move {
                 loop {
-                    peak.fetch_max(process_usage().1, Ordering::Relaxed);
+                    peak.fetch_max(usage().1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             }
@@ -281,8 +312,8 @@ async fn main() -> anyhow::Result<()> {
             stats.push(c.await?);
         }
         sampler.abort();
-        let peak_rss = peak.load(Ordering::Relaxed).max(process_usage().1);
-        let (cpu1, ..) = process_usage();
+        let (cpu1, rss) = usage();
+        let peak_rss = peak.load(Ordering::Relaxed).max(rss);
         let cpu = (cpu1 - cpu0) / wall.elapsed().as_secs_f64() * 100.0;
         let mut latencies: Vec<f64> = stats.iter().flat_map(|s| s.finals.iter().map(|f| f.1)).collect();
         let mut gaps: Vec<f64> = stats.iter().flat_map(|s| s.partial_gaps.iter().copied()).collect();

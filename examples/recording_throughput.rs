@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .await?;
     let id = meeting["id"].as_str().expect("meeting id").to_owned();
-    let (cpu_before, ..) = process_usage();
+    let (cpu_before, ..) = process_usage("self");
     let started = Instant::now();
     let upload = http
         .put(format!("{base}/v1/meetings/{id}/recording?diarize={}", args.diarize))
@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let wall = started.elapsed().as_secs_f64();
-    let (cpu_after, _, peak) = process_usage();
+    let (cpu_after, _, peak) = process_usage("self");
     anyhow::ensure!(status["status"] == "succeeded", "transcription failed: {status}");
     let meeting: serde_json::Value =
         http.get(format!("{base}/v1/meetings/{id}")).bearer_auth(&tenant.api_key).send().await?.json().await?;

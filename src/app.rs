@@ -24,6 +24,7 @@ use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
 use crate::inference::llm::LlmWorker;
 use crate::intelligence::MeetingExtractor;
 use crate::jobs::{JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob};
+use crate::session::{CaptionHub, CaptionRelay};
 use crate::storage::Recordings;
 use crate::store::{self, Store};
 
@@ -127,6 +128,8 @@ pub struct App {
     runners: Vec<JobRunner>,
     /// The meeting-intelligence runner's LLM thread (stopped when dropped).
     llm: Option<Arc<LlmWorker<MeetingExtractor>>>,
+    /// Captions to and from other instances (PostgreSQL); its tasks stop when it is dropped.
+    relay: Option<CaptionRelay>,
     http: HttpLimits,
     run: RunOptions,
     /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
@@ -164,11 +167,20 @@ impl App {
         if let Some(listen) = config.metrics_listen {
             crate::metrics::install(listen)?;
         }
+        // With PostgreSQL, instances may share the database: captions follow sessions across them.
+        let linger = config.live.as_ref().map_or(Duration::ZERO, |l| l.config.action_items_wait);
+        let (captions, relay) = match store.postgres_pool() {
+            Some(pool) => {
+                let (hub, relay) = CaptionRelay::start(pool, store.clone(), linger).await?;
+                (hub, Some(relay))
+            }
+            None => (Arc::new(CaptionHub::default()), None),
+        };
         let shutdown = CancellationToken::new();
         let live = match config.live {
-            Some(setup) => {
-                Some(Arc::new(start_live(setup, store.clone(), voiceprints.clone(), shutdown.clone()).await?))
-            }
+            Some(setup) => Some(Arc::new(
+                start_live(setup, store.clone(), voiceprints.clone(), captions.clone(), shutdown.clone()).await?,
+            )),
             None => None,
         };
         // One token for readiness and for live admission.
@@ -177,10 +189,7 @@ impl App {
             None => shutdown.child_token(),
         };
         let Intelligence { mut runners, llm } = match config.intelligence {
-            Some(setup) => {
-                let captions = live.as_ref().map(|l| l.service.captions.clone());
-                start_intelligence(setup, store.clone(), cipher.clone(), captions).await?
-            }
+            Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions)).await?,
             None => Intelligence { runners: Vec::new(), llm: None },
         };
         let recordings = config.recordings.filter(|_| live.is_some());
@@ -202,7 +211,7 @@ impl App {
             recordings,
             draining: draining.clone(),
         };
-        Ok(App { state, live, runners, llm, http: config.http, run: config.run, shutdown, draining })
+        Ok(App { state, live, runners, llm, relay, http: config.http, run: config.run, shutdown, draining })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -222,7 +231,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, live, runners, llm, http: limits, run: options, shutdown: token, draining } = self;
+        let App { state, live, runners, llm, relay, http: limits, run: options, shutdown: token, draining } = self;
         let tasks = TaskTracker::new();
         let retention = RetentionJob {
             store: state.store.clone(),
@@ -274,6 +283,8 @@ impl App {
         // The model threads (ASR, VAD, diarization, LLM) stop here, after the work that used them;
         // joining them blocks.
         tokio::task::spawn_blocking(move || drop((live, llm))).await?;
+        // Last: the sessions' final messages were relayed while they drained.
+        drop(relay);
         Ok(())
     }
 }

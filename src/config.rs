@@ -158,6 +158,11 @@ pub struct ServeArgs {
     /// finalized: load balancers stop routing here first (docs/deployment.md, "Shutdown").
     #[arg(long, env = "DDALKKAK_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
     pub shutdown_delay_secs: u64,
+    /// A live session's owner stamps it every eighth of this; a session unstamped for this long
+    /// lost its owner (the instance died) and is finalized by whichever instance's sweeper, which
+    /// looks every quarter of it, comes first.
+    #[arg(long, env = "DDALKKAK_SESSION_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(4..))]
+    pub session_lease_secs: u64,
     /// Interval of the retention purge.
     #[arg(long, env = "DDALKKAK_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
@@ -356,6 +361,10 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_delay_secs)
     }
 
+    pub fn session_lease(&self) -> Duration {
+        Duration::from_secs(self.session_lease_secs)
+    }
+
     pub fn encryption_key(&self) -> anyhow::Result<[u8; 32]> {
         self.key(self.encryption_key.as_deref(), "encryption", "DDALKKAK_ENCRYPTION_KEY")
     }
@@ -427,5 +436,8 @@ mod tests {
         let run = crate::RunOptions::default();
         assert_eq!(args.shutdown_timeout(), run.shutdown_timeout);
         assert_eq!(args.shutdown_delay(), run.shutdown_delay);
+        assert_eq!(args.session_lease(), run.stale_session_after);
+        assert_eq!(run.sweep_interval, run.stale_session_after / 4);
+        assert_eq!(live.heartbeat_interval, run.stale_session_after / 8);
     }
 }

@@ -100,6 +100,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),
             shutdown_timeout: args.shutdown_timeout(),
             shutdown_delay: args.shutdown_delay(),
+            stale_session_after: args.session_lease(),
+            sweep_interval: args.session_lease() / 4,
             ..RunOptions::default()
         },
     };
@@ -127,6 +129,7 @@ fn live_setup(args: &ServeArgs) -> LiveSetup {
             viewer_timeout: Duration::from_secs(l.viewer_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(l.idle_timeout_secs.max(1)),
             server_instance: l.instance_id(),
+            heartbeat_interval: args.session_lease() / 8,
             models: l.asr_models.clone(),
             // Viewers wait for the action items only when an LLM will write them.
             action_items_wait: if args.intelligence.llm_name().is_some() {

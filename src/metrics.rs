@@ -56,6 +56,14 @@ pub fn live_transcript_gap(reason: &'static str) {
     metrics::counter!(LIVE_TRANSCRIPT_GAPS_TOTAL, "reason" => reason).increment(1);
 }
 
+pub const CAPTION_RELAY_DROPPED_TOTAL: &str = "ddalkkak_caption_relay_dropped_total";
+
+/// Caption messages not relayed to other instances: the publisher's queue was full, or the
+/// database refused the notifications.
+pub fn caption_relay_dropped(reason: &'static str, messages: u64) {
+    metrics::counter!(CAPTION_RELAY_DROPPED_TOTAL, "reason" => reason).increment(messages);
+}
+
 pub const MODEL_BATCH_SECONDS: &str = "ddalkkak_model_batch_seconds";
 pub const MODEL_BATCH_ITEMS: &str = "ddalkkak_model_batch_items";
 pub const MODEL_FAILED_BATCHES_TOTAL: &str = "ddalkkak_model_failed_batches_total";

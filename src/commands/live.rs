@@ -17,7 +17,7 @@ use crate::inference::diarize::{DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::VadWorker;
 use crate::inference::worker::WorkerHealth;
 use crate::inference::{OrtRuntime, Threads};
-use crate::session::{LiveConfig, LiveService, ServedModel};
+use crate::session::{CaptionHub, LiveConfig, LiveEngines, LiveService, ServedModel};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -59,6 +59,7 @@ pub async fn start_live(
     setup: LiveSetup,
     store: Arc<dyn Store>,
     voiceprints: VoiceprintCipher,
+    captions: Arc<CaptionHub>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Live> {
     let paths = ModelPaths::new(&setup.models_dir);
@@ -111,7 +112,8 @@ pub async fn start_live(
         asr.into_iter().map(|(name, (engine, handle))| (engine, ServedModel::new(name, handle))).unzip();
     let (vad, vad_handle) = vad;
     let (diarize, diarize_handle) = diarize.unzip();
-    let service = LiveService::new(models, vad_handle, diarize_handle, voiceprints, store, setup.config, shutdown);
+    let engines = LiveEngines { models, vad: vad_handle, diarize: diarize_handle };
+    let service = LiveService::new(engines, voiceprints, store, captions, setup.config, shutdown);
     let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
     if recovered > 0 {
         tracing::warn!(recovered, "finalized sessions left open by the previous run");

@@ -2,7 +2,8 @@
 //! WebSocket (when the request is an upgrade) or as Server-Sent Events. Each message is the
 //! JSON the speaker's client gets (`Results`, partial and final); viewers that fall behind get
 //! `{"type":"CaptionsSkipped","count":n}` and go on. Auth: an API key of the tenant, or a view
-//! token (`scope: view`) for this session, also as `?token=` for overlay URLs.
+//! token (`scope: view`) for this session, also as `?token=` for overlay URLs. The session may
+//! stream into another instance sharing the PostgreSQL database (`session::CaptionRelay`).
 //!
 //! Limits (`LiveConfig`, docs/protocol.md): at most `max_viewers_per_session` per session (503
 //! `too_many_viewers` beyond) and `max_viewers_per_tenant` per tenant (429
@@ -52,7 +53,11 @@ pub async fn captions(State(state): State<AppState>, request: Request) -> Result
         return Err(ApiError::Forbidden("this token does not let you watch this session"));
     }
     let live = state.live.clone();
-    let channel = live.as_ref().and_then(|live| live.captions.get(id)).filter(|c| c.tenant_id == caller.tenant_id);
+    let mut channel = live.as_ref().and_then(|live| live.captions.get(id)).filter(|c| c.tenant_id == caller.tenant_id);
+    if let (Some(live), None) = (&live, &channel) {
+        // Owned by another instance sharing the database?
+        channel = live.captions.follow(&*state.store, caller.tenant_id, id).await?;
+    }
     let (Some(live), Some(channel)) = (live, channel) else {
         return Err(match state.store.get_realtime_session(caller.tenant_id, id).await {
             Ok(s) if s.status == SessionStatus::Ended => ApiError::Gone("the session has ended"),

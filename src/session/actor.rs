@@ -435,7 +435,7 @@ impl SessionActor {
         crate::metrics::live_transcript_gap(reason);
         self.gaps.push(TranscriptGap { start, end, reason: reason.into() });
         let event = CaptionEvent::new(ServerMessage::TranscriptGap { start, end, reason });
-        self.captions.publish(event.clone(), true);
+        self.captions.publish(event.clone());
         let _ = self.outbox.send_reliable(event.json.to_string()).await;
     }
 
@@ -462,7 +462,7 @@ impl SessionActor {
         let Ok(Ok(text)) = reply else { return };
         let (results, _) = results(&self.stamp, start, &text.segments, None);
         let event = CaptionEvent::new(ServerMessage::Results(results));
-        self.captions.publish(event.clone(), false);
+        self.captions.publish(event.clone());
         if self.request.options.interim_results {
             self.outbox.send_droppable(event.json.to_string());
         }
@@ -483,6 +483,7 @@ impl SessionActor {
         let (results, words) = results(&self.stamp, done.start, &utterance.segments, Some(&done));
         let text = results.channel.alternatives[0].transcript.clone();
         // An empty final (silence, a Finalize with nothing open) has nothing to keep.
+        let mut stored_seq = None;
         if !text.is_empty() {
             let end = results.start + results.duration;
             let final_row = NewFinal {
@@ -500,6 +501,7 @@ impl SessionActor {
                 self.report_gap(span, "not_stored").await;
             }
             self.on_persistence(persistence).await?;
+            stored_seq = Some(self.next_seq);
             self.next_seq += 1;
             // The first language detected with confidence on enough speech holds for the rest
             // of the session (a short "Hello?" is no evidence; until then each utterance is
@@ -525,8 +527,11 @@ impl SessionActor {
         if let Some(last) = words.last() {
             self.last_word_end = last.end;
         }
-        let event = CaptionEvent::new(ServerMessage::Results(results));
-        self.captions.publish(event.clone(), true);
+        let event = match stored_seq {
+            Some(seq) => CaptionEvent::stored(ServerMessage::Results(results), seq),
+            None => CaptionEvent::new(ServerMessage::Results(results)),
+        };
+        self.captions.publish(event.clone());
         self.outbox.send_reliable(event.json.to_string()).await?;
         if done.speech_final && self.request.options.utterance_end_ms.is_some() {
             let message = ServerMessage::UtteranceEnd { channel: [0, 1], last_word_end: self.last_word_end };
@@ -649,21 +654,18 @@ impl SessionActor {
             };
             let _ = self.outbox.send_reliable(ServerMessage::Metadata(metadata).to_json()).await;
         }
+        // Finalization enqueues the intelligence job only for a meeting with text.
+        let job_queued = !self.service.config.action_items_wait.is_zero()
+            && meeting.as_ref().is_some_and(|m| m.transcript_text.as_ref().is_some_and(|t| !t.is_empty()));
         if meeting.is_some() {
-            let ended = CaptionEvent::new(ServerMessage::SessionEnded {
-                session_id: id,
-                meeting_id: self.meeting.id,
-                duration,
-            });
-            self.captions.publish(ended.clone(), false);
+            let message = ServerMessage::SessionEnded { session_id: id, meeting_id: self.meeting.id, duration };
+            let ended = CaptionEvent::session_ended(message, job_queued);
+            self.captions.publish(ended.clone());
             if client_there {
                 let _ = self.outbox.send_reliable(ended.json.to_string()).await;
             }
         }
         tracing::info!(session = %id, seconds = round3(duration), finals = self.next_seq, "live session ended");
-        // Finalization enqueues the intelligence job only for a meeting with text.
-        let job_queued = !self.service.config.action_items_wait.is_zero()
-            && meeting.is_some_and(|m| m.transcript_text.is_some_and(|t| !t.is_empty()));
         let client_waits = job_queued && client_there && code == 1000 && self.request.options.wait_for_action_items;
         let viewers = self.captions.viewers() > 1; // besides our own subscription
         self.captions.end();

@@ -10,10 +10,9 @@ use tokio::sync::broadcast;
 use tokio::time::sleep_until;
 use uuid::Uuid;
 
-use super::caption_hub::CaptionEvent;
+use super::caption_hub::{CaptionEvent, CaptionKind};
 use super::live_service::LiveService;
 use super::outbox::Outbox;
-use super::server_message::ServerMessage;
 
 pub(super) struct Linger {
     pub session: Uuid,
@@ -34,7 +33,7 @@ impl Linger {
                     m = rx.recv() => m,
                 };
                 match message {
-                    Ok(m) if matches!(m.message, ServerMessage::ActionItemsReady { .. }) => {
+                    Ok(m) if m.kind == CaptionKind::ActionItemsReady => {
                         if let Some((client, _, _)) = &self.client {
                             client.forward(Message::Text(m.json.as_ref().into())).await;
                         }

@@ -95,6 +95,14 @@ impl Default for LiveConfig {
     }
 }
 
+/// The model threads' handles live sessions use.
+pub struct LiveEngines {
+    /// One engine per served model, in `LiveConfig::models` order.
+    pub models: Vec<ServedModel>,
+    pub vad: VadHandle,
+    pub diarize: Option<DiarizeHandle>,
+}
+
 pub struct LiveService {
     /// One engine per served model, in `LiveConfig::models` order.
     pub models: Vec<ServedModel>,
@@ -104,7 +112,8 @@ pub struct LiveService {
     /// Opens the tenant's enrolled voices when a meeting's speakers are named.
     pub voiceprints: VoiceprintCipher,
     pub store: Arc<dyn Store>,
-    /// Shared with the meeting-intelligence job, which announces action items to viewers.
+    /// Shared with the meeting-intelligence job, which announces action items to viewers (and,
+    /// when instances share PostgreSQL, relayed to and from the other instances).
     pub captions: Arc<CaptionHub>,
     pub config: LiveConfig,
     /// Cancelled at shutdown: actors flush, finalize and close with 1001.
@@ -209,23 +218,23 @@ impl<K: Hash + Eq> Drop for Slot<K> {
 
 impl LiveService {
     pub fn new(
-        models: Vec<ServedModel>,
-        vad: VadHandle,
-        diarize: Option<DiarizeHandle>,
+        engines: LiveEngines,
         voiceprints: VoiceprintCipher,
         store: Arc<dyn Store>,
+        captions: Arc<CaptionHub>,
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         // Exported from the start: an autoscaler reading it gets 0, not a missing series.
         crate::metrics::live_sessions(0);
+        let LiveEngines { models, vad, diarize } = engines;
         Arc::new(Self {
             models,
             vad,
             diarize,
             voiceprints,
             store,
-            captions: Arc::new(CaptionHub::default()),
+            captions,
             config,
             draining: shutdown.child_token(),
             shutdown,

@@ -5,15 +5,16 @@
 //! thread ([`crate::inference::vad_worker`]) → [`UtteranceSegmenter`] (partials, finals) → ASR
 //! engine threads ([`crate::inference::asr::AsrHandle`]) → the actor stores each final
 //! ([`crate::store::Store::append_final`]), sends it ([`ServerMessage`]) and publishes it to
-//! viewers ([`CaptionHub`]). At the end the meeting is assembled from the stored finals.
+//! viewers ([`CaptionHub`]; on other instances through the [`CaptionRelay`]). At the end the meeting is assembled from the stored finals.
 //!
 //! Files: `actor` (the session's loop), `outbox` (outgoing queue and writer task), `results`
 //! (Whisper segments → Deepgram `Results`), `speakers` (speaker labels of words), `pending_finals`
 //! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items),
-//! `recording_session` (an uploaded recording transcribed the same way, without a socket).
+//! `caption_relay` (captions between instances over PostgreSQL), `recording_session` (an uploaded recording transcribed the same way, without a socket).
 
 mod actor;
 mod caption_hub;
+mod caption_relay;
 mod control_message;
 mod enrollment;
 mod final_writer;
@@ -31,12 +32,13 @@ mod speakers;
 mod utterance_segmenter;
 
 pub use actor::{SessionActor, SessionRequest};
-pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub};
+pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub, CaptionKind};
+pub use caption_relay::CaptionRelay;
 pub use control_message::ControlMessage;
 pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEECH_SECONDS, VOICEPRINT_MODEL};
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
-pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveService, ViewerSlot};
+pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveEngines, LiveService, ViewerSlot};
 pub use recording_session::{RecordingError, Transcribed};
 pub use results::model_info;
 pub use served_model::{ServedModel, choose as choose_model};

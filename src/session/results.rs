@@ -7,6 +7,7 @@ use super::pending_finals::FinalDone;
 use super::server_message::{Alternative, Channel, ModelInfo, Results, ResultsMetadata, Word};
 use super::speakers::label_words;
 use crate::audio::MODEL_RATE;
+use crate::domain::TranscriptFinal;
 use crate::inference::asr::Segment;
 use crate::inference::diarize::SpeakerTurn;
 
@@ -57,6 +58,33 @@ pub(super) fn results(
         },
     };
     (results, words)
+}
+
+/// `Results` for a final read back from the database (a viewer on another instance joining
+/// late): what the speaker's client got, except `speech_final` (not stored; `true`), and the
+/// model, which the row does not name (`model_uuid` nil).
+pub(super) fn stored_final(row: &TranscriptFinal) -> Results {
+    let words = row.words.0.clone();
+    let confidence =
+        if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f64>() / words.len() as f64 };
+    Results {
+        channel_index: [0, 1],
+        start: f64::from(row.start_ms) / 1000.0,
+        duration: f64::from(row.end_ms - row.start_ms) / 1000.0,
+        is_final: true,
+        speech_final: true,
+        from_finalize: false,
+        channel: Channel { alternatives: vec![Alternative { transcript: row.text.clone(), confidence, words }] },
+        metadata: ResultsMetadata {
+            request_id: row.session_id,
+            model_info: ModelInfo {
+                name: "whisper".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                arch: "whisper-onnx".into(),
+            },
+            model_uuid: Uuid::nil(),
+        },
+    }
 }
 
 /// The text and timed words of an utterance starting at sample `start`, with the speakers of

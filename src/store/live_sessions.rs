@@ -116,7 +116,11 @@ macro_rules! impl_live_session_store {
                 identities: &std::collections::BTreeMap<i32, $crate::domain::SpeakerIdentity>,
             ) -> StoreResult<Uuid> {
                 let now = now();
-                let row: RealtimeSession = tenant_row(tx, "realtime_sessions", tenant, session).await?;
+                // Locked: of two instances finalizing one session (sweepers racing), the second
+                // waits, then finds it ENDED.
+                let sql =
+                    format!("SELECT * FROM realtime_sessions WHERE tenant_id = $1 AND id = $2 {}", Self::ROW_LOCK);
+                let row: RealtimeSession = sqlx::query_as(&sql).bind(tenant).bind(session).fetch_one(&mut **tx).await?;
                 let meeting_id = row.meeting_id.ok_or(StoreError::NotFound)?;
                 if row.status == SessionStatus::Active {
                     let finals = Self::session_finals(tenant, session).fetch_all(&mut **tx).await?;

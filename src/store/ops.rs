@@ -100,6 +100,9 @@ pub trait OpsStore: Send + Sync + 'static {
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;
+    /// The PostgreSQL pool, for what shares the database beside the store (the caption relay's
+    /// `LISTEN`/`NOTIFY`); `None` on SQLite.
+    fn postgres_pool(&self) -> Option<sqlx::PgPool>;
     /// Integrity checks a migration or restore must pass: row counts per table, and every
     /// problem found (orphaned references, broken invariants, storage corruption).
     async fn verify(&self) -> StoreResult<VerifyReport>;
@@ -140,6 +143,10 @@ macro_rules! impl_ops_store {
 
             fn backend(&self) -> &'static str {
                 Self::BACKEND
+            }
+
+            fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+                self.shared_pool()
             }
 
             async fn verify(&self) -> StoreResult<VerifyReport> {

@@ -34,6 +34,8 @@ impl PgStore {
     const QUARANTINE_TABLE: &'static str = "quarantine.records";
     /// Concurrent job claimers skip each other's rows instead of waiting on them.
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    /// A row read to be changed in the same transaction is locked until it ends.
+    const ROW_LOCK: &'static str = "FOR UPDATE";
 
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
@@ -44,6 +46,10 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    fn shared_pool(&self) -> Option<Pool<Postgres>> {
+        Some(self.pool.clone())
     }
 
     /// The pool, for tests that check RLS with raw SQL.

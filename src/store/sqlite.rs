@@ -36,6 +36,13 @@ impl SqliteStore {
     /// SQLite has no row locks: the claim is one UPDATE statement, and SQLite runs one writer at
     /// a time, so two claimers cannot take the same row.
     const CLAIM_LOCK: &'static str = "";
+    /// A write transaction holds the whole database (`BEGIN IMMEDIATE`): no row locks needed.
+    const ROW_LOCK: &'static str = "";
+
+    /// One process owns a SQLite file: nothing shares it beside the store.
+    fn shared_pool(&self) -> Option<sqlx::PgPool> {
+        None
+    }
 
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "opus")]
 pub mod containers;
+pub mod server_process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +73,16 @@ impl TestDb {
                     .await
                     .unwrap();
             }
+        }
+    }
+}
+
+impl TestDb {
+    /// The database's URL on PostgreSQL, for a server process of its own.
+    pub fn postgres_url(&self) -> Option<String> {
+        match &*self._guard {
+            Guard::Postgres { admin_url, name } => Some(database_url_with_name(admin_url, name)),
+            Guard::Sqlite(_) => None,
         }
     }
 }

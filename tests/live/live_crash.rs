@@ -4,10 +4,10 @@
 //! stops being ready before it finalizes and closes its sessions (1001, reconnect elsewhere).
 
 use crate::common;
+use crate::common::server_process::ServerProcess;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,55 +16,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    async fn start(data: &Path, models: &Path) -> Server {
-        Self::start_with(data, models, &[]).await
-    }
-
-    async fn start_with(data: &Path, models: &Path, args: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ddalkkak"))
-            .arg("serve")
-            .args(["--data-dir", data.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
-            .args(["--models-dir", models.to_str().unwrap()])
-            .args(["--instance-id", "crash-test"])
-            .args(["--llm", "none"])
-            .args(args)
-            .env("DDALKKAK_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::get(server.url("/readyz")).await.map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary over the embedded database in `data`.
+async fn start_embedded(data: &Path, models: &Path, args: &[&str]) -> ServerProcess {
+    let mut all = vec!["--data-dir", data.to_str().unwrap(), "--models-dir", models.to_str().unwrap()];
+    all.extend(["--instance-id", "crash-test", "--llm", "none"]);
+    all.extend(args);
+    ServerProcess::start(&all, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +29,7 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
     let _heavy = common::heavy().await;
     let Some(models) = common::models() else { return };
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start(data.path(), &models.root).await;
+    let mut server = start_embedded(data.path(), &models.root, &[]).await;
     let key = std::fs::read_to_string(data.path().join("secrets/owner-api-key")).unwrap().trim().to_owned();
 
     let url = format!("ws://127.0.0.1:{}/v1/listen?encoding=linear16&sample_rate=16000", server.port);
@@ -110,12 +67,11 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
             _ => {}
         }
     }
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     sender.abort();
     let meeting = meeting.expect("SessionStarted came first");
 
-    let server = Server::start(data.path(), &models.root).await;
+    let server = start_embedded(data.path(), &models.root, &[]).await;
     let client = reqwest::Client::new();
     let got: Value = client
         .get(server.url(&format!("/v1/meetings/{meeting}")))
@@ -169,7 +125,7 @@ async fn sigterm_turns_unready_first_then_finalizes_and_closes_1001() {
     let _heavy = common::heavy().await;
     let Some(models) = common::models() else { return };
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with(data.path(), &models.root, &["--shutdown-delay-secs", "2"]).await;
+    let mut server = start_embedded(data.path(), &models.root, &["--shutdown-delay-secs", "2"]).await;
     let key = std::fs::read_to_string(data.path().join("secrets/owner-api-key")).unwrap().trim().to_owned();
     let listen = |port: u16| {
         let url = format!("ws://127.0.0.1:{port}/v1/listen?encoding=linear16&sample_rate=16000");
