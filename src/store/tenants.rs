@@ -354,10 +354,8 @@ macro_rules! impl_tenant_store {
             async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)> {
                 // The tenant is not known yet: the key names it.
                 let mut tx = self.system_read_tx().await?;
-                let key: ApiKey = sqlx::query_as("SELECT * FROM api_keys WHERE prefix = $1")
-                    .bind(prefix)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let key: ApiKey =
+                    sqlx::query_as("SELECT * FROM api_keys WHERE prefix = $1").bind(prefix).fetch_one(&mut *tx).await?;
                 let user: User =
                     sqlx::query_as("SELECT * FROM users WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL")
                         .bind(key.user_id)

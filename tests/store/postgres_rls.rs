@@ -391,8 +391,13 @@ async fn the_system_role_reads_every_tenant_and_writes_only_what_its_policies_na
     assert_eq!(claimed, [a, b].into());
     s.quarantine(None, "meetings", None, json!({}), "no tenant").await.unwrap();
     let past = chrono::Utc::now() + chrono::Duration::hours(1);
-    let cutoffs =
-        PurgeCutoffs { meetings_error: past, ai_error_log: past, integration_error_log: past, quarantine: past, ended_sessions: past };
+    let cutoffs = PurgeCutoffs {
+        meetings_error: past,
+        ai_error_log: past,
+        integration_error_log: past,
+        quarantine: past,
+        ended_sessions: past,
+    };
     let purged = s.purge_expired(cutoffs).await.unwrap();
     assert_eq!((purged.ended_sessions, purged.meetings_error, purged.quarantine), (2, 2, 3));
     let report = s.verify().await.unwrap();
@@ -417,7 +422,8 @@ impl Drop for OwnerGuard {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&pool).await;
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&pool).await;
                     let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&pool).await;
                 }
             });
@@ -445,7 +451,8 @@ async fn a_non_superuser_owner_migrates_and_is_bound_by_forced_rls() {
     let url = common::database_url_with_user(&common::database_url_with_name(&admin_url, &guard.database), &guard.role);
 
     let store = ddalkkak::store::PgStore::connect(&url, 2).await.expect("a non-superuser owner migrates");
-    let a = common::tenant(&store, "alpha").await.tenant.id;
+    let s: &dyn ddalkkak::store::Store = &store;
+    let a = common::tenant(s, "alpha").await.tenant.id;
     let pool = store.pool().clone();
     let superuser: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         .fetch_one(&pool)
@@ -465,8 +472,8 @@ async fn a_non_superuser_owner_migrates_and_is_bound_by_forced_rls() {
         tx.rollback().await.unwrap();
     }
     // The store itself works through the bound roles.
-    assert_eq!(store.count_tenants().await.unwrap(), 1);
-    store.delete_tenant(a).await.unwrap();
+    assert_eq!(s.count_tenants().await.unwrap(), 1);
+    s.delete_tenant(a).await.unwrap();
     pool.close().await;
     drop(guard);
 }
