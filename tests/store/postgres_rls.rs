@@ -311,6 +311,12 @@ async fn without_a_tenant_the_server_roles_see_no_tenant_rows_of_finals_and_jobs
     let a = seed(&*db.store, "alpha").await;
     let app = db.pg_app.as_ref().unwrap().pool().clone();
     for table in ["transcript_finals", "jobs"] {
+        // The server's login, without switching role: no rows of any tenant.
+        let seen: Result<i64, _> = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"))
+            .bind(a)
+            .fetch_one(&app)
+            .await;
+        assert!(!matches!(seen, Ok(n) if n > 0), "{table}: the server's login reads a tenant's rows");
         // The tenant role fails closed.
         let mut tx = as_app_role(&app, None).await;
         let seen = sqlx::query(&format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"))
