@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres, Transaction};
@@ -63,7 +64,7 @@ impl PgStore {
         .fetch_optional(pool)
         .await?;
         if owner.unwrap_or(true) {
-            migrator.run(pool).await?;
+            migrator.run(pool).await.context("applying migrations (as the schema owner, or on an empty database)")?;
             return Ok(());
         }
         let applied: Vec<i64> =
