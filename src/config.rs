@@ -108,18 +108,34 @@ pub struct DbArgs {
     pub database_url: Option<String>,
     #[arg(long, env = "DDALKKAK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// SQLite only: `full` makes every commit durable across a power cut (one fsync per write);
+    /// `normal` (the default) may lose the last commits then, never the file.
+    #[arg(long, env = "DDALKKAK_SQLITE_SYNCHRONOUS", value_enum)]
+    pub sqlite_synchronous: Option<SqliteSynchronous>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
 }
 
 impl DbArgs {
     pub fn url(&self) -> anyhow::Result<String> {
-        match &self.database_url {
-            Some(url) => Ok(url.clone()),
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
             None => {
                 std::fs::create_dir_all(&self.data_dir)
                     .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-                Ok(crate::store::sqlite_url(&self.data_dir))
+                crate::store::sqlite_url(&self.data_dir)
             }
-        }
+        };
+        // The SQLite store reads the setting from its URL.
+        let Some(synchronous) = self.sqlite_synchronous else { return Ok(url) };
+        anyhow::ensure!(url.starts_with("sqlite:"), "--sqlite-synchronous applies to SQLite only");
+        let value = if synchronous == SqliteSynchronous::Full { "full" } else { "normal" };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Ok(format!("{url}{separator}synchronous={value}"))
     }
 
     pub fn embedded(&self) -> bool {

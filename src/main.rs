@@ -56,11 +56,12 @@ async fn main() -> anyhow::Result<()> {
             match &db.database_url {
                 None => store::SqliteStore::connect(&db.url()?, 1).await?.backup(&out).await?,
                 Some(url) => {
-                    let status = std::process::Command::new("pg_dump")
-                        .args(["--format=custom", "--file"])
-                        .arg(&out)
-                        .arg(url)
-                        .status()?;
+                    let mut dump = std::process::Command::new("pg_dump");
+                    dump.args(["--format=custom", "--file"]).arg(&out);
+                    if let Some(role) = store::PgStore::dump_role(url).await? {
+                        dump.arg(format!("--role={role}")).arg("--enable-row-security");
+                    }
+                    let status = dump.arg(url).status()?;
                     anyhow::ensure!(status.success(), "pg_dump failed ({status})");
                 }
             }

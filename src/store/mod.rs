@@ -53,7 +53,8 @@ pub use tenants::{NewApiKey, NewUser, TenantPatch, TenantStore, UserPatch};
 pub use voiceprints::VoiceprintStore;
 
 /// Everything the server stores. Methods taking `tenant` act only inside that tenant; the few
-/// without one (tenant creation, API-key lookup, job claims, retention) are system operations.
+/// without one (API-key lookup, job claims, the session sweeper, retention) are system
+/// operations, and tenant creation writes in the new tenant's own scope.
 pub trait Store:
     TenantStore
     + MeetingStore
@@ -84,7 +85,8 @@ impl<T> Store for T where
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the database named by `url` (`postgres://…` or `sqlite://…`) and runs its migrations.
+/// Opens the database named by `url` (`postgres://…` or `sqlite://…`) and runs its migrations (on
+/// PostgreSQL, a login that does not own the schema checks that they ran instead).
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url, max_connections).await?))

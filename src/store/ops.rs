@@ -151,12 +151,14 @@ macro_rules! impl_ops_store {
 
             async fn verify(&self) -> StoreResult<VerifyReport> {
                 let mut report = VerifyReport::default();
+                // Every tenant's rows, in one snapshot.
+                let mut tx = self.system_read_tx().await?;
                 let mut tables: Vec<&str> = $crate::store::ops::REFERENCES.iter().map(|r| r.0).collect();
                 tables.insert(0, "tenants");
                 tables.dedup();
                 for table in tables {
                     let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *tx)
                         .await?;
                     report.row_counts.push((table.to_owned(), n));
                 }
@@ -167,7 +169,7 @@ macro_rules! impl_ops_store {
                         "SELECT COUNT(*) FROM {table} c WHERE c.{column} IS NOT NULL \
                          AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})"
                     ))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
                     if orphans > 0 {
                         report.problems.push(format!("{orphans} rows of {table}.{column} point at no {parent} row"));
@@ -189,11 +191,12 @@ macro_rules! impl_ops_store {
                     ),
                 ];
                 for (what, sql) in checks {
-                    let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+                    let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
                     if n > 0 {
                         report.problems.push(format!("{n} {what}"));
                     }
                 }
+                tx.commit().await?;
                 report.problems.extend(self.storage_problems().await?);
                 Ok(report)
             }

@@ -1,9 +1,15 @@
-//! PostgreSQL backend. Tenant transactions run as the RLS-bound role `authenticated_user` with
-//! `app.current_tenant_id` set (both `SET LOCAL`, so they end with the transaction and are safe
-//! behind a transaction-mode pooler, D-163).
+//! PostgreSQL backend. Every transaction switches to a role that row-level security binds, with
+//! `SET LOCAL` (it ends with the transaction, so this is safe behind a transaction-mode pooler,
+//! D-163): a tenant's transaction to `authenticated_user` with `app.current_tenant_id` set; the
+//! few cross-tenant system operations to `ddalkkak_system`, whose policies let it read every row
+//! and write only job states, retention deletes and tenant-less quarantine rows. Nothing runs as
+//! the login itself, which may be the schema owner (it migrates first) or `ddalkkak_app`, a login
+//! with no table privilege of its own (the schema must be migrated already). See "Database roles"
+//! in `docs/decisions.md`.
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres, Transaction};
@@ -44,7 +50,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.application_name("ddalkkak"))
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Self::migrate(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -52,7 +58,54 @@ impl PgStore {
         Some(self.pool.clone())
     }
 
-    /// The pool, for tests that check RLS with raw SQL.
+    /// Applies pending migrations when the login may: the schema is empty, or the login is (a
+    /// member of) its owner. Any other login, `ddalkkak_app` in production, only checks that
+    /// every migration this build knows is applied.
+    async fn migrate(pool: &Pool<Postgres>) -> anyhow::Result<()> {
+        let migrator = sqlx::migrate!("migrations/postgres");
+        let owner: Option<bool> = sqlx::query_scalar(
+            "SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c \
+             WHERE c.oid = to_regclass('public._sqlx_migrations')",
+        )
+        .fetch_optional(pool)
+        .await?;
+        if owner.unwrap_or(true) {
+            migrator.run(pool).await.context("applying migrations (as the schema owner, or on an empty database)")?;
+            return Ok(());
+        }
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?;
+        let missing: Vec<String> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{}_{}", m.version, m.description.replace(' ', "_")))
+            .collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "the database lacks migrations {}: run `ddalkkak migrate` with the schema owner's URL first",
+            missing.join(", ")
+        );
+        Ok(())
+    }
+
+    /// The role `pg_dump` reads as, with row security on: row-level security is forced, so with it
+    /// off (`pg_dump`'s default) only a superuser or a BYPASSRLS role may read the tables, and
+    /// the system role reads every row through its policies. `None` before the migration that
+    /// created it, when the owner still reads everything.
+    pub async fn dump_role(url: &str) -> anyhow::Result<Option<&'static str>> {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
+        let usable: bool = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT pg_has_role(current_user, r.oid, 'MEMBER') \
+             AND has_table_privilege(r.oid, to_regclass('public.tenants'), 'SELECT') \
+             FROM pg_roles r WHERE r.rolname = 'ddalkkak_system'), false)",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok(usable.then_some("ddalkkak_system"))
+    }
+
+    /// The pool, for tests that check RLS with raw SQL: its connections are the login's, which
+    /// the store itself never uses without switching role.
     pub fn pool(&self) -> &Pool<Postgres> {
         &self.pool
     }
@@ -64,7 +117,7 @@ impl PgStore {
     }
 
     async fn system_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN; SET LOCAL ROLE ddalkkak_system").await?)
     }
 
     /// Reads: the tenant's RLS scope in a READ ONLY transaction.
@@ -75,7 +128,7 @@ impl PgStore {
     }
 
     async fn system_read_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin_with("BEGIN READ ONLY").await?)
+        Ok(self.pool.begin_with("BEGIN READ ONLY; SET LOCAL ROLE ddalkkak_system").await?)
     }
 
     /// Constraints left NOT VALID (e.g. by a hand-made migration) are problems.

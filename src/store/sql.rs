@@ -5,7 +5,10 @@
 //! - `async fn tenant_tx(&self, tenant: Uuid) -> StoreResult<Transaction<'static, Db>>`: a write
 //!   transaction in which only `tenant`'s rows are visible (RLS in PostgreSQL), and `read_tx`,
 //!   the same for reads (no write lock on SQLite, READ ONLY on PostgreSQL);
-//! - `system_tx` / `system_read_tx`: the same for the few cross-tenant operations;
+//! - `system_tx` / `system_read_tx`: the same for the few cross-tenant operations (on
+//!   PostgreSQL the role `ddalkkak_system`, which reads every tenant's rows but writes only job
+//!   states, retention deletes and tenant-less quarantine rows: a system operation that writes
+//!   anything else needs a policy in a migration, or a tenant transaction);
 //! - `const QUARANTINE_TABLE: &str`, `const BACKEND: &str` and `const CLAIM_LOCK: &str` (the
 //!   row-lock clause of a job claim).
 //!
@@ -14,10 +17,12 @@
 //! statements that return a row set `updated_at` themselves, because SQLite's RETURNING does not
 //! see what its AFTER UPDATE trigger writes (the triggers stay as a backstop for other writers).
 //!
-//! Every method opens one transaction and commits it last; an error drops it, which rolls it
-//! back. When the last step is one statement, `fetch_one_committed`, `fetch_all_committed` or
-//! `execute_committed` runs it and commits; a row looked up, soft-deleted, restored or deleted by
-//! id in a transaction of its own is one of the store's `*_row` methods.
+//! Every query runs in one of those transactions, never on `pool` directly: on PostgreSQL the
+//! login itself may hold no table privilege at all. Every method opens one transaction and
+//! commits it last; an error drops it, which rolls it back. When the last step is one
+//! statement, `fetch_one_committed`, `fetch_all_committed` or `execute_committed` runs it and
+//! commits; a row looked up, soft-deleted, restored or deleted by id in a transaction of its own
+//! is one of the store's `*_row` methods.
 
 /// Escapes `%`, `_` and `\` so user text is matched literally by `LIKE … ESCAPE '\'`.
 pub(crate) fn like_pattern(needle: &str) -> String {

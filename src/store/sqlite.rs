@@ -1,6 +1,11 @@
 //! SQLite backend, the embedded default. One file in the data directory, WAL journal, foreign
 //! keys on. Write transactions start with `BEGIN IMMEDIATE` so concurrent writers wait on the
 //! busy timeout instead of failing a lock upgrade half-way.
+//!
+//! Durability: `synchronous=NORMAL` by default, where WAL syncs at checkpoints only, so a power
+//! cut or OS crash can lose the last commits (never corrupt the file; a crash of the process
+//! alone loses nothing). `synchronous=full` in the URL (`--sqlite-synchronous full`) syncs the
+//! WAL at every commit, at the cost of one fsync per write transaction.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,15 +50,21 @@ impl SqliteStore {
     }
 
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let (url, synchronous) = split_synchronous(url)?;
+        let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .foreign_keys(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// The pool, for tests that check connection settings with raw SQL.
+    pub fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
     }
 
     /// SQLite has no row-level security: the tenant is scoped by every query's `tenant_id`.
@@ -90,6 +101,28 @@ impl SqliteStore {
         sqlx::query("VACUUM INTO $1").bind(to.to_string_lossy().into_owned()).execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Takes the `synchronous` parameter (`normal`, the default, or `full`) out of a SQLite URL:
+/// sqlx refuses parameters it does not know.
+fn split_synchronous(url: &str) -> anyhow::Result<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), SqliteSynchronous::Normal)) };
+    let mut synchronous = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    _ => anyhow::bail!("unknown SQLite synchronous setting {value:?} (expected normal or full)"),
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    Ok((url, synchronous))
 }
 
 sql_helpers!(SqliteStore);

@@ -146,13 +146,14 @@ macro_rules! impl_tenant_store {
                 owner: NewUser,
                 key: NewApiKey,
             ) -> StoreResult<(Tenant, User, ApiKey)> {
-                let now = now();
-                let mut tx = self.system_tx().await?;
+                let (id, now) = (Uuid::new_v4(), now());
+                // The new tenant's own transaction: its rows are the only ones it writes.
+                let mut tx = self.tenant_tx(id).await?;
                 let tenant: Tenant = sqlx::query_as(
                     "INSERT INTO tenants (id, name, slug, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $4) RETURNING *",
                 )
-                .bind(Uuid::new_v4())
+                .bind(id)
                 .bind(name)
                 .bind(slug)
                 .bind(now)
@@ -165,11 +166,15 @@ macro_rules! impl_tenant_store {
             }
 
             async fn tenant_by_slug(&self, slug: &str) -> StoreResult<Tenant> {
-                Ok(sqlx::query_as("SELECT * FROM tenants WHERE slug = $1").bind(slug).fetch_one(&self.pool).await?)
+                let tx = self.system_read_tx().await?;
+                fetch_one_committed(tx, sqlx::query_as("SELECT * FROM tenants WHERE slug = $1").bind(slug)).await
             }
 
             async fn count_tenants(&self) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(&self.pool).await?)
+                let mut tx = self.system_read_tx().await?;
+                let n = sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(n)
             }
 
             async fn get_tenant(&self, tenant: Uuid) -> StoreResult<Tenant> {
@@ -197,7 +202,8 @@ macro_rules! impl_tenant_store {
             }
 
             async fn delete_tenant(&self, tenant: Uuid) -> StoreResult<()> {
-                let mut tx = self.system_tx().await?;
+                // Its rows go by cascade, which row-level security does not filter.
+                let mut tx = self.tenant_tx(tenant).await?;
                 let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(tenant).execute(&mut *tx).await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
@@ -346,16 +352,17 @@ macro_rules! impl_tenant_store {
             }
 
             async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<(ApiKey, User)> {
-                let key: ApiKey = sqlx::query_as("SELECT * FROM api_keys WHERE prefix = $1")
-                    .bind(prefix)
-                    .fetch_one(&self.pool)
-                    .await?;
+                // The tenant is not known yet: the key names it.
+                let mut tx = self.system_read_tx().await?;
+                let key: ApiKey =
+                    sqlx::query_as("SELECT * FROM api_keys WHERE prefix = $1").bind(prefix).fetch_one(&mut *tx).await?;
                 let user: User =
                     sqlx::query_as("SELECT * FROM users WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL")
                         .bind(key.user_id)
                         .bind(key.tenant_id)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *tx)
                         .await?;
+                tx.commit().await?;
                 Ok((key, user))
             }
 
@@ -397,13 +404,15 @@ macro_rules! impl_tenant_store {
             }
 
             async fn web_session_is_live(&self, id: Uuid) -> StoreResult<bool> {
+                let mut tx = self.system_read_tx().await?;
                 let live: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM web_sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
                 )
                 .bind(id)
                 .bind(now())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(live > 0)
             }
 

@@ -34,9 +34,14 @@ pub const PG_ENV: &str = "DDALKKAK_TEST_DATABASE_URL";
 /// second server can run over it after the first stopped).
 #[derive(Clone)]
 pub struct TestDb {
+    /// On PostgreSQL, logged in as `ddalkkak_app`, as a production server is: no privilege of
+    /// its own, every transaction switches to a role that row-level security binds.
     pub store: Arc<dyn Store>,
-    /// Set on PostgreSQL, for raw-SQL checks.
+    /// Set on PostgreSQL: the superuser's store that created and migrated the database, for
+    /// raw-SQL checks that look past row-level security.
     pub pg: Option<Arc<PgStore>>,
+    /// Set on PostgreSQL: `store`, for raw-SQL checks as the server's login.
+    pub pg_app: Option<Arc<PgStore>>,
     /// Set on SQLite: the database file's URL, for raw-SQL checks.
     pub sqlite_url: Option<String>,
     _guard: Arc<Guard>,
@@ -115,7 +120,13 @@ pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = ddalkkak::store::sqlite_url(dir.path());
     let store = SqliteStore::connect(&url, 4).await.expect("sqlite store");
-    TestDb { store: Arc::new(store), pg: None, sqlite_url: Some(url), _guard: Arc::new(Guard::Sqlite(dir)) }
+    TestDb {
+        store: Arc::new(store),
+        pg: None,
+        pg_app: None,
+        sqlite_url: Some(url),
+        _guard: Arc::new(Guard::Sqlite(dir)),
+    }
 }
 
 /// `None` (and a note on stderr) when no PostgreSQL is configured.
@@ -130,11 +141,28 @@ pub async fn postgres() -> Option<TestDb> {
     admin.close().await;
     let guard = Guard::Postgres { admin_url: admin_url.clone(), name: name.clone() };
     let url = database_url_with_name(&admin_url, &name);
-    let store = Arc::new(PgStore::connect(&url, 4).await.expect("postgres store"));
-    Some(TestDb { store: store.clone(), pg: Some(store), sqlite_url: None, _guard: Arc::new(guard) })
+    let owner = Arc::new(PgStore::connect(&url, 4).await.expect("postgres store"));
+    // The server's own login: it cannot migrate, so the owner above did.
+    let app_url = database_url_with_user(&url, "ddalkkak_app");
+    let app = PgStore::connect(&app_url, 4)
+        .await
+        .expect("log in as ddalkkak_app (the test server must let it in without a password, e.g. trust on 127.0.0.1)");
+    let app = Arc::new(app);
+    Some(TestDb { store: app.clone(), pg: Some(owner), pg_app: Some(app), sqlite_url: None, _guard: Arc::new(guard) })
 }
 
-fn database_url_with_name(url: &str, name: &str) -> String {
+/// `url` with `user` (and no password) in place of its credentials.
+pub fn database_url_with_user(url: &str, user: &str) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = url[scheme_end..].find(['/', '?']).map(|i| scheme_end + i).unwrap_or(url.len());
+    let host = match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => &url[scheme_end + at + 1..],
+        None => &url[scheme_end..],
+    };
+    format!("{}{user}@{host}", &url[..scheme_end])
+}
+
+pub fn database_url_with_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

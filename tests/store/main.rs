@@ -13,5 +13,6 @@ mod job_queue;
 mod postgres_rls;
 mod schema_parity;
 mod session_sweeper;
+mod sqlite_durability;
 mod store_contract;
 mod web_pages;
