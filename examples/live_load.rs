@@ -34,7 +34,10 @@
 
 #[path = "shared/process_usage.rs"]
 mod process_usage;
+#[path = "shared/speech_client.rs"]
+mod speech_client;
 use process_usage::process_usage;
+use speech_client::{percentile, stream_speech};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,11 +52,6 @@ use ddalkkak::intelligence::MeetingExtractor;
 use ddalkkak::session::LiveConfig;
 use ddalkkak::{App, AppConfig, Database, Keys};
 use ddalkkak_eval::action_items::EvalMeeting;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
 struct Args {
@@ -147,83 +145,6 @@ fn background_llm(
     Ok((task, worker))
 }
 
-#[derive(Default)]
-struct ClientStats {
-    /// (seconds into the run, latency seconds) per non-empty final.
-    finals: Vec<(f64, f64)>,
-    partial_gaps: Vec<f64>,
-    refused: bool,
-    errors: Vec<String>,
-}
-
-async fn client(url: String, key: String, pcm: Arc<Vec<i16>>, offset: usize, seconds: f64) -> ClientStats {
-    let mut stats = ClientStats::default();
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
-    let ws = match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => ws,
-        Err(e) => {
-            stats.refused = true;
-            stats.errors.push(e.to_string());
-            return stats;
-        }
-    };
-    let (mut tx, mut rx) = ws.split();
-    let started = Instant::now();
-    let frames = (seconds * 10.0) as usize;
-    let sender = tokio::spawn(async move {
-        for i in 0..frames {
-            tokio::time::sleep_until((started + Duration::from_millis(100 * i as u64)).into()).await;
-            let from = (offset + i * 1600) % pcm.len();
-            let chunk: Vec<u8> = (0..1600).flat_map(|k| pcm[(from + k) % pcm.len()].to_le_bytes()).collect();
-            if tx.send(Message::Binary(chunk.into())).await.is_err() {
-                return;
-            }
-        }
-        let _ = tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await;
-    });
-    let mut last_partial: Option<(f64, Instant)> = None;
-    while let Some(Ok(message)) = rx.next().await {
-        let Message::Text(text) = message else { continue };
-        let m: Value = serde_json::from_str(&text).unwrap();
-        match m["type"].as_str() {
-            Some("Results") => {
-                let now = Instant::now();
-                let start = m["start"].as_f64().unwrap_or(0.0);
-                if m["is_final"] == true {
-                    last_partial = None;
-                    let empty = m["channel"]["alternatives"][0]["transcript"].as_str().unwrap_or("").is_empty();
-                    if !empty {
-                        let audio_end = start + m["duration"].as_f64().unwrap_or(0.0);
-                        let sent = started + Duration::from_secs_f64(audio_end);
-                        let latency = now.saturating_duration_since(sent).as_secs_f64();
-                        stats.finals.push((audio_end, latency));
-                    }
-                } else {
-                    if let Some((utterance, at)) = last_partial
-                        && utterance == start
-                    {
-                        stats.partial_gaps.push(now.duration_since(at).as_secs_f64());
-                    }
-                    last_partial = Some((start, now));
-                }
-            }
-            Some("Error") => stats.errors.push(m["code"].as_str().unwrap_or("?").to_owned()),
-            _ => {}
-        }
-    }
-    let _ = sender.await;
-    stats
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[((values.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// A server in this process (SQLite, the models of `args`), running until `shutdown`: its
 /// address and a key.
 async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<(std::net::SocketAddr, String)> {
@@ -294,7 +215,13 @@ async fn main() -> anyhow::Result<()> {
         let clients: Vec<_> = (0..n)
             .map(|i| {
                 let offset = (i * pcm.len() / n.max(1)) / 1600 * 1600;
-                tokio::spawn(client(urls[i % urls.len()].clone(), key.clone(), pcm.clone(), offset, args.seconds))
+                tokio::spawn(stream_speech(
+                    urls[i % urls.len()].clone(),
+                    key.clone(),
+                    pcm.clone(),
+                    offset,
+                    args.seconds,
+                ))
             })
             .collect();
         let peak = Arc::new(AtomicU64::new(0));

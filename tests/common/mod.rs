@@ -83,10 +83,13 @@ impl TestDb {
 }
 
 impl TestDb {
-    /// The database's URL on PostgreSQL, for a server process of its own.
+    /// The database's URL on PostgreSQL with the server's own login (`ddalkkak_app`), for a
+    /// server process of its own.
     pub fn postgres_url(&self) -> Option<String> {
         match &*self._guard {
-            Guard::Postgres { admin_url, name } => Some(database_url_with_name(admin_url, name)),
+            Guard::Postgres { admin_url, name } => {
+                Some(database_url_with_user(&database_url_with_name(admin_url, name), "ddalkkak_app"))
+            }
             Guard::Sqlite(_) => None,
         }
     }
