@@ -46,6 +46,48 @@ async fn the_official_deepgram_sdk_streams_and_gets_results() {
     assert_eq!(meetings["items"][0]["stt_status"], "COMPLETED", "{meetings}");
 }
 
+/// Korean through the SDK, with tiny.en and base served at once: a client of a Korean tenant
+/// that names no language (the SDK sends Deepgram's `model=nova-2`, which we ignore) gets Korean
+/// captions from base, and so does one that asks for `language=ko` on an English tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_deepgram_sdk_gets_korean_captions() {
+    let Some(dir) = sdk_dir() else { return };
+    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        return;
+    }
+    let _heavy = common::heavy().await;
+    let db = common::sqlite().await;
+    let korean = common::tenant(&*db.store, "sdk-ko").await;
+    let english = common::tenant(&*db.store, "sdk-en").await;
+    let config = ddalkkak::session::LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..Default::default() };
+    let Some(app) = common::TestApp::spawn_live(db, config).await else { return };
+    let (s, tenant) = app.patch("/v1/tenant", &korean.api_key, serde_json::json!({"default_language": "ko"})).await;
+    assert_eq!(s, 200, "{tenant}");
+    let (pcm, reference) = crate::live_session::korean("azure_test_audio.flac");
+    let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32767.0).collect();
+    let wav = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(wav.path(), common::wav_bytes(&samples)).unwrap();
+    let url = format!("ws://{}", app.addr);
+    for (key, options) in [(&korean.api_key, "{}"), (&english.api_key, r#"{"language":"ko"}"#)] {
+        let output = tokio::process::Command::new("node")
+            .arg(dir.join("deepgram_live.mjs"))
+            .args([url.as_str(), key.as_str(), wav.path().to_str().unwrap(), "2", options])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(summary["code"], 1000, "{summary}");
+        let transcript = summary["transcript"].as_str().unwrap();
+        let error = ddalkkak_eval::wer::cer(&reference, transcript);
+        eprintln!("Korean through the SDK, options {options}: CER {:.1}%\n{transcript}", error * 100.0);
+        assert!(crate::live_session::hangul_share(transcript) > 0.9, "{options}: not Korean: {transcript}");
+        assert!(error < 0.25, "{options}: CER {:.1}%", error * 100.0);
+    }
+}
+
 /// The SDK's pre-recorded calls: `transcribeFile` (the bytes in the body) and `transcribeUrl`
 /// (a URL the server fetches, here behind a redirect) each get Deepgram's response shape with the
 /// transcript, words with speakers, paragraphs and utterances, and each leaves a finished meeting.

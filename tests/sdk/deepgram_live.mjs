@@ -2,11 +2,13 @@
 // (`@deepgram/sdk`, unchanged, pointed at our URL) in real time and prints one JSON line per
 // event it received, then a summary line. Used by tests/live/deepgram_sdk.rs.
 //
-//   node tests/sdk/deepgram_live.mjs ws://127.0.0.1:8080 <api key> file.wav [speed]
+//   node tests/sdk/deepgram_live.mjs ws://127.0.0.1:8080 <api key> file.wav [speed] [options JSON]
+//
+// The options JSON is merged into the SDK's listen options (e.g. '{"language":"ko"}').
 import { readFileSync } from "node:fs";
 import { createClient, LiveTranscriptionEvents } from "@deepgram/sdk";
 
-const [url, key, wav, speedArg] = process.argv.slice(2);
+const [url, key, wav, speedArg, optionsArg] = process.argv.slice(2);
 const speed = Number(speedArg ?? "1");
 const pcm = readFileSync(wav).subarray(44);
 const deepgram = createClient(key, { global: { websocket: { options: { url } } } });
@@ -19,6 +21,7 @@ const live = deepgram.listen.live({
   smart_format: true,
   utterance_end_ms: 1000,
   vad_events: true,
+  ...JSON.parse(optionsArg ?? "{}"),
 });
 
 const events = { Transcript: 0, partials: 0, finals: 0, Metadata: 0, UtteranceEnd: 0, SpeechStarted: 0, Unhandled: 0 };
