@@ -6,10 +6,10 @@
 // Korean on a phone (sign in, the meeting, a refused microphone), with axe-core's WCAG check on
 // each. Usage:
 //   node e2e.mjs <base url> <api key> <wav> <screenshot dir> <seconds to stream>
-import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { launch, shot as shotInto, signIn, sleep } from "./chromium.mjs";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -17,34 +17,9 @@ const [base, apiKey, wav, outDir, secondsArg] = process.argv.slice(2);
 const streamSeconds = Number(secondsArg || 33);
 mkdirSync(outDir, { recursive: true });
 
-const args = [
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
-  `--use-file-for-fake-audio-capture=${wav}`,
-  "--autoplay-policy=no-user-gesture-required",
-  // Off the network: nothing but the test server on 127.0.0.1 resolves.
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-default-apps",
-  "--disable-domain-reliability",
-  "--disable-client-side-phishing-detection",
-  "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
-  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-];
-if (process.getuid?.() === 0) args.push("--no-sandbox");
-
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args });
+const browser = await launch(wav);
 const summary = { console: [], screenshots: [] };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function shot(page, name) {
-  const path = join(outDir, name);
-  await page.screenshot({ path, fullPage: false });
-  summary.screenshots.push(path);
-}
+const shot = (page, name) => shotInto(summary, outDir, page, name);
 
 /// axe-core's WCAG 2.x A/AA rules on the page as it is; evaluated through the DevTools protocol,
 /// so the page's Content-Security-Policy stays as served.
@@ -63,11 +38,6 @@ async function accessibility(page) {
       nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary?.split("\n")[1]?.trim() ?? ""}`),
     })),
   };
-}
-
-async function signIn(page, key) {
-  await page.fill("#api-key", key);
-  await page.click("#sign-in-form button[type=submit]");
 }
 
 try {

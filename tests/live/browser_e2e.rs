@@ -5,8 +5,9 @@
 //! page and on the overlay (opened from the page's view-token link), stop, find the meeting with
 //! its transcript, speakers, downloads and the minutes the real LLM writes afterwards, add a task,
 //! rename and search, sign out; then the same in Korean on a phone viewport, with a refused
-//! microphone. axe-core checks both pages against WCAG 2.2 A/AA. Screenshots of each step go to
-//! `$CARGO_TARGET_DIR/e2e/` (or `target/e2e/`).
+//! microphone. axe-core checks both pages against WCAG 2.2 A/AA. And a Korean tenant's person
+//! speaking Korean (`tests/browser/korean.mjs`) gets Korean captions without choosing a language.
+//! Screenshots of each step go to `$CARGO_TARGET_DIR/e2e/` (or `target/e2e/`).
 //!
 //! Skipped with a note without Chromium, node or models, unless `DDALKKAK_REQUIRE_MODELS=1`.
 
@@ -297,4 +298,63 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     ] {
         assert!(shots.join(name).metadata().unwrap().len() > 10_000, "{name} is a real screenshot");
     }
+}
+
+/// A Korean tenant (default language `ko`) with tiny.en and base served: on a Korean browser the
+/// page offers Korean first and chosen, and Korean speech from the microphone comes back as Korean
+/// captions from base, not an English translation; the meeting is stored as Korean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_korean_tenant_speaks_korean_and_gets_korean_captions() {
+    let Some(dir) = driver_dir() else { return };
+    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        return;
+    }
+    let _heavy = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "browser-ko").await;
+    let config = ddalkkak::session::LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..Default::default() };
+    let Some(app) = common::TestApp::spawn_live(db, config).await else { return };
+    let (s, tenant) = app.patch("/v1/tenant", &t.api_key, serde_json::json!({"default_language": "ko"})).await;
+    assert_eq!(s, 200, "{tenant}");
+    let (pcm, reference) = crate::live_session::korean("azure_test_audio.flac");
+    let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32767.0).collect();
+    let wav = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(wav.path(), common::wav_bytes(&samples)).unwrap();
+    // The whole recording once (the fake microphone loops it), and a second for the last final.
+    let seconds = (samples.len() / 16_000 + 1).to_string();
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("korean.mjs"))
+        .args([
+            format!("http://{}", app.addr),
+            t.api_key.clone(),
+            wav.path().display().to_string(),
+            screenshot_dir().display().to_string(),
+            seconds,
+        ])
+        .env("CHROMIUM", chromium())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let s: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&s).unwrap());
+    assert!(s.get("error").is_none(), "the browser run failed: {}", s["error"]);
+    assert_eq!(s["lang"], "ko");
+    assert_eq!(s["languages"][0], "한국어", "{s}");
+    assert_eq!(s["chosenLanguage"], "한국어", "{s}");
+    let finals: Vec<&str> = s["finals"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    let text = finals.join(" ");
+    assert!(crate::live_session::hangul_share(&text) > 0.9, "not Korean: {text}");
+    // Stopped a second after the recording's end (the fake microphone loops it), so at most a
+    // word of its start again.
+    let error = wer::cer(&reference, &text);
+    eprintln!("Korean captions on the page: CER {:.1}% against the recording's transcript", error * 100.0);
+    assert!(error < 0.3, "CER {:.1}%: {text}", error * 100.0);
+    let session = s["sessionId"].as_str().unwrap();
+    let (_, row) = app.get(&format!("/v1/realtime-sessions/{session}"), &t.api_key).await;
+    let (_, meeting) = app.get(&format!("/v1/meetings/{}", row["meeting_id"].as_str().unwrap()), &t.api_key).await;
+    assert_eq!(meeting["language"], "ko", "{meeting}");
+    assert_eq!(s["console"], serde_json::json!([]), "browser console errors");
 }
