@@ -501,6 +501,15 @@ pub fn node_project(name: &str) -> Option<&'static std::path::Path> {
     Some(dir)
 }
 
+/// Runs a test script with node and returns the JSON of the last line it printed (its summary);
+/// the test fails with the script's output when it exits with an error.
+pub async fn node_summary(script: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let output = tokio::process::Command::new("node").arg(script).args(args).output().await.expect("node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON summary line")
+}
+
 /// A meeting written through the store the way a live session writes it: `lines` (speaker, text)
 /// as finals 3 s apart, then finalized, which queues its meeting-intelligence job. Returns the
 /// meeting's id.

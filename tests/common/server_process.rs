@@ -47,6 +47,12 @@ impl ServerProcess {
         format!("ws://127.0.0.1:{}{path}", self.port)
     }
 
+    /// `GET path` with an API key: the JSON body.
+    pub async fn get(&self, path: &str, key: &str) -> serde_json::Value {
+        let response = reqwest::Client::new().get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     /// SIGKILL: no drain, no goodbye.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();

@@ -88,24 +88,9 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert_eq!(u16::from_le_bytes([header[34], header[35]]), 16, "the fake microphone needs 16-bit PCM");
 
     let shots = screenshot_dir();
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join("e2e.mjs"))
-        .args([
-            format!("http://{}", app.addr),
-            t.api_key.clone(),
-            wav.display().to_string(),
-            shots.display().to_string(),
-            STREAM_SECONDS.to_string(),
-        ])
-        .env("CHROMIUM", chromium())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let s: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    eprintln!("{}", serde_json::to_string_pretty(&s).unwrap());
-    assert!(s.get("error").is_none(), "the browser run failed: {}", s["error"]);
+    let (base, seconds) = (format!("http://{}", app.addr), STREAM_SECONDS.to_string());
+    let args = [base.as_str(), t.api_key.as_str(), wav.to_str().unwrap(), shots.to_str().unwrap(), seconds.as_str()];
+    let s = run_script(dir, "e2e.mjs", &args).await;
     eprintln!("screenshots: {}", shots.display());
 
     // First run: no connection badge before sign-in, the page says where a key comes from, and a
@@ -306,41 +291,14 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_korean_tenant_speaks_korean_and_gets_korean_captions() {
     let Some(dir) = driver_dir() else { return };
-    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
-        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
-        return;
-    }
     let _heavy = common::heavy().await;
-    let db = common::sqlite().await;
-    let t = common::tenant(&*db.store, "browser-ko").await;
-    let config = ddalkkak::session::LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..Default::default() };
-    let Some(app) = common::TestApp::spawn_live(db, config).await else { return };
-    let (s, tenant) = app.patch("/v1/tenant", &t.api_key, serde_json::json!({"default_language": "ko"})).await;
-    assert_eq!(s, 200, "{tenant}");
-    let (pcm, reference) = crate::live_session::korean("azure_test_audio.flac");
-    let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32767.0).collect();
-    let wav = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(wav.path(), common::wav_bytes(&samples)).unwrap();
+    let Some((app, t)) = crate::live_session::korean_tenant_app("browser-ko").await else { return };
+    let (wav, reference, seconds) = crate::live_session::korean_wav("azure_test_audio.flac");
     // The whole recording once (the fake microphone loops it), and a second for the last final.
-    let seconds = (samples.len() / 16_000 + 1).to_string();
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join("korean.mjs"))
-        .args([
-            format!("http://{}", app.addr),
-            t.api_key.clone(),
-            wav.path().display().to_string(),
-            screenshot_dir().display().to_string(),
-            seconds,
-        ])
-        .env("CHROMIUM", chromium())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let s: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    eprintln!("{}", serde_json::to_string_pretty(&s).unwrap());
-    assert!(s.get("error").is_none(), "the browser run failed: {}", s["error"]);
+    let (base, seconds) = (format!("http://{}", app.addr), (seconds.ceil() as u32 + 1).to_string());
+    let shots = screenshot_dir();
+    let args = [base.as_str(), t.api_key.as_str(), wav.path().to_str().unwrap(), shots.to_str().unwrap(), &seconds];
+    let s = run_script(dir, "korean.mjs", &args).await;
     assert_eq!(s["lang"], "ko");
     assert_eq!(s["languages"][0], "한국어", "{s}");
     assert_eq!(s["chosenLanguage"], "한국어", "{s}");
@@ -357,4 +315,13 @@ async fn a_korean_tenant_speaks_korean_and_gets_korean_captions() {
     let (_, meeting) = app.get(&format!("/v1/meetings/{}", row["meeting_id"].as_str().unwrap()), &t.api_key).await;
     assert_eq!(meeting["language"], "ko", "{meeting}");
     assert_eq!(s["console"], serde_json::json!([]), "browser console errors");
+}
+
+/// Runs a browser script under `tests/browser/` and returns its summary, which must not report
+/// an error.
+async fn run_script(dir: &Path, script: &str, args: &[&str]) -> serde_json::Value {
+    let s = common::node_summary(&dir.join(script), args).await;
+    eprintln!("{}", serde_json::to_string_pretty(&s).unwrap());
+    assert!(s.get("error").is_none(), "the browser run failed: {}", s["error"]);
+    s
 }

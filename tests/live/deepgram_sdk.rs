@@ -21,15 +21,8 @@ async fn the_official_deepgram_sdk_streams_and_gets_results() {
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };
     let wav = common::models().unwrap().root.join("testdata/pyannote_sample.wav");
     let url = format!("ws://{}", app.addr);
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join("deepgram_live.mjs"))
-        .args([url.as_str(), t.api_key.as_str(), wav.to_str().unwrap(), "4"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let args = [url.as_str(), t.api_key.as_str(), wav.to_str().unwrap(), "4"];
+    let summary = common::node_summary(&dir.join("deepgram_live.mjs"), &args).await;
     eprintln!("{summary}");
     let events = &summary["events"];
     assert!(events["partials"].as_u64().unwrap() >= 1, "{summary}");
@@ -52,33 +45,14 @@ async fn the_official_deepgram_sdk_streams_and_gets_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_deepgram_sdk_gets_korean_captions() {
     let Some(dir) = sdk_dir() else { return };
-    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
-        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
-        return;
-    }
     let _heavy = common::heavy().await;
-    let db = common::sqlite().await;
-    let korean = common::tenant(&*db.store, "sdk-ko").await;
-    let english = common::tenant(&*db.store, "sdk-en").await;
-    let config = ddalkkak::session::LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..Default::default() };
-    let Some(app) = common::TestApp::spawn_live(db, config).await else { return };
-    let (s, tenant) = app.patch("/v1/tenant", &korean.api_key, serde_json::json!({"default_language": "ko"})).await;
-    assert_eq!(s, 200, "{tenant}");
-    let (pcm, reference) = crate::live_session::korean("azure_test_audio.flac");
-    let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32767.0).collect();
-    let wav = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(wav.path(), common::wav_bytes(&samples)).unwrap();
+    let Some((app, korean)) = crate::live_session::korean_tenant_app("sdk-ko").await else { return };
+    let english = common::tenant(app.store(), "sdk-en").await;
+    let (wav, reference, _) = crate::live_session::korean_wav("azure_test_audio.flac");
     let url = format!("ws://{}", app.addr);
     for (key, options) in [(&korean.api_key, "{}"), (&english.api_key, r#"{"language":"ko"}"#)] {
-        let output = tokio::process::Command::new("node")
-            .arg(dir.join("deepgram_live.mjs"))
-            .args([url.as_str(), key.as_str(), wav.path().to_str().unwrap(), "2", options])
-            .output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let args = [url.as_str(), key.as_str(), wav.path().to_str().unwrap(), "2", options];
+        let summary = common::node_summary(&dir.join("deepgram_live.mjs"), &args).await;
         assert_eq!(summary["code"], 1000, "{summary}");
         let transcript = summary["transcript"].as_str().unwrap();
         let error = ddalkkak_eval::wer::cer(&reference, transcript);

@@ -72,24 +72,14 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
     let meeting = meeting.expect("SessionStarted came first");
 
     let server = start_embedded(data.path(), &models.root, &[]).await;
-    let client = reqwest::Client::new();
-    let got: Value = client
-        .get(server.url(&format!("/v1/meetings/{meeting}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = server.get(&format!("/v1/meetings/{meeting}"), &key).await;
     assert_eq!(got["stt_status"], "COMPLETED", "{got}");
     let stored: Vec<&str> =
         got["transcript_segments"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap()).collect();
     assert!(stored.len() >= finals.len());
     assert_eq!(&stored[..finals.len()], finals.iter().map(String::as_str).collect::<Vec<_>>().as_slice());
     assert!(got["audio_duration"].as_i64().unwrap() > 0);
-    let sessions: Value =
-        client.get(server.url("/v1/realtime-sessions")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let sessions = server.get("/v1/realtime-sessions", &key).await;
     let sessions = sessions["items"].as_array().or(sessions.as_array()).unwrap().clone();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["status"], "ENDED");

@@ -525,6 +525,33 @@ pub(crate) fn korean(file: &str) -> (Vec<i16>, String) {
     (pcm, text)
 }
 
+/// A Korean fixture as a 16-bit WAV file (what Chromium's fake microphone and the SDK script
+/// read), its reference text and its length in seconds.
+pub(crate) fn korean_wav(file: &str) -> (tempfile::NamedTempFile, String, f64) {
+    let (pcm, reference) = korean(file);
+    let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32767.0).collect();
+    let wav = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(wav.path(), common::wav_bytes(&samples)).unwrap();
+    (wav, reference, samples.len() as f64 / 16_000.0)
+}
+
+/// A live server serving tiny.en and base, and a tenant of it whose default language is Korean;
+/// `None` (skipped) without base, which is a failure under `DDALKKAK_REQUIRE_MODELS=1`.
+pub(crate) async fn korean_tenant_app(slug: &str) -> Option<(TestApp, ddalkkak::admin::CreatedTenant)> {
+    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        eprintln!("whisper-base not fetched: skipped");
+        return None;
+    }
+    let db = common::sqlite().await;
+    let tenant = common::tenant(&*db.store, slug).await;
+    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
+    let app = TestApp::spawn_live(db, config).await?;
+    let (s, body) = app.patch("/v1/tenant", &tenant.api_key, json!({"default_language": "ko"})).await;
+    assert_eq!(s, 200, "{body}");
+    Some((app, tenant))
+}
+
 pub(crate) fn hangul_share(text: &str) -> f64 {
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     let hangul = letters.iter().filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(*c)).count();

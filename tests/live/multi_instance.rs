@@ -191,17 +191,8 @@ async fn postgres_three_instances_relay_captions_and_finish_a_killed_ones_meetin
     assert_eq!(spoken.len(), 2);
 
     // B's or C's sweeper finalizes the meeting from the stored finals.
-    let http = reqwest::Client::new();
     let stored = loop {
-        let got: Value = http
-            .get(b.url(&format!("/v1/meetings/{meeting}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let got = b.get(&format!("/v1/meetings/{meeting}"), &key).await;
         if got["stt_status"] == "COMPLETED" {
             break got;
         }
@@ -269,15 +260,7 @@ async fn postgres_three_instances_relay_captions_and_finish_a_killed_ones_meetin
     sender2.await.unwrap();
     let other = tokio::time::timeout(Duration::from_secs(120), reader2).await.unwrap().unwrap();
     assert!(other.iter().any(|(_, m, _)| m["type"] == "SessionEnded"), "the second session ended normally");
-    let got: Value = http
-        .get(b.url(&format!("/v1/meetings/{}", started2["meeting_id"].as_str().unwrap())))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = b.get(&format!("/v1/meetings/{}", started2["meeting_id"].as_str().unwrap()), &key).await;
     let texts: Vec<String> = finals(&other).into_iter().map(|(_, t)| t).collect();
     assert!(texts.len() >= 2, "{texts:?}");
     assert_eq!(got["transcript_text"].as_str().unwrap().replace('\n', " "), texts.join(" "));
