@@ -696,6 +696,8 @@ def main(argv=None):
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                              per_channel=True, reduce_range=True, extra_options={"MatMulConstBOnly": True},
                              use_external_data_format=name in external)
+            if dst.with_name(dst.name + ".data").exists():
+                external.add(f"{name}.int8")
             print(f"[convert] wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
         variants["int8"] = {k: f"{k}.int8.onnx" for k in ("encoder", "cross_kv", "decoder")}
         variants["int8"]["mel"] = "mel.onnx"

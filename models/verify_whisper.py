@@ -116,7 +116,9 @@ class OnnxWhisper:
             if not out:  # suppress_blank
                 logits[self.suppress_begin] = -np.inf
             nxt = int(np.argmax(logits))
-            if nxt == self.tok["eot"] or len(prompt) + len(out) + 1 >= max_length:
+            # at most n_text_ctx/2 new tokens, never past the context (CTranslate2's rule)
+            limit = max(1, min(max_length // 2, max_length - len(prompt)))
+            if nxt == self.tok["eot"] or len(out) + 1 >= limit:
                 if nxt != self.tok["eot"]:
                     out.append(nxt)
                 break
