@@ -22,14 +22,16 @@ one, `<|nocaptions|>` renamed `<|nospeech|>` (as OpenAI's tokenizer for v3). Tex
 
 Initialisation keeps greedy decoding from collapsing: linear layers ~ N(0, 1/fan_in), token
 embeddings scaled so the logits have a standard deviation of ~`--logit-std` (the gap between the
-two best tokens then stays far above float32 noise), cross-attention queries scaled up so the
-attention is not uniform over 1500 frames (the output then depends on the audio).
+two best tokens then stays far above float32 noise), decoder positions with a large spread
+(`--position-std`; with tied embeddings a small one makes the model repeat its last token),
+cross-attention queries scaled up so the attention is not uniform over 1500 frames (the output
+then depends on the audio).
 
     models/.venv/bin/python models/make_random_whisper.py --shape large-v3-turbo-tiny \
         --base-dir models/whisper-base/ct2 --out DIR [--seed 0] [--check-ctranslate2]
 
 Shapes: large-v3, large-v3-turbo (full size: float16 model.bin 3.1 / 1.6 GB), large-v3-tiny,
-large-v3-turbo-tiny (d_model 64, 2 heads of 32: the test models, ~7 MB); any field can be
+large-v3-turbo-tiny (d_model 64, 2 heads of 32: the test models, 10-11 MB); any field can be
 overridden (--d-model, --heads, --encoder-layers, --decoder-layers, --n-mels).
 """
 from __future__ import annotations
