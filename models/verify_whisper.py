@@ -116,7 +116,9 @@ class OnnxWhisper:
             if not out:  # suppress_blank
                 logits[self.suppress_begin] = -np.inf
             nxt = int(np.argmax(logits))
-            if nxt == self.tok["eot"] or len(prompt) + len(out) + 1 >= max_length:
+            # at most n_text_ctx/2 new tokens, never past the context (CTranslate2's rule)
+            limit = max(1, min(max_length // 2, max_length - len(prompt)))
+            if nxt == self.tok["eot"] or len(out) + 1 >= limit:
                 if nxt != self.tok["eot"]:
                     out.append(nxt)
                 break
@@ -210,6 +212,8 @@ def main(argv=None):
     ap.add_argument("--bench", type=int, default=0, metavar="N",
                     help="only time one 30 s window N times: encoder (+cross_kv) ours vs ctranslate2 encode, "
                          "and one decoder step at past_len 100 (medians)")
+    ap.add_argument("--bench-no-ct2", action="store_true",
+                    help="with --bench: time our graphs only (CTranslate2 not loaded)")
     args = ap.parse_args(argv)
 
     from faster_whisper import WhisperModel, decode_audio
@@ -233,6 +237,10 @@ def main(argv=None):
         strict = True
 
     ours = OnnxWhisper(args.model_dir, args.variant, args.threads)
+    if args.bench and args.bench_no_ct2:
+        # timing of our graphs alone: no CTranslate2 copy of the weights in memory (large-v3)
+        from faster_whisper.feature_extractor import FeatureExtractor
+        return bench(args, ours, FeatureExtractor(feature_size=ours.cfg["dims"]["n_mels"]), clips[0][0], decode_audio)
     tok = Tokenizer.from_file(str(args.model_dir / "tokenizer.json"))
     eot = ours.tok["eot"]
     ref_model = WhisperModel(str(ct2_dir), device="cpu", compute_type="float32", cpu_threads=args.threads)
@@ -412,7 +420,7 @@ def bench(args, ours: "OnnxWhisper", fe, path: Path, decode_audio) -> int:
         for kv in ("key", "value"):
             feeds[f"past_{kv}.{i}"] = np.random.default_rng(i).standard_normal((1, ours.H, 100, ours.dh)).astype(np.float32)
     res["ours_decoder_step_s"] = med(lambda: ours.dec.run(None, feeds))
-    for ct in ("float32", "int8"):
+    for ct in () if args.bench_no_ct2 else ("float32", "int8"):
         m = ctranslate2.models.Whisper(str(args.ct2_dir or args.model_dir / "ct2"), device="cpu", compute_type=ct,
                                        intra_threads=args.threads, inter_threads=1)
         sv = ctranslate2.StorageView.from_array(seg[None].astype(np.float32))

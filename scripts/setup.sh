@@ -2,8 +2,9 @@
 # Everything a fresh machine needs before `cargo run` or `cargo test`, in one idempotent step:
 #
 #   scripts/setup.sh            system packages for the server (libopus), then models/fetch.sh
-#   scripts/setup.sh --tests    also what the tests drive: Debian's chromium (real-browser test)
-#                               and a Hangul font for it (its Korean screenshots)
+#   scripts/setup.sh --tests    also what the tests drive: Debian's chromium (real-browser test),
+#                               a Hangul font for it (its Korean screenshots), and the random-weight
+#                               large-v3-shaped Whisper models (models/fetch.sh --test-models)
 #
 # Other arguments go to models/fetch.sh (e.g. --llm qwen1.5b). System packages are installed with
 # apt-get when running as root or with password-less sudo; otherwise the missing ones are listed
@@ -15,7 +16,7 @@ TESTS=0
 FETCH_ARGS=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) TESTS=1 ;;
+    --tests) TESTS=1; FETCH_ARGS+=(--test-models) ;;
     *) FETCH_ARGS+=("$arg") ;;
   esac
 done

@@ -68,6 +68,25 @@ pub enum ModelsCommand {
         #[arg(long)]
         no_int8: bool,
     },
+    /// Convert a faster-whisper (CTranslate2) Whisper directory obtained elsewhere (large-v3,
+    /// large-v3-turbo, a fine-tune) into models/whisper-<name>/, served as `--asr-models <name>`.
+    /// Runs models/convert_whisper.py in models/.venv (created by `bash models/fetch.sh`).
+    Import {
+        /// The directory: model.bin, config.json, tokenizer.json (preprocessor_config.json is checked when present).
+        #[arg(long, value_name = "DIR")]
+        whisper: PathBuf,
+        /// Served name (default: the directory's name without `faster-whisper-`).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+        /// Skip the int8 graphs (the server then needs `--asr-precision fp32`).
+        #[arg(long)]
+        no_int8: bool,
+        /// Replace an existing models/whisper-<name>/.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -73,6 +73,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Fetch { asr, models_dir, no_int8 }) => {
             ddalkkak::commands::fetch_models(&ddalkkak::commands::ModelPaths::new(models_dir), &asr, !no_int8)
         }
+        Command::Models(ModelsCommand::Import { whisper, name, models_dir, no_int8, force }) => {
+            use ddalkkak::commands::import_whisper::{ImportOptions, import_whisper};
+            let options = ImportOptions { source: whisper, name, int8: !no_int8, force, python: None, converter: None };
+            let imported = import_whisper(&ddalkkak::commands::ModelPaths::new(models_dir), &options)?;
+            println!("{}", imported.report());
+            Ok(())
+        }
         Command::Admin(AdminCommand::DeleteTenant { slug, yes, db }) => {
             anyhow::ensure!(yes, "deleting a tenant removes all its data; pass --yes to confirm");
             let store = store::connect(&db.url()?, 1).await?;

@@ -1,7 +1,8 @@
-//! What the subcommands run besides the HTTP server itself: `transcribe`, `extract`, `models fetch`, and
+//! What the subcommands run besides the HTTP server itself: `transcribe`, `extract`, `models fetch`, `models import`, and
 //! the live-session and meeting-intelligence setup that [`crate::App::build`] starts.
 
 pub mod extract;
+pub mod import_whisper;
 pub mod intelligence;
 pub mod live;
 mod models;

@@ -7,6 +7,7 @@
 mod common;
 
 mod asr_frontend;
+mod asr_import;
 mod asr_model;
 mod diarization;
 mod llm_engine;

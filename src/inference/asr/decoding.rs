@@ -293,7 +293,9 @@ impl<'a> LogitRules<'a> {
             }
         }
         if self.without_timestamps {
-            logits[ts_begin..].fill(f32::NEG_INFINITY);
+            // No timestamp rules at all, as CTranslate2 (faster-whisper) decodes after
+            // <|notimestamps|>: timestamp tokens stay possible (a trained model does not pick
+            // them; a random-weight one does) and split the window as with timestamps.
             return;
         }
         logits[t.no_timestamps as usize] = f32::NEG_INFINITY;

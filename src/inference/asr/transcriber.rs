@@ -454,7 +454,9 @@ fn split_by_timestamps(
     segment_size: usize,
 ) -> (Vec<(f32, f32, Vec<u32>)>, usize) {
     let is_ts = |tok: u32| tok >= ts_begin;
-    let at = |tok: u32| time_offset + (tok - ts_begin) as f32 * TIME_PRECISION;
+    // A piece may start with a text token (a model that emits timestamps after <|notimestamps|>):
+    // its start is then before the window, as in faster-whisper.
+    let at = |tok: u32| time_offset + (i64::from(tok) - i64::from(ts_begin)) as f32 * TIME_PRECISION;
     let single_timestamp_ending =
         tokens.len() >= 2 && !is_ts(tokens[tokens.len() - 2]) && is_ts(tokens[tokens.len() - 1]);
     let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| is_ts(tokens[i]) && is_ts(tokens[i - 1])).collect();
@@ -483,7 +485,8 @@ fn split_by_timestamps(
     } else {
         (tokens[last_slice - 1] - ts_begin) as usize * INPUT_STRIDE
     };
-    (pieces, advance)
+    // `<|0.00|><|0.00|>` would not move the window (faster-whisper then loops forever): skip it.
+    (pieces, if advance == 0 { segment_size } else { advance })
 }
 
 #[cfg(test)]
@@ -545,5 +548,11 @@ mod tests {
         // No pairs: one piece for the whole window, ending at the last timestamp.
         let (pieces, advance) = split_by_timestamps(&[TS, 1, 2, TS + 75], TS, 0.0, 3000);
         assert_eq!((pieces.len(), pieces[0].1, advance), (1, 1.5, 3000));
+        // Timestamps after <|notimestamps|> (random weights do it): a piece may start with text,
+        // 7 ids below the first timestamp, and a pair at 0.00 still moves the window.
+        let (pieces, advance) = split_by_timestamps(&[TS - 7, 1, TS, TS, 2], TS, 0.0, 3000);
+        assert_eq!(pieces.len(), 1);
+        assert!((pieces[0].0 + 0.14).abs() < 1e-6, "{}", pieces[0].0);
+        assert_eq!(advance, 3000);
     }
 }
