@@ -9,6 +9,7 @@ use crate::audio;
 use crate::inference::asr::{DecodeOptions, EncoderWindow, Precision, Segment, Transcriber};
 use crate::inference::vad::{SileroVad, VadParams};
 use crate::inference::{OrtRuntime, Threads};
+use crate::session::Vocabulary;
 use crate::subtitles::{self, Cue};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,6 +53,12 @@ pub struct TranscribeArgs {
     /// of sliding 30 s windows over everything.
     #[arg(long)]
     pub vad: bool,
+    /// A word to expect (a name, a product, jargon), spelled as it should be written;
+    /// repeatable. Whisper gets them as text that came before each window (faster-whisper's
+    /// `hotwords`); with `--vad`, each region is decoded with and without them and only the
+    /// words that spell a term are taken from the first.
+    #[arg(long = "keyterm", value_name = "TERM")]
+    pub keyterms: Vec<String>,
     /// Intra-op threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -64,6 +71,7 @@ impl TranscribeArgs {
             language: self.language.clone(),
             without_timestamps: self.without_timestamps,
             condition_on_previous_text: !self.no_condition_on_previous_text,
+            keyterms: Vocabulary::new(self.keyterms.iter().cloned()).terms().to_vec(),
             ..DecodeOptions::default()
         }
     }

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -21,6 +22,9 @@ pub struct Recording {
     /// Served Whisper model; `None`: the tenant's default.
     pub model: Option<String>,
     pub diarize: bool,
+    /// Words to expect in this recording (Deepgram's `keyterm`), before the tenant's glossary.
+    #[schema(value_type = Vec<String>)]
+    pub keyterms: Json<Vec<String>>,
     pub duration_ms: Option<i64>,
     pub processed_ms: i64,
     /// The transcription's session (its finals), once the job started.

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,6 +16,10 @@ pub struct Tenant {
     /// Served model (`base`, `tiny.en`) of live sessions that name neither a model nor a
     /// language; `None`: `default_language` (else the server's first model) decides.
     pub default_model: Option<String>,
+    /// Words every session and recording of the tenant expects (people's names, product names,
+    /// jargon), given to Whisper after a session's own `keyterm`s.
+    #[schema(value_type = Vec<String>)]
+    pub glossary: Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth::{ApiKeySecret, StreamTokenSigner, hash_key};
 use crate::domain::{ApiKey, Role, User, now};
+use crate::session::{Vocabulary, query_terms};
 use crate::store::StoreError;
 
 /// A JSON body. Syntax errors are 400 `malformed_json`; a body of the wrong shape is 422 naming
@@ -111,6 +112,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| ApiError::BadRequest { code: "invalid_query", detail: e.to_string() })
+    }
+}
+
+/// The query's `keyterm` and `keywords` values (Deepgram's names, each repeatable), checked
+/// against the vocabulary limits (422 `keyterm`).
+pub struct KeytermQuery(pub Vocabulary);
+
+impl<S: Send + Sync> FromRequestParts<S> for KeytermQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let terms = query_terms(parts.uri.query().unwrap_or_default());
+        Vocabulary::checked(terms).map(KeytermQuery).map_err(|e| ApiError::field("keyterm", "invalid", e.to_string()))
     }
 }
 

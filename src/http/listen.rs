@@ -9,13 +9,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiQuery, StreamCaller};
+use super::extract::{ApiQuery, KeytermQuery, StreamCaller};
 use crate::auth::StreamScope;
 use crate::session::{Caller, ListenParams, SessionActor, SessionRequest, choose_model};
 
 pub async fn listen(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let ApiQuery(params) = ApiQuery::<ListenParams>::from_request_parts(&mut parts, &state).await?;
+    let KeytermQuery(vocabulary) = KeytermQuery::from_request_parts(&mut parts, &state).await?;
     let caller = StreamCaller::authenticate(&state, &parts, params.token.as_deref()).await?;
     if caller.token.as_ref().is_some_and(|t| t.scope != StreamScope::Stream) {
         return Err(ApiError::Forbidden("a view token watches captions; opening a stream needs a stream token"));
@@ -32,8 +33,8 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     // A client that names no language gets its tenant's (a Korean team needs no parameters),
     // and one that names neither a model nor a language its tenant's model too.
     let mut params = params;
+    let tenant = state.store.get_tenant(caller.tenant_id).await?;
     if params.language.is_none() {
-        let tenant = state.store.get_tenant(caller.tenant_id).await?;
         if params.model.is_none() {
             params.model = tenant.default_model;
         }
@@ -41,7 +42,10 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     }
     let language = params.requested_language();
     let model = choose_model(&live.models, params.model.as_deref(), language.as_deref()).map_err(invalid)?;
-    let options = params.validate(live.models[model].asr.languages()).map_err(invalid)?;
+    let mut options = params.validate(live.models[model].asr.languages()).map_err(invalid)?;
+    // The session's own terms first: the prompt keeps what fits, in order.
+    options.vocabulary = vocabulary;
+    options.vocabulary.extend(tenant.glossary.0);
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
     }

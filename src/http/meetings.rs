@@ -122,7 +122,9 @@ pub async fn create(
                 .fetcher
                 .check_syntax(url)
                 .map_err(|e| ApiError::field("audio_file_url", "url_not_allowed", e.to_string()))?;
-            let choice = super::recordings::TranscriptionChoice::new(&state, &who, None, None, false).await?;
+            let choice =
+                super::recordings::TranscriptionChoice::new(&state, &who, None, None, false, Default::default())
+                    .await?;
             Some((recordings, choice.recording(None, Some(url.clone()))))
         }
         _ => None,

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiQuery, Principal};
+use super::extract::{ApiQuery, KeytermQuery, Principal};
 use super::recordings::{TranscriptionChoice, attach, recordings_of, store_upload};
 use crate::domain::{JobStatus, Meeting, SttStatus, TranscriptSegment, Word};
 use crate::store::NewMeeting;
@@ -145,6 +145,7 @@ pub async fn transcribe(
     State(state): State<AppState>,
     who: Principal,
     ApiQuery(q): ApiQuery<PrerecordedQuery>,
+    KeytermQuery(vocabulary): KeytermQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<PrerecordedResponse>> {
@@ -157,7 +158,7 @@ pub async fn transcribe(
              (PUT /v1/meetings/{id}/recording) and poll it",
         ));
     }
-    let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize).await?;
+    let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize, vocabulary).await?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiPath, ApiQuery, Principal};
+use super::extract::{ApiPath, ApiQuery, KeytermQuery, Principal};
 use super::meetings::require_host_or_admin;
 use crate::domain::{Job, JobStatus, Recording};
-use crate::session::choose_model;
+use crate::session::{Vocabulary, choose_model};
 use crate::storage::StorageError;
 use crate::store::{NewRecording, StoreError};
 
@@ -152,12 +152,13 @@ pub async fn put(
     who: Principal,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<UploadQuery>,
+    KeytermQuery(vocabulary): KeytermQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<RecordingView>)> {
     require_host_or_admin(&state, &who, id).await?;
     let recordings = recordings_of(&state)?;
-    let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize).await?;
+    let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize, vocabulary).await?;
     let upload = store_upload(recordings, who.tenant_id, id, &headers, body).await?;
     let bytes = upload.bytes;
     let recording = attach(&state, recordings, who.tenant_id, id, choice.recording(Some(upload), None)).await?;
@@ -182,6 +183,8 @@ pub(super) struct TranscriptionChoice {
     pub model: String,
     pub language: Option<String>,
     pub diarize: bool,
+    /// The request's own terms; the tenant's glossary is added when the job runs.
+    pub vocabulary: Vocabulary,
 }
 
 impl TranscriptionChoice {
@@ -191,6 +194,7 @@ impl TranscriptionChoice {
         mut model: Option<String>,
         mut language: Option<String>,
         diarize: bool,
+        vocabulary: Vocabulary,
     ) -> ApiResult<Self> {
         let live = state.live.as_ref().ok_or(ApiError::Unavailable {
             code: "recordings_unavailable",
@@ -218,7 +222,7 @@ impl TranscriptionChoice {
                 "this server has no speaker model (models/fetch.sh)",
             ));
         }
-        Ok(Self { model: served.name.clone(), language, diarize })
+        Ok(Self { model: served.name.clone(), language, diarize, vocabulary })
     }
 
     /// The recording to attach: an upload already stored, or a URL for the job to fetch.
@@ -232,6 +236,7 @@ impl TranscriptionChoice {
             language: self.language.clone(),
             model: Some(self.model.clone()),
             diarize: self.diarize,
+            keyterms: self.vocabulary.terms().to_vec(),
             duration_ms: upload.duration_ms,
         }
     }

@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiQuery, Principal};
 use crate::domain::{Role, Tenant, UsageDay, now};
-use crate::session::choose_model;
+use crate::session::{Vocabulary, choose_model};
 use crate::store::TenantPatch;
 use crate::validate::Validator;
 
@@ -41,6 +41,10 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<String>)]
     pub default_model: Option<Option<String>>,
+    /// Words every session and recording of the tenant expects: people's names, product names,
+    /// jargon (at most 100 terms of at most 100 characters; `[]` clears it). Whisper is given
+    /// them as hotwords, after a session's own `keyterm`s.
+    pub glossary: Option<Vec<String>>,
 }
 
 #[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant,
@@ -77,8 +81,21 @@ pub async fn update(
             return Err(ApiError::field("default_model", "invalid", "a served model (GET /v1/models)"));
         }
     }
-    let patch =
-        TenantPatch { name: body.name.map(|n| n.trim().to_owned()), default_language: language, default_model: model };
+    let glossary = match body.glossary {
+        Some(terms) => Some(
+            Vocabulary::checked(terms)
+                .map_err(|e| ApiError::field("glossary", "invalid", e.to_string()))?
+                .terms()
+                .to_vec(),
+        ),
+        None => None,
+    };
+    let patch = TenantPatch {
+        name: body.name.map(|n| n.trim().to_owned()),
+        default_language: language,
+        default_model: model,
+        glossary,
+    };
     Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
 }
 

@@ -42,7 +42,7 @@ use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, Utter
 use crate::audio::StreamDecoder;
 use crate::domain::{Meeting, RealtimeSession, SpeakerIdentity, TranscriptGap};
 use crate::inference::InferenceError;
-use crate::inference::asr::{LanguageChoice, UtteranceText};
+use crate::inference::asr::{DecodeContext, LanguageChoice, UtteranceText};
 use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, NewLiveSession};
@@ -95,6 +95,8 @@ pub struct SessionActor {
     /// on speech (among the listed ones for `language=ko,en`), then kept, so a sentence in
     /// another language does not flip the session.
     language: LanguageChoice,
+    /// The session's vocabulary (its keyterms, then the tenant's glossary).
+    keyterms: Option<Arc<[String]>>,
     /// Audio accepted but not in the transcript; recorded on the meeting at the end.
     gaps: Vec<TranscriptGap>,
     /// Stores finals in order, keeping them while the database is away.
@@ -104,6 +106,10 @@ pub struct SessionActor {
 impl SessionActor {
     fn model(&self) -> &ServedModel {
         &self.service.models[self.request.model]
+    }
+
+    fn decode_context(&self) -> DecodeContext {
+        DecodeContext { language: self.language.clone(), keyterms: self.keyterms.clone() }
     }
 
     /// Runs a session on an upgraded socket until it ends; never panics on client input.
@@ -167,6 +173,7 @@ impl SessionActor {
         let captions = service.captions.open(session.id, request.tenant_id, meeting.id);
         let o = &request.options;
         let language = o.language.clone();
+        let keyterms = o.vocabulary.keyterms();
         let segmenter = UtteranceSegmenter::new(SegmenterConfig {
             endpointing_ms: o.endpointing_ms,
             partial_every_ms: o.interim_results.then_some(500),
@@ -196,6 +203,7 @@ impl SessionActor {
             finalized_up_to: None,
             last_word_end: 0.0,
             language,
+            keyterms,
             gaps: Vec::new(),
             writer: FinalWriter::new(request_tenant),
             session,
@@ -384,7 +392,7 @@ impl SessionActor {
 
     fn submit_partial(&self, u: Utterance) -> Option<(u64, u64, oneshot::Receiver<AsrReply>)> {
         // Under load a partial is simply skipped; the final will come.
-        let rx = self.model().asr.submit_partial(self.stream_key, u.audio, self.language.clone()).ok()?;
+        let rx = self.model().asr.submit_partial(self.stream_key, u.audio, self.decode_context()).ok()?;
         Some((u.id, u.start, rx))
     }
 
@@ -402,7 +410,7 @@ impl SessionActor {
             let turns = self.track_speakers(utterance.start, &utterance.audio);
             // Waits for room in the engine's queue (reading is paused meanwhile); fails only when
             // the engine has stopped.
-            let reply = match self.model().asr.submit(utterance.audio, self.language.clone()).await {
+            let reply = match self.model().asr.submit(utterance.audio, self.decode_context()).await {
                 Ok(reply) => reply,
                 Err(e) => {
                     self.report_gap(span, "engine_stopped").await;

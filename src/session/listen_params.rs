@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::vocabulary::Vocabulary;
 use crate::audio::Encoding;
 use crate::inference::asr::LanguageChoice;
 
@@ -45,6 +46,9 @@ pub struct ListenOptions {
     /// (among all languages or the listed ones; multilingual models); English-only models
     /// always get `Detect` (they decode English).
     pub language: LanguageChoice,
+    /// Words to expect: the query's `keyterm`s and `keywords`, then the tenant's glossary
+    /// (both added by the caller: `serde_urlencoded` takes one value per name).
+    pub vocabulary: Vocabulary,
 }
 
 /// Shortest accepted endpointing: below this every breath ends an utterance.
@@ -110,6 +114,7 @@ impl ListenParams {
             title: self.title.map(|t| t.trim().to_owned()),
             wait_for_action_items: self.wait_for_action_items.unwrap_or(false),
             language,
+            vocabulary: Vocabulary::default(),
         })
     }
 }

@@ -30,6 +30,7 @@ mod server_message;
 mod session_error;
 mod speakers;
 mod utterance_segmenter;
+mod vocabulary;
 
 pub use actor::{SessionActor, SessionRequest};
 pub use caption_hub::{CaptionChannel, CaptionEvent, CaptionHub, CaptionKind};
@@ -45,3 +46,4 @@ pub use served_model::{ServedModel, choose as choose_model};
 pub use server_message::{Metadata, ServerMessage, Word};
 pub use session_error::SessionError;
 pub use utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
+pub use vocabulary::{MAX_TERM_CHARS, MAX_TERMS, Vocabulary, VocabularyError, query_terms};

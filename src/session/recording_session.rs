@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
@@ -24,10 +25,11 @@ use super::live_service::LiveService;
 use super::results::utterance_words;
 use super::speakers::majority_speaker;
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
+use super::vocabulary::Vocabulary;
 use crate::audio::{AudioError, AudioReader, MODEL_RATE, Resampler, downmix};
 use crate::domain::{Job, Meeting, Recording};
 use crate::inference::InferenceError;
-use crate::inference::asr::{LanguageChoice, UtteranceText};
+use crate::inference::asr::{DecodeContext, LanguageChoice, UtteranceText};
 use crate::inference::diarize::SpeakerTurn;
 use crate::inference::vad::{CHUNK, VadState};
 use crate::store::{NewFinal, StoreError};
@@ -96,6 +98,7 @@ impl LiveService {
                 None | Some("multi") => LanguageChoice::Detect,
                 Some(code) => LanguageChoice::Fixed(code.to_owned()),
             },
+            keyterms: self.recording_vocabulary(tenant, &recording).await?.keyterms(),
             next_seq: stored.len() as i32,
             resume_at,
             in_flight: FuturesOrdered::new(),
@@ -128,6 +131,13 @@ impl LiveService {
         Ok(Transcribed { meeting, audio_seconds, transcribed: run.transcribed, resumed: run.resumed })
     }
 
+    /// The recording's own terms, then its tenant's glossary.
+    async fn recording_vocabulary(&self, tenant: Uuid, recording: &Recording) -> Result<Vocabulary, RecordingError> {
+        let mut vocabulary = Vocabulary::new(recording.keyterms.0.iter().cloned());
+        vocabulary.extend(self.store.get_tenant(tenant).await?.glossary.0);
+        Ok(vocabulary)
+    }
+
     /// The served model the recording asked for (by name, else by language), else the first.
     fn recording_model(&self, recording: &Recording) -> usize {
         super::served_model::choose(&self.models, recording.model.as_deref(), recording.language.as_deref())
@@ -144,6 +154,8 @@ struct Run<'a> {
     stream: u64,
     model: usize,
     language: LanguageChoice,
+    /// The recording's vocabulary (its keyterms, then the tenant's glossary).
+    keyterms: Option<Arc<[String]>>,
     next_seq: i32,
     /// Utterances starting before this sample were stored by an earlier attempt.
     resume_at: u64,
@@ -164,6 +176,10 @@ struct Done {
 }
 
 impl Run<'_> {
+    fn decode_context(&self) -> DecodeContext {
+        DecodeContext { language: self.language.clone(), keyterms: self.keyterms.clone() }
+    }
+
     /// Decodes, cuts and transcribes the whole file; returns its length in samples (16 kHz).
     async fn read(&mut self, path: PathBuf) -> Result<u64, RecordingError> {
         let (pieces, mut rx) = mpsc::channel(2);
@@ -244,7 +260,7 @@ impl Run<'_> {
             self.store_final(done).await?;
         }
         let samples = u.audio.len();
-        let text = self.service.models[self.model].asr.submit_background(u.audio, self.language.clone()).await?;
+        let text = self.service.models[self.model].asr.submit_background(u.audio, self.decode_context()).await?;
         let pending = InFlight { utterance_start: u.start, samples, speech_final, text, turns };
         self.in_flight.push_back(Box::pin(pending.resolve()));
         Ok(())

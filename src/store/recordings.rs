@@ -21,6 +21,8 @@ pub struct NewRecording {
     pub language: Option<String>,
     pub model: Option<String>,
     pub diarize: bool,
+    /// Words to expect (Deepgram's `keyterm`), checked by the caller.
+    pub keyterms: Vec<String>,
     /// From the container's header, when it says.
     pub duration_ms: Option<i64>,
 }
@@ -117,12 +119,13 @@ macro_rules! impl_recording_store {
                 }
                 let recording = sqlx::query_as(
                     "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, language, model, \
-                     diarize, duration_ms, processed_ms, created_at, updated_at, source_url) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11) \
+                     diarize, duration_ms, processed_ms, created_at, updated_at, source_url, keyterms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11, $12) \
                      ON CONFLICT (meeting_id) DO UPDATE SET storage_key = excluded.storage_key, \
                      source_url = excluded.source_url, \
                      format = excluded.format, bytes = excluded.bytes, language = excluded.language, \
                      model = excluded.model, diarize = excluded.diarize, duration_ms = excluded.duration_ms, \
+                     keyterms = excluded.keyterms, \
                      processed_ms = 0, session_id = NULL, started_at = NULL, created_at = excluded.created_at, \
                      updated_at = excluded.updated_at RETURNING *",
                 )
@@ -137,6 +140,7 @@ macro_rules! impl_recording_store {
                 .bind(new.duration_ms)
                 .bind(now)
                 .bind(&new.source_url)
+                .bind(sqlx::types::Json(&new.keyterms))
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(

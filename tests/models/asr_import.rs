@@ -20,7 +20,7 @@ use ddalkkak::auth::VoiceprintCipher;
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::commands::import_whisper::{ImportOptions, Imported, import_whisper};
 use ddalkkak::commands::live::{LiveSetup, start_live};
-use ddalkkak::inference::asr::{DecodeOptions, LanguageChoice, Precision, Transcriber};
+use ddalkkak::inference::asr::{DecodeContext, DecodeOptions, LanguageChoice, Precision, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak::session::{CaptionHub, LiveConfig};
 use serde::Deserialize;
@@ -214,7 +214,7 @@ async fn imported_model_is_served_by_name_next_to_tiny_en() {
 
     let audio = audio::load_16k_mono(&fetched.root.join("testdata/pyannote_sample.wav")).unwrap();
     let utterance = audio[16_000..16_000 * 6].to_vec();
-    let pending = turbo.asr.submit(utterance, LanguageChoice::Fixed("yue".into())).await.unwrap();
+    let pending = turbo.asr.submit(utterance, DecodeContext::new(LanguageChoice::Fixed("yue".into()))).await.unwrap();
     let text = pending.await.unwrap().unwrap();
     assert_eq!(text.language.as_deref(), Some("yue"));
     let tokens: usize = text.segments.iter().map(|s| s.tokens.len()).sum();

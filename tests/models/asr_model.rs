@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use ddalkkak::audio;
 use ddalkkak::commands::ModelPaths;
-use ddalkkak::inference::asr::{DecodeOptions, EncoderWindow, LanguageChoice, Precision, Segment, Transcriber};
+use ddalkkak::inference::asr::{DecodeContext, DecodeOptions, EncoderWindow, Precision, Segment, Transcriber};
 use ddalkkak::inference::{OrtRuntime, Threads};
 use ddalkkak_eval::wer::wer;
 
@@ -125,7 +125,7 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let together: Vec<String> = rt.block_on(async {
         let pending: Vec<_> =
-            pieces.iter().map(|p| handle.try_submit_final(p.clone(), LanguageChoice::Detect).unwrap()).collect();
+            pieces.iter().map(|p| handle.try_submit_final(p.clone(), DecodeContext::default()).unwrap()).collect();
         let mut out = Vec::new();
         for rx in pending {
             out.push(text(&rx.await.unwrap().unwrap().segments));
@@ -141,12 +141,13 @@ fn engine_batches_concurrent_utterances_and_refuses_when_full() {
     let config = ddalkkak::inference::asr::EngineConfig { queue_capacity: 1, max_batch: 1, ..Default::default() };
     let (engine, handle) =
         ddalkkak::inference::asr::AsrEngine::start(&runtime, &paths.whisper("tiny.en"), config).unwrap();
-    let results: Vec<_> = (0..6).map(|_| handle.try_submit_final(pieces[0].clone(), LanguageChoice::Detect)).collect();
+    let results: Vec<_> =
+        (0..6).map(|_| handle.try_submit_final(pieces[0].clone(), DecodeContext::default())).collect();
     let refused = results.iter().filter(|r| matches!(r, Err(ddalkkak::inference::InferenceError::Overloaded))).count();
     assert!(refused >= 3, "refused {refused} of 6");
     // `submit` waits for room instead: a final is never refused for load.
     let waited = rt.block_on(async {
-        let rx = handle.submit(pieces[1].clone(), LanguageChoice::Detect).await.unwrap();
+        let rx = handle.submit(pieces[1].clone(), DecodeContext::default()).await.unwrap();
         rx.await.unwrap().unwrap()
     });
     assert!(!text(&waited.segments).trim().is_empty());

@@ -112,6 +112,7 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
         language: None,
         model: None,
         diarize: false,
+        keyterms: Vec::new(),
         duration_ms: None,
     };
     store.attach_recording(tid, recorded.id, recording).await.unwrap();

@@ -35,6 +35,11 @@ pub struct DecodeOptions {
     /// Language code for multilingual models (`None`: English for `.en` models, else "en").
     pub language: Option<String>,
     pub initial_prompt: Option<String>,
+    /// Words to expect (names, products, jargon), spelled as they should be written. A window
+    /// of a long recording gets them as text that came before (faster-whisper's `hotwords`);
+    /// an utterance is decoded with and without them and patched where a term was spelled
+    /// (see `term_patch`).
+    pub keyterms: Vec<String>,
     /// Seed of the sampler used at temperatures above 0.
     pub seed: u64,
 }
@@ -57,6 +62,7 @@ impl Default for DecodeOptions {
             suppress_blank: true,
             language: None,
             initial_prompt: None,
+            keyterms: Vec::new(),
             seed: 0,
         }
     }

@@ -7,8 +7,9 @@
 //! gets fewer, fresher partials instead of a growing backlog. A worker takes the first request
 //! it finds plus whatever else is waiting (up to `max_batch`, finals first), runs their encoder
 //! windows as one batch and decodes each. Each request carries its session's
-//! [`LanguageChoice`] (fixed, or detected on the utterance by a multilingual model, possibly
-//! among a few languages), so sessions in different languages share one batch. A session
+//! [`DecodeContext`]: the language (fixed, or detected on the utterance by a multilingual model,
+//! possibly among a few languages) and the words to expect, so sessions in different languages
+//! share one batch (keyterms cost a second decode of their sessions' utterances). A session
 //! waiting to queue a final awaits room in the lane ([`AsrHandle::submit`]): finals are never
 //! refused for load, the session's own reading pauses instead. Recordings' utterances wait in a
 //! third, background lane, served only when neither live lane has work.
@@ -20,7 +21,7 @@ use tokio::sync::{Notify, oneshot, watch};
 
 use super::decoding::{self, DecodeOptions};
 use super::model::Precision;
-use super::transcriber::{EncoderWindow, LanguageChoice, Transcriber, UtteranceText};
+use super::transcriber::{DecodeContext, EncoderWindow, LanguageChoice, Transcriber, UtteranceText};
 use crate::inference::worker::{ModelWorker, Served, WorkQueue, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
@@ -32,8 +33,9 @@ type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
 /// One utterance (16 kHz mono, at most 30 s) to transcribe.
 struct AsrRequest {
     audio: Vec<f32>,
-    /// Fixed, or detected (among all languages or a few); English-only models ignore it.
-    language: LanguageChoice,
+    /// Its language (fixed, or detected among all languages or a few; English-only models
+    /// ignore it) and keyterms.
+    context: DecodeContext,
     /// The stream a partial belongs to; `None` for finals.
     partial_of: Option<u64>,
     reply: Reply,
@@ -192,15 +194,15 @@ pub type Pending = oneshot::Receiver<Result<UtteranceText, InferenceError>>;
 
 impl AsrHandle {
     /// Queues a final, waiting while the finals lane is full; fails only when the engine stopped.
-    pub async fn submit(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, InferenceError> {
-        let mut request = (audio, language);
+    pub async fn submit(&self, audio: Vec<f32>, context: DecodeContext) -> Result<Pending, InferenceError> {
+        let mut request = (audio, context);
         loop {
             // Registered before the check, so a worker that makes room in between still wakes us.
             let room = self.queue.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             match self.try_push(request.0, request.1, false) {
-                Err(Refused::Full(audio, language)) => request = (audio, language),
+                Err(Refused::Full(audio, context)) => request = (audio, context),
                 other => return other.map_err(InferenceError::from),
             }
             room.await;
@@ -210,18 +212,14 @@ impl AsrHandle {
     /// Queues an utterance of a recording in the background lane, which workers serve only when
     /// no live final or partial waits, so a recording never delays a live session by more than
     /// the batch a worker is running; waits while that lane is full.
-    pub async fn submit_background(
-        &self,
-        audio: Vec<f32>,
-        language: LanguageChoice,
-    ) -> Result<Pending, InferenceError> {
-        let mut request = (audio, language);
+    pub async fn submit_background(&self, audio: Vec<f32>, context: DecodeContext) -> Result<Pending, InferenceError> {
+        let mut request = (audio, context);
         loop {
             let room = self.queue.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             match self.try_push(request.0, request.1, true) {
-                Err(Refused::Full(audio, language)) => request = (audio, language),
+                Err(Refused::Full(audio, context)) => request = (audio, context),
                 other => return other.map_err(InferenceError::from),
             }
             room.await;
@@ -229,21 +227,21 @@ impl AsrHandle {
     }
 
     /// Queues a final, or refuses at once with `Overloaded` when the finals lane is full.
-    pub fn try_submit_final(&self, audio: Vec<f32>, language: LanguageChoice) -> Result<Pending, InferenceError> {
-        self.try_push(audio, language, false).map_err(InferenceError::from)
+    pub fn try_submit_final(&self, audio: Vec<f32>, context: DecodeContext) -> Result<Pending, InferenceError> {
+        self.try_push(audio, context, false).map_err(InferenceError::from)
     }
 
-    fn try_push(&self, audio: Vec<f32>, language: LanguageChoice, background: bool) -> Result<Pending, Refused> {
+    fn try_push(&self, audio: Vec<f32>, context: DecodeContext, background: bool) -> Result<Pending, Refused> {
         let mut lanes = self.queue.lock();
         if lanes.closed {
             return Err(Refused::Stopped);
         }
         let lane = if background { &mut lanes.background } else { &mut lanes.finals };
         if lane.len() >= self.queue.capacity {
-            return Err(Refused::Full(audio, language));
+            return Err(Refused::Full(audio, context));
         }
         let (reply, rx) = oneshot::channel();
-        lane.push_back(AsrRequest { audio, language, partial_of: None, reply });
+        lane.push_back(AsrRequest { audio, context, partial_of: None, reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
@@ -259,20 +257,20 @@ impl AsrHandle {
         &self,
         stream: u64,
         audio: Vec<f32>,
-        language: LanguageChoice,
+        context: DecodeContext,
     ) -> Result<Pending, InferenceError> {
         let (reply, rx) = oneshot::channel();
         let mut lanes = self.queue.lock();
         if let Some(waiting) = lanes.partials.iter_mut().find(|r| r.partial_of == Some(stream)) {
             waiting.audio = audio;
-            waiting.language = language;
+            waiting.context = context;
             let _ = std::mem::replace(&mut waiting.reply, reply).send(Err(InferenceError::Superseded));
             return Ok(rx);
         }
         if lanes.partials.len() >= self.queue.capacity {
             return Err(InferenceError::Overloaded);
         }
-        lanes.partials.push_back(AsrRequest { audio, language, partial_of: Some(stream), reply });
+        lanes.partials.push_back(AsrRequest { audio, context, partial_of: Some(stream), reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
@@ -287,7 +285,7 @@ impl AsrHandle {
 
 /// Why a final was not queued; a full lane hands the request back for another try.
 enum Refused {
-    Full(Vec<f32>, LanguageChoice),
+    Full(Vec<f32>, DecodeContext),
     Stopped,
 }
 
@@ -311,8 +309,8 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
     let partials = batch[0].partial_of.is_some();
     let window = if partials { config.partial_window } else { config.window };
     let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
-    let languages: Vec<LanguageChoice> = batch.iter().map(|r| r.language.clone()).collect();
-    match transcribe(transcriber, &audio, &languages, window, !partials, &config.options) {
+    let contexts: Vec<DecodeContext> = batch.iter().map(|r| r.context.clone()).collect();
+    match transcribe(transcriber, &audio, &contexts, window, !partials, &config.options) {
         Ok(results) => {
             for (request, segments) in batch.into_iter().zip(results) {
                 let _ = request.reply.send(Ok(segments));
@@ -337,13 +335,13 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
 fn transcribe(
     transcriber: &mut Transcriber,
     audio: &[&[f32]],
-    languages: &[LanguageChoice],
+    contexts: &[DecodeContext],
     window: EncoderWindow,
     recheck: bool,
     options: &DecodeOptions,
 ) -> Result<Vec<UtteranceText>, InferenceError> {
     transcriber.window = window;
-    let mut results = transcriber.transcribe_utterances(audio, languages, options)?;
+    let mut results = transcriber.transcribe_utterances(audio, contexts, options)?;
     if recheck && window == EncoderWindow::Trimmed {
         let limit = options.compression_ratio_threshold.unwrap_or(2.4);
         let loops = |r: &UtteranceText| {
@@ -355,12 +353,15 @@ fn transcribe(
             transcriber.window = EncoderWindow::Full;
             let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
             // The language the first pass used (detected or asked) holds for the second.
-            let again_languages: Vec<LanguageChoice> = looping
+            let again_contexts: Vec<DecodeContext> = looping
                 .iter()
-                .map(|&i| results[i].language.clone().map_or(LanguageChoice::Detect, LanguageChoice::Fixed))
+                .map(|&i| DecodeContext {
+                    language: results[i].language.clone().map_or(LanguageChoice::Detect, LanguageChoice::Fixed),
+                    keyterms: contexts[i].keyterms.clone(),
+                })
                 .collect();
             for (i, text) in
-                looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_languages, options)?)
+                looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_contexts, options)?)
             {
                 // Still the first pass's detection, if there was one.
                 results[i] = UtteranceText { language_probability: results[i].language_probability, ..text };

@@ -7,10 +7,11 @@ pub mod decoding;
 pub mod engine;
 pub mod mel;
 pub mod model;
+mod term_patch;
 pub mod tokenizer;
 pub mod transcriber;
 
 pub use decoding::{DecodeOptions, WindowResult};
 pub use engine::{AsrEngine, AsrHandle, EngineConfig};
 pub use model::{Precision, WhisperModel};
-pub use transcriber::{EncoderWindow, LanguageChoice, Segment, Transcriber, UtteranceText};
+pub use transcriber::{DecodeContext, EncoderWindow, LanguageChoice, Segment, Transcriber, UtteranceText};

@@ -101,14 +101,20 @@ impl Transcriber {
         }
     }
 
-    /// The decoder prompt: previous text (conditioning) then the start-of-transcript sequence.
-    /// Returns it with the index of the start-of-transcript token.
+    /// The decoder prompt: the keyterms (comma-separated) and previous text (conditioning),
+    /// each at most half the text context (faster-whisper's rule for its hotwords), then the
+    /// start-of-transcript sequence. Returns it with the index of the start-of-transcript token.
     fn prompt(&self, previous: &[u32], options: &DecodeOptions) -> Result<(Vec<u32>, usize), InferenceError> {
         let t = &self.model.config.tokens;
+        let keep = decoding::MAX_LENGTH / 2 - 1;
+        let hotwords = match options.keyterms.join(", ") {
+            h if h.trim().is_empty() => Vec::new(),
+            h => self.tokenizer.encode(&format!(" {}", h.trim()))?,
+        };
         let mut prompt = Vec::new();
-        if !previous.is_empty() {
+        if !previous.is_empty() || !hotwords.is_empty() {
             prompt.push(t.sot_prev);
-            let keep = decoding::MAX_LENGTH / 2 - 1;
+            prompt.extend_from_slice(&hotwords[..hotwords.len().min(keep)]);
             prompt.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
         }
         let sot_index = prompt.len();
@@ -241,13 +247,14 @@ impl Transcriber {
     }
 
     /// Transcribes several independent utterances (each at most 30 s) at once: their encoder
-    /// windows run as one batch, then each is decoded on its own, as `languages[i]` says; an
-    /// utterance without an entry, or one to detect, is decoded in `options.language` when it
-    /// is set. Used by the engine to serve many live sessions with one model.
+    /// windows run as one batch, then each is decoded as `contexts[i]` says (its language and
+    /// keyterms); an utterance without an entry, or one to detect, is decoded in
+    /// `options.language` when it is set. Used by the engine to serve many live sessions with
+    /// one model.
     pub fn transcribe_utterances(
         &mut self,
         utterances: &[&[f32]],
-        languages: &[LanguageChoice],
+        contexts: &[DecodeContext],
         options: &DecodeOptions,
     ) -> Result<Vec<UtteranceText>, InferenceError> {
         if utterances.is_empty() {
@@ -263,10 +270,13 @@ impl Transcriber {
         let started = std::time::Instant::now();
         let cross = self.model.encode(mel, features.len(), frames)?;
         let encoded = started.elapsed();
-        // Each utterance's language (fixed, or detected on its own window) and prompt.
-        let mut decodes = Vec::with_capacity(features.len());
+        // Each utterance's language (fixed, or detected on its own window) and prompt; with
+        // keyterms, a second decode with them as the prompt.
+        let mut decodes: Vec<Decode> = Vec::with_capacity(features.len());
+        let mut languages = Vec::with_capacity(features.len());
         for i in 0..features.len() {
-            let choice = match (languages.get(i), &options.language) {
+            let context = contexts.get(i);
+            let choice = match (context.map(|c| &c.language), &options.language) {
                 (Some(LanguageChoice::Detect) | None, Some(fixed)) => LanguageChoice::Fixed(fixed.clone()),
                 (Some(choice), _) => choice.clone(),
                 (None, None) => LanguageChoice::Detect,
@@ -283,51 +293,105 @@ impl Transcriber {
                     (Some(language), Some(p))
                 }
             };
-            let options = DecodeOptions { language: language.clone(), ..options.clone() };
-            let (prompt, sot_index) = self.prompt(&[], &options)?;
-            decodes.push((options, prompt, sot_index, language, language_probability));
+            let keyterms = match context.and_then(|c| c.keyterms.as_deref()) {
+                Some(terms) => terms.to_vec(),
+                None => options.keyterms.clone(),
+            };
+            let plain = DecodeOptions { language: language.clone(), keyterms: Vec::new(), ..options.clone() };
+            let (prompt, sot_index) = self.prompt(&[], &plain)?;
+            decodes.push(Decode { utterance: i, options: plain, prompt, sot_index });
+            if !keyterms.is_empty() {
+                let prompted = DecodeOptions { language: language.clone(), keyterms, ..options.clone() };
+                let (prompt, sot_index) = self.prompt(&[], &prompted)?;
+                decodes.push(Decode { utterance: i, options: prompted, prompt, sot_index });
+            }
+            languages.push((language, language_probability));
         }
-        // One greedy pass for all (the live engine's options): the windows share decoder steps.
-        let shared_prompt = decodes.iter().all(|d| d.1.len() == decodes[0].1.len() && d.2 == decodes[0].2);
-        let results = if decoding::is_single_greedy_pass(options) && shared_prompt {
-            let prompts: Vec<Vec<u32>> = decodes.iter().map(|d| d.1.clone()).collect();
-            decoding::greedy_batch(&mut self.model, &self.tokenizer, &cross, &prompts, decodes[0].2, options)?
+        let mut results: Vec<Option<decoding::WindowResult>> = (0..decodes.len()).map(|_| None).collect();
+        if decoding::is_single_greedy_pass(options) {
+            // One greedy pass per prompt shape (the live engine's options): the windows whose
+            // prompts have one length share decoder steps.
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            for d in 0..decodes.len() {
+                let shape = |d: usize| (decodes[d].prompt.len(), decodes[d].sot_index);
+                match groups.iter_mut().find(|g| shape(g[0]) == shape(d)) {
+                    Some(group) => group.push(d),
+                    None => groups.push(vec![d]),
+                }
+            }
+            for group in groups {
+                let prompts: Vec<Vec<u32>> = group.iter().map(|&d| decodes[d].prompt.clone()).collect();
+                let rows: Vec<usize> = group.iter().map(|&d| decodes[d].utterance).collect();
+                let selected = if rows.iter().copied().eq(0..features.len()) {
+                    None
+                } else {
+                    Some(self.model.select_rows(&cross, &rows)?)
+                };
+                let found = decoding::greedy_batch(
+                    &mut self.model,
+                    &self.tokenizer,
+                    selected.as_ref().unwrap_or(&cross),
+                    &prompts,
+                    decodes[group[0]].sot_index,
+                    options,
+                )?;
+                for (d, result) in group.into_iter().zip(found) {
+                    results[d] = Some(result);
+                }
+            }
         } else {
             let mut rng = decoding::rng(options.seed);
-            let mut results = Vec::with_capacity(decodes.len());
-            for (i, (options, prompt, sot_index, ..)) in decodes.iter().enumerate() {
-                let one = self.model.select_cross(&cross, i)?;
-                results.push(decoding::decode_with_fallback(
+            for (d, decode) in decodes.iter().enumerate() {
+                let one = self.model.select_cross(&cross, decode.utterance)?;
+                results[d] = Some(decoding::decode_with_fallback(
                     &mut self.model,
                     &self.tokenizer,
                     &one,
-                    prompt,
-                    *sot_index,
-                    options,
+                    &decode.prompt,
+                    decode.sot_index,
+                    &decode.options,
                     &mut rng,
                 )?);
             }
-            results
-        };
+        }
         tracing::debug!(
             batch = features.len(),
+            decodes = decodes.len(),
             frames,
             encode_ms = encoded.as_millis() as u64,
             decode_ms = (started.elapsed() - encoded).as_millis() as u64,
-            tokens = results.iter().map(|r| r.tokens.len()).sum::<usize>(),
+            tokens = results.iter().flatten().map(|r| r.tokens.len()).sum::<usize>(),
             "utterances transcribed"
         );
-        let mut out = Vec::with_capacity(features.len());
-        for ((result, &size), (options, _, _, language, language_probability)) in
-            results.into_iter().zip(&sizes).zip(decodes)
-        {
+        let mut out: Vec<UtteranceText> = languages
+            .into_iter()
+            .map(|(language, language_probability)| UtteranceText {
+                segments: Vec::new(),
+                language,
+                language_probability,
+            })
+            .collect();
+        for (decode, result) in decodes.into_iter().zip(results) {
+            let size = sizes[decode.utterance];
             let total = size as f32 * FRAME_SECS;
-            let mut segments = self.window_outcome(result, 0.0, size, &options).segments;
+            let mut segments =
+                self.window_outcome(result.expect("every window decoded"), 0.0, size, &decode.options).segments;
             for s in &mut segments {
                 s.start = s.start.min(total);
                 s.end = s.end.min(total);
             }
-            out.push(UtteranceText { segments, language, language_probability });
+            let utterance = &mut out[decode.utterance];
+            if decode.options.keyterms.is_empty() {
+                utterance.segments = segments;
+            } else {
+                // The plain decode came first: only the words that spell a term are taken.
+                let plain: Vec<String> = utterance.segments.iter().map(|s| s.text.clone()).collect();
+                let prompted: String = segments.iter().map(|s| s.text.as_str()).collect();
+                let patched = super::term_patch::patch_terms(&plain, &prompted, &decode.options.keyterms);
+                for (segment, text) in utterance.segments.iter_mut().zip(patched) {
+                    segment.text = text;
+                }
+            }
         }
         Ok(out)
     }
@@ -363,6 +427,28 @@ impl LanguageChoice {
             _ => None,
         }
     }
+}
+
+/// How one utterance is decoded: its session's language and words to expect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeContext {
+    pub language: LanguageChoice,
+    /// [`DecodeOptions::keyterms`] of this utterance (`None`: the engine's options decide).
+    pub keyterms: Option<std::sync::Arc<[String]>>,
+}
+
+impl DecodeContext {
+    pub fn new(language: LanguageChoice) -> Self {
+        Self { language, keyterms: None }
+    }
+}
+
+/// One decoder pass of an utterance of a batch: plain, or with its keyterms as the prompt.
+struct Decode {
+    utterance: usize,
+    options: DecodeOptions,
+    prompt: Vec<u32>,
+    sot_index: usize,
 }
 
 /// One utterance's text, and the language it was decoded in (`None` for an English-only model).
