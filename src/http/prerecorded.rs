@@ -30,7 +30,8 @@ const WAIT: Duration = Duration::from_secs(1800);
 const JSON_LIMIT: usize = 64 * 1024;
 
 /// Deepgram's query parameters that change this server's answer; the others are accepted and
-/// ignored, as unknown ones are by Deepgram's own model families.
+/// ignored, as unknown ones are by Deepgram's own model families. Also `keyterm` (repeatable; `keywords` too, Deepgram's older name) names words to expect; they
+/// are read from the query apart from these (see `KeytermQuery`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PrerecordedQuery {

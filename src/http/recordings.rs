@@ -22,6 +22,8 @@ use crate::session::{Vocabulary, choose_model};
 use crate::storage::StorageError;
 use crate::store::{NewRecording, StoreError};
 
+/// How an upload is transcribed. Also `keyterm` (repeatable; `keywords` too, Deepgram's older
+/// name): words to expect, read from the query apart from these (`KeytermQuery`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
@@ -61,6 +63,9 @@ pub struct RecordingView {
     pub model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diarize: Option<bool>,
+    /// The recording's own terms (`keyterm`); the tenant's glossary is added when it runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keyterms: Vec<String>,
     pub attempts: i32,
     /// Why the last attempt failed.
     pub error: Option<String>,
@@ -87,6 +92,7 @@ impl RecordingView {
             language: None,
             model: None,
             diarize: None,
+            keyterms: Vec::new(),
             attempts: 0,
             error: None,
             duration_seconds: None,
@@ -124,6 +130,7 @@ impl RecordingView {
             language: r.language,
             model: r.model,
             diarize: Some(r.diarize),
+            keyterms: r.keyterms.0,
             status: status.to_owned(),
             attempts: job.as_ref().map_or(0, |j| j.attempts),
             error: job.and_then(|j| j.last_error),

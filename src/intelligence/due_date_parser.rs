@@ -365,20 +365,45 @@ fn iso_date(s: &str) -> Option<NaiveDate> {
     })
 }
 
-/// The number written right before `marker` ("15일" → 15) and the text after the marker.
+/// The number written right before `marker` ("15일" → 15, "십오일" → 15) and the text after
+/// the marker. Whisper writes Korean dates in digits ("3월 15일"); people and other transcribers
+/// also write them in Sino-Korean numerals ("삼월 십오일"): both are read.
 fn number_before<'a>(s: &'a str, marker: &str) -> Option<(u32, &'a str)> {
-    let at = s.find(marker)?;
+    let mut at = s.find(marker)?;
+    // "십일일" (the 11th): the first 일 is the numeral one, the second the day.
+    while marker == "일" && s[at + marker.len()..].starts_with("일") && s[..at].ends_with(|c| NUMERALS.contains(c)) {
+        at += marker.len();
+    }
     let head = &s[..at];
     let digits: String =
         head.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
-    let n = if digits.is_empty() { korean_count(head)? } else { digits.parse().ok()? };
+    let n = if digits.is_empty() { sino_korean(head)? } else { digits.parse().ok()? };
     Some((n, &s[at + marker.len()..]))
 }
 
-/// "이틀"/"사흘" style counts are not handled; only the Sino-Korean numerals that precede 일/주.
-fn korean_count(head: &str) -> Option<u32> {
-    let last = head.chars().last()?;
-    "일이삼사오육칠팔구십".chars().position(|c| c == last).map(|i| i as u32 + 1).filter(|_| head.chars().count() == 1)
+/// Sino-Korean digits and the units 십, 백.
+const NUMERALS: &str = "일이삼사오육칠팔구십백";
+
+/// The Sino-Korean number that ends `head` ("이십오" → 25, "십" → 10, "삼" → 3). Native counts
+/// ("이틀", "사흘") are not numbers here.
+fn sino_korean(head: &str) -> Option<u32> {
+    let run: Vec<char> = {
+        let mut run: Vec<char> = head.chars().rev().take_while(|c| NUMERALS.contains(*c)).collect();
+        run.reverse();
+        run
+    };
+    if run.is_empty() {
+        return None;
+    }
+    let (mut total, mut digit) = (0u32, None::<u32>);
+    for c in run {
+        match c {
+            '십' => total += digit.take().unwrap_or(1) * 10,
+            '백' => total += digit.take().unwrap_or(1) * 100,
+            _ => digit = "일이삼사오육칠팔구".chars().position(|d| d == c).map(|i| i as u32 + 1),
+        }
+    }
+    Some(total + digit.unwrap_or(0))
 }
 
 /// Whether every word of `phrase` (but fillers such as "by", "the") occurs in `quote`; for Hangul,
@@ -731,6 +756,13 @@ mod tests {
         assert_eq!(p.parse("15일까지"), d("2026-03-15"));
         assert_eq!(p.parse("4월 3일"), d("2026-04-03"));
         assert_eq!(p.parse("나중에"), None);
+        // Sino-Korean numerals, as written out instead of digits.
+        assert_eq!(p.parse("삼월 십오일"), d("2026-03-15"));
+        assert_eq!(p.parse("십이월 이십오일까지"), d("2026-12-25"));
+        assert_eq!(p.parse("오월 삼십일일"), d("2026-05-31"));
+        assert_eq!(p.parse("십일일까지"), d("2026-03-11"));
+        assert_eq!(p.parse("삼 일 후"), d("2026-03-07"));
+        assert_eq!(p.parse("이월 삼십일"), None, "there is no 30 February");
     }
 
     #[test]

@@ -635,6 +635,59 @@ async fn korean_sessions_are_transcribed_in_korean() {
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("\"xx\""), "{problem}");
 }
 
+/// A word base misspells in the Korean fixture ("나라니 비교" for "나란히 비교") is spelled right
+/// with a `keyterm`, and with the tenant's glossary; the rest of the transcript stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyterm_or_the_tenant_glossary_spells_a_word_base_misses() {
+    let root = common::model_paths();
+    if !root.whisper("base").join("whisper_config.json").exists() {
+        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+        eprintln!("whisper-base not fetched: skipped");
+        return;
+    }
+    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
+    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (pcm, reference) = korean("azure_test_audio.flac");
+    let term = "나란히";
+    let encoded: String = url::form_urlencoded::byte_serialize(term.as_bytes()).collect();
+    let mut transcripts = Vec::new();
+    for query in ["language=ko".to_owned(), format!("language=ko&keyterm={encoded}"), "language=ko".to_owned()] {
+        if transcripts.len() == 2 {
+            let (s, tenant) = app.patch("/v1/tenant", &key, json!({"glossary": [term, "DdalKkak"]})).await;
+            assert_eq!((s, &tenant["glossary"]), (200, &json!([term, "DdalKkak"])), "{tenant}");
+        }
+        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
+        let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+        assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
+        transcripts.push(got.final_text());
+    }
+    let [plain, keyterm, glossary] = &transcripts[..] else { unreachable!() };
+    let cer = |text: &str| ddalkkak_eval::wer::cer(&reference, text);
+    eprintln!(
+        "CER without {:.1} %, keyterm {:.1} %, glossary {:.1} %",
+        cer(plain) * 100.0,
+        cer(keyterm) * 100.0,
+        cer(glossary) * 100.0
+    );
+    assert!(!plain.contains(term), "base spells it right without help now: pick another word\n{plain}");
+    for (how, text) in [("keyterm", keyterm), ("glossary", glossary)] {
+        assert!(text.contains(term), "{how}: {text}");
+        // Only the term's word changed: the other words are the plain decode's.
+        let rest = |t: &str| {
+            t.split_whitespace().filter(|w| !w.contains(term) && !w.contains("나라니")).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(rest(text), rest(plain), "{how}");
+        assert!(cer(text) < cer(plain), "{how}");
+    }
+    // Limits: 100 terms of 100 characters, for the query and the glossary.
+    let many: String = (0..101).map(|i| format!("&keyterm=t{i}")).collect();
+    let (status, problem, _) =
+        refusal(connect(&app, &format!("encoding=linear16&sample_rate=16000{many}"), &key).await);
+    assert_eq!((status, &problem["errors"][0]["field"]), (422, &json!("keyterm")), "{problem}");
+    let (s, problem) = app.patch("/v1/tenant", &key, json!({"glossary": ["가".repeat(101)]})).await;
+    assert_eq!((s, &problem["errors"][0]["field"]), (422, &json!("glossary")), "{problem}");
+}
+
 /// The status and problem+json body of a refusal before the upgrade.
 fn refusal(result: Result<Ws, WsError>) -> (u16, Value, Option<String>) {
     match result {

@@ -363,7 +363,9 @@ async fn sqlite_a_korean_recording_is_transcribed_in_korean() {
     let (status, _) =
         app.call(reqwest::Method::PATCH, "/v1/tenant", &t.api_key, Some(json!({"default_language": "ko"}))).await;
     assert_eq!(status, 200);
-    for query in ["language=ko", ""] {
+    // The last upload names a word base misspells here ("나라니" for "나란히") as a keyterm.
+    let keyterm = format!("keyterm={}", url::form_urlencoded::byte_serialize("나란히".as_bytes()).collect::<String>());
+    for query in ["language=ko", "", &keyterm] {
         let meeting = new_meeting(&app, &t.api_key).await;
         let (status, accepted) = upload(&app, &t.api_key, &meeting, query, flac.clone()).await;
         assert_eq!(status, 202, "{query}: {accepted}");
@@ -377,5 +379,8 @@ async fn sqlite_a_korean_recording_is_transcribed_in_korean() {
         eprintln!("Korean recording, {query:?}: CER {:.1}%\n{text}", error * 100.0);
         assert!(crate::live_session::hangul_share(text) > 0.9, "Korean, not a translation: {text}");
         assert!(error < 0.25, "{query}: CER {:.1}%", error * 100.0);
+        let keyterms = query == keyterm;
+        assert_eq!(text.contains("나란히"), keyterms, "{query}: {text}");
+        assert_eq!(done["keyterms"] == json!(["나란히"]), keyterms, "{done}");
     }
 }
