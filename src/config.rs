@@ -359,7 +359,7 @@ pub struct IntelligenceArgs {
     #[arg(long, env = "DDALKKAK_SLACK_API_URL", default_value = "https://slack.com/api")]
     pub slack_api_url: String,
     /// A job whose worker died is taken over after this long.
-    #[arg(long, env = "DDALKKAK_JOB_LEASE_SECS", default_value_t = 300)]
+    #[arg(long, env = "DDALKKAK_JOB_LEASE_SECS", default_value_t = 60)]
     pub job_lease_secs: u64,
 }
 

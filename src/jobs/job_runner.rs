@@ -72,7 +72,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
             poll: Duration::from_secs(1),
             backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(3600),
