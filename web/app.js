@@ -16,6 +16,7 @@ import {
   stopPolling,
   uploadRecording,
 } from "./meetings.js";
+import { initGlossary, showGlossary } from "./glossary.js";
 import { initVoice, showVoice } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
@@ -79,6 +80,7 @@ async function showSignedIn(me) {
   $("title").placeholder = localTitle();
   setConnection("idle", "");
   if (!models.length) $("capture-error").textContent = t("live.nomodels");
+  showGlossary(me);
   await Promise.all([loadMeetings(), showVoice(me.user).catch(() => {})]);
 }
 
@@ -256,6 +258,7 @@ async function main() {
   });
   $("delete").addEventListener("click", () => deleteShown().catch(showMeetingError));
   initVoice(micProblem);
+  initGlossary();
   $("name-speaker").addEventListener("submit", (e) => {
     e.preventDefault();
     nameSpeaker().catch(showMeetingError);

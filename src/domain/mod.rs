@@ -23,7 +23,7 @@ pub use api_key::ApiKey;
 pub use integration::{Integration, ServiceType};
 pub use job::{Job, JobStatus};
 pub use meeting::{Meeting, SttStatus};
-pub use notification::Notification;
+pub use notification::{Notification, Wording};
 pub use realtime_session::{RealtimeSession, SessionStatus};
 pub use recording::Recording;
 pub use task::{Task, TaskStatus};

@@ -39,6 +39,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("meetings.js", JS),
     asset!("overlay.js", JS),
     asset!("voice.js", JS),
+    asset!("glossary.js", JS),
     asset!("pcm-worklet.js", JS),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("overlay.css", "text/css; charset=utf-8"),

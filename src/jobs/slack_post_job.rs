@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::job_runner::{JobError, JobHandler};
 use super::slack_client::{SlackClient, SlackError, clip, escape_mrkdwn};
 use crate::auth::TokenCipher;
-use crate::domain::{Job, Meeting, ServiceType, User};
+use crate::domain::{Job, Meeting, ServiceType, User, Wording};
 use crate::store::{ErrorTable, Store};
 
 pub struct SlackPostJob {
@@ -80,8 +80,10 @@ impl JobHandler for SlackPostJob {
 }
 
 /// `text` (the notification fallback) and Block Kit blocks: title, summary, action items with
-/// the assignee mentioned when they have a Slack id.
+/// the assignee mentioned when they have a Slack id; the labels in the meeting's language.
 pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
+    let korean = Wording::of(meeting.language.as_deref()) == Wording::Korean;
+    let label = |en: &'static str, ko: &'static str| if korean { ko } else { en };
     let slack_ids: HashMap<Uuid, &str> =
         users.iter().filter_map(|u| u.slack_user_id.as_deref().map(|s| (u.id, s))).collect();
     let lines: Vec<String> = meeting
@@ -94,20 +96,23 @@ pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
                 Some(slack) => format!(" — <@{slack}>"),
                 None => item.assignee.as_deref().map(|n| format!(" — {}", escape_mrkdwn(n))).unwrap_or_default(),
             };
-            let due = item.due_date.map(|d| format!(" (due {d})")).unwrap_or_default();
+            let due = item.due_date.map(|d| format!(" ({} {d})", label("due", "마감"))).unwrap_or_default();
             format!("• {title}{who}{due}")
         })
         .collect();
     // Slack refuses an empty section.
-    let summary = meeting.ai_summary.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("(no summary)");
-    let items_text = if lines.is_empty() { "_No action items._".to_owned() } else { lines.join("\n") };
+    let summary =
+        meeting.ai_summary.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or(label("(no summary)", "(요약 없음)"));
+    let items_text =
+        if lines.is_empty() { label("_No action items._", "_할 일이 없습니다._").to_owned() } else { lines.join("\n") };
     json!({
-        "text": clip(&format!("Meeting summary: {}", meeting.title), 3000),
+        "text": clip(&format!("{}: {}", label("Meeting summary", "회의 요약"), meeting.title), 3000),
         "unfurl_links": false,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": clip(&meeting.title, 150)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape_mrkdwn(summary), 3000)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Action items*\n{items_text}"), 3000)}},
+            {"type": "section", "text": {"type": "mrkdwn",
+                "text": clip(&format!("*{}*\n{items_text}", label("Action items", "할 일")), 3000)}},
         ],
     })
 }

@@ -201,7 +201,11 @@ macro_rules! impl_job_store {
                 notified.dedup();
                 for user in &notified {
                     let mine = created.iter().filter(|t| t.assignee_id == Some(*user)).count();
-                    let message = Notification::action_items_message(mine, &meeting.title);
+                    let message = Notification::action_items_message(
+                        mine,
+                        &meeting.title,
+                        Wording::of(meeting.language.as_deref()),
+                    );
                     sqlx::query(
                         "INSERT INTO notifications (id, tenant_id, user_id, type, message, is_read, created_at) \
                          VALUES ($1, $2, $3, 'ACTION_ITEMS_READY', $4, FALSE, $5)",

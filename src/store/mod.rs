@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     ApiKey, Integration, Job, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
-    Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User,
+    Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User, Wording,
 };
 
 pub use error::StoreError;

@@ -260,6 +260,17 @@ try {
   await page.click("#voice-delete");
   await page.locator("#voice-delete").waitFor({ state: "hidden", timeout: 10000 });
   summary.voiceDeleted = await page.textContent("#voice-status");
+
+  // The team's names and terms: saved by the owner (one per line, blanks and repeats dropped).
+  await page.click("#glossary summary");
+  await page.fill("#glossary-terms", "장동련\n\nPgBouncer\npgbouncer\n  DdalKkak  ");
+  await page.click("#glossary-save");
+  await page.waitForFunction(() => document.getElementById("glossary-status").textContent, null, { timeout: 10000 });
+  summary.glossary = {
+    status: await page.textContent("#glossary-status"),
+    terms: await page.inputValue("#glossary-terms"),
+    stored: await page.evaluate(async () => (await (await fetch("/v1/tenant")).json()).glossary),
+  };
   summary.axeDesktop = await accessibility(page);
 
   // A recording from this computer: uploaded, transcribed by the server, shown when it is done.

@@ -203,6 +203,10 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert_eq!(voice["error"], "", "{voice}");
     assert!(voice["status"].as_str().unwrap().starts_with("Enrolled on "), "{voice}");
     assert!(s["voiceDeleted"].as_str().unwrap().starts_with("Not enrolled"), "{}", s["voiceDeleted"]);
+    let glossary = &s["glossary"];
+    assert_eq!(glossary["stored"], serde_json::json!(["장동련", "PgBouncer", "DdalKkak"]), "{glossary}");
+    assert_eq!(glossary["terms"], "장동련\nPgBouncer\nDdalKkak", "{glossary}");
+    assert_eq!(glossary["status"], "Saved: 3 terms.", "{glossary}");
     // An uploaded recording became a finished meeting on the page, speakers told apart.
     let upload = &s["upload"];
     assert!(upload["status"].as_str().unwrap().contains("is uploaded"), "{upload}");

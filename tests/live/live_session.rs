@@ -535,12 +535,30 @@ pub(crate) fn korean_wav(file: &str) -> (tempfile::NamedTempFile, String, f64) {
     (wav, reference, samples.len() as f64 / 16_000.0)
 }
 
-/// A live server serving tiny.en and base, and a tenant of it whose default language is Korean;
-/// `None` (skipped) without base, which is a failure under `DDALKKAK_REQUIRE_MODELS=1`.
+/// Whether base is fetched; without it a test is skipped, which is a failure under
+/// `DDALKKAK_REQUIRE_MODELS=1`.
+fn base_fetched() -> bool {
+    if common::model_paths().whisper("base").join("whisper_config.json").exists() {
+        return true;
+    }
+    assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
+    eprintln!("whisper-base not fetched: skipped");
+    false
+}
+
+/// A live server serving tiny.en and base (`None`: skipped, see [`base_fetched`]).
+async fn bilingual_app() -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
+    if !base_fetched() {
+        return None;
+    }
+    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
+    live_app(common::sqlite().await, config).await
+}
+
+/// A live server serving tiny.en and base, and a tenant of it whose default language is Korean
+/// (`None`: skipped, see [`base_fetched`]).
 pub(crate) async fn korean_tenant_app(slug: &str) -> Option<(TestApp, ddalkkak::admin::CreatedTenant)> {
-    if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
-        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
-        eprintln!("whisper-base not fetched: skipped");
+    if !base_fetched() {
         return None;
     }
     let db = common::sqlite().await;
@@ -565,14 +583,7 @@ pub(crate) fn hangul_share(text: &str) -> f64 {
 /// stores the language it was decoded in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn korean_sessions_are_transcribed_in_korean() {
-    let root = common::model_paths();
-    if !root.whisper("base").join("whisper_config.json").exists() {
-        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
-        eprintln!("whisper-base not fetched: skipped");
-        return;
-    }
-    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let Some((app, key, _serial)) = bilingual_app().await else { return };
     let (pcm, reference) = korean("azure_test_audio.flac");
     for query in ["language=ko", "language=ko-KR", "language=multi", "language=ko,en", "model=base"] {
         let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
@@ -639,14 +650,7 @@ async fn korean_sessions_are_transcribed_in_korean() {
 /// with a `keyterm`, and with the tenant's glossary; the rest of the transcript stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyterm_or_the_tenant_glossary_spells_a_word_base_misses() {
-    let root = common::model_paths();
-    if !root.whisper("base").join("whisper_config.json").exists() {
-        assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
-        eprintln!("whisper-base not fetched: skipped");
-        return;
-    }
-    let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let Some((app, key, _serial)) = bilingual_app().await else { return };
     let (pcm, reference) = korean("azure_test_audio.flac");
     let term = "나란히";
     let encoded: String = url::form_urlencoded::byte_serialize(term.as_bytes()).collect();

@@ -315,6 +315,20 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     assert!(items.contains("Send &lt;the&gt; deck &amp; notes — <@U0OWNER>"), "{items}");
     assert_eq!(s.count_errors(t.tenant.id, ErrorTable::Integration).await.unwrap(), 2, "each failed attempt logged");
 
+    // A Korean meeting: its Slack message and its notification are worded in Korean.
+    let meeting = finalized_meeting(&*s, t.tenant.id, t.owner.id, &["제가 자료를 보낼게요."]).await;
+    s.set_meeting_language(t.tenant.id, meeting, "ko").await.unwrap();
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, LEASE).await.unwrap().unwrap();
+    s.complete_meeting_intelligence(&job, intelligence(vec![task("자료 보내기", Some(t.owner.id))])).await.unwrap();
+    run_slack_until(s.clone(), &base, t.tenant.id, meeting, |j| j.status == JobStatus::Succeeded).await;
+    let posted = log.lock().unwrap().requests.last().cloned().unwrap();
+    assert!(posted["text"].as_str().unwrap().starts_with("회의 요약: "), "{posted}");
+    let items = posted["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(items.starts_with("*할 일*\n• 자료 보내기 — <@U0OWNER>"), "{items}");
+    let notes = s.list_notifications(t.tenant.id, t.owner.id, false).await.unwrap();
+    assert!(notes.iter().any(|n| n.message.ends_with("회의에서 할 일 1개가 배정되었습니다")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.message.contains("assigned to you")), "the English meeting's: {notes:?}");
+
     // A revoked token: no retries, FAILED, logged against the integration.
     let patch = ddalkkak::store::IntegrationPatch {
         access_token: Some(Some(cipher.encrypt("xoxb-revoked"))),
