@@ -34,11 +34,11 @@ pub mod voice_match;
 pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use hungarian::hungarian;
 pub use reclustering::{ReclusterConfig, Reclustered, recluster, speaker_labels};
+pub use segmented_diarization::{SegmentationConfig, SegmentedDiarization, SegmentedStream};
 pub use speaker_encoder::{
     DEFAULT_MIN_COVERAGE, DEFAULT_RATE, EMBEDDING_DIM, PARTIAL_FRAMES, SpeakerEncoder, UtteranceEmbedding,
     cosine_similarity, partial_slices,
 };
-pub use segmented_diarization::{SegmentationConfig, SegmentedDiarization, SegmentedStream};
 pub use speaker_mel::{MelFrame, N_MELS, SpeakerMel, normalize_volume};
 pub use speaker_segmentation::{FrameSpeakers, SpeakerSegmentation, powerset_decode};
 pub use speaker_tracker::{

@@ -32,7 +32,9 @@ use crate::inference::InferenceError;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentationConfig {
-    /// Frames between the starts of two windows (148 ≈ 2.5 s: every frame is seen by 4 windows).
+    /// Frames between the starts of two windows. 592 (10 s): windows side by side, so no two
+    /// local speakers share audio; overlapping windows (148, 2.5 s) made one voice's embeddings
+    /// alike by the audio they share, and clustering split speakers by time.
     pub step_frames: usize,
     /// Seconds of single-speaker speech a local speaker needs for its embedding to shape the
     /// clusters (shorter ones are only assigned to them).
@@ -56,14 +58,14 @@ pub struct SegmentationConfig {
 impl Default for SegmentationConfig {
     fn default() -> Self {
         Self {
-            step_frames: 148,
+            step_frames: 592,
             min_clean_s: 1.0,
             min_active_s: 0.3,
-            method: ClusterMethod::Spectral,
-            threshold: 0.75,
+            method: ClusterMethod::AverageLinkage,
+            threshold: 0.85,
             p_percentile: 0.7,
             max_speakers: 8,
-            min_speaker_s: 3.0,
+            min_speaker_s: 2.0,
             embedding: TrackerConfig { hop_frames: 80, ..TrackerConfig::default() },
             batch: 4,
         }
@@ -226,7 +228,8 @@ impl SegmentedStream {
             return SegmentedDiarization::default();
         }
         let local = |&(w, k): &(usize, usize)| self.windows[w].speakers[k].as_ref().expect("embedded unit");
-        let mut training: Vec<usize> = (0..units.len()).filter(|&u| local(&units[u]).clean_s >= c.min_clean_s).collect();
+        let mut training: Vec<usize> =
+            (0..units.len()).filter(|&u| local(&units[u]).clean_s >= c.min_clean_s).collect();
         if training.is_empty() {
             training = (0..units.len()).collect();
         }
@@ -278,13 +281,92 @@ impl SegmentedStream {
             }
         }
 
+        let centroids: BTreeMap<u32, Vec<f32>> =
+            centroids.into_iter().enumerate().map(|(s, c)| (s as u32, c)).collect();
+        self.reconstruct(&assigned, centroids)
+    }
+
+    /// Who spoke when, with the meeting's speakers given by `turns` (one speaker at a time, in
+    /// stream samples, e.g. [`super::recluster`]'s): each window's local speakers take distinct
+    /// speakers of `turns`, those their single-speaker frames fall in most (Hungarian), so the
+    /// identities come from `turns` and the boundaries and overlapped speech from the
+    /// segmentation. `centroids` are passed through for the speakers that remain.
+    pub fn diarize_with(&self, turns: &[SpeakerTurn], centroids: &BTreeMap<u32, Vec<f32>>) -> SegmentedDiarization {
+        let mut sorted = turns.to_vec();
+        sorted.sort_by_key(|t| t.start);
+        let labels: Vec<u32> = {
+            let mut l: Vec<u32> = sorted.iter().map(|t| t.speaker).collect();
+            l.sort_unstable();
+            l.dedup();
+            l
+        };
+        if labels.is_empty() {
+            return SegmentedDiarization::default();
+        }
+        let speaker_at = |sample: u64| -> Option<usize> {
+            let i = sorted.partition_point(|t| t.start <= sample);
+            let t = sorted[..i].last().filter(|t| sample < t.end)?;
+            labels.iter().position(|&l| l == t.speaker)
+        };
+        let mut assigned: Vec<[Option<usize>; LOCAL_SPEAKERS]> = vec![[None; LOCAL_SPEAKERS]; self.windows.len()];
+        for (w, win) in self.windows.iter().enumerate() {
+            // Frames of each local speaker in each speaker's turns: alone first, any if it never is.
+            let mut weights = vec![vec![0f64; labels.len()]; LOCAL_SPEAKERS];
+            for alone in [true, false] {
+                for (f, speakers) in win.frames.iter().enumerate() {
+                    if alone && speakers.count() != 1 {
+                        continue;
+                    }
+                    let centre = win.start + (f * FRAME_STEP + FRAME_SPAN / 2) as u64;
+                    let Some(s) = self.to_stream(centre).and_then(speaker_at) else { continue };
+                    for (k, row) in weights.iter_mut().enumerate() {
+                        if speakers.speaks(k) && (alone || row.iter().all(|&x| x == 0.0)) {
+                            row[s] += 1.0;
+                        }
+                    }
+                }
+            }
+            for (k, s) in hungarian(&weights) {
+                assigned[w][k] = Some(s);
+            }
+            // More local speakers than speakers: the rest join the one they fall in most.
+            for (k, row) in weights.iter().enumerate() {
+                if assigned[w][k].is_none() && row.iter().any(|&x| x > 0.0) {
+                    assigned[w][k] = (0..labels.len()).max_by(|&a, &b| row[a].total_cmp(&row[b]));
+                }
+            }
+        }
+        let named: BTreeMap<u32, Vec<f32>> =
+            labels.iter().enumerate().map(|(i, l)| (i as u32, centroids.get(l).cloned().unwrap_or_default())).collect();
+        let mut d = self.reconstruct(&assigned, named);
+        let rename = |t: &mut SpeakerTurn| t.speaker = labels[t.speaker as usize];
+        d.turns.iter_mut().for_each(rename);
+        d.overlaps.iter_mut().for_each(rename);
+        d.centroids = d.centroids.into_iter().map(|(s, c)| (labels[s as usize], c)).collect();
+        d
+    }
+
+    /// The stream sample of a sample of the speech timeline.
+    fn to_stream(&self, speech: u64) -> Option<u64> {
+        let i = self.pieces.partition_point(|p| p.speech <= speech);
+        let p = self.pieces[..i].last().filter(|p| speech < p.speech + p.len)?;
+        Some(p.stream + speech - p.speech)
+    }
+
+    /// Turns from each window's local speakers mapped to speakers `0..centroids.len()`; see the
+    /// module documentation.
+    fn reconstruct(
+        &self,
+        assigned: &[[Option<usize>; LOCAL_SPEAKERS]],
+        centroids: BTreeMap<u32, Vec<f32>>,
+    ) -> SegmentedDiarization {
         // Aggregate per frame of the speech timeline.
         let n = self.total.div_ceil(FRAME_STEP as u64) as usize;
         let k = centroids.len();
         let mut cover = vec![0u32; n];
         let mut count = vec![0u32; n];
         let mut score = vec![0f32; n * k];
-        for (win, labels) in self.windows.iter().zip(&assigned) {
+        for (win, labels) in self.windows.iter().zip(assigned) {
             let first = (win.start / FRAME_STEP as u64) as usize;
             for (f, speakers) in win.frames.iter().enumerate() {
                 let g = first + f;
@@ -329,12 +411,8 @@ impl SegmentedStream {
             overlaps.extend(self.stream_turns(&runs(&mask)));
         }
         overlaps.sort_by_key(|t| (t.start, t.speaker));
-        let mut by_speaker: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
-        for (s, centroid) in centroids.into_iter().enumerate() {
-            if turns.iter().any(|t| t.speaker == s as u32) {
-                by_speaker.insert(s as u32, centroid);
-            }
-        }
+        let by_speaker: BTreeMap<u32, Vec<f32>> =
+            centroids.into_iter().filter(|(s, _)| turns.iter().any(|t| t.speaker == *s)).collect();
         SegmentedDiarization { turns, overlaps, speakers: by_speaker.len(), centroids: by_speaker }
     }
 

@@ -35,6 +35,10 @@ pub const POWERSET: [[bool; LOCAL_SPEAKERS]; 7] = [
     [false, true, true],
 ];
 
+// The frames tile the window: the last one's receptive field ends inside it, one more would not.
+const _: () = assert!((FRAMES_PER_WINDOW - 1) * FRAME_STEP + FRAME_SPAN <= WINDOW_SAMPLES);
+const _: () = assert!(FRAMES_PER_WINDOW * FRAME_STEP + FRAME_SPAN > WINDOW_SAMPLES);
+
 /// Who speaks in one frame: bit `k` set when local speaker `k` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FrameSpeakers(pub u8);
@@ -54,7 +58,7 @@ impl FrameSpeakers {
 /// (pyannote's hard powerset decoding).
 pub fn powerset_decode(log_probs: &[f32]) -> FrameSpeakers {
     let best = (0..POWERSET.len()).max_by(|&a, &b| log_probs[a].total_cmp(&log_probs[b])).unwrap_or(0);
-    let bits = POWERSET[best].iter().enumerate().filter(|(_, &on)| on).fold(0u8, |acc, (k, _)| acc | 1 << k);
+    let bits = POWERSET[best].iter().enumerate().filter(|(_, on)| **on).fold(0u8, |acc, (k, _)| acc | 1 << k);
     FrameSpeakers(bits)
 }
 
@@ -95,7 +99,11 @@ impl SpeakerSegmentation {
     /// The frames of each window (at most [`WINDOW_SAMPLES`] each; shorter ones are padded with
     /// silence, as pyannote pads the last window of a file), decoded hard; one batched run.
     pub fn segment(&mut self, windows: &[&[f32]]) -> Result<Vec<Vec<FrameSpeakers>>, InferenceError> {
-        Ok(self.log_probs(windows)?.iter().map(|w| w.chunks_exact(POWERSET.len()).map(powerset_decode).collect()).collect())
+        Ok(self
+            .log_probs(windows)?
+            .iter()
+            .map(|w| w.chunks_exact(POWERSET.len()).map(powerset_decode).collect())
+            .collect())
     }
 
     /// The raw output: per window, `FRAMES_PER_WINDOW × 7` log-probabilities, frame-major.
@@ -111,8 +119,9 @@ impl SpeakerSegmentation {
             slot[..w.len()].copy_from_slice(w);
         }
         let batch = windows.len();
-        let out =
-            self.session.run(ort::inputs!["input_values" => Tensor::from_array(([batch, 1, WINDOW_SAMPLES], input))?])?;
+        let out = self
+            .session
+            .run(ort::inputs!["input_values" => Tensor::from_array(([batch, 1, WINDOW_SAMPLES], input))?])?;
         let (shape, data) = out["logits"].try_extract_tensor::<f32>()?;
         if shape.iter().map(|&d| d as usize).ne([batch, FRAMES_PER_WINDOW, POWERSET.len()]) {
             return Err(InferenceError::Config(format!("segmentation output shape {shape:?}")));
@@ -149,12 +158,5 @@ mod tests {
         for (got, want) in p.iter().zip(expected) {
             assert!((got - want).abs() < 1e-6, "{p:?}");
         }
-    }
-
-    #[test]
-    fn frames_cover_the_window() {
-        // The last frame's receptive field ends inside the window; one more would not.
-        assert!((FRAMES_PER_WINDOW - 1) * FRAME_STEP + FRAME_SPAN <= WINDOW_SAMPLES);
-        assert!(FRAMES_PER_WINDOW * FRAME_STEP + FRAME_SPAN > WINDOW_SAMPLES);
     }
 }
