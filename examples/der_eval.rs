@@ -358,17 +358,19 @@ impl Totals {
     }
 }
 
-/// One line of the table: DER figures (time-weighted), speakers, costs per second of audio.
+/// One line of the table: DER figures (time-weighted), speakers, costs per second of audio. The
+/// `seg` columns are `-` without `--segmentation` (no time spent on it).
 fn row(label: &str, r: &[DerReport; 6], speakers: &str, seconds: f64, wall: f64, embed: f64, seg: f64) {
+    let pct = |d: &DerReport| if seg > 0.0 { format!("{:.1}%", 100.0 * d.der()) } else { "-".to_owned() };
     println!(
-        "{:<28} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}%  {}  {:>6.3} {:>8.1} {:>8.1}",
+        "{:<28} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.1}% {:>7} {:>7}  {}  {:>6.3} {:>8.1} {:>8.1}",
         label,
         100.0 * r[0].der(),
         100.0 * r[1].der(),
         100.0 * r[2].der(),
         100.0 * r[3].der(),
-        100.0 * r[4].der(),
-        100.0 * r[5].der(),
+        pct(&r[4]),
+        pct(&r[5]),
         speakers,
         wall / seconds,
         1e3 * embed / seconds,
