@@ -44,11 +44,12 @@ COPY models/ models/
 # fp32; with qwen0.5b about 3 GB more).
 ARG KEEP_FP32=0
 # Only what the server loads stays: the converter venv, the source weights (CTranslate2, GGUF),
-# the test clip and the scripts are build inputs; without KEEP_FP32 the fp32 twin of every int8
+# the test clip, the segmentation model (measured by der_eval, not loaded by the server) and the
+# scripts are build inputs; without KEEP_FP32 the fp32 twin of every int8
 # graph goes too (mel.onnx, VAD and the speaker encoder have no int8 twin and stay).
 RUN --mount=type=cache,target=/root/.cache/ddalkkak \
     bash models/fetch.sh ${FETCH_ARGS} \
- && rm -rf models/.venv models/whisper-*/ct2 models/llm-*/gguf models/testdata \
+ && rm -rf models/.venv models/whisper-*/ct2 models/llm-*/gguf models/testdata models/segmentation \
  && find models -maxdepth 1 -type f \( -name '*.py' -o -name '*.txt' -o -name '*.sh' \) -delete \
  && if [ "$KEEP_FP32" != 1 ]; then \
       find models -name '*.int8.onnx' | while read -r q; do rm -f "${q%.int8.onnx}.onnx" "${q%.int8.onnx}.onnx.data"; done; \

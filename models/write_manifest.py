@@ -16,7 +16,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
-ARTIFACT_DIRS = ("lib", "vad", "speaker", "testdata")
+ARTIFACT_DIRS = ("lib", "vad", "speaker", "segmentation", "testdata")
 SKIP_NAMES = {".converted"}
 
 
@@ -58,7 +58,8 @@ def main():
             "prefix": prefix,
             "packages": [{"requirement": p, "wheel": w, "wheel_sha256": s}
                          for p, w, s in zip(pkgs.split("+"), wheels.split("+"), shas.split("+"))],
-            "registry": "PyPI",
+            # "crates.io NAME-VERSION": a .crate from crates.io; anything else is a PyPI wheel.
+            "registry": "crates.io" if pkgs.startswith("crates.io ") else "PyPI",
             "license": lic,
         }
     sources = {k: v for k, v in sources.items() if (root / k).exists()}

@@ -39,6 +39,15 @@ impl ModelPaths {
         self.ort_library().exists() && self.speaker().exists()
     }
 
+    /// The speaker segmentation model (pyannote segmentation-3.0, fetched by `models/fetch.sh`).
+    pub fn segmentation(&self) -> PathBuf {
+        self.root.join("segmentation").join("segmentation-3.0.onnx")
+    }
+
+    pub fn has_segmentation(&self) -> bool {
+        self.ort_library().exists() && self.segmentation().exists()
+    }
+
     /// A converted LLM (`models/fetch.sh --llm <name>`): `smollm2`, `qwen0.5b`, `qwen1.5b`.
     pub fn llm(&self, name: &str) -> PathBuf {
         self.root.join(format!("llm-{name}"))

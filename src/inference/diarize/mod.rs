@@ -24,19 +24,23 @@
 pub mod diarize_worker;
 pub mod hungarian;
 pub mod reclustering;
+pub mod segmented_diarization;
 pub mod speaker_encoder;
 pub mod speaker_mel;
+pub mod speaker_segmentation;
 pub mod speaker_tracker;
 pub mod voice_match;
 
 pub use diarize_worker::{DiarizeHandle, DiarizeWorker};
 pub use hungarian::hungarian;
 pub use reclustering::{ReclusterConfig, Reclustered, recluster, speaker_labels};
+pub use segmented_diarization::{SegmentationConfig, SegmentedDiarization, SegmentedStream};
 pub use speaker_encoder::{
     DEFAULT_MIN_COVERAGE, DEFAULT_RATE, EMBEDDING_DIM, PARTIAL_FRAMES, SpeakerEncoder, UtteranceEmbedding,
     cosine_similarity, partial_slices,
 };
 pub use speaker_mel::{MelFrame, N_MELS, SpeakerMel, normalize_volume};
+pub use speaker_segmentation::{FrameSpeakers, SpeakerSegmentation, powerset_decode};
 pub use speaker_tracker::{
     SpeakerTracker, SpeakerTurn, TrackerConfig, TrackerHistory, UtteranceRecord, WindowEmbedding, speaker_for_span,
     speech_embedding,

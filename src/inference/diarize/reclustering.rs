@@ -443,7 +443,7 @@ fn kmeans(rows: &[Vec<f64>], k: usize) -> Vec<usize> {
     assign
 }
 
-fn mean_of<'a>(vectors: impl Iterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {
+pub(crate) fn mean_of<'a>(vectors: impl Iterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {
     let mut m = vec![0f32; dim];
     for v in vectors {
         m.iter_mut().zip(v).for_each(|(a, x)| *a += x);
