@@ -103,8 +103,11 @@ pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
     // Slack refuses an empty section.
     let summary =
         meeting.ai_summary.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or(label("(no summary)", "(요약 없음)"));
-    let items_text =
-        if lines.is_empty() { label("_No action items._", "_할 일이 없습니다._").to_owned() } else { lines.join("\n") };
+    let items_text = if lines.is_empty() {
+        label("_No action items._", "_할 일이 없습니다._").to_owned()
+    } else {
+        lines.join("\n")
+    };
     json!({
         "text": clip(&format!("{}: {}", label("Meeting summary", "회의 요약"), meeting.title), 3000),
         "unfurl_links": false,
