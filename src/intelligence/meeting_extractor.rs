@@ -219,7 +219,13 @@ impl MeetingExtractor {
             .collect();
         // A title that only names people ("Ben Adler") says no work; a question its assignee asked
         // and nobody took is no task.
-        items.retain(|i| !topic_words(&i.title).is_subset(&names) && !asked_by_assignee(i, &lines, &self.promises));
+        items.retain(|i| {
+            let keep = !topic_words(&i.title).is_subset(&names) && !asked_by_assignee(i, &lines, &self.promises);
+            if !keep {
+                tracing::debug!(title = %i.title, "dropping an item that names only people or is its asker's question");
+            }
+            keep
+        });
         if let Some(min) = self.options.min_confidence {
             items.retain(|i| i.confidence >= min);
         }
