@@ -138,7 +138,8 @@ impl MeetingExtractor {
         let merge_schema =
             CompiledSchema::compile(&extraction_prompt::merge_schema(&options)).map_err(LlmError::Config)?;
         let prompt = ExtractionPrompt::new(&generator, &options);
-        generator.cache_prefix(prompt.preamble())?;
+        // The English preamble now; the Korean one when the first Korean meeting comes.
+        generator.cache_prefix(&prompt.english)?;
         let verifier = match options.min_verified {
             Some(_) => Some(ItemVerifier::new(&mut generator)?),
             None => None,
@@ -165,6 +166,9 @@ impl MeetingExtractor {
             .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
             .collect::<Result<Vec<_>, LlmError>>()?;
         let chunks = chunk_lines(&costs, self.options.chunk_tokens, self.options.overlap_tokens);
+        let preamble = self.prompt.preamble(input).clone();
+        // Cached once per language (a lookup when it already is).
+        self.generator.cache_prefix(&preamble)?;
         let mut stats = ExtractStats { chunks: chunks.len(), ..ExtractStats::default() };
         let mut summaries = Vec::new();
         let mut items = Vec::new();
@@ -173,7 +177,7 @@ impl MeetingExtractor {
             tracing::info!(chunk = i + 1, chunks = n, lines = range.len(), "extracting action items");
             let chunk = &lines[range.clone()];
             let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
-            let mut messages = self.prompt.preamble().to_vec();
+            let mut messages = preamble.to_vec();
             messages.push(Message::user(user_prompt(input, &text)));
             let keys = self.prompt.asked_lines(chunk.iter().map(|(l, _)| l));
             let base = stats.generated_tokens;
