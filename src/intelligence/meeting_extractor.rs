@@ -22,6 +22,7 @@ use super::extraction::{Extraction, MeetingInput, TranscriptLine};
 use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
+use super::korean_owner::KoreanOwners;
 use super::task_cues::TaskCues;
 use super::title_words::topic_words;
 use crate::inference::llm::generator::DRAFT_TOKENS;
@@ -170,6 +171,9 @@ impl MeetingExtractor {
         // Cached once per language (a lookup when it already is).
         self.generator.cache_prefix(&preamble)?;
         let mut stats = ExtractStats { chunks: chunks.len(), ..ExtractStats::default() };
+        let owners = KoreanOwners::new(
+            input.attendees.iter().map(String::as_str).chain(lines.iter().filter_map(|(l, _)| l.speaker.as_deref())),
+        );
         let mut summaries = Vec::new();
         let mut items = Vec::new();
         let n = chunks.len();
@@ -201,6 +205,12 @@ impl MeetingExtractor {
             let mut extraction =
                 answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
             clean(&mut extraction);
+            for item in &mut extraction.action_items {
+                let line = item.source_segments.first().and_then(|s| chunk.iter().find(|(l, _)| l.seq == *s));
+                if let Some(owner) = line.and_then(|(l, _)| owners.owner(l)) {
+                    item.assignee = Some(owner);
+                }
+            }
             summaries.push(extraction.summary);
             items.extend(extraction.action_items);
         }
@@ -213,7 +223,7 @@ impl MeetingExtractor {
             self.merge_summaries(input, &summaries, &mut stats, &mut report)?
         };
         let recaps: BTreeSet<i64> = lines.iter().filter(|(l, _)| is_recap(&l.text)).map(|(l, _)| l.seq).collect();
-        let mut items = deduplicate(items, &recaps);
+        let mut items = deduplicate(owners.merge_accepted(items, &lines), &recaps);
         let names: BTreeSet<String> = input
             .attendees
             .iter()
@@ -222,11 +232,13 @@ impl MeetingExtractor {
             .flat_map(topic_words)
             .collect();
         // A title that only names people ("Ben Adler") says no work; a question its assignee asked
-        // and nobody took is no task.
+        // and nobody took is no task, nor a Korean request or idea the next speaker turns down.
         items.retain(|i| {
-            let keep = !topic_words(&i.title).is_subset(&names) && !asked_by_assignee(i, &lines, &self.promises);
+            let keep = !topic_words(&i.title).is_subset(&names)
+                && !asked_by_assignee(i, &lines, &self.promises)
+                && !matches!(i.source_segments[..], [seq] if owners.turned_down(seq, &lines));
             if !keep {
-                tracing::debug!(title = %i.title, "dropping an item that names only people or is its asker's question");
+                tracing::debug!(title = %i.title, "dropping an item that names only people, its asker's question or one turned down");
             }
             keep
         });

@@ -43,6 +43,8 @@ fn korean_topic(word: &str) -> Option<String> {
         "이제", "아직", "바로", "같이", "정도", "좋아", "좋겠", "좋은", "알겠", "감사", "수고", "부탁", "있어", "있는",
         "있을", "있으", "없어", "없는", "같아", "같은", "해서", "해주", "해야", "하고", "하는", "하면", "할게", "하겠",
         "합니", "했어", "했는", "드릴", "드리", "드려", "주세", "주실", "주시", "주셔", "봐주", "해볼", "해보",
+        // Running the meeting itself ("시작하겠습니다", "오늘은 여기까지", "수고하셨어요").
+        "회의", "시작", "마치", "여기", "수고",
     ];
     let stem = without_particle(word);
     let topic: String = stem.chars().take(2).collect();
@@ -94,6 +96,8 @@ mod tests {
         assert_eq!(topic_words("견적서를 보내 주세요"), set(&["견적", "보내"]));
         // Pronouns, times, titles and politeness say nothing about the work.
         assert!(topic_words("네, 제가 다음 주 월요일 오전까지 할게요.").is_empty());
+        assert!(topic_words("오늘은 여기까지 할게요. 수고하셨어요.").is_empty());
+        assert!(topic_words("네, 다들 수고하셨어요. 회의 마치겠습니다.").is_empty());
         assert_eq!(topic_words("김 팀장님께 사양 확인"), set(&["사양", "확인"]));
         // Mixed text: English words as before.
         assert_eq!(topic_words("API 문서 update"), set(&["api", "문서", "updat"]));
