@@ -770,7 +770,10 @@ mod tests {
         assert_eq!(p.from_quote(Some("수요일"), quote).map(|x| x.1), d("2026-03-11"), "the same day: a week on");
         let monday = DueDateParser::new(d("2026-03-02").unwrap());
         assert_eq!(monday.from_quote(Some("수요일"), quote).map(|x| x.1), d("2026-03-11"));
-        assert_eq!(monday.from_quote(Some("다음 주"), "제가 다음 주 화요일까지 요청해 둘게요.").map(|x| x.1), d("2026-03-10"));
+        assert_eq!(
+            monday.from_quote(Some("다음 주"), "제가 다음 주 화요일까지 요청해 둘게요.").map(|x| x.1),
+            d("2026-03-10")
+        );
         assert_eq!(monday.from_quote(Some("Tuesday"), "I'll send it next Tuesday.").map(|x| x.1), d("2026-03-10"));
     }
 

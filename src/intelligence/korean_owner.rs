@@ -8,19 +8,52 @@
 //! items to the meeting's first speaker. So on a Korean line these words decide the assignee; the
 //! model's is kept only where they name nobody.
 
+use std::collections::BTreeSet;
+
 use uuid::Uuid;
 
 use super::assignee_resolver::{AssigneeResolver, Person, may_be_same_person};
 use super::extraction::{ExtractedItem, TranscriptLine};
+use super::title_words::topic_words;
 
-/// Endings and words of a request to someone else.
-const REQUESTS: &[&str] = &["주세요", "주실", "주시", "줄 수", "줄래", "주겠", "주면", "부탁", "맡아"];
+/// Endings and words of a request to someone else ("해 주세요", "고칠 수 있을까요?" said to a
+/// person called by name).
+const REQUESTS: &[&str] = &[
+    "주세요",
+    "주실",
+    "주시",
+    "줄 수",
+    "줄래",
+    "주겠",
+    "주면",
+    "부탁",
+    "맡아",
+    "수 있을까",
+    "수 있어요?",
+    "수 있나요",
+    "가능할까",
+    "가능해요?",
+];
 /// Endings and words of the speaker taking work on.
 const PROMISES: &[&str] = &["제가", "저는", "할게", "게요", "겠습니다", "드릴게", "맡을게", "챙길게"];
 /// What a name is followed by when it is called: honorifics and titles ("준호 씨", "김 팀장님").
 const HONORIFICS: &[&str] = &[
-    "씨", "님", "대리", "과장", "차장", "부장", "팀장", "실장", "본부장", "이사", "대표", "주임", "매니저", "책임",
-    "선임", "수석",
+    "씨",
+    "님",
+    "대리",
+    "과장",
+    "차장",
+    "부장",
+    "팀장",
+    "실장",
+    "본부장",
+    "이사",
+    "대표",
+    "주임",
+    "매니저",
+    "책임",
+    "선임",
+    "수석",
 ];
 /// Particles after a called name ("지아 씨가", "팀장님이", "서연 님께서").
 const PARTICLES: &[&str] = &["께서", "한테", "에게", "이", "가", "은", "는", "께", "도"];
@@ -68,7 +101,12 @@ impl KoreanOwners {
         let mut found = None;
         for (i, piece) in pieces.iter().enumerate() {
             let bare = without_particle(piece);
-            let Some(title) = HONORIFICS.iter().map(|h| format!("{h}님")).chain(HONORIFICS.iter().map(|h| h.to_string())).find(|h| bare.ends_with(h.as_str())) else {
+            let Some(title) = HONORIFICS
+                .iter()
+                .map(|h| format!("{h}님"))
+                .chain(HONORIFICS.iter().map(|h| h.to_string()))
+                .find(|h| bare.ends_with(h.as_str()))
+            else {
                 continue;
             };
             // "준호씨" glued, or "준호 씨" / "김 팀장님" with the name in the piece before.
@@ -89,8 +127,21 @@ impl KoreanOwners {
 
 /// Words of an answer that turns a request or an idea down or puts it off ("이번엔 어렵겠어요",
 /// "힘들 것 같아요", "나중에 봐요", "다음에 얘기해요", "저도 잘 모르겠어요").
-const REFUSALS: &[&str] =
-    &["어렵", "어려", "힘들", "무리", "나중에", "다음에", "미루", "다시 얘기", "다시 정해", "안 돼", "안 될", "보류", "모르겠"];
+const REFUSALS: &[&str] = &[
+    "어렵",
+    "어려",
+    "힘들",
+    "무리",
+    "나중에",
+    "다음에",
+    "미루",
+    "다시 얘기",
+    "다시 정해",
+    "안 돼",
+    "안 될",
+    "보류",
+    "모르겠",
+];
 
 impl KoreanOwners {
     /// Whether the Korean line `seq` asks or proposes something that the next line, another
@@ -100,17 +151,19 @@ impl KoreanOwners {
         let (line, next) = (&lines[at].0, lines.get(at + 1).map(|(l, _)| l));
         let Some(next) = next else { return false };
         let promises = |t: &str| PROMISES.iter().any(|p| t.contains(p));
+        // A sentence that refuses and takes nothing on ("어렵겠지만 제가 해 볼게요" takes it on;
+        // "다음에 얘기해 봐요. 오늘은 여기까지 할게요." refuses, then closes the meeting).
+        let refuses = next.text.split(['.', '?', '!']).any(|s| REFUSALS.iter().any(|r| s.contains(r)) && !promises(s));
         line.text.chars().any(is_hangul)
             && !promises(&line.text)
             && next.speaker.is_some()
             && next.speaker != line.speaker
-            && REFUSALS.iter().any(|r| next.text.contains(r))
-            && !promises(&next.text)
+            && refuses
     }
 
     /// Merges a Korean request and its acceptance: an item on a request that calls its owner by
-    /// name, and one on that person's promise within the next two lines, are one task (the
-    /// request's words, the first due date said). Other items pass unchanged.
+    /// name, and one on that person's promise within the next two lines, are one task (the title
+    /// that says more of the two lines, the first due date said). Other items pass unchanged.
     pub fn merge_accepted(&self, items: Vec<ExtractedItem>, lines: &[(TranscriptLine, String)]) -> Vec<ExtractedItem> {
         let line = |seq: i64| lines.iter().find(|(l, _)| l.seq == seq).map(|(l, _)| l);
         let mut out: Vec<ExtractedItem> = Vec::with_capacity(items.len());
@@ -133,6 +186,18 @@ impl KoreanOwners {
                 Some(i) => {
                     let asked = &mut out[i];
                     asked.source_segments.extend(&item.source_segments);
+                    // The title that says more of what the two lines said ("온보딩 시안 수정" over
+                    // "결과 반영" for "결과 반영해서 온보딩 시안 수정해 주실 수 있을까요?").
+                    let said: BTreeSet<String> = asked
+                        .source_segments
+                        .iter()
+                        .filter_map(|&seq| line(seq))
+                        .flat_map(|l| topic_words(&l.text))
+                        .collect();
+                    let says = |title: &str| topic_words(title).intersection(&said).count();
+                    if says(&item.title) > says(&asked.title) {
+                        asked.title = item.title.clone();
+                    }
                     asked.due_date = asked.due_date.take().or(item.due_date);
                     asked.confidence = asked.confidence.max(item.confidence);
                 }
@@ -170,7 +235,7 @@ mod tests {
             ("준호", "팀장님, 샘플 제품 백 개 정도 더 주문할 수 있을까요?"),
             ("민지", "백 개는 좀 많아요. 이번엔 어렵겠어요."),
             ("준호", "런칭 당일에 라이브 방송도 하면 재밌을 것 같아요."),
-            ("민지", "아이디어는 좋네요. 다음에 한번 얘기해 봐요."),
+            ("민지", "아이디어는 좋네요. 다음에 한번 얘기해 봐요. 오늘은 여기까지 할게요."),
             ("민지", "서연 님, 사진 좀 많이 찍어 오세요."),
             ("서연", "알겠습니다."),
             ("민지", "제가 정 팀장님께 여쭤볼게요."),
@@ -198,7 +263,7 @@ mod tests {
             ..item(title, Some(who), &[seq])
         };
         let items = vec![
-            with("사용성 테스트 결과 반영", "서연", 1, Some("다음 주 월요일")),
+            with("결과 반영", "서연", 1, Some("다음 주 월요일")),
             with("온보딩 시안 수정", "서연", 2, None),
             with("로그인 버그 수정", "민재", 3, None),
             // Somebody else's promise in between stays its own task.
@@ -211,7 +276,8 @@ mod tests {
         assert_eq!(
             shape,
             vec![
-                ("사용성 테스트 결과 반영", &[1, 2][..], Some("다음 주 월요일")),
+                // The acceptance's title says more of the two lines (온보딩, 시안, 수정).
+                ("온보딩 시안 수정", &[1, 2][..], Some("다음 주 월요일")),
                 ("로그인 버그 수정", &[3, 5][..], Some("수요일까지")),
                 ("테스트 끝내기", &[4][..], None),
             ]
@@ -228,7 +294,11 @@ mod tests {
         let owner = |speaker: &str, text: &str| owners.owner(&line(speaker, text));
         let cases = [
             ("민지", "준호 씨, 세 군데 견적 다 받아서 비교한 거 이번 주 금요일까지 정리해 주실 수 있어요?", "준호"),
-            ("동현", "네, 지난주에 메일 드렸는데 아직 답이 없으세요. 김 팀장님이 한번 여쭤봐 주실 수 있을까요?", "김민지"),
+            (
+                "동현",
+                "네, 지난주에 메일 드렸는데 아직 답이 없으세요. 김 팀장님이 한번 여쭤봐 주실 수 있을까요?",
+                "김민지",
+            ),
             ("민지", "자료는 서연씨가 초안 좀 만들어 주세요.", "서연"),
             ("민지", "좋아요. 서연 님, 이 건도 맡아 주실래요?", "서연"),
             ("준호", "네, 금요일까지 인쇄 견적 비교표 만들어서 드릴게요.", "준호"),
