@@ -19,6 +19,9 @@
 //! `ExtractOptions::for_model`); a sweep over other thresholds follows, from the same run. The
 //! verifier (`--min-verified L`, default the model's own) runs before the threshold: the sweep
 //! scores the items it kept.
+//!
+//! Logs go to stderr under `RUST_LOG` (none by default): `RUST_LOG=ddalkkak::intelligence=debug`
+//! shows each chunk's raw answer and every item a filter drops.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,15 +38,27 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 }
 
 /// Scored on what the model wrote: the description is the cited transcript line, quoted by
-/// the extractor, and would let a vague title match through the transcript's own words.
-fn predicted(items: &[ExtractedItem]) -> Vec<PredictedItem> {
+/// the extractor, and would let a vague title match through the transcript's own words. The due
+/// date is the one the job worker stores: read from the cited lines (`DueDateParser::from_quote`),
+/// so a date the model made up that nobody said counts as none.
+fn predicted(m: &EvalMeeting, items: &[ExtractedItem]) -> Vec<PredictedItem> {
+    let dates = DueDateParser::new(m.date);
     items
         .iter()
-        .map(|i| PredictedItem {
-            title: i.title.clone(),
-            description: String::new(),
-            assignee: i.assignee.clone(),
-            due_date: i.due_date.clone(),
+        .map(|i| {
+            let quote: Vec<&str> = i
+                .source_segments
+                .iter()
+                .filter_map(|seq| m.lines.iter().find(|l| l.seq == *seq))
+                .map(|l| l.text.as_str())
+                .collect();
+            let due = dates.from_quote(i.due_date.as_deref(), &quote.join("\n"));
+            PredictedItem {
+                title: i.title.clone(),
+                description: String::new(),
+                assignee: i.assignee.clone(),
+                due_date: due.map(|(_, date)| date.to_string()),
+            }
         })
         .collect()
 }
@@ -66,7 +81,7 @@ fn score_at(meetings: &[&EvalMeeting], raw: &[Vec<ExtractedItem>], t: f32) -> Ac
     let mut total = ActionItemScore::default();
     for (m, items) in meetings.iter().zip(raw) {
         let kept: Vec<ExtractedItem> = items.iter().filter(|i| i.confidence >= t).cloned().collect();
-        total.add(&ActionItemScore::score(m, &predicted(&kept)));
+        total.add(&ActionItemScore::score(m, &predicted(m, &kept)));
     }
     total
 }
@@ -91,7 +106,7 @@ fn show(m: &EvalMeeting, items: &[PredictedItem], raw: &[ExtractedItem]) {
                     got.assignee,
                     who,
                     mark(who == want.assignee),
-                    got.due_date,
+                    raw[*p].due_date,
                     due,
                     mark(due == want.due_date)
                 );
@@ -110,6 +125,10 @@ fn show(m: &EvalMeeting, items: &[PredictedItem], raw: &[ExtractedItem]) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let models = arg(&args, "--models").unwrap_or_else(|| "smollm2".into());
     let precision = match arg(&args, "--precision").as_deref().unwrap_or("int8") {
@@ -209,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
             let secs = started.elapsed().as_secs_f64();
             row.raw.push(raw.clone());
             let raw: Vec<ExtractedItem> = raw.into_iter().filter(|i| i.confidence >= chosen).collect();
-            let items = predicted(&raw);
+            let items = predicted(m, &raw);
             let s = ActionItemScore::score(m, &items);
             eprintln!(
                 "{name} {}: {:.1} min of talk, {secs:.1} s, {} expected, {} predicted, {} matched",

@@ -197,6 +197,32 @@ impl Keys {
     }
 }
 
+/// Whether two names may mean the same person, with no tenant to look them up in: the same name
+/// tokens ("Ben Adler" / "adler, ben"), a lone first name and a name it starts ("Ben" / "Ben
+/// Adler"), or a Korean given name and the full name it ends ("민지 님" / "김민지"; Korean puts the
+/// surname first and calls colleagues by the given name).
+pub(super) fn may_be_same_person(a: &str, b: &str) -> bool {
+    let (mut x, mut y) = (name_tokens(a), name_tokens(b));
+    if x.is_empty() || y.is_empty() {
+        return false;
+    }
+    let lone_first = |one: &[String], full: &[String]| one.len() == 1 && full.len() > 1 && one[0] == full[0];
+    let given_of = |given: &str, full: &str| {
+        is_hangul_word(given)
+            && is_hangul_word(full)
+            && given.chars().count() >= 2
+            && full.chars().count() > given.chars().count()
+            && full.ends_with(given)
+    };
+    let (cx, cy) = (x.concat(), y.concat());
+    if lone_first(&x, &y) || lone_first(&y, &x) || given_of(&cx, &cy) || given_of(&cy, &cx) {
+        return true;
+    }
+    x.sort();
+    y.sort();
+    x == y
+}
+
 /// Lower case, accents removed (NFD without combining marks), hyphens and apostrophes joined
 /// ("Min-su" = "Minsu", "O'Brien" = "OBrien"), other punctuation splitting, titles dropped.
 fn name_tokens(text: &str) -> Vec<String> {
@@ -357,6 +383,30 @@ mod tests {
         let kims = AssigneeResolver::new([person("김민수", "a@x.test"), person("김지훈", "b@x.test")]);
         assert_eq!(who(&kims, "김"), None, "two Kims");
         assert_eq!(who(&kims, "지훈").as_deref(), Some("김지훈"));
+    }
+
+    #[test]
+    fn names_that_may_mean_one_person() {
+        for (a, b) in [
+            ("Ben Adler", "adler ben"),
+            ("Nina", "Nina Petrova"),
+            ("민지", "김민지"),
+            ("민지 님", "김민지"),
+            ("김민지 팀장님", "민지씨"),
+            ("현우", "남궁현우"),
+        ] {
+            assert!(may_be_same_person(a, b) && may_be_same_person(b, a), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("Speaker 1", "Speaker 2"),
+            ("Priya Shah", "Priya Raman"),
+            ("김 민지", "김 서연"),
+            ("김", "김민지"),
+            ("민지", "김서연"),
+            ("", "Ben"),
+        ] {
+            assert!(!may_be_same_person(a, b), "{a} / {b}");
+        }
     }
 
     #[test]

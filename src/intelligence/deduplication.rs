@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::assignee_resolver::may_be_same_person;
 use super::extraction::ExtractedItem;
 use super::extraction_prompt::single_line;
 use super::title_words::{normalized_words, topic_words};
@@ -10,7 +11,7 @@ use super::title_words::{normalized_words, topic_words};
 fn same_assignee(a: &ExtractedItem, b: &ExtractedItem) -> bool {
     let norm = |s: &Option<String>| s.as_deref().map(|s| single_line(s).to_lowercase());
     match (norm(&a.assignee), norm(&b.assignee)) {
-        (Some(x), Some(y)) => x == y || x.split(' ').next() == y.split(' ').next(),
+        (Some(x), Some(y)) => x == y || x.split(' ').next() == y.split(' ').next() || may_be_same_person(&x, &y),
         (None, None) => true,
         // One chunk saw who, the other did not: the same task only if they cite the same lines.
         _ => a.source_segments.iter().any(|s| b.source_segments.contains(s)),

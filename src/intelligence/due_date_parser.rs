@@ -87,14 +87,18 @@ impl DueDateParser {
     }
 
     /// The due date of an item whose evidence is `quote` (the lines it was said in), with the words
-    /// of the quote that say it: the date of the model's `spoken` phrase when the quote says it,
-    /// else the first deadline phrase in the quote. A phrase the quote does not contain (a model
-    /// that "resolved" "by Friday" to a date of its own) is never used.
+    /// of the quote that say it: the date of the model's `spoken` phrase when the quote says it
+    /// (the quote's own longer phrase around it when that one means another day: "수요일" of "다음
+    /// 주 수요일까지", "Tuesday" of "next Tuesday"), else the first deadline phrase in the quote. A
+    /// phrase the quote does not contain (a model that "resolved" "by Friday" to a date of its own)
+    /// is never used.
     pub fn from_quote(&self, spoken: Option<&str>, quote: &str) -> Option<(String, NaiveDate)> {
         let grounded = spoken.map(str::trim).filter(|s| said_in(s, quote));
         match grounded.and_then(|s| Some((s, self.parse(s)?))) {
             Some((spoken, date)) => {
-                Some(self.phrases(quote).find(|(_, d)| *d == date).unwrap_or_else(|| (spoken.to_owned(), date)))
+                let around = self.phrases(quote).filter(|(p, _)| said_in(spoken, p)).max_by_key(|(p, _)| p.len());
+                let same_day = || self.phrases(quote).find(|(_, d)| *d == date);
+                Some(around.or_else(same_day).unwrap_or_else(|| (spoken.to_owned(), date)))
             }
             None => self.phrases(quote).next(),
         }
@@ -793,6 +797,16 @@ mod tests {
         assert_eq!(p.find("준호 씨, 다음 주 월요일 오전까지 정리해 주세요.").map(|x| x.1), d("2026-03-09"));
         assert_eq!(p.find("이 일은 제가 할게요."), None);
         assert_eq!(p.from_quote(Some("금요일까지"), "보고서는 금요일까지 드릴게요").map(|x| x.1), d("2026-03-06"));
+        // The model kept part of the phrase: the quote's whole phrase gives the day.
+        let quote = "사양만 나오면 보도자료 초안은 다음 주 수요일까지 완성하겠습니다.";
+        assert_eq!(p.from_quote(Some("수요일"), quote).map(|x| x.1), d("2026-03-11"), "the same day: a week on");
+        let monday = DueDateParser::new(d("2026-03-02").unwrap());
+        assert_eq!(monday.from_quote(Some("수요일"), quote).map(|x| x.1), d("2026-03-11"));
+        assert_eq!(
+            monday.from_quote(Some("다음 주"), "제가 다음 주 화요일까지 요청해 둘게요.").map(|x| x.1),
+            d("2026-03-10")
+        );
+        assert_eq!(monday.from_quote(Some("Tuesday"), "I'll send it next Tuesday.").map(|x| x.1), d("2026-03-10"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::assignee_resolver::may_be_same_person;
 use super::extraction::{ExtractedItem, TranscriptLine};
 use super::extraction_prompt::{single_line, speaker_prefix};
 use super::task_cues::TaskCues;
@@ -67,11 +68,7 @@ pub(super) fn asked_by_assignee(item: &ExtractedItem, lines: &[(TranscriptLine, 
     let [seq] = item.source_segments[..] else { return false };
     let Some((line, _)) = lines.iter().find(|(l, _)| l.seq == seq) else { return false };
     let (Some(speaker), Some(assignee)) = (&line.speaker, &item.assignee) else { return false };
-    let (speaker, assignee) = (speaker.trim().to_lowercase(), assignee.trim().to_lowercase());
-    line.text.trim_end().ends_with('?')
-        && !promises.may_hold_task(&line.text)
-        && !speaker.is_empty()
-        && (speaker == assignee || assignee.split_whitespace().next() == Some(speaker.as_str()))
+    line.text.trim_end().ends_with('?') && !promises.may_hold_task(&line.text) && may_be_same_person(speaker, assignee)
 }
 
 #[cfg(test)]
@@ -90,9 +87,14 @@ mod tests {
             line(2, "Speaker 1", "Can you send me the link?"),
             line(3, "Nina", "I'll call their CTO."),
             line(4, "Ella", "I'll prepare the forecast. Is August fifth okay?"),
+            line(5, "서연", "기자단 초청 명단은 누가 챙기나요?"),
+            line(6, "서연", "명단은 제가 챙길까요?"),
         ];
         let promises = TaskCues::promises();
         assert!(asked_by_assignee(&item("Offer service credits", Some("Nina Petrova"), &[1]), &lines, &promises));
+        // Korean: the speaker is called by the given name, the assignee written in full.
+        assert!(asked_by_assignee(&item("기자단 초청 명단 챙기기", Some("이서연"), &[5]), &lines, &promises));
+        assert!(!asked_by_assignee(&item("기자단 초청 명단 챙기기", Some("이서연"), &[6]), &lines, &promises));
         // Asked of somebody else, answered on another line, a diarization label, or a promise.
         for (title, assignee, segs) in [
             ("Offer service credits", "Omar", &[1][..]),

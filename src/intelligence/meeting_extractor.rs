@@ -22,6 +22,7 @@ use super::extraction::{Extraction, MeetingInput, TranscriptLine};
 use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
+use super::korean_owner::KoreanOwners;
 use super::task_cues::TaskCues;
 use super::title_words::topic_words;
 use crate::inference::llm::generator::DRAFT_TOKENS;
@@ -138,7 +139,8 @@ impl MeetingExtractor {
         let merge_schema =
             CompiledSchema::compile(&extraction_prompt::merge_schema(&options)).map_err(LlmError::Config)?;
         let prompt = ExtractionPrompt::new(&generator, &options);
-        generator.cache_prefix(prompt.preamble())?;
+        // The English preamble now; the Korean one when the first Korean meeting comes.
+        generator.cache_prefix(&prompt.english)?;
         let verifier = match options.min_verified {
             Some(_) => Some(ItemVerifier::new(&mut generator)?),
             None => None,
@@ -165,7 +167,13 @@ impl MeetingExtractor {
             .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
             .collect::<Result<Vec<_>, LlmError>>()?;
         let chunks = chunk_lines(&costs, self.options.chunk_tokens, self.options.overlap_tokens);
+        let preamble = self.prompt.preamble(input).clone();
+        // Cached once per language (a lookup when it already is).
+        self.generator.cache_prefix(&preamble)?;
         let mut stats = ExtractStats { chunks: chunks.len(), ..ExtractStats::default() };
+        let owners = KoreanOwners::new(
+            input.attendees.iter().map(String::as_str).chain(lines.iter().filter_map(|(l, _)| l.speaker.as_deref())),
+        );
         let mut summaries = Vec::new();
         let mut items = Vec::new();
         let n = chunks.len();
@@ -173,7 +181,7 @@ impl MeetingExtractor {
             tracing::info!(chunk = i + 1, chunks = n, lines = range.len(), "extracting action items");
             let chunk = &lines[range.clone()];
             let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
-            let mut messages = self.prompt.preamble().to_vec();
+            let mut messages = preamble.to_vec();
             messages.push(Message::user(user_prompt(input, &text)));
             let keys = self.prompt.asked_lines(chunk.iter().map(|(l, _)| l));
             let base = stats.generated_tokens;
@@ -197,6 +205,12 @@ impl MeetingExtractor {
             let mut extraction =
                 answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
             clean(&mut extraction);
+            for item in &mut extraction.action_items {
+                let line = item.source_segments.first().and_then(|s| chunk.iter().find(|(l, _)| l.seq == *s));
+                if let Some(owner) = line.and_then(|(l, _)| owners.owner(l)) {
+                    item.assignee = Some(owner);
+                }
+            }
             summaries.push(extraction.summary);
             items.extend(extraction.action_items);
         }
@@ -209,7 +223,7 @@ impl MeetingExtractor {
             self.merge_summaries(input, &summaries, &mut stats, &mut report)?
         };
         let recaps: BTreeSet<i64> = lines.iter().filter(|(l, _)| is_recap(&l.text)).map(|(l, _)| l.seq).collect();
-        let mut items = deduplicate(items, &recaps);
+        let mut items = deduplicate(owners.merge_accepted(items, &lines), &recaps);
         let names: BTreeSet<String> = input
             .attendees
             .iter()
@@ -218,8 +232,16 @@ impl MeetingExtractor {
             .flat_map(topic_words)
             .collect();
         // A title that only names people ("Ben Adler") says no work; a question its assignee asked
-        // and nobody took is no task.
-        items.retain(|i| !topic_words(&i.title).is_subset(&names) && !asked_by_assignee(i, &lines, &self.promises));
+        // and nobody took is no task, nor a Korean request or idea the next speaker turns down.
+        items.retain(|i| {
+            let keep = !topic_words(&i.title).is_subset(&names)
+                && !asked_by_assignee(i, &lines, &self.promises)
+                && !matches!(i.source_segments[..], [seq] if owners.turned_down(seq, &lines));
+            if !keep {
+                tracing::debug!(title = %i.title, "dropping an item that names only people, its asker's question or one turned down");
+            }
+            keep
+        });
         if let Some(min) = self.options.min_confidence {
             items.retain(|i| i.confidence >= min);
         }
