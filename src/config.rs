@@ -303,6 +303,18 @@ pub struct LiveArgs {
     /// not fetch.
     #[arg(long, env = "DDALKKAK_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
+    /// In continuous speech, a pause this long (ms) splits an utterance that is already
+    /// `--split-after-ms` long into a final (`speech_final: false`) and the rest, so long turns
+    /// get finals every few seconds instead of at the 15 s cap; 0 turns splitting off.
+    #[arg(long, env = "DDALKKAK_SPLIT_PAUSE_MS", default_value_t = crate::session::DEFAULT_SPLIT_PAUSE_MS)]
+    pub split_pause_ms: u32,
+    #[arg(long, env = "DDALKKAK_SPLIT_AFTER_MS", default_value_t = crate::session::DEFAULT_SPLIT_AFTER_MS)]
+    pub split_after_ms: u32,
+    /// With `interim_results`, the leading Whisper segments two consecutive partials agree on
+    /// become a final (`speech_final: false`) once they end this far (ms) into the utterance,
+    /// and only the rest is decoded from then on; 0 turns this off.
+    #[arg(long, env = "DDALKKAK_SETTLE_AFTER_MS", default_value_t = crate::session::DEFAULT_SETTLE_AFTER_MS)]
+    pub settle_after_ms: u32,
     /// Live sessions beyond this are refused (503 `overloaded`).
     #[arg(long, env = "DDALKKAK_MAX_LIVE_SESSIONS", default_value_t = 32)]
     pub max_live_sessions: usize,
@@ -458,6 +470,9 @@ mod tests {
         };
         let (l, live) = (&args.live, LiveConfig::default());
         assert_eq!(l.max_live_sessions, live.max_sessions);
+        assert_eq!(Some(l.split_pause_ms), live.split_pause_ms);
+        assert_eq!(l.split_after_ms, live.split_after_ms);
+        assert_eq!(Some(l.settle_after_ms), live.settle_after_ms);
         assert_eq!(l.max_sessions_per_tenant, live.max_sessions_per_tenant);
         assert_eq!(l.max_sessions_per_key, live.max_sessions_per_key);
         assert_eq!(Duration::from_secs(l.max_session_duration_secs), live.max_session_duration);

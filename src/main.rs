@@ -129,6 +129,9 @@ fn live_setup(args: &ServeArgs) -> LiveSetup {
         asr_workers: l.asr_workers,
         config: LiveConfig {
             max_sessions: l.max_live_sessions,
+            split_pause_ms: (l.split_pause_ms > 0).then_some(l.split_pause_ms),
+            split_after_ms: l.split_after_ms,
+            settle_after_ms: (l.settle_after_ms > 0).then_some(l.settle_after_ms),
             max_sessions_per_tenant: l.max_sessions_per_tenant,
             max_sessions_per_key: l.max_sessions_per_key,
             max_session_duration: Duration::from_secs(l.max_session_duration_secs.max(1)),

@@ -4,6 +4,9 @@
 16 kHz WAV, and the reference text looped the same way. Nothing is tuned on this set.
 
     models/.venv-verify/bin/python benches/recordings/heldout.py ../shared/dev-audio /tmp/heldout10
+    models/.venv-bench/bin/python benches/recordings/heldout.py ../shared/dev-audio /tmp/heldout1 --once
+
+`--once`: the clips once (about 67 s), the live benchmark's held-out recording.
 """
 import os
 import sys
@@ -23,6 +26,7 @@ FILES = [
 
 def main() -> None:
     base, out = sys.argv[1], sys.argv[2]
+    once_only = "--once" in sys.argv[3:]
     audio, texts = [], []
     for name in FILES:
         path = os.path.join(base, name)
@@ -30,7 +34,7 @@ def main() -> None:
             texts.append(" ".join(f.read().split()))
         audio += [decode_audio(path), np.zeros(8000, dtype=np.float32)]
     once = np.concatenate(audio)
-    loops = int(np.ceil(600 * 16000 / len(once)))
+    loops = 1 if once_only else int(np.ceil(600 * 16000 / len(once)))
     pcm = (np.clip(np.tile(once, loops), -1, 1) * 32767).astype(np.int16)
     with wave.open(out + ".wav", "wb") as w:
         w.setnchannels(1)

@@ -60,6 +60,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--file-repeats", type=int, default=3)
     ap.add_argument("--skip-file", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--servers", default=",".join(SERVERS),
+                    help="live servers to run, comma-separated (ours alone for quick development runs)")
+    ap.add_argument("--ours-arg", action="append", default=[], metavar="FLAG",
+                    help="an extra `ddalkkak serve` flag, e.g. --ours-arg=--split-pause-ms=0 (repeatable)")
     ap.add_argument("--out", required=True)
     return ap.parse_args()
 
@@ -199,7 +203,7 @@ class Server:
                    "--models-dir", args.models_dir, "--asr-model", args.model,
                    "--asr-precision", args.precision, "--max-live-sessions", str(max(max_streams, 1) + 1),
                    # WhisperLive has no summary job: ours would spend the measured cores on it.
-                   "--llm", "none"]
+                   "--llm", "none", *args.ours_arg]
             env = dict(os.environ, DDALKKAK_LOG=os.environ.get("DDALKKAK_LOG", "warn"))
             self.url = f"ws://127.0.0.1:{self.port}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
         else:
@@ -295,7 +299,8 @@ def live_run(kind: str, n: int, pcm: np.ndarray, reference: str | None, args, ve
 def estimate_seconds(args, audio_s: float, streams: list[int]) -> float:
     live_audio = (args.seconds or audio_s) * args.loops + args.tail
     per_run = 6 + 8 + live_audio + 4  # start + warm-up + stream + close
-    live = 0 if args.skip_live else sum(per_run + args.stagger * (n - 1) / n for n in streams) * len(SERVERS)
+    servers = len([k for k in args.servers.split(",") if k in SERVERS])
+    live = 0 if args.skip_live else sum(per_run + args.stagger * (n - 1) / n for n in streams) * servers
     file = 0 if args.skip_file else args.file_repeats * 2 * (2 + audio_s / 5)
     return live + file
 
@@ -346,7 +351,7 @@ def main() -> None:
             live_reference = " ".join([reference] * args.loops)
         results["live"] = []
         for n in streams:
-            for kind in SERVERS:
+            for kind in [k for k in args.servers.split(",") if k in SERVERS]:
                 print(f"[bench] live: {kind}, {n} stream(s)", flush=True)
                 row = live_run(kind, n, pcm, live_reference, args, venv_python, out)
                 results["live"].append(row)

@@ -56,8 +56,10 @@ def render(results: dict) -> str:
         ]
         for n in ns:
             o, w = rows.get((n, "ours")), rows.get((n, "whisper_live"))
-            if o is None or w is None:
+            if o is None:
                 continue
+            # A run of ours alone (`--servers ours`) leaves WhisperLive's cells empty.
+            w = w or {k: None for k in o}
             lines.append(
                 f"| {n} | {_num(o['final_p50_s'])} / {_num(w['final_p50_s'])} | "
                 f"{_ratio(o['final_p50_s'], w['final_p50_s'])} | "
@@ -67,8 +69,8 @@ def render(results: dict) -> str:
                 f"{_num(o['cpu_pct'], 0)} / {_num(w['cpu_pct'], 0)} | {_ratio(o['cpu_pct'], w['cpu_pct'])} | "
                 f"{_num(o['peak_rss_mib'], 0)} / {_num(w['peak_rss_mib'], 0)} | "
                 f"{_ratio(o['peak_rss_mib'], w['peak_rss_mib'])} | "
-                f"{_pct(o['wer'])} / {_pct(w['wer'])} | {o['finals']} / {w['finals']} | "
-                f"{o['error_count']} / {w['error_count']} |"
+                f"{_pct(o['wer'])} / {_pct(w['wer'])} | {o['finals']} / {_num(w['finals'], 0)} | "
+                f"{o['error_count']} / {_num(w['error_count'], 0)} |"
             )
         lines.append("")
     m = results.get("machine", {})

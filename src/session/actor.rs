@@ -31,6 +31,7 @@ use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
 use super::live_service::{Admission, LiveService};
+use super::local_agreement::LocalAgreement;
 use super::outbox::Outbox;
 use super::pending_finals::{AsrReply, FinalDone, PendingFinal, PendingFinals};
 use super::results::{ResultsStamp, model_info, results, round3, seconds};
@@ -101,6 +102,8 @@ pub struct SessionActor {
     gaps: Vec<TranscriptGap>,
     /// Stores finals in order, keeping them while the database is away.
     writer: FinalWriter,
+    /// Compares consecutive partials of the open utterance for settled segments.
+    agreement: LocalAgreement,
 }
 
 impl SessionActor {
@@ -178,6 +181,8 @@ impl SessionActor {
             endpointing_ms: o.endpointing_ms,
             partial_every_ms: o.interim_results.then_some(500),
             max_utterance_ms: service.config.max_utterance_ms,
+            split_pause_ms: service.config.split_pause_ms,
+            split_after_ms: service.config.split_after_ms,
             ..SegmenterConfig::default()
         });
         tracing::info!(session = %session.id, meeting = %meeting.id, tenant = %request.tenant_id, "live session started");
@@ -206,6 +211,7 @@ impl SessionActor {
             keyterms,
             gaps: Vec::new(),
             writer: FinalWriter::new(request_tenant),
+            agreement: LocalAgreement::default(),
             session,
             meeting,
         };
@@ -261,8 +267,10 @@ impl SessionActor {
                 }
                 reply = wait_partial(&mut partial), if partial.is_some() => {
                     let (id, start, _) = partial.take().expect("guarded by is_some");
-                    self.on_partial(id, start, reply);
-                    if let Some(u) = next_partial.take() {
+                    if let Some((head, text)) = self.on_partial(id, start, reply) {
+                        self.submit_settled(head, text, &mut finals);
+                    }
+                    if let Some(u) = next_partial.take().filter(|u| self.finalized_up_to.is_none_or(|done| u.id > done)) {
                         partial = self.submit_partial(u);
                     }
                     Ok(None)
@@ -405,9 +413,9 @@ impl SessionActor {
         for event in events {
             let SegmentEvent::Final { utterance, speech_final } = event else { continue };
             self.finalized_up_to = Some(utterance.id);
-            let samples = utterance.audio.len();
-            let span = utterance.start..utterance.start + samples as u64;
+            let span = utterance.start..utterance.start + utterance.audio.len() as u64;
             let turns = self.track_speakers(utterance.start, &utterance.audio);
+            let (start, samples) = (utterance.start, utterance.audio.len());
             // Waits for room in the engine's queue (reading is paused meanwhile); fails only when
             // the engine has stopped.
             let reply = match self.model().asr.submit(utterance.audio, self.decode_context()).await {
@@ -417,23 +425,45 @@ impl SessionActor {
                     return Err(SessionError::from(e));
                 }
             };
-            finals.push(
-                span,
-                Box::pin(
-                    PendingFinal {
-                        utterance_start: utterance.start,
-                        samples,
-                        speech_final,
-                        from_finalize,
-                        submitted: Instant::now(),
-                        reply,
-                        turns,
-                    }
-                    .resolve(),
-                ),
-            );
+            let pending = PendingFinal {
+                utterance_start: start,
+                samples,
+                speech_final,
+                from_finalize,
+                submitted: Instant::now(),
+                reply,
+                turns,
+            };
+            finals.push(span, Box::pin(pending.resolve()));
         }
         Ok(())
+    }
+
+    /// Queues a final whose text is already known: the settled segments of a partial, for the
+    /// audio up to where the segmenter cut the utterance.
+    fn submit_settled(&mut self, head: Utterance, mut text: UtteranceText, finals: &mut PendingFinals) {
+        self.finalized_up_to = Some(head.id);
+        let samples = head.audio.len();
+        let span = head.start..head.start + samples as u64;
+        // The cut may sit a little before the last segment's timestamp.
+        let duration = samples as f32 / 16_000.0;
+        for segment in &mut text.segments {
+            segment.end = segment.end.min(duration);
+            segment.start = segment.start.min(segment.end);
+        }
+        let turns = self.track_speakers(head.start, &head.audio);
+        let (tx, reply) = oneshot::channel();
+        let _ = tx.send(Ok(text));
+        let pending = PendingFinal {
+            utterance_start: head.start,
+            samples,
+            speech_final: false,
+            from_finalize: false,
+            submitted: Instant::now(),
+            reply,
+            turns,
+        };
+        finals.push(span, Box::pin(pending.resolve()));
     }
 
     /// Tells the client which audio will not be in the transcript, and keeps it for the meeting.
@@ -463,17 +493,33 @@ impl SessionActor {
         }
     }
 
-    fn on_partial(&mut self, id: u64, start: u64, reply: Result<AsrReply, oneshot::error::RecvError>) {
+    /// Sends a partial; returns the utterance's settled head and its text when this partial
+    /// and the one before agree on leading segments far enough into the utterance.
+    fn on_partial(
+        &mut self,
+        id: u64,
+        start: u64,
+        reply: Result<AsrReply, oneshot::error::RecvError>,
+    ) -> Option<(Utterance, UtteranceText)> {
         if self.finalized_up_to.is_some_and(|done| id <= done) {
-            return;
+            return None;
         }
-        let Ok(Ok(text)) = reply else { return };
+        let Ok(Ok(text)) = reply else { return None };
         let (results, _) = results(&self.stamp, start, &text.segments, None);
         let event = CaptionEvent::new(ServerMessage::Results(results));
         self.captions.publish(event.clone());
         if self.request.options.interim_results {
             self.outbox.send_droppable(event.json.to_string());
         }
+        let settle_after = self.service.config.settle_after_ms?;
+        let settled = self.agreement.offer(id, &text.segments);
+        let end = text.segments[..settled].last()?.end;
+        if end * 1000.0 < settle_after as f32 {
+            return None;
+        }
+        let head = self.segmenter.commit(id, (end * 16_000.0) as usize)?;
+        let segments = text.segments[..settled].to_vec();
+        Some((head, UtteranceText { segments, ..text }))
     }
 
     async fn on_final(&mut self, mut done: FinalDone) -> Result<(), SessionError> {

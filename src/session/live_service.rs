@@ -19,6 +19,11 @@ use crate::inference::diarize::DiarizeHandle;
 use crate::inference::vad_worker::VadHandle;
 use crate::store::Store;
 
+/// Measured on the side-by-side benchmark's conversation (docs/benchmarks.md, "Live load").
+pub const DEFAULT_SPLIT_PAUSE_MS: u32 = 160;
+pub const DEFAULT_SPLIT_AFTER_MS: u32 = 3_000;
+pub const DEFAULT_SETTLE_AFTER_MS: u32 = 2_000;
+
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
     /// Sessions beyond this are refused with 503 `overloaded`.
@@ -49,6 +54,13 @@ pub struct LiveConfig {
     /// neither a model nor a language (see [`super::served_model`]).
     pub models: Vec<String>,
     pub max_utterance_ms: u32,
+    /// A pause this long splits an utterance already `split_after_ms` long when speech resumes
+    /// (see [`super::utterance_segmenter`]); `None`: only the endpoint and the length cap end one.
+    pub split_pause_ms: Option<u32>,
+    pub split_after_ms: u32,
+    /// With partials, leading segments two consecutive partials agree on become a final once
+    /// they reach this far (ms) into the utterance (see [`super::local_agreement`]); `None`: off.
+    pub settle_after_ms: Option<u32>,
     /// A client that has not read a final for this long is closed (4001).
     pub slow_consumer_timeout: Duration,
     /// Finals of one session waiting for ASR before reading its socket pauses.
@@ -85,6 +97,9 @@ impl Default for LiveConfig {
             server_instance: "local".into(),
             models: vec!["tiny.en".into()],
             max_utterance_ms: 15_000,
+            split_pause_ms: Some(DEFAULT_SPLIT_PAUSE_MS),
+            split_after_ms: DEFAULT_SPLIT_AFTER_MS,
+            settle_after_ms: Some(DEFAULT_SETTLE_AFTER_MS),
             slow_consumer_timeout: Duration::from_secs(5),
             max_pending_finals: 4,
             drain_timeout: Duration::from_secs(20),

@@ -9,7 +9,8 @@
 //!
 //! Files: `actor` (the session's loop), `outbox` (outgoing queue and writer task), `results`
 //! (Whisper segments → Deepgram `Results`), `speakers` (speaker labels of words), `pending_finals`
-//! (finals in flight, in order), `linger` (after the meeting is stored: waiting for action items),
+//! (finals in flight, in order), `local_agreement` (stable-prefix finals during continuous
+//! speech), `linger` (after the meeting is stored: waiting for action items),
 //! `caption_relay` (captions between instances over PostgreSQL), `recording_session` (an uploaded recording transcribed the same way, without a socket).
 
 mod actor;
@@ -21,6 +22,7 @@ mod final_writer;
 mod linger;
 mod listen_params;
 mod live_service;
+mod local_agreement;
 mod outbox;
 mod pending_finals;
 mod recording_session;
@@ -39,7 +41,10 @@ pub use control_message::ControlMessage;
 pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEECH_SECONDS, VOICEPRINT_MODEL};
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
-pub use live_service::{Admission, AdmissionError, Caller, LiveConfig, LiveEngines, LiveService, ViewerSlot};
+pub use live_service::{
+    Admission, AdmissionError, Caller, DEFAULT_SETTLE_AFTER_MS, DEFAULT_SPLIT_AFTER_MS, DEFAULT_SPLIT_PAUSE_MS,
+    LiveConfig, LiveEngines, LiveService, ViewerSlot,
+};
 pub use recording_session::{RecordingError, Transcribed};
 pub use results::model_info;
 pub use served_model::{ServedModel, choose as choose_model};

@@ -6,9 +6,17 @@
 //! - While speech continues, a partial is due every `partial_every` of new audio.
 //! - Silence (chunks below `neg_threshold`) lasting `endpointing` ends the utterance: a final
 //!   with `speech_final`. Finals are never revised; the next utterance starts fresh.
+//! - In continuous speech, an utterance already `split_after` long is split at a shorter pause
+//!   (`split_pause`) once speech resumes: a final without `speech_final` for what came before.
+//!   Conversation rarely pauses for a whole endpoint, and a final waits for its utterance to
+//!   end, so without this finals come every 15 s; with it, every few seconds (Deepgram's
+//!   `is_final` during a long turn). The end of a turn is still found by `endpointing`.
 //! - An utterance reaching `max_utterance` is cut at its quietest chunk in the last seconds and
 //!   the rest carries over: a final without `speech_final` (Whisper windows are 30 s at most,
 //!   and shorter finals mean lower latency).
+//! - `commit` cuts the open utterance where the caller knows its words are settled (two
+//!   partial hypotheses agree up to there): what came before becomes a final, the rest stays
+//!   open, and the next partials decode only the rest.
 //! - `flush` (client `Finalize`, `CloseStream`, disconnect, shutdown) finalizes what is open.
 
 use std::collections::VecDeque;
@@ -16,6 +24,9 @@ use std::collections::VecDeque;
 use crate::inference::vad::CHUNK;
 
 const RATE: usize = 16_000;
+/// How far (samples) `commit` may move a cut to find the quietest chunk: Whisper's segment
+/// timestamps are about this exact.
+const COMMIT_SNAP: usize = 3 * CHUNK;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SegmenterConfig {
@@ -26,6 +37,10 @@ pub struct SegmenterConfig {
     /// Partials every this many ms of new speech; `None`: no partials.
     pub partial_every_ms: Option<u32>,
     pub max_utterance_ms: u32,
+    /// Pauses this long (ms) split an utterance of at least `split_after_ms` when speech
+    /// resumes; `None`: only `endpointing` and `max_utterance_ms` do.
+    pub split_pause_ms: Option<u32>,
+    pub split_after_ms: u32,
     /// Audio kept in front of the first speech chunk.
     pub pre_roll_ms: u32,
     /// Trailing silence kept after the last speech chunk.
@@ -42,6 +57,8 @@ impl Default for SegmenterConfig {
             endpointing_ms: Some(500),
             partial_every_ms: Some(500),
             max_utterance_ms: 15_000,
+            split_pause_ms: None,
+            split_after_ms: 3_000,
             pre_roll_ms: 300,
             tail_ms: 200,
             min_speech_ms: 250,
@@ -125,6 +142,10 @@ impl UtteranceSegmenter {
 
     fn chunk(&mut self, chunk: &[f32], p: f32, events: &mut Vec<SegmentEvent>) {
         let c = self.config;
+        if p >= c.threshold && self.open.as_ref().is_some_and(|open| self.splits_at_resumed_speech(open)) {
+            // What came before the pause is final; this chunk opens the next utterance.
+            self.finish(false, events);
+        }
         let Some(open) = self.open.as_mut() else {
             if p >= c.threshold {
                 let mut audio: Vec<f32> = self.pre_roll.drain(..).collect();
@@ -181,6 +202,16 @@ impl UtteranceSegmenter {
         }
     }
 
+    /// Whether speech resuming now splits `open`: a long enough pause after long enough speech.
+    fn splits_at_resumed_speech(&self, open: &Open) -> bool {
+        let c = self.config;
+        let Some(pause) = c.split_pause_ms else { return false };
+        open.silent_chunks * CHUNK >= samples(pause)
+            && open.audio.len() >= samples(c.split_after_ms)
+            // A head that `finish` would drop as a blip stays part of the utterance.
+            && open.speech_chunks * CHUNK >= samples(c.min_speech_ms)
+    }
+
     /// Ends the open utterance (if any) now.
     pub fn flush(&mut self) -> Vec<SegmentEvent> {
         let mut events = Vec::new();
@@ -211,18 +242,39 @@ impl UtteranceSegmenter {
 
     /// Cuts a too-long utterance at its quietest chunk in the last 3 s; the rest stays open.
     fn cut(&mut self, events: &mut Vec<SegmentEvent>) {
-        let Some(open) = self.open.as_mut() else { return };
+        let Some(open) = self.open.as_ref() else { return };
         let n = open.probs.len();
         let search = (3 * RATE / CHUNK).min(n - 1);
-        let quietest = (n - search..n)
-            .min_by(|&a, &b| open.probs[a].total_cmp(&open.probs[b]))
-            .expect("search range is not empty");
+        let head = self.split_at_quietest(n - search..n);
+        events.push(SegmentEvent::Final { utterance: head, speech_final: false });
+    }
+
+    /// Ends utterance `id` at `at` samples from its start, moved to the quietest chunk within
+    /// [`COMMIT_SNAP`] of it, and returns what came before (a final without `speech_final`); the
+    /// rest stays open as the next utterance. `None` when `id` is no longer open or the cut
+    /// would leave less than half a second on either side.
+    pub fn commit(&mut self, id: u64, at: usize) -> Option<Utterance> {
+        let open = self.open.as_ref().filter(|open| open.id == id)?;
+        let chunk = at / CHUNK;
+        let snap = COMMIT_SNAP / CHUNK;
+        let (lo, hi) = (chunk.saturating_sub(snap).max(1), (chunk + snap + 1).min(open.probs.len()));
+        let margin = samples(500) / CHUNK;
+        if lo >= hi || chunk < margin || chunk + margin > open.probs.len() {
+            return None;
+        }
+        Some(self.split_at_quietest(lo..hi))
+    }
+
+    /// Splits the open utterance at its quietest chunk in `chunks` (not empty, not chunk 0).
+    fn split_at_quietest(&mut self, chunks: std::ops::Range<usize>) -> Utterance {
+        let open = self.open.as_mut().expect("an utterance is open");
+        let quietest =
+            chunks.min_by(|&a, &b| open.probs[a].total_cmp(&open.probs[b])).expect("search range is not empty");
         let at = (quietest * CHUNK).min(open.audio.len());
         let rest = open.audio.split_off(at);
         let rest_probs = open.probs.split_off(quietest);
         let head = Utterance { id: open.id, start: open.start, audio: std::mem::take(&mut open.audio) };
         let start = head.start + at as u64;
-        events.push(SegmentEvent::Final { utterance: head, speech_final: false });
         open.id = self.next_id;
         self.next_id += 1;
         open.start = start;
@@ -231,6 +283,7 @@ impl UtteranceSegmenter {
         open.partial_at = 0;
         open.partials = 0;
         open.speech_chunks = open.probs.iter().filter(|&&p| p >= self.config.threshold).count();
+        head
     }
 }
 
@@ -305,6 +358,63 @@ mod tests {
         assert_eq!(f[0].1, 110 * CHUNK);
         assert_eq!(f[1].0, f[0].0 + f[0].1 as u64);
         assert!(s.in_speech());
+    }
+
+    #[test]
+    fn a_short_pause_splits_long_speech_once_speech_resumes() {
+        let config = SegmenterConfig { split_pause_ms: Some(150), split_after_ms: 3_000, ..Default::default() };
+        // 1 s speech, a 160 ms pause (too early to split), 3 s speech, a 160 ms pause, 1 s speech,
+        // then silence past the endpoint.
+        let pattern = [(0.9, 31), (0.0, 5), (0.9, 94), (0.0, 5), (0.9, 31), (0.0, 20)];
+        let (s, events) = run(config, &pattern);
+        let f = finals(&events);
+        assert_eq!(f.len(), 2, "{f:?}");
+        // The head ends after the second pause (kept whole: it is within the 200 ms tail) and is
+        // not the end of a turn; the rest starts right there and ends with the endpoint.
+        assert_eq!(f[0].1, (31 + 5 + 94 + 5) * CHUNK);
+        assert!(!f[0].2);
+        assert_eq!(f[1].0, f[0].0 + f[0].1 as u64);
+        assert!(f[1].2);
+        assert!(!s.in_speech());
+        let started = events.iter().filter(|e| matches!(e, SegmentEvent::SpeechStarted { .. })).count();
+        assert_eq!(started, 2);
+    }
+
+    #[test]
+    fn without_split_pause_or_below_it_speech_stays_one_utterance() {
+        let pattern = [(0.9, 100), (0.0, 5), (0.9, 31), (0.0, 20)];
+        let (_, events) = run(SegmenterConfig::default(), &pattern);
+        assert_eq!(finals(&events).len(), 1);
+        let config = SegmenterConfig { split_pause_ms: Some(200), ..Default::default() };
+        let (_, events) = run(config, &pattern);
+        assert_eq!(finals(&events).len(), 1, "a 160 ms pause is below a 200 ms split pause");
+    }
+
+    #[test]
+    fn commit_cuts_at_the_quietest_chunk_near_the_point_and_keeps_the_rest_open() {
+        let mut config = SegmenterConfig::default();
+        config.partial_every_ms = None;
+        // 4 s of speech with a dip at chunk 60, then more speech.
+        let (mut s, events) = run(config, &[(0.9, 60), (0.55, 1), (0.9, 64)]);
+        assert!(finals(&events).is_empty());
+        // Whisper said a segment ends at chunk 62: the cut moves to the dip, two chunks earlier.
+        let head = s.commit(0, 62 * CHUNK).expect("utterance 0 is open");
+        assert_eq!((head.id, head.start, head.audio.len()), (0, 0, 60 * CHUNK));
+        assert!(s.commit(0, 62 * CHUNK).is_none(), "utterance 0 is no longer open");
+        // The rest is utterance 1, from the cut on, and ends with the endpoint.
+        let mut rest = Vec::new();
+        for _ in 0..20 {
+            rest.extend(s.push(&[0.0; CHUNK], &[0.0]));
+        }
+        let f = finals(&rest);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].0, 60 * CHUNK as u64);
+        assert!(f[0].2);
+        // Too close to either end of what is open: no cut.
+        let (mut s, _) = run(config, &[(0.9, 40)]);
+        assert!(s.commit(0, 5 * CHUNK).is_none());
+        assert!(s.commit(0, 38 * CHUNK).is_none());
+        assert!(s.commit(0, 20 * CHUNK).is_some());
     }
 
     #[test]
