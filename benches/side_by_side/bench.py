@@ -201,7 +201,10 @@ class Server:
             cmd = [args.ddalkkak, "serve", "--listen", f"127.0.0.1:{self.port}",
                    "--metrics-listen", f"127.0.0.1:{free_port()}", "--data-dir", self.tmp.name,
                    "--models-dir", args.models_dir, "--asr-model", args.model,
-                   "--asr-precision", args.precision, "--max-live-sessions", str(max(max_streams, 1) + 1),
+                   "--asr-precision", args.precision,
+                   # One API key streams every session: every quota must let N + the warm-up in.
+                   *(flag for name in ("live-sessions", "sessions-per-tenant", "sessions-per-key")
+                     for flag in (f"--max-{name}", str(max(max_streams, 1) + 1))),
                    # WhisperLive has no summary job: ours would spend the measured cores on it.
                    "--llm", "none", *args.ours_arg]
             env = dict(os.environ, DDALKKAK_LOG=os.environ.get("DDALKKAK_LOG", "warn"))

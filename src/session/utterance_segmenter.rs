@@ -3,7 +3,8 @@
 //!
 //! - Speech starts at the first 32 ms chunk at or above `threshold`; the utterance includes a
 //!   short pre-roll so the first phoneme is not clipped.
-//! - While speech continues, a partial is due every `partial_every` of new audio.
+//! - While speech continues, a partial is due every `partial_every` of new audio, the first
+//!   once the utterance holds a second.
 //! - Silence (chunks below `neg_threshold`) lasting `endpointing` ends the utterance: a final
 //!   with `speech_final`. Finals are never revised; the next utterance starts fresh.
 //! - In continuous speech, an utterance already `split_after` long is split at a shorter pause
@@ -27,6 +28,9 @@ const RATE: usize = 16_000;
 /// How far (samples) `commit` may move a cut to find the quietest chunk: Whisper's segment
 /// timestamps are about this exact.
 const COMMIT_SNAP: usize = 3 * CHUNK;
+/// No partial of an utterance holding less audio: on a few hundred ms Whisper mostly guesses
+/// ("Hello? Hello? Hello?").
+const FIRST_PARTIAL_MS: u32 = 1_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SegmenterConfig {
@@ -195,6 +199,7 @@ impl UtteranceSegmenter {
         if let Some(every) = c.partial_every_ms
             && open.silent_chunks == 0
             && open.audio.len() - open.partial_at >= samples(every)
+            && open.audio.len() >= samples(FIRST_PARTIAL_MS)
         {
             open.partial_at = open.audio.len();
             open.partials += 1;
@@ -341,8 +346,9 @@ mod tests {
                 _ => None,
             })
             .collect();
-        // 3 s of speech: a partial each 500 ms (16 chunks = 512 ms, the first chunk boundary past 500).
-        assert_eq!(partials.len(), 5, "{partials:?}");
+        // 3 s of speech: a partial each 500 ms (16 chunks = 512 ms, the first chunk boundary past
+        // 500), from the first second on.
+        assert_eq!(partials, [32, 48, 64, 80].map(|n| n * CHUNK), "{partials:?}");
         assert!(partials.windows(2).all(|w| w[1] - w[0] == 16 * CHUNK));
     }
 

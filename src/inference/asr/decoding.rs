@@ -153,15 +153,26 @@ pub fn is_single_greedy_pass(options: &DecodeOptions) -> bool {
     options.beam_size <= 1 && options.temperatures.iter().all(|&t| t == 0.0)
 }
 
+/// Most tokens a window holding `frames` mel frames (100 a second) of audio may generate: 16
+/// plus 25 a second. Fast Korean speech takes about 15 tokens a second (a Hangul syllable is
+/// one to three byte-level tokens), timestamps a few more, so real speech is never cut; a
+/// repetition loop (tiny.en on half a second of "Hello?") stops after a few dozen tokens
+/// instead of running to 224.
+pub fn token_budget(frames: usize) -> usize {
+    16 + frames / 4
+}
+
 /// Greedy decoding of every window of `cross` at once, one decoder step for all of them per
-/// token: `prompts[i]` (all of one length, the start of text at `sot_index`) for window `i`.
-/// A window that ends leaves the batch, so the last ones run alone. The result of each window
-/// is the one [`decode_with_fallback`] gives with [`is_single_greedy_pass`] options.
+/// token: `prompts[i]` (all of one length, the start of text at `sot_index`) for window `i`,
+/// which generates at most `budgets[i]` tokens. A window that ends leaves the batch, so the
+/// last ones run alone. The result of each window is the one [`decode_with_fallback`] gives
+/// with [`is_single_greedy_pass`] options, up to its budget.
 pub fn greedy_batch(
     model: &mut WhisperModel,
     tokenizer: &WhisperTokenizer,
     cross: &CrossKv,
     prompts: &[Vec<u32>],
+    budgets: &[usize],
     sot_index: usize,
     options: &DecodeOptions,
 ) -> Result<Vec<WindowResult>, InferenceError> {
@@ -196,8 +207,10 @@ pub fn greedy_batch(
             scores[window] += best - log_sum_exp(logits);
             if tok != eot {
                 generated[window].push(tok);
-                still.push(row);
-                next.push(vec![tok]);
+                if generated[window].len() < budgets[window] {
+                    still.push(row);
+                    next.push(vec![tok]);
+                }
             }
         }
         if still.is_empty() || step + 1 == max_new {

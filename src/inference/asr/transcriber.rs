@@ -322,6 +322,7 @@ impl Transcriber {
             for group in groups {
                 let prompts: Vec<Vec<u32>> = group.iter().map(|&d| decodes[d].prompt.clone()).collect();
                 let rows: Vec<usize> = group.iter().map(|&d| decodes[d].utterance).collect();
+                let budgets: Vec<usize> = rows.iter().map(|&i| decoding::token_budget(sizes[i])).collect();
                 let selected = if rows.iter().copied().eq(0..features.len()) {
                     None
                 } else {
@@ -332,6 +333,7 @@ impl Transcriber {
                     &self.tokenizer,
                     selected.as_ref().unwrap_or(&cross),
                     &prompts,
+                    &budgets,
                     decodes[group[0]].sot_index,
                     options,
                 )?;
