@@ -6,7 +6,7 @@
 //! cargo run --release --example live_load -- [--streams 1,4,8,16] [--seconds 40]
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
 //!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
-//!     [--servers HOST:PORT,… --key API_KEY [--pids PID,…]]
+//!     [--servers HOST:PORT,… --key API_KEY [--pids PID,…]] [--korean K]
 //! ```
 //!
 //! The models are not fetched here: `bash models/fetch.sh` first (with `--llm NAME` for `--llm`).
@@ -28,6 +28,10 @@
 //! client i to server i mod n (instances behind a load balancer that spreads streams evenly), and
 //! CPU and RSS are those of the processes `--pids` (summed; RSS is the largest peak of one). With
 //! `benches/scale_out/run.sh` this measures 1, 2 and 3 instances on one PostgreSQL database.
+//!
+//! `--korean K`: K more clients stream Korean speech (the Korean fixtures, `language=ko`, so
+//! Whisper base serves them beside tiny.en) alongside each N; the table's rows stay the English
+//! streams' figures and a second row per N gives the Korean streams' finals.
 //!
 //! Each client streams the audio files one after another (looping) from its own offset, in
 //! 100 ms linear16 frames, with `interim_results=true`.
@@ -71,6 +75,8 @@ struct Args {
     servers: Vec<String>,
     key: Option<String>,
     pids: Vec<String>,
+    /// Korean streams (base) beside the English ones.
+    korean: usize,
 }
 
 fn parse_args() -> Args {
@@ -88,6 +94,7 @@ fn parse_args() -> Args {
         servers: Vec::new(),
         key: None,
         pids: Vec::new(),
+        korean: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -107,6 +114,7 @@ fn parse_args() -> Args {
             "--servers" => args.servers = value.split(',').map(str::to_owned).collect(),
             "--key" => args.key = Some(value),
             "--pids" => args.pids = value.split(',').map(str::to_owned).collect(),
+            "--korean" => args.korean = value.parse().expect("--korean K"),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -149,7 +157,8 @@ fn background_llm(
 /// address and a key.
 async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<(std::net::SocketAddr, String)> {
     let dir = tempfile::tempdir()?.keep();
-    let max = args.streams.iter().copied().max().unwrap_or(1);
+    let max = args.streams.iter().copied().max().unwrap_or(1) + args.korean;
+    let models = if args.korean > 0 { vec!["tiny.en".into(), "base".into()] } else { LiveConfig::default().models };
     let live = LiveSetup {
         models_dir: args.models_dir.clone(),
         precision: args.precision,
@@ -161,6 +170,7 @@ async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<
             max_sessions_per_key: max,
             max_backlog: usize::MAX,
             max_utterance_ms: args.max_utterance_ms,
+            models,
             ..LiveConfig::default()
         },
     };
@@ -183,6 +193,14 @@ async fn main() -> anyhow::Result<()> {
         pcm.extend(audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16));
     }
     let pcm = Arc::new(pcm);
+    let mut korean_pcm = Vec::new();
+    if args.korean > 0 {
+        for file in ["tests/fixtures/korean/azure_test_audio.flac", "tests/fixtures/korean/picovoice_test_ko.flac"] {
+            let audio = ddalkkak::audio::load_16k_mono(std::path::Path::new(file))?;
+            korean_pcm.extend(audio.iter().map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16));
+        }
+    }
+    let korean_pcm = Arc::new(korean_pcm);
     eprintln!("audio: {:.1} s from {} file(s), looped", pcm.len() as f64 / 16_000.0, args.audio.len());
 
     let shutdown = CancellationToken::new();
@@ -212,16 +230,14 @@ async fn main() -> anyhow::Result<()> {
     for &n in &args.streams {
         let (cpu0, _) = usage();
         let wall = Instant::now();
-        let clients: Vec<_> = (0..n)
+        let clients: Vec<_> = (0..n + args.korean)
             .map(|i| {
-                let offset = (i * pcm.len() / n.max(1)) / 1600 * 1600;
-                tokio::spawn(stream_speech(
-                    urls[i % urls.len()].clone(),
-                    key.clone(),
-                    pcm.clone(),
-                    offset,
-                    args.seconds,
-                ))
+                let (url, audio, k) = match i.checked_sub(n) {
+                    None => (urls[i % urls.len()].clone(), pcm.clone(), (i, n)),
+                    Some(k) => (format!("{}&language=ko", urls[i % urls.len()]), korean_pcm.clone(), (k, args.korean)),
+                };
+                let offset = (k.0 * audio.len() / k.1.max(1)) / 1600 * 1600;
+                tokio::spawn(stream_speech(url, key.clone(), audio, offset, args.seconds))
             })
             .collect();
         let peak = Arc::new(AtomicU64::new(0));
@@ -238,6 +254,19 @@ async fn main() -> anyhow::Result<()> {
         for c in clients {
             stats.push(c.await?);
         }
+        let korean = stats.split_off(n);
+        let korean_row = (!korean.is_empty()).then(|| {
+            let mut latencies: Vec<f64> = korean.iter().flat_map(|s| s.finals.iter().map(|f| f.1)).collect();
+            let failed =
+                korean.iter().filter(|s| s.refused).count() + korean.iter().map(|s| s.errors.len()).sum::<usize>();
+            format!(
+                "| {n} + {} Korean: the Korean finals | {} | {:.2} | {:.2} | | | | | | {failed} |",
+                args.korean,
+                latencies.len(),
+                percentile(&mut latencies, 0.5),
+                percentile(&mut latencies, 0.95)
+            )
+        });
         sampler.abort();
         let (cpu1, rss) = usage();
         let peak_rss = peak.load(Ordering::Relaxed).max(rss);
@@ -260,6 +289,9 @@ async fn main() -> anyhow::Result<()> {
             percentile(&mut gaps, 0.95),
             peak_rss as f64 / (1 << 20) as f64,
         );
+        if let Some(row) = korean_row {
+            println!("{row}");
+        }
         if p95 <= 1.5 && growth < 0.5 && refused == 0 && errors == 0 {
             best = Some(n);
         }
