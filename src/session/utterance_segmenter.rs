@@ -398,8 +398,7 @@ mod tests {
 
     #[test]
     fn commit_cuts_at_the_quietest_chunk_near_the_point_and_keeps_the_rest_open() {
-        let mut config = SegmenterConfig::default();
-        config.partial_every_ms = None;
+        let config = SegmenterConfig { partial_every_ms: None, ..Default::default() };
         // 4 s of speech with a dip at chunk 60, then more speech.
         let (mut s, events) = run(config, &[(0.9, 60), (0.55, 1), (0.9, 64)]);
         assert!(finals(&events).is_empty());
