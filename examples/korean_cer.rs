@@ -41,6 +41,9 @@ struct Args {
     models_dir: PathBuf,
     #[arg(long, default_value_t = 4.0)]
     speed: f64,
+    /// Ask for interim results (`interim_results=true`): their stable-prefix finals then count.
+    #[arg(long)]
+    interim: bool,
 }
 
 #[tokio::main]
@@ -97,7 +100,10 @@ fn read_set(tsv: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
 /// Streams 16 kHz audio as linear16 in 100 ms frames and returns the finals' text.
 async fn stream(args: &Args, audio: &[f32]) -> anyhow::Result<String> {
-    let url = format!("{}/v1/listen?encoding=linear16&sample_rate=16000&language=ko", args.url);
+    let url = format!(
+        "{}/v1/listen?encoding=linear16&sample_rate=16000&language=ko&interim_results={}",
+        args.url, args.interim
+    );
     let mut request = url.into_client_request()?;
     request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {}", args.key))?);
     let (socket, _) = tokio_tungstenite::connect_async(request).await?;
