@@ -173,6 +173,7 @@ async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<
             models,
             ..LiveConfig::default()
         },
+        stand_ins: None,
     };
     let database = Database::Connect { url: ddalkkak::store::sqlite_url(&dir), max_connections: 8 };
     let keys = Keys { encryption: [1; 32], token_signing: [2; 32] };

@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         precision: Precision::Int8,
         asr_workers: args.workers,
         config: LiveConfig::default(),
+        stand_ins: None,
     };
     let recordings = Recordings {
         storage: RecordingStorage::new(dir.path().join("recordings")),

@@ -150,6 +150,7 @@ fn live_setup(args: &ServeArgs) -> LiveSetup {
             },
             ..LiveConfig::default()
         },
+        stand_ins: None,
     }
 }
 

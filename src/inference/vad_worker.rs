@@ -1,6 +1,6 @@
-//! Silero VAD for live streams on a [`ModelWorker`] thread. Each stream keeps its [`VadState`]
-//! and lends it with the audio; the worker runs the chunks and hands both back. One small model
-//! serves every session.
+//! Voice activity for live streams on a [`ModelWorker`] thread: a [`SpeechDetector`] (Silero
+//! VAD in the server). Each stream keeps its [`VadState`] and lends it with the audio; the
+//! worker runs the chunks and hands both back. One small model serves every session.
 //!
 //! Queue policy: a request finding the queue full is refused at once (`Overloaded`); the
 //! session keeps its audio and state and treats the chunk as it treats any VAD failure.
@@ -13,6 +13,24 @@ use tokio::sync::{oneshot, watch};
 use super::vad::{CHUNK, SileroVad, VadState};
 use super::worker::{BoundedQueue, ModelWorker, Refused, Served, WorkerHealth};
 use super::{InferenceError, OrtRuntime};
+
+/// Speech probability of audio chunks, for streams whose state the caller keeps.
+pub trait SpeechDetector: Send + 'static {
+    /// Probability that the next [`CHUNK`] samples are speech, continuing `stream`.
+    fn probability_of(&mut self, stream: &mut VadState, chunk: &[f32]) -> Result<f32, InferenceError>;
+}
+
+impl SpeechDetector for SileroVad {
+    fn probability_of(&mut self, stream: &mut VadState, chunk: &[f32]) -> Result<f32, InferenceError> {
+        SileroVad::probability_of(self, stream, chunk)
+    }
+}
+
+impl SpeechDetector for Box<dyn SpeechDetector> {
+    fn probability_of(&mut self, stream: &mut VadState, chunk: &[f32]) -> Result<f32, InferenceError> {
+        (**self).probability_of(stream, chunk)
+    }
+}
 
 struct VadRequest {
     state: VadState,
@@ -34,24 +52,30 @@ pub struct VadWorker {
 }
 
 impl VadWorker {
-    /// `capacity`: requests waiting before callers are told `Overloaded`.
+    /// Silero VAD from `model`; `capacity`: requests waiting before callers are told
+    /// `Overloaded`.
     pub fn start(
         runtime: &OrtRuntime,
         model: &Path,
         capacity: usize,
     ) -> Result<(VadWorker, VadHandle), InferenceError> {
-        let queue = BoundedQueue::new(capacity);
         let (runtime, model) = (*runtime, model.to_owned());
-        let load = move || SileroVad::load(&runtime, &model);
-        let worker =
-            ModelWorker::start("vad", queue.clone(), vec![load], |vad: &mut SileroVad, request: VadRequest| {
-                let VadRequest { mut state, audio, reply } = request;
-                let probs: Result<Vec<f32>, _> =
-                    audio.chunks(CHUNK).map(|c| vad.probability_of(&mut state, c)).collect();
-                let ok = probs.is_ok();
-                let _ = reply.send((state, audio, probs));
-                Served { items: 1, ok }
-            })?;
+        Self::start_with(move || SileroVad::load(&runtime, &model), capacity)
+    }
+
+    /// The worker over any [`SpeechDetector`], loaded on the worker's thread.
+    pub fn start_with<D: SpeechDetector>(
+        load: impl FnOnce() -> Result<D, InferenceError> + Send + 'static,
+        capacity: usize,
+    ) -> Result<(VadWorker, VadHandle), InferenceError> {
+        let queue = BoundedQueue::new(capacity);
+        let worker = ModelWorker::start("vad", queue.clone(), vec![load], |vad: &mut D, request: VadRequest| {
+            let VadRequest { mut state, audio, reply } = request;
+            let probs: Result<Vec<f32>, _> = audio.chunks(CHUNK).map(|c| vad.probability_of(&mut state, c)).collect();
+            let ok = probs.is_ok();
+            let _ = reply.send((state, audio, probs));
+            Served { items: 1, ok }
+        })?;
         Ok((VadWorker { worker }, VadHandle { queue }))
     }
 

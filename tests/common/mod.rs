@@ -12,6 +12,7 @@
 #[cfg(feature = "opus")]
 pub mod containers;
 pub mod server_process;
+pub mod stand_in_models;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -278,6 +279,19 @@ impl TestApp {
         Self::spawn_live_with_llm(db, config, None).await
     }
 
+    /// A server with live sessions on [`stand_in_models::ScriptedModels`] (no fetched model
+    /// needed), for tests of the protocol that need no speech recognised.
+    pub async fn spawn_scripted(db: TestDb, config: LiveConfig) -> TestApp {
+        let live = LiveSetup {
+            models_dir: model_paths().root,
+            precision: Precision::Int8,
+            asr_workers: 1,
+            config,
+            stand_ins: Some(Arc::new(stand_in_models::ScriptedModels)),
+        };
+        Self::spawn_configured(db, |c| AppConfig { live: Some(live), ..c }).await
+    }
+
     /// [`spawn_live`](Self::spawn_live) plus the durable job runners with the real LLM `llm`
     /// (e.g. `smollm2`, one thread) and a Slack client pointed at `slack_api_url`.
     pub async fn spawn_live_with_llm(db: TestDb, mut config: LiveConfig, llm: Option<(&str, &str)>) -> Option<TestApp> {
@@ -285,7 +299,13 @@ impl TestApp {
         if llm.is_some() && config.action_items_wait.is_zero() {
             config.action_items_wait = std::time::Duration::from_secs(300);
         }
-        let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
+        let live = LiveSetup {
+            models_dir: paths.root.clone(),
+            precision: Precision::Int8,
+            asr_workers: 1,
+            config,
+            stand_ins: None,
+        };
         let intelligence = llm.map(|(llm, slack_api_url)| IntelligenceSetup {
             models_dir: paths.root.clone(),
             llm: Some(llm.into()),
@@ -321,7 +341,13 @@ impl TestApp {
         max_bytes: u64,
     ) -> Option<TestApp> {
         let paths = models()?;
-        let live = LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config };
+        let live = LiveSetup {
+            models_dir: paths.root.clone(),
+            precision: Precision::Int8,
+            asr_workers: 1,
+            config,
+            stand_ins: None,
+        };
         let recordings = test_recordings(dir, max_bytes);
         Some(Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await)
     }

@@ -1,7 +1,9 @@
 //! Live sessions end to end: a real tokio-tungstenite client streams a real recording (the
 //! pyannote sample fetched by `models/fetch.sh`) to a server with the real tiny.en model and
-//! Silero VAD, on SQLite and on PostgreSQL. Skipped without models unless
-//! `DDALKKAK_REQUIRE_MODELS=1`.
+//! Silero VAD, on SQLite and on PostgreSQL; skipped without models unless
+//! `DDALKKAK_REQUIRE_MODELS=1`. The tests of the protocol that need no speech recognised (bad
+//! input, quotas, timeouts, viewers) run on scripted stand-in models ([`scripted_app`]) and
+//! always run.
 
 use crate::common;
 
@@ -37,6 +39,13 @@ pub(crate) async fn live_app(
     let t = common::tenant(&*db.store, "live").await;
     let app = TestApp::spawn_live(db, config).await?;
     Some((app, t.api_key, guard))
+}
+
+/// A live server on scripted stand-in models ([`common::stand_in_models`]) for the tests that
+/// need no speech recognised: it runs without fetched models and beside the heavy tests.
+pub(crate) async fn scripted_app(db: TestDb, config: LiveConfig) -> (TestApp, String) {
+    let t = common::tenant(&*db.store, "live").await;
+    (TestApp::spawn_scripted(db, config).await, t.api_key)
 }
 
 /// The close code the server ends a viewer's socket with (`None`: dropped without one); it
@@ -266,7 +275,7 @@ async fn finalize_flushes_and_close_stream_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_typed_errors() {
     let config = LiveConfig { max_frame_bytes: 64 * 1024, ..LiveConfig::default() };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (app, key) = scripted_app(common::sqlite().await, config).await;
 
     // Refused before the upgrade, as HTTP problems.
     let status = |e: WsError| match e {
@@ -331,7 +340,7 @@ async fn bad_input_gets_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_are_closed() {
     let config = LiveConfig { idle_timeout: Duration::from_secs(1), ..LiveConfig::default() };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (app, key) = scripted_app(common::sqlite().await, config).await;
     let ws = connect(&app, "encoding=linear16&sample_rate=16000", &key).await.unwrap();
     let started = Instant::now();
     let got = tokio::time::timeout(Duration::from_secs(10), read_all(ws.split().1)).await.unwrap();
@@ -431,7 +440,7 @@ async fn shutdown_drains_live_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_closed() {
     let config = LiveConfig { slow_consumer_timeout: Duration::from_secs(1), ..LiveConfig::default() };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (app, key) = scripted_app(common::sqlite().await, config).await;
     // A client with a tiny receive window that never reads: every Finalize with nothing open is
     // answered by an empty final, until the server's buffers and the socket are full.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -721,7 +730,7 @@ async fn close_stream(ws: Ws) -> Received {
 async fn live_sessions_are_limited_per_key_and_per_tenant() {
     let config =
         LiveConfig { max_sessions: 3, max_sessions_per_tenant: 2, max_sessions_per_key: 1, ..LiveConfig::default() };
-    let Some((app, key_a, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (app, key_a) = scripted_app(common::sqlite().await, config).await;
     let query = "encoding=linear16&sample_rate=16000";
     let second_key = |name: &'static str| {
         let (app, key_a) = (&app, &key_a);
@@ -832,7 +841,7 @@ async fn caption_viewers_are_capped_and_dead_ones_dropped() {
         viewer_timeout: Duration::from_millis(1500),
         ..LiveConfig::default()
     };
-    let Some((app, key, _serial)) = live_app(common::sqlite().await, config).await else { return };
+    let (app, key) = scripted_app(common::sqlite().await, config).await;
     let query = "encoding=linear16&sample_rate=16000";
     let mut speakers = Vec::new();
     let mut sessions = Vec::new();

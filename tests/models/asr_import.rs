@@ -200,7 +200,13 @@ async fn imported_model_is_served_by_name_next_to_tiny_en() {
 
     let db = common::sqlite().await;
     let config = LiveConfig { models: vec!["tiny.en".into(), name.into()], ..LiveConfig::default() };
-    let setup = LiveSetup { models_dir: scratch.root.clone(), precision: Precision::Fp32, asr_workers: 1, config };
+    let setup = LiveSetup {
+        models_dir: scratch.root.clone(),
+        precision: Precision::Fp32,
+        asr_workers: 1,
+        config,
+        stand_ins: None,
+    };
     setup.require_models().unwrap();
     let shutdown = CancellationToken::new();
     let cipher = VoiceprintCipher::new(&common::TEST_KEY);

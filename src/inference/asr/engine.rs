@@ -1,4 +1,5 @@
-//! The ASR engine: Whisper on dedicated OS threads behind a cheap, cloneable [`AsrHandle`].
+//! The ASR engine: a [`Recognizer`] (Whisper, [`WhisperRecognizer`]) on dedicated OS threads
+//! behind a cheap, cloneable [`AsrHandle`].
 //!
 //! Requests wait in one queue with two lanes. Finals (end of an utterance: what gets stored)
 //! always go first and are refused only when their lane is full. Partials (a live preview of
@@ -19,9 +20,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, oneshot, watch};
 
-use super::decoding::{self, DecodeOptions};
+use super::decoding::DecodeOptions;
 use super::model::Precision;
-use super::transcriber::{DecodeContext, EncoderWindow, LanguageChoice, Transcriber, UtteranceText};
+use super::recognizer::{Purpose, Recognizer, WhisperRecognizer};
+use super::transcriber::{DecodeContext, EncoderWindow, UtteranceText};
 use crate::inference::worker::{ModelWorker, Served, WorkQueue, WorkerHealth};
 use crate::inference::{InferenceError, OrtRuntime};
 
@@ -147,35 +149,58 @@ pub struct AsrEngine {
 }
 
 impl AsrEngine {
-    /// Loads one model per worker (errors surface here, not on the first request) and starts them.
+    /// Loads one Whisper model per worker (errors surface here, not on the first request) and
+    /// starts them.
     pub fn start(
         runtime: &OrtRuntime,
         model_dir: &std::path::Path,
         config: EngineConfig,
     ) -> Result<(AsrEngine, AsrHandle), InferenceError> {
-        let queue = Arc::new(AsrQueue {
-            lanes: Mutex::default(),
-            ready: Condvar::new(),
-            room: Notify::new(),
-            capacity: config.queue_capacity,
-            max_batch: config.max_batch.max(1),
-        });
-        let (languages_tx, languages) = std::sync::mpsc::channel();
         let loaders: Vec<_> = (0..config.workers.max(1))
             .map(|_| {
-                let (runtime, dir, precision, languages) =
-                    (*runtime, model_dir.to_owned(), config.precision, languages_tx.clone());
+                let (runtime, dir, config) = (*runtime, model_dir.to_owned(), config.clone());
                 move || {
-                    let transcriber = Transcriber::load(&runtime, &dir, precision)?;
-                    let _ = languages.send(transcriber.languages());
-                    Ok::<_, InferenceError>(transcriber)
+                    let EngineConfig { precision, window, partial_window, options, .. } = config;
+                    WhisperRecognizer::load(&runtime, &dir, precision, window, partial_window, options)
                 }
             })
             .collect();
         let name = model_dir.file_name().map_or("whisper".into(), |n| n.to_string_lossy());
-        let worker = ModelWorker::start(&format!("asr-{name}"), queue.clone(), loaders, move |transcriber, batch| {
-            serve_batch(transcriber, batch, &config)
-        })?;
+        Self::start_with(&name, config.queue_capacity, config.max_batch, loaders)
+    }
+
+    /// The engine over any [`Recognizer`], one worker thread per loader (each loads on its own
+    /// thread); `queue_capacity` and `max_batch` as in [`EngineConfig`].
+    pub fn start_with<R, L>(
+        name: &str,
+        queue_capacity: usize,
+        max_batch: usize,
+        loaders: Vec<L>,
+    ) -> Result<(AsrEngine, AsrHandle), InferenceError>
+    where
+        R: Recognizer,
+        L: FnOnce() -> Result<R, InferenceError> + Send + 'static,
+    {
+        let queue = Arc::new(AsrQueue {
+            lanes: Mutex::default(),
+            ready: Condvar::new(),
+            room: Notify::new(),
+            capacity: queue_capacity,
+            max_batch: max_batch.max(1),
+        });
+        let (languages_tx, languages) = std::sync::mpsc::channel();
+        let loaders: Vec<_> = loaders
+            .into_iter()
+            .map(|load| {
+                let languages = languages_tx.clone();
+                move || {
+                    let recognizer = load()?;
+                    let _ = languages.send(recognizer.languages());
+                    Ok::<_, InferenceError>(recognizer)
+                }
+            })
+            .collect();
+        let worker = ModelWorker::start(&format!("asr-{name}"), queue.clone(), loaders, serve_batch)?;
         let languages: Vec<String> = languages.try_recv().unwrap_or_default();
         Ok((AsrEngine { worker }, AsrHandle { queue, languages: languages.into() }))
     }
@@ -298,7 +323,7 @@ impl From<Refused> for InferenceError {
     }
 }
 
-fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config: &EngineConfig) -> Served {
+fn serve_batch(recognizer: &mut impl Recognizer, mut batch: Vec<AsrRequest>) -> Served {
     // A session that went away no longer waits for its answer.
     batch.retain(|r| !r.reply.is_closed());
     let items = batch.len();
@@ -306,11 +331,10 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
         return Served { items, ok: true };
     }
     // A batch is all finals or all partials.
-    let partials = batch[0].partial_of.is_some();
-    let window = if partials { config.partial_window } else { config.window };
+    let purpose = if batch[0].partial_of.is_some() { Purpose::Partial } else { Purpose::Final };
     let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
     let contexts: Vec<DecodeContext> = batch.iter().map(|r| r.context.clone()).collect();
-    match transcribe(transcriber, &audio, &contexts, window, !partials, &config.options) {
+    match recognizer.transcribe(&audio, &contexts, purpose) {
         Ok(results) => {
             for (request, segments) in batch.into_iter().zip(results) {
                 let _ = request.reply.send(Ok(segments));
@@ -328,45 +352,98 @@ fn serve_batch(transcriber: &mut Transcriber, mut batch: Vec<AsrRequest>, config
     }
 }
 
-/// Transcribes with `window`; with `recheck`, an utterance whose trimmed-window text repeats
-/// itself (compression ratio over the threshold, Whisper's own loop test, or a phrase repeated at
-/// the end: [`decoding::ends_in_loop`]) is transcribed again
-/// with the full 30 s window, which tiny.en needs to know where speech ends.
-fn transcribe(
-    transcriber: &mut Transcriber,
-    audio: &[&[f32]],
-    contexts: &[DecodeContext],
-    window: EncoderWindow,
-    recheck: bool,
-    options: &DecodeOptions,
-) -> Result<Vec<UtteranceText>, InferenceError> {
-    transcriber.window = window;
-    let mut results = transcriber.transcribe_utterances(audio, contexts, options)?;
-    if recheck && window == EncoderWindow::Trimmed {
-        let limit = options.compression_ratio_threshold.unwrap_or(2.4);
-        let loops = |r: &UtteranceText| {
-            let text: String = r.segments.iter().map(|s| s.text.as_str()).collect();
-            r.segments.iter().any(|s| s.compression_ratio > limit) || decoding::ends_in_loop(&text)
-        };
-        let looping: Vec<usize> = (0..results.len()).filter(|&i| loops(&results[i])).collect();
-        if !looping.is_empty() {
-            transcriber.window = EncoderWindow::Full;
-            let again: Vec<&[f32]> = looping.iter().map(|&i| audio[i]).collect();
-            // The language the first pass used (detected or asked) holds for the second.
-            let again_contexts: Vec<DecodeContext> = looping
-                .iter()
-                .map(|&i| DecodeContext {
-                    language: results[i].language.clone().map_or(LanguageChoice::Detect, LanguageChoice::Fixed),
-                    keyterms: contexts[i].keyterms.clone(),
-                })
-                .collect();
-            for (i, text) in
-                looping.into_iter().zip(transcriber.transcribe_utterances(&again, &again_contexts, options)?)
-            {
-                // Still the first pass's detection, if there was one.
-                results[i] = UtteranceText { language_probability: results[i].language_probability, ..text };
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Serves one batch each time the test opens the gate, and notes (purpose, length) of each
+    /// utterance it was given; an utterance's length is its name in these tests.
+    struct Gated {
+        gate: mpsc::Receiver<()>,
+        served: mpsc::Sender<(Purpose, usize)>,
+    }
+
+    impl Recognizer for Gated {
+        fn languages(&self) -> Vec<String> {
+            Vec::new()
+        }
+
+        fn transcribe(
+            &mut self,
+            audio: &[&[f32]],
+            _: &[DecodeContext],
+            purpose: Purpose,
+        ) -> Result<Vec<UtteranceText>, InferenceError> {
+            let _ = self.gate.recv_timeout(Duration::from_secs(10));
+            for a in audio {
+                let _ = self.served.send((purpose, a.len()));
             }
+            Ok(vec![UtteranceText::default(); audio.len()])
         }
     }
-    Ok(results)
+
+    #[tokio::test]
+    async fn finals_go_first_and_a_streams_waiting_partial_is_replaced() {
+        let (open, gate) = mpsc::channel();
+        let (served_tx, served) = mpsc::channel();
+        let load = move || Ok(Gated { gate, served: served_tx });
+        let (_engine, asr) = AsrEngine::start_with("gated", 8, 8, vec![load]).unwrap();
+        let context = DecodeContext::default();
+
+        // The worker takes this one and waits at the gate.
+        let busy = asr.submit_partial(9, vec![0.0; 1], context.clone()).unwrap();
+        while asr.backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let replaced = asr.submit_partial(1, vec![0.0; 2], context.clone()).unwrap();
+        let newer = asr.submit_partial(1, vec![0.0; 3], context.clone()).unwrap();
+        let other = asr.submit_partial(2, vec![0.0; 4], context.clone()).unwrap();
+        let last = asr.submit(vec![0.0; 5], context.clone()).await.unwrap();
+        assert_eq!(asr.backlog(), (1, 2), "one final; stream 1's two partials became one");
+        assert!(matches!(replaced.await.unwrap(), Err(InferenceError::Superseded)));
+
+        for _ in 0..3 {
+            open.send(()).unwrap();
+        }
+        for pending in [busy, last, newer, other] {
+            assert!(pending.await.unwrap().is_ok());
+        }
+        let order: Vec<(Purpose, usize)> = served.try_iter().collect();
+        let expected = [(Purpose::Partial, 1), (Purpose::Final, 5), (Purpose::Partial, 3), (Purpose::Partial, 4)];
+        assert_eq!(order, expected, "the final before the partials that queued first");
+    }
+
+    #[tokio::test]
+    async fn a_full_finals_lane_refuses_try_submit_and_makes_submit_wait() {
+        let (open, gate) = mpsc::channel();
+        let (served_tx, served) = mpsc::channel();
+        let load = move || Ok(Gated { gate, served: served_tx });
+        let (_engine, asr) = AsrEngine::start_with("gated", 1, 1, vec![load]).unwrap();
+        let context = DecodeContext::default();
+        let busy = asr.submit(vec![0.0; 1], context.clone()).await.unwrap();
+        while asr.backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let queued = asr.submit(vec![0.0; 2], context.clone()).await.unwrap();
+        assert!(matches!(asr.try_submit_final(vec![0.0; 3], context.clone()), Err(InferenceError::Overloaded)));
+        // `submit` waits for room instead of failing: the lane frees when the worker takes one.
+        let waiting = tokio::spawn({
+            let (asr, context) = (asr.clone(), context.clone());
+            async move { asr.submit(vec![0.0; 4], context).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no room yet");
+        for _ in 0..3 {
+            open.send(()).unwrap();
+        }
+        let waited = waiting.await.unwrap().unwrap();
+        for pending in [busy, queued, waited] {
+            assert!(pending.await.unwrap().is_ok());
+        }
+        let lengths: Vec<usize> = served.try_iter().map(|(_, n)| n).collect();
+        assert_eq!(lengths, [1, 2, 4]);
+    }
 }
