@@ -23,11 +23,18 @@ fn bridge() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--example", "bot_bridge"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo");
+            let mut build = std::process::Command::new(cargo);
+            build.args(["build", "--example", "bot_bridge"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+            // What cargo set for this test process only: build scripts that watch these (ring's
+            // watches CARGO_MANIFEST_DIR) would otherwise rebuild half the tree, and again for
+            // the next plain `cargo test`.
+            for (name, _) in std::env::vars() {
+                let per_crate = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"];
+                if per_crate.iter().any(|p| name.starts_with(p)) || name == "CARGO_TARGET_TMPDIR" {
+                    build.env_remove(name);
+                }
+            }
+            let status = build.status().expect("cargo");
             assert!(status.success(), "cargo build --example bot_bridge failed");
             // target/<profile>/deps/<this test> → target/<profile>/examples/bot_bridge
             let exe = std::env::current_exe().unwrap();
