@@ -7,6 +7,7 @@
 //!     [--audio FILE]... [--models-dir models] [--asr-workers 0=per core] [--precision int8|fp32]
 //!     [--max-utterance-ms 15000] [--diarize true] [--llm qwen0.5b [--llm-nice 19]]
 //!     [--servers HOST:PORT,… --key API_KEY [--pids PID,…]] [--korean K]
+//!     [--ramp-secs 0] [--max-final-wait-ms 1000 (0: off)]
 //! ```
 //!
 //! The models are not fetched here: `bash models/fetch.sh` first (with `--llm NAME` for `--llm`).
@@ -34,7 +35,10 @@
 //! streams' figures and a second row per N gives the Korean streams' finals.
 //!
 //! Each client streams the audio files one after another (looping) from its own offset, in
-//! 100 ms linear16 frames, with `interim_results=true`.
+//! 100 ms linear16 frames, with `interim_results=true`. `--ramp-secs R`: the clients start one
+//! after another over R seconds instead of all at once, as people join meetings, so admission
+//! by lag (`--max-final-wait-ms`) sees the load of the sessions already running; "refused" counts
+//! the clients turned away.
 
 #[path = "shared/process_usage.rs"]
 mod process_usage;
@@ -77,6 +81,8 @@ struct Args {
     pids: Vec<String>,
     /// Korean streams (base) beside the English ones.
     korean: usize,
+    ramp_secs: f64,
+    max_final_wait_ms: u32,
 }
 
 fn parse_args() -> Args {
@@ -95,6 +101,8 @@ fn parse_args() -> Args {
         key: None,
         pids: Vec::new(),
         korean: 0,
+        ramp_secs: 0.0,
+        max_final_wait_ms: ddalkkak::session::DEFAULT_MAX_FINAL_WAIT_MS,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -115,6 +123,8 @@ fn parse_args() -> Args {
             "--key" => args.key = Some(value),
             "--pids" => args.pids = value.split(',').map(str::to_owned).collect(),
             "--korean" => args.korean = value.parse().expect("--korean K"),
+            "--ramp-secs" => args.ramp_secs = value.parse().expect("--ramp-secs R"),
+            "--max-final-wait-ms" => args.max_final_wait_ms = value.parse().expect("--max-final-wait-ms N"),
             "--precision" => {
                 args.precision = if value == "fp32" { Precision::Fp32 } else { Precision::Int8 };
             }
@@ -169,6 +179,7 @@ async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<
             max_sessions_per_tenant: max,
             max_sessions_per_key: max,
             max_backlog: usize::MAX,
+            max_final_wait: (args.max_final_wait_ms > 0).then(|| Duration::from_millis(args.max_final_wait_ms.into())),
             max_utterance_ms: args.max_utterance_ms,
             models,
             ..LiveConfig::default()
@@ -238,7 +249,12 @@ async fn main() -> anyhow::Result<()> {
                     Some(k) => (format!("{}&language=ko", urls[i % urls.len()]), korean_pcm.clone(), (k, args.korean)),
                 };
                 let offset = (k.0 * audio.len() / k.1.max(1)) / 1600 * 1600;
-                tokio::spawn(stream_speech(url, key.clone(), audio, offset, args.seconds))
+                let start = Duration::from_secs_f64(args.ramp_secs * i as f64 / (n + args.korean) as f64);
+                let (key, seconds) = (key.clone(), args.seconds);
+                tokio::spawn(async move {
+                    tokio::time::sleep(start).await;
+                    stream_speech(url, key, audio, offset, seconds).await
+                })
             })
             .collect();
         let peak = Arc::new(AtomicU64::new(0));

@@ -318,6 +318,11 @@ pub struct LiveArgs {
     /// Live sessions beyond this are refused (503 `overloaded`).
     #[arg(long, env = "DDALKKAK_MAX_LIVE_SESSIONS", default_value_t = 32)]
     pub max_live_sessions: usize,
+    /// New live sessions are also refused (503 `overloaded`, and `/readyz/streams` says full)
+    /// while finals wait longer than this (ms) for an ASR worker: the machine is at its capacity,
+    /// whatever its cores and models; 0 turns this off.
+    #[arg(long, env = "DDALKKAK_MAX_FINAL_WAIT_MS", default_value_t = crate::session::DEFAULT_MAX_FINAL_WAIT_MS)]
+    pub max_final_wait_ms: u32,
     /// Live sessions one tenant may have open; more are refused (429 `tenant_session_quota`).
     #[arg(long, env = "DDALKKAK_MAX_SESSIONS_PER_TENANT", default_value_t = 16)]
     pub max_sessions_per_tenant: usize,
@@ -470,6 +475,7 @@ mod tests {
         };
         let (l, live) = (&args.live, LiveConfig::default());
         assert_eq!(l.max_live_sessions, live.max_sessions);
+        assert_eq!(Some(Duration::from_millis(l.max_final_wait_ms.into())), live.max_final_wait);
         assert_eq!(Some(l.split_pause_ms), live.split_pause_ms);
         assert_eq!(l.split_after_ms, live.split_after_ms);
         assert_eq!(Some(l.settle_after_ms), live.settle_after_ms);

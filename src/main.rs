@@ -129,6 +129,7 @@ fn live_setup(args: &ServeArgs) -> LiveSetup {
         asr_workers: l.asr_workers,
         config: LiveConfig {
             max_sessions: l.max_live_sessions,
+            max_final_wait: (l.max_final_wait_ms > 0).then(|| Duration::from_millis(l.max_final_wait_ms.into())),
             split_pause_ms: (l.split_pause_ms > 0).then_some(l.split_pause_ms),
             split_after_ms: l.split_after_ms,
             settle_after_ms: (l.settle_after_ms > 0).then_some(l.settle_after_ms),

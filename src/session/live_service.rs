@@ -23,6 +23,8 @@ use crate::store::Store;
 pub const DEFAULT_SPLIT_PAUSE_MS: u32 = 160;
 pub const DEFAULT_SPLIT_AFTER_MS: u32 = 3_000;
 pub const DEFAULT_SETTLE_AFTER_MS: u32 = 2_000;
+/// Measured with `examples/live_load.rs --ramp-secs` (docs/benchmarks.md, "Admission by lag").
+pub const DEFAULT_MAX_FINAL_WAIT_MS: u32 = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
@@ -45,6 +47,10 @@ pub struct LiveConfig {
     pub viewer_timeout: Duration,
     /// Also refused while this many finals wait in the ASR queue: the engine is behind.
     pub max_backlog: usize,
+    /// Also refused while finals wait longer than this for an ASR worker
+    /// ([`AsrHandle::finals_lag`](crate::inference::asr::AsrHandle::finals_lag)): the machine
+    /// serves as many sessions as it can keep up with, whatever its cores and models. `None`: off.
+    pub max_final_wait: Option<Duration>,
     /// No audio and no KeepAlive for this long closes the session (4000).
     pub idle_timeout: Duration,
     pub max_frame_bytes: usize,
@@ -92,6 +98,7 @@ impl Default for LiveConfig {
             max_viewers_per_tenant: 1000,
             viewer_timeout: Duration::from_secs(60),
             max_backlog: 48,
+            max_final_wait: Some(Duration::from_millis(DEFAULT_MAX_FINAL_WAIT_MS as u64)),
             idle_timeout: Duration::from_secs(10),
             max_frame_bytes: 1 << 20,
             server_instance: "local".into(),
@@ -280,7 +287,7 @@ impl LiveService {
             .key_sessions
             .take(caller.key, c.max_sessions_per_key)
             .ok_or(AdmissionError::KeySessions(c.max_sessions_per_key))?;
-        if self.backlog() >= c.max_backlog {
+        if self.backlog() >= c.max_backlog || self.behind().is_some() {
             return Err(AdmissionError::Overloaded);
         }
         self.active
@@ -314,6 +321,14 @@ impl LiveService {
         self.models.iter().map(|m| m.asr.backlog().0).sum()
     }
 
+    /// How long finals wait for ASR, when that is over `max_final_wait`. The served models share
+    /// the cores, so one model behind means the machine is.
+    fn behind(&self) -> Option<Duration> {
+        let max = self.config.max_final_wait?;
+        let lag = self.models.iter().map(|m| m.asr.finals_lag()).max().unwrap_or_default();
+        (lag > max).then_some(lag)
+    }
+
     /// Why a new session would be refused for lack of room now (`/readyz/streams`): the admission
     /// limit is reached, or ASR is too far behind. `None`: there is room.
     pub fn full(&self) -> Option<String> {
@@ -322,7 +337,10 @@ impl LiveService {
             return Some(format!("full: {active} of {max} live sessions"));
         }
         let backlog = self.backlog();
-        (backlog >= self.config.max_backlog).then(|| format!("full: {backlog} finals waiting for ASR"))
+        if backlog >= self.config.max_backlog {
+            return Some(format!("full: {backlog} finals waiting for ASR"));
+        }
+        self.behind().map(|lag| format!("full: finals wait {:.1} s for ASR", lag.as_secs_f64()))
     }
 
     /// Finalizes the sessions this instance left ACTIVE when it last stopped without draining

@@ -42,8 +42,8 @@ pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEEC
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
 pub use live_service::{
-    Admission, AdmissionError, Caller, DEFAULT_SETTLE_AFTER_MS, DEFAULT_SPLIT_AFTER_MS, DEFAULT_SPLIT_PAUSE_MS,
-    LiveConfig, LiveEngines, LiveService, ViewerSlot,
+    Admission, AdmissionError, Caller, DEFAULT_MAX_FINAL_WAIT_MS, DEFAULT_SETTLE_AFTER_MS, DEFAULT_SPLIT_AFTER_MS,
+    DEFAULT_SPLIT_PAUSE_MS, LiveConfig, LiveEngines, LiveService, ViewerSlot,
 };
 pub use recording_session::{RecordingError, Transcribed};
 pub use results::model_info;

@@ -281,13 +281,13 @@ impl TestApp {
 
     /// A server with live sessions on [`stand_in_models::ScriptedModels`] (no fetched model
     /// needed), for tests of the protocol that need no speech recognised.
-    pub async fn spawn_scripted(db: TestDb, config: LiveConfig) -> TestApp {
+    pub async fn spawn_scripted(db: TestDb, config: LiveConfig, models: stand_in_models::ScriptedModels) -> TestApp {
         let live = LiveSetup {
             models_dir: model_paths().root,
             precision: Precision::Int8,
             asr_workers: 1,
             config,
-            stand_ins: Some(Arc::new(stand_in_models::ScriptedModels)),
+            stand_ins: Some(Arc::new(models)),
         };
         Self::spawn_configured(db, |c| AppConfig { live: Some(live), ..c }).await
     }

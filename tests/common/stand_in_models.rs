@@ -2,7 +2,7 @@
 //! recognised (bad input, quotas, timeouts, viewers): the server runs them on the same engines,
 //! queues and worker threads as Whisper and Silero, so those tests need no `models/fetch.sh`
 //! and no model time. The detector calls a chunk speech when it is loud; the recognizer writes
-//! what it was given ("speech of 1.28 seconds").
+//! what it was given ("speech of 1.28 seconds"), taking `decode_time` per batch.
 
 use ddalkkak::commands::live::SpeechModels;
 use ddalkkak::inference::InferenceError;
@@ -12,12 +12,15 @@ use ddalkkak::inference::vad_worker::SpeechDetector;
 
 /// Served model names ending in `.en` are English-only; others speak English and Korean.
 #[derive(Debug, Default)]
-pub struct ScriptedModels;
+pub struct ScriptedModels {
+    /// How long each batch takes (a machine at its capacity).
+    pub decode_time: std::time::Duration,
+}
 
 impl SpeechModels for ScriptedModels {
     fn recognizer(&self, name: &str) -> Result<Box<dyn Recognizer>, InferenceError> {
         let languages = if name.ends_with(".en") { Vec::new() } else { vec!["en".into(), "ko".into()] };
-        Ok(Box::new(ScriptedRecognizer { languages }))
+        Ok(Box::new(ScriptedRecognizer { languages, decode_time: self.decode_time }))
     }
 
     fn detector(&self) -> Result<Box<dyn SpeechDetector>, InferenceError> {
@@ -27,6 +30,7 @@ impl SpeechModels for ScriptedModels {
 
 struct ScriptedRecognizer {
     languages: Vec<String>,
+    decode_time: std::time::Duration,
 }
 
 impl Recognizer for ScriptedRecognizer {
@@ -40,6 +44,7 @@ impl Recognizer for ScriptedRecognizer {
         contexts: &[DecodeContext],
         _: Purpose,
     ) -> Result<Vec<UtteranceText>, InferenceError> {
+        std::thread::sleep(self.decode_time);
         let text = |audio: &[f32], context: &DecodeContext| {
             let seconds = audio.len() as f32 / 16_000.0;
             let language = (!self.languages.is_empty()).then(|| context.language.fixed().unwrap_or("en").to_owned());

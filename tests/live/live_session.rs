@@ -9,6 +9,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::stand_in_models::{ScriptedModels, tone_speech};
 use crate::common::{TestApp, TestDb};
 use ddalkkak::session::LiveConfig;
 use ddalkkak_eval::wer::wer;
@@ -45,7 +46,7 @@ pub(crate) async fn live_app(
 /// need no speech recognised: it runs without fetched models and beside the heavy tests.
 pub(crate) async fn scripted_app(db: TestDb, config: LiveConfig) -> (TestApp, String) {
     let t = common::tenant(&*db.store, "live").await;
-    (TestApp::spawn_scripted(db, config).await, t.api_key)
+    (TestApp::spawn_scripted(db, config, ScriptedModels::default()).await, t.api_key)
 }
 
 /// The close code the server ends a viewer's socket with (`None`: dropped without one); it
@@ -794,6 +795,54 @@ async fn live_sessions_are_limited_per_key_and_per_tenant() {
         assert!(Instant::now() < deadline, "room again once the sessions ended");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Admission by lag: while finals wait longer than `max_final_wait` for ASR (a machine at its
+/// capacity: here each decode takes 1.2 s), new sessions are refused with 503 `overloaded` and
+/// `Retry-After`, and `/readyz/streams` says why; the session already running keeps every final;
+/// once ASR has caught up, sessions are admitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_sessions_wait_while_finals_wait_for_asr() {
+    let config = LiveConfig { max_final_wait: Some(Duration::from_millis(300)), ..LiveConfig::default() };
+    let db = common::sqlite().await;
+    let key = common::tenant(&*db.store, "live").await.api_key;
+    let slow = ScriptedModels { decode_time: Duration::from_millis(1200) };
+    let app = TestApp::spawn_scripted(db, config, slow).await;
+    let query = "encoding=linear16&sample_rate=16000";
+    let readiness = || async {
+        let r = app.http.get(app.url("/readyz/streams")).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(readiness().await.0, 200);
+
+    // Four utterances at once: the second waits for the first's decode, and so on.
+    let speaker = connect(&app, query, &key).await.unwrap();
+    let streaming = tokio::spawn(async move { stream_pcm(speaker, &tone_speech(9.6), 50.0).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = readiness().await;
+        if status == 503 {
+            break (status, body);
+        }
+        assert!(Instant::now() < deadline, "finals never waited: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(body.starts_with("full: finals wait"), "{status}: {body}");
+    let (status, problem, retry_after) = refusal(connect(&app, query, &key).await);
+    assert_eq!((status, problem["code"].as_str()), (503, Some("overloaded")), "{problem}");
+    assert!(retry_after.is_some());
+
+    let (got, _) = streaming.await.unwrap();
+    assert_eq!(got.close.as_ref().map(|c| c.0), Some(1000));
+    assert_eq!(got.finals().len(), 4, "every utterance of the running session became a final");
+    // Caught up: admitted again once the last wait is history.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readiness().await.0 != 200 {
+        assert!(Instant::now() < deadline, "ready again once ASR caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = connect(&app, query, &key).await.expect("admitted again");
+    assert_eq!(close_stream(again).await.close.map(|c| c.0), Some(1000));
 }
 
 /// A session that reaches `max_session_duration` ends as a normal end would: the audio received

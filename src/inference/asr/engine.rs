@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -29,6 +30,8 @@ use crate::inference::{InferenceError, OrtRuntime};
 
 /// Most partials encoded together.
 const MAX_PARTIAL_BATCH: usize = 2;
+/// How long the wait of the last finals taken still counts as the engine's lag.
+const LAG_MEMORY: Duration = Duration::from_secs(2);
 
 type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
 
@@ -40,6 +43,7 @@ struct AsrRequest {
     context: DecodeContext,
     /// The stream a partial belongs to; `None` for finals.
     partial_of: Option<u64>,
+    queued: Instant,
     reply: Reply,
 }
 
@@ -79,6 +83,8 @@ struct Lanes {
     partials: VecDeque<AsrRequest>,
     /// Utterances of recordings: served when no live session waits.
     background: VecDeque<AsrRequest>,
+    /// When a worker last took finals, and how long the oldest of them had waited.
+    last_finals_taken: Option<(Instant, Duration)>,
     closed: bool,
 }
 
@@ -111,7 +117,9 @@ impl WorkQueue for AsrQueue {
         }
         // Finals never share a batch with partials, and partial batches stay small, so a final
         // waits for at most one short partial batch per worker.
-        let (lane, max) = if !lanes.finals.is_empty() {
+        let (lane, max) = if let Some(oldest) = lanes.finals.front() {
+            let now = Instant::now();
+            lanes.last_finals_taken = Some((now, now - oldest.queued));
             (&mut lanes.finals, self.max_batch)
         } else if !lanes.partials.is_empty() {
             (&mut lanes.partials, self.max_batch.min(MAX_PARTIAL_BATCH))
@@ -266,7 +274,7 @@ impl AsrHandle {
             return Err(Refused::Full(audio, context));
         }
         let (reply, rx) = oneshot::channel();
-        lane.push_back(AsrRequest { audio, context, partial_of: None, reply });
+        lane.push_back(AsrRequest { audio, context, partial_of: None, queued: Instant::now(), reply });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
@@ -295,7 +303,13 @@ impl AsrHandle {
         if lanes.partials.len() >= self.queue.capacity {
             return Err(InferenceError::Overloaded);
         }
-        lanes.partials.push_back(AsrRequest { audio, context, partial_of: Some(stream), reply });
+        lanes.partials.push_back(AsrRequest {
+            audio,
+            context,
+            partial_of: Some(stream),
+            queued: Instant::now(),
+            reply,
+        });
         drop(lanes);
         self.queue.ready.notify_one();
         Ok(rx)
@@ -305,6 +319,18 @@ impl AsrHandle {
     pub fn backlog(&self) -> (usize, usize) {
         let lanes = self.queue.lock();
         (lanes.finals.len(), lanes.partials.len())
+    }
+
+    /// How far behind the finals are: how long the oldest final still waiting has waited, or,
+    /// when the workers took finals within the last 2 s, how long the oldest of those had
+    /// waited (whichever is longer). Zero when finals are taken as they come.
+    pub fn finals_lag(&self) -> Duration {
+        let lanes = self.queue.lock();
+        let now = Instant::now();
+        let waiting = lanes.finals.front().map_or(Duration::ZERO, |r| now - r.queued);
+        let recent =
+            lanes.last_finals_taken.filter(|(at, _)| now - *at < LAG_MEMORY).map_or(Duration::ZERO, |(_, w)| w);
+        waiting.max(recent)
     }
 }
 
@@ -414,6 +440,36 @@ mod tests {
         let order: Vec<(Purpose, usize)> = served.try_iter().collect();
         let expected = [(Purpose::Partial, 1), (Purpose::Final, 5), (Purpose::Partial, 3), (Purpose::Partial, 4)];
         assert_eq!(order, expected, "the final before the partials that queued first");
+    }
+
+    #[tokio::test]
+    async fn finals_lag_is_how_long_finals_wait() {
+        let (open, gate) = mpsc::channel();
+        let (served_tx, _served) = mpsc::channel();
+        let load = move || Ok(Gated { gate, served: served_tx });
+        let (_engine, asr) = AsrEngine::start_with("gated", 8, 8, vec![load]).unwrap();
+        let context = DecodeContext::default();
+        assert_eq!(asr.finals_lag(), Duration::ZERO);
+        let busy = asr.submit(vec![0.0; 1], context.clone()).await.unwrap();
+        while asr.backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(asr.finals_lag() < Duration::from_millis(100), "taken at once");
+        let waiting = asr.submit(vec![0.0; 2], context.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lag = asr.finals_lag();
+        assert!(lag >= Duration::from_millis(300) && lag < Duration::from_secs(2), "{lag:?}");
+        open.send(()).unwrap();
+        assert!(busy.await.unwrap().is_ok());
+        // Taken now, after its wait: the lag stays for a while, then it is history.
+        while asr.backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(asr.finals_lag() >= Duration::from_millis(300));
+        open.send(()).unwrap();
+        assert!(waiting.await.unwrap().is_ok());
+        tokio::time::sleep(LAG_MEMORY).await;
+        assert_eq!(asr.finals_lag(), Duration::ZERO);
     }
 
     #[tokio::test]
