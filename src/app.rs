@@ -23,7 +23,9 @@ use crate::commands::live::{Live, LiveSetup, start_live};
 use crate::http::{self, AppState, HttpLimits, KeyRateLimiter};
 use crate::inference::llm::LlmWorker;
 use crate::intelligence::MeetingExtractor;
-use crate::jobs::{JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob};
+use crate::jobs::{
+    DeliverCallbackJob, JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob,
+};
 use crate::session::{CaptionHub, CaptionRelay};
 use crate::storage::Recordings;
 use crate::store::{self, Store};
@@ -195,6 +197,8 @@ impl App {
         let recordings = config.recordings.filter(|_| live.is_some());
         if let (Some(live), Some(recordings)) = (&live, &recordings) {
             let job = TranscribeRecordingJob { live: live.service.clone(), recordings: recordings.clone() };
+            runners.push(JobRunner { store: store.clone(), handler: Arc::new(job), config: RunnerConfig::default() });
+            let job = DeliverCallbackJob { live: live.service.clone(), fetcher: recordings.fetcher.clone() };
             runners.push(JobRunner { store: store.clone(), handler: Arc::new(job), config: RunnerConfig::default() });
         }
         let mut model_workers = live.as_ref().map(|l| l.health()).unwrap_or_default();

@@ -39,4 +39,7 @@ impl Job {
     pub const SLACK_POST: &'static str = "slack_post";
     /// Transcribing a meeting's uploaded recording; enqueued with the upload.
     pub const TRANSCRIBE_RECORDING: &'static str = "transcribe_recording";
+    /// Sending a pre-recorded request's result to its `callback` URL; enqueued when its
+    /// transcription ends, finished or failed.
+    pub const DELIVER_CALLBACK: &'static str = "deliver_callback";
 }

@@ -32,4 +32,11 @@ pub struct Recording {
     pub started_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the finished transcript is sent (Deepgram's `callback`); it may hold the client's
+    /// secret, so it is never shown.
+    #[serde(skip)]
+    pub callback_url: Option<String>,
+    /// `POST` or `PUT`.
+    #[serde(skip)]
+    pub callback_method: Option<String>,
 }

@@ -15,7 +15,7 @@ mod models;
 mod notifications;
 mod pages;
 mod pagination;
-mod prerecorded;
+pub(crate) mod prerecorded;
 mod realtime_sessions;
 mod recordings;
 mod server;

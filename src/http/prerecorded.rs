@@ -4,7 +4,9 @@
 //! as an upload; the request waits for it and answers in Deepgram's shape (`metadata`,
 //! `results.channels[0].alternatives[0]` with `transcript`, `words` (with `speaker` when
 //! `diarize=true`), `paragraphs` when asked, `results.utterances` when asked). The meeting's
-//! summary and tasks follow as for any meeting. A client that goes away does not stop it.
+//! summary and tasks follow as for any meeting. A client that goes away does not stop it. With
+//! `callback=URL` the request is answered at once with `{"request_id"}` and the result (with
+//! utterances and paragraphs) is sent to the URL by a durable job when the transcription ends.
 
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiQuery, KeytermQuery, Principal};
 use super::recordings::{TranscriptionChoice, attach, recordings_of, store_upload};
 use crate::domain::{JobStatus, Meeting, SttStatus, TranscriptSegment, Word};
-use crate::store::NewMeeting;
+use crate::store::{NewMeeting, NewRecording};
 
 /// How long a request waits for its transcription (a 2-hour meeting at 20× real time takes
 /// 6 minutes); past it the answer is 504 and the meeting is finished all the same.
@@ -47,8 +49,11 @@ pub struct PrerecordedQuery {
     /// Also `paragraphs` in the alternative: runs of one speaker.
     #[serde(default)]
     pub paragraphs: bool,
-    /// Asynchronous delivery is not offered: refused (422) rather than ignored.
+    /// Answer at once with `{"request_id"}` and send the result to this URL (http or https, a
+    /// public address unless the operator allows others) when it is ready.
     pub callback: Option<String>,
+    /// `post` (default) or `put`.
+    pub callback_method: Option<String>,
     /// The meeting's title; default "Recording <UTC time>".
     pub title: Option<String>,
 }
@@ -56,6 +61,15 @@ pub struct PrerecordedQuery {
 #[derive(Deserialize)]
 struct UrlSource {
     url: String,
+}
+
+/// The answer: the result, or with `callback` only the request's id (the meeting's), as Deepgram
+/// answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PrerecordedAnswer {
+    Finished(Box<PrerecordedResponse>),
+    Accepted { request_id: Uuid },
 }
 
 /// Deepgram's pre-recorded response.
@@ -140,7 +154,7 @@ pub struct UtteranceResult {
     request_body(description = "The recording as the raw body, or `{\"url\": \"https://…\"}`",
         content((super::recordings::AudioFile = "audio/wav"), (super::recordings::AudioFile = "deepgram/audio+video"),
             (Object = "application/json"))),
-    responses((status = 200, body = PrerecordedResponse), (status = 413, body = Problem), (status = 415, body = Problem),
+    responses((status = 200, body = PrerecordedAnswer), (status = 413, body = Problem), (status = 415, body = Problem),
         (status = "4XX", body = Problem), (status = 503, body = Problem), (status = 504, body = Problem)))]
 pub async fn transcribe(
     State(state): State<AppState>,
@@ -149,16 +163,23 @@ pub async fn transcribe(
     KeytermQuery(vocabulary): KeytermQuery,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<PrerecordedResponse>> {
+) -> ApiResult<Json<PrerecordedAnswer>> {
     let recordings = recordings_of(&state)?;
-    if q.callback.is_some() {
-        return Err(ApiError::field(
-            "callback",
-            "unsupported",
-            "asynchronous delivery is not offered: call without callback and wait, or upload to a meeting \
-             (PUT /v1/meetings/{id}/recording) and poll it",
-        ));
-    }
+    let callback = match q.callback.as_deref() {
+        None => None,
+        Some(url) => {
+            recordings
+                .fetcher
+                .check_syntax(url)
+                .map_err(|e| ApiError::field("callback", "url_not_allowed", e.to_string()))?;
+            let method = match q.callback_method.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("post") => "POST",
+                Some("put") => "PUT",
+                Some(_) => return Err(ApiError::field("callback_method", "invalid", "post or put")),
+            };
+            Some((url.to_owned(), method))
+        }
+    };
     let choice = TranscriptionChoice::new(&state, &who, q.model, q.language, q.diarize, vocabulary).await?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -198,7 +219,8 @@ pub async fn transcribe(
             Some(body) => Some(store_upload(recordings, who.tenant_id, meeting.id, &headers, body).await?),
             None => None,
         };
-        attach(&state, recordings, who.tenant_id, meeting.id, choice.recording(upload, source_url)).await
+        let recording = NewRecording { callback: callback.clone(), ..choice.recording(upload, source_url) };
+        attach(&state, recordings, who.tenant_id, meeting.id, recording).await
     };
     if let Err(e) = attached.await {
         // The meeting exists only for this request.
@@ -206,12 +228,15 @@ pub async fn transcribe(
         return Err(e);
     }
     tracing::info!(meeting = %meeting.id, by = %who.user_id, "pre-recorded transcription queued");
+    if callback.is_some() {
+        return Ok(Json(PrerecordedAnswer::Accepted { request_id: meeting.id }));
+    }
     let finished = tokio::time::timeout(WAIT, wait_for(&state, who.tenant_id, meeting.id)).await.map_err(|_| {
         ApiError::Timeout("the transcription goes on: GET /v1/meetings/{request_id} shows it when it is done")
     })??;
     let live = state.live.as_ref().expect("recordings_of checked it");
     let model = live.models.iter().find(|m| Some(&m.name) == finished.1.as_ref()).unwrap_or(&live.models[0]);
-    Ok(Json(response(&finished.0, model, q.utterances, q.paragraphs)))
+    Ok(Json(PrerecordedAnswer::Finished(Box::new(response(&finished.0, model, q.utterances, q.paragraphs)))))
 }
 
 /// Waits for the meeting's transcription job to settle; the meeting and its model then.
@@ -233,7 +258,7 @@ async fn wait_for(state: &AppState, tenant: Uuid, meeting: Uuid) -> ApiResult<(M
     }
 }
 
-fn response(
+pub(crate) fn response(
     meeting: &Meeting,
     model: &crate::session::ServedModel,
     utterances: bool,

@@ -245,6 +245,7 @@ impl TranscriptionChoice {
             diarize: self.diarize,
             keyterms: self.vocabulary.terms().to_vec(),
             duration_ms: upload.duration_ms,
+            callback: None,
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Fetching a recording a client names by URL (`audio_file_url`, Deepgram's `{"url": …}`)
-//! without letting the client reach what only the server can: every address the host resolves to
+//! Fetching a recording a client names by URL (`audio_file_url`, Deepgram's `{"url": …}`), and
+//! sending a result to a client's `callback` URL, without letting the client reach what only the
+//! server can: every address the host resolves to
 //! must be public (no loopback, private, link-local, shared, multicast or unspecified address;
 //! an operator allow-list of networks lifts that), the connection goes to the checked address
 //! (no second resolution for a rebinding DNS to answer differently), redirects are followed by
-//! hand and checked again, and the transfer has a time limit (the size limit is the storage's).
+//! hand and checked again (a callback is not redirected), and the transfer has a time limit (the
+//! size limit is the storage's).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -79,16 +81,7 @@ impl UrlFetcher {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut url = self.check_syntax(url)?;
         for _ in 0..=MAX_REDIRECTS {
-            let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
-            let port = url.port_or_known_default().unwrap_or(80);
-            let addr = self.resolve(&host, port).await?;
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .resolve(&host, addr)
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| FetchError::Network(e.to_string()))?;
+            let client = self.client_for(&url).await?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let response = client
                 .get(url.clone())
@@ -113,6 +106,39 @@ impl UrlFetcher {
             return Ok(response.bytes_stream());
         }
         Err(FetchError::TooManyRedirects)
+    }
+
+    /// Sends `body` (JSON) to `url` with `method` (`POST` or `PUT`); a 2xx answer is delivered.
+    pub async fn deliver(&self, url: &str, method: reqwest::Method, body: Vec<u8>) -> Result<(), FetchError> {
+        let url = self.check_syntax(url)?;
+        let response = self
+            .client_for(&url)
+            .await?
+            .request(method, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| FetchError::Network(e.without_url().to_string()))?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            status => Err(FetchError::Status(status.as_u16())),
+        }
+    }
+
+    /// A client that connects to the checked address of `url`'s host and follows no redirect.
+    async fn client_for(&self, url: &Url) -> Result<reqwest::Client, FetchError> {
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addr = self.resolve(&host, port).await?;
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .resolve(&host, addr)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| FetchError::Network(e.to_string()))
     }
 
     /// The host's first address, once every address it resolves to passed the rules.

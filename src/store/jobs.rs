@@ -66,6 +66,8 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> StoreResult<IntelligenceReport>;
     /// Stores the posted message's `ts` on the meeting and marks the `slack_post` job SUCCEEDED.
     async fn complete_slack_post(&self, job: &Job, message_ts: &str) -> StoreResult<()>;
+    /// Fenced by the claim: a job whose work left nothing to store (a callback sent) SUCCEEDED.
+    async fn complete_job(&self, job: &Job) -> StoreResult<()>;
 }
 
 macro_rules! impl_job_store {
@@ -250,6 +252,13 @@ macro_rules! impl_job_store {
                 .bind(message_ts)
                 .bind(now);
                 execute_committed(tx, query).await
+            }
+
+            async fn complete_job(&self, job: &Job) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(job.tenant_id).await?;
+                succeed_job(&mut tx, job, now()).await?;
+                tx.commit().await?;
+                Ok(())
             }
         }
     };

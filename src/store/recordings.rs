@@ -23,6 +23,8 @@ pub struct NewRecording {
     pub diarize: bool,
     /// Words to expect (Deepgram's `keyterm`), checked by the caller.
     pub keyterms: Vec<String>,
+    /// Where to send the result, and how (`POST`/`PUT`), checked by the caller.
+    pub callback: Option<(String, &'static str)>,
     /// From the container's header, when it says.
     pub duration_ms: Option<i64>,
 }
@@ -119,13 +121,14 @@ macro_rules! impl_recording_store {
                 }
                 let recording = sqlx::query_as(
                     "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, language, model, \
-                     diarize, duration_ms, processed_ms, created_at, updated_at, source_url, keyterms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11, $12) \
+                     diarize, duration_ms, processed_ms, created_at, updated_at, source_url, keyterms, callback_url, \
+                     callback_method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $11, $12, $13, $14) \
                      ON CONFLICT (meeting_id) DO UPDATE SET storage_key = excluded.storage_key, \
                      source_url = excluded.source_url, \
                      format = excluded.format, bytes = excluded.bytes, language = excluded.language, \
                      model = excluded.model, diarize = excluded.diarize, duration_ms = excluded.duration_ms, \
-                     keyterms = excluded.keyterms, \
+                     keyterms = excluded.keyterms, callback_url = excluded.callback_url, \
+                     callback_method = excluded.callback_method, \
                      processed_ms = 0, session_id = NULL, started_at = NULL, created_at = excluded.created_at, \
                      updated_at = excluded.updated_at RETURNING *",
                 )
@@ -141,6 +144,8 @@ macro_rules! impl_recording_store {
                 .bind(now)
                 .bind(&new.source_url)
                 .bind(sqlx::types::Json(&new.keyterms))
+                .bind(new.callback.as_ref().map(|c| &c.0))
+                .bind(new.callback.as_ref().map(|c| c.1))
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -151,20 +156,7 @@ macro_rules! impl_recording_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
-                     ON CONFLICT (kind, meeting_id) DO UPDATE SET status = 'QUEUED', attempts = 0, \
-                     run_after = excluded.run_after, locked_until = NULL, last_error = NULL, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(Uuid::new_v4())
-                .bind(tenant)
-                .bind(Job::TRANSCRIBE_RECORDING)
-                .bind(meeting_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                queue_job(&mut tx, tenant, Job::TRANSCRIBE_RECORDING, meeting_id, now).await?;
                 tx.commit().await?;
                 Ok((recording, replaced.map(|(key, _)| key)))
             }
@@ -325,21 +317,38 @@ macro_rules! impl_recording_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                if recording.callback_url.is_some() {
+                    queue_job(&mut tx, tenant, Job::DELIVER_CALLBACK, meeting_id, now).await?;
+                }
                 let meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
                 tx.commit().await?;
                 Ok(meeting)
             }
 
             async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()> {
-                let tx = self.tenant_tx(job.tenant_id).await?;
-                let query = sqlx::query(
+                let (tenant, now) = (job.tenant_id, now());
+                let meeting = job.meeting_id.ok_or(StoreError::NotFound)?;
+                let mut tx = self.tenant_tx(tenant).await?;
+                sqlx::query(
                     "UPDATE meetings SET stt_status = 'FAILED', updated_at = $3 \
                      WHERE tenant_id = $1 AND id = $2 AND stt_status = 'PROCESSING'",
                 )
-                .bind(job.tenant_id)
-                .bind(job.meeting_id)
-                .bind(now());
-                execute_committed(tx, query).await
+                .bind(tenant)
+                .bind(meeting)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let callback: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT callback_url FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if callback.flatten().is_some() {
+                    queue_job(&mut tx, tenant, Job::DELIVER_CALLBACK, meeting, now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String> {

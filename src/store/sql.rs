@@ -132,6 +132,31 @@ macro_rules! sql_helpers {
             Ok(())
         }
 
+        /// Queues the `kind` job of `meeting`, or queues it again from scratch.
+        async fn queue_job(
+            tx: &mut Tx,
+            tenant: Uuid,
+            kind: &str,
+            meeting: Uuid,
+            now: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
+                 ON CONFLICT (kind, meeting_id) DO UPDATE SET status = 'QUEUED', attempts = 0, \
+                 run_after = excluded.run_after, locked_until = NULL, last_error = NULL, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(Uuid::new_v4())
+            .bind(tenant)
+            .bind(kind)
+            .bind(meeting)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         async fn succeed_job(tx: &mut Tx, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
             let query = sqlx::query(
                 "UPDATE jobs SET status = 'SUCCEEDED', locked_until = NULL, last_error = NULL, updated_at = $4 \

@@ -384,3 +384,76 @@ async fn sqlite_a_korean_recording_is_transcribed_in_korean() {
         assert_eq!(done["keyterms"] == json!(["나란히"]), keyterms, "{done}");
     }
 }
+
+/// Deepgram's asynchronous pre-recorded request: `POST /v1/listen?callback=…` answers at once
+/// with `{"request_id"}` (the meeting's id), and the result is sent to the callback when the
+/// transcription ends: Deepgram's response (transcript, utterances, paragraphs) by POST, or
+/// with `callback_method=put` by PUT; a recording that cannot be transcribed sends Deepgram's
+/// error body. A callback into the server's networks, or an unknown method, is refused (422)
+/// before anything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_callback_gets_the_result_of_an_asynchronous_request() {
+    let _serial = common::heavy().await;
+    let db = common::sqlite().await;
+    let t = common::tenant(&*db.store, "rec-callback").await;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(app) = TestApp::spawn_live_with_recordings(db, LiveConfig::default(), dir.path(), 50 * MB).await else {
+        return;
+    };
+    // The client's receiver: every call's method and body.
+    let (calls_tx, mut calls) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
+    let hook = axum::routing::any(move |method: axum::http::Method, body: axum::body::Bytes| {
+        let calls_tx = calls_tx.clone();
+        async move {
+            let _ = calls_tx.send((method.to_string(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", hook)).await });
+    let listen = |query: String, content_type: &'static str, body: Vec<u8>| {
+        let request = app.http.post(app.url(&format!("/v1/listen?{query}"))).bearer_auth(&t.api_key);
+        async move {
+            let response = request.header("content-type", content_type).body(body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, answer) = listen(format!("callback={receiver}&diarize=true"), "audio/wav", sample_wav()).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["request_id"].as_str().expect("a request id").to_owned();
+    assert_eq!(answer.as_object().unwrap().len(), 1, "only the request id: {answer}");
+    let (method, result) = tokio::time::timeout(Duration::from_secs(180), calls.recv()).await.unwrap().unwrap();
+    assert_eq!(method, "POST");
+    assert_eq!(result["metadata"]["request_id"], id.as_str());
+    let transcript = result["results"]["channels"][0]["alternatives"][0]["transcript"].as_str().unwrap();
+    assert!(transcript.contains("Chicago"), "{result}");
+    assert!(!result["results"]["utterances"].as_array().unwrap().is_empty(), "{result}");
+    assert!(result["results"]["channels"][0]["alternatives"][0]["paragraphs"].is_object(), "{result}");
+    let (_, meeting) = app.get(&format!("/v1/meetings/{id}"), &t.api_key).await;
+    assert_eq!(meeting["stt_status"], "COMPLETED");
+
+    let base = common::serve_recording(Vec::new()).await;
+    let missing = serde_json::to_vec(&json!({"url": format!("{base}/missing.wav")})).unwrap();
+    let (status, answer) =
+        listen(format!("callback={receiver}&callback_method=PUT"), "application/json", missing).await;
+    assert_eq!(status, 200, "{answer}");
+    let (method, error) = tokio::time::timeout(Duration::from_secs(60), calls.recv()).await.unwrap().unwrap();
+    assert_eq!(method, "PUT");
+    assert_eq!(
+        (error["err_code"].as_str(), &error["request_id"]),
+        (Some("transcription_failed"), &answer["request_id"])
+    );
+
+    for (query, field) in [
+        ("callback=http://10.0.0.8/hook".to_owned(), "callback"),
+        ("callback=ftp://example.com/hook".to_owned(), "callback"),
+        (format!("callback={receiver}&callback_method=get"), "callback_method"),
+    ] {
+        let (status, refused) = listen(query.clone(), "audio/wav", sample_wav()).await;
+        assert_eq!((status, refused["errors"][0]["field"].as_str()), (422, Some(field)), "{query}: {refused}");
+    }
+    let (_, meetings) = app.get("/v1/meetings", &t.api_key).await;
+    assert_eq!(meetings["items"].as_array().unwrap().len(), 2, "refused requests left no meeting: {meetings}");
+}

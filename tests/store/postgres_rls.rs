@@ -114,6 +114,7 @@ async fn seed(store: &dyn ddalkkak::store::Store, slug: &str) -> Uuid {
         diarize: false,
         keyterms: Vec::new(),
         duration_ms: None,
+        callback: None,
     };
     store.attach_recording(tid, recorded.id, recording).await.unwrap();
     let key = store.list_api_keys(tid, None).await.unwrap()[0].id;

@@ -30,7 +30,7 @@ use crate::inference::{InferenceError, OrtRuntime};
 
 /// Most partials encoded together.
 const MAX_PARTIAL_BATCH: usize = 2;
-/// How long the wait of the last finals taken still counts as the engine's lag.
+/// How long the turnaround of the last finals answered still counts as the engine's lag.
 const LAG_MEMORY: Duration = Duration::from_secs(2);
 
 type Reply = oneshot::Sender<Result<UtteranceText, InferenceError>>;
@@ -83,8 +83,8 @@ struct Lanes {
     partials: VecDeque<AsrRequest>,
     /// Utterances of recordings: served when no live session waits.
     background: VecDeque<AsrRequest>,
-    /// When a worker last took finals, and how long the oldest of them had waited.
-    last_finals_taken: Option<(Instant, Duration)>,
+    /// When a worker last answered finals, and the longest any of them took from being queued.
+    last_finals_done: Option<(Instant, Duration)>,
     closed: bool,
 }
 
@@ -117,9 +117,7 @@ impl WorkQueue for AsrQueue {
         }
         // Finals never share a batch with partials, and partial batches stay small, so a final
         // waits for at most one short partial batch per worker.
-        let (lane, max) = if let Some(oldest) = lanes.finals.front() {
-            let now = Instant::now();
-            lanes.last_finals_taken = Some((now, now - oldest.queued));
+        let (lane, max) = if !lanes.finals.is_empty() {
             (&mut lanes.finals, self.max_batch)
         } else if !lanes.partials.is_empty() {
             (&mut lanes.partials, self.max_batch.min(MAX_PARTIAL_BATCH))
@@ -208,7 +206,10 @@ impl AsrEngine {
                 }
             })
             .collect();
-        let worker = ModelWorker::start(&format!("asr-{name}"), queue.clone(), loaders, serve_batch)?;
+        let answered = queue.clone();
+        let worker = ModelWorker::start(&format!("asr-{name}"), queue.clone(), loaders, move |recognizer, batch| {
+            serve_batch(recognizer, batch, &answered)
+        })?;
         let languages: Vec<String> = languages.try_recv().unwrap_or_default();
         Ok((AsrEngine { worker }, AsrHandle { queue, languages: languages.into() }))
     }
@@ -322,14 +323,14 @@ impl AsrHandle {
     }
 
     /// How far behind the finals are: how long the oldest final still waiting has waited, or,
-    /// when the workers took finals within the last 2 s, how long the oldest of those had
-    /// waited (whichever is longer). Zero when finals are taken as they come.
+    /// when finals were answered within the last 2 s, the longest of those took from being
+    /// queued to being answered (whichever is longer). It is the part of a final's latency that
+    /// load adds to: waiting, and decoding in ever larger batches.
     pub fn finals_lag(&self) -> Duration {
         let lanes = self.queue.lock();
         let now = Instant::now();
         let waiting = lanes.finals.front().map_or(Duration::ZERO, |r| now - r.queued);
-        let recent =
-            lanes.last_finals_taken.filter(|(at, _)| now - *at < LAG_MEMORY).map_or(Duration::ZERO, |(_, w)| w);
+        let recent = lanes.last_finals_done.filter(|(at, _)| now - *at < LAG_MEMORY).map_or(Duration::ZERO, |(_, t)| t);
         waiting.max(recent)
     }
 }
@@ -349,7 +350,7 @@ impl From<Refused> for InferenceError {
     }
 }
 
-fn serve_batch(recognizer: &mut impl Recognizer, mut batch: Vec<AsrRequest>) -> Served {
+fn serve_batch(recognizer: &mut impl Recognizer, mut batch: Vec<AsrRequest>, queue: &AsrQueue) -> Served {
     // A session that went away no longer waits for its answer.
     batch.retain(|r| !r.reply.is_closed());
     let items = batch.len();
@@ -360,7 +361,13 @@ fn serve_batch(recognizer: &mut impl Recognizer, mut batch: Vec<AsrRequest>) -> 
     let purpose = if batch[0].partial_of.is_some() { Purpose::Partial } else { Purpose::Final };
     let audio: Vec<&[f32]> = batch.iter().map(|r| r.audio.as_slice()).collect();
     let contexts: Vec<DecodeContext> = batch.iter().map(|r| r.context.clone()).collect();
-    match recognizer.transcribe(&audio, &contexts, purpose) {
+    let result = recognizer.transcribe(&audio, &contexts, purpose);
+    if purpose == Purpose::Final {
+        let now = Instant::now();
+        let longest = batch.iter().map(|r| now - r.queued).max().unwrap_or_default();
+        queue.lock().last_finals_done = Some((now, longest));
+    }
+    match result {
         Ok(results) => {
             for (request, segments) in batch.into_iter().zip(results) {
                 let _ = request.reply.send(Ok(segments));
@@ -461,7 +468,7 @@ mod tests {
         assert!(lag >= Duration::from_millis(300) && lag < Duration::from_secs(2), "{lag:?}");
         open.send(()).unwrap();
         assert!(busy.await.unwrap().is_ok());
-        // Taken now, after its wait: the lag stays for a while, then it is history.
+        // Answered after 300 ms, the next one taken: the lag stays for a while, then it is history.
         while asr.backlog() != (0, 0) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
