@@ -105,7 +105,7 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Delete a tenant and everything it owns (irreversible).
+    /// Delete a tenant and everything it owns, its recordings' files included (irreversible).
     DeleteTenant {
         #[arg(long)]
         slug: String,
@@ -114,6 +114,10 @@ pub enum AdminCommand {
         yes: bool,
         #[command(flatten)]
         db: DbArgs,
+        /// Where the server keeps uploaded recordings (`serve --recordings-dir`; default:
+        /// `<data-dir>/recordings`).
+        #[arg(long, env = "DDALKKAK_RECORDINGS_DIR")]
+        recordings_dir: Option<PathBuf>,
     },
 }
 

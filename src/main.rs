@@ -80,11 +80,15 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", imported.report());
             Ok(())
         }
-        Command::Admin(AdminCommand::DeleteTenant { slug, yes, db }) => {
+        Command::Admin(AdminCommand::DeleteTenant { slug, yes, db, recordings_dir }) => {
             anyhow::ensure!(yes, "deleting a tenant removes all its data; pass --yes to confirm");
             let store = store::connect(&db.url()?, 1).await?;
             let tenant = store.tenant_by_slug(&slug).await?;
             store.delete_tenant(tenant.id).await?;
+            let recordings = recordings_dir.unwrap_or_else(|| db.data_dir.join("recordings"));
+            ddalkkak::storage::RecordingStorage::new(&recordings).delete_tenant(tenant.id).await.map_err(|e| {
+                anyhow::anyhow!("deleted tenant {slug}, but not its recordings in {}: {e}", recordings.display())
+            })?;
             println!("deleted tenant {slug} and all its data");
             Ok(())
         }

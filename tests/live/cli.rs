@@ -78,11 +78,18 @@ fn create_tenant_prints_a_working_key_once_and_refuses_bad_input() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("slug") && err.contains("owner_email"), "{err}");
 
+    // An uploaded recording of the tenant, where the server keeps them.
+    let tenant = stdout.lines().find_map(|l| l.strip_prefix("tenant   acme (")).expect("tenant printed");
+    let recordings = dir.path().join("recordings").join(tenant.trim_end_matches(')'));
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::write(recordings.join("call.wav"), b"RIFF").unwrap();
     let gone = ddalkkak().args(["admin", "delete-tenant", "--slug", "acme", "--data-dir", data]).output().unwrap();
     assert!(!gone.status.success(), "deletion needs --yes");
+    assert!(recordings.join("call.wav").exists());
     let gone =
         ddalkkak().args(["admin", "delete-tenant", "--slug", "acme", "--yes", "--data-dir", data]).output().unwrap();
     assert!(gone.status.success(), "{}", String::from_utf8_lossy(&gone.stderr));
+    assert!(!recordings.exists(), "the tenant's recordings went with it");
 }
 
 #[test]
