@@ -198,6 +198,12 @@ async fn serve_here(args: &Args, shutdown: CancellationToken) -> anyhow::Result<
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `RUST_LOG=ddalkkak::inference::asr::transcriber=debug`: every batch's frames, tokens and
+    // encode/decode time (`benches/live_flops.py` reads them).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RUST_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let args = parse_args();
     let mut pcm = Vec::new();
     for file in &args.audio {
