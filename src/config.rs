@@ -323,8 +323,8 @@ pub struct LiveArgs {
     #[arg(long, env = "DDALKKAK_MAX_LIVE_SESSIONS", default_value_t = 32)]
     pub max_live_sessions: usize,
     /// New live sessions are also refused (503 `overloaded`, and `/readyz/streams` says full)
-    /// while finals wait longer than this (ms) for an ASR worker: the machine is at its capacity,
-    /// whatever its cores and models; 0 turns this off.
+    /// while finals take longer than this (ms) from being queued to being answered by Whisper:
+    /// the machine is at its capacity, whatever its cores and models; 0 turns this off.
     #[arg(long, env = "DDALKKAK_MAX_FINAL_WAIT_MS", default_value_t = crate::session::DEFAULT_MAX_FINAL_WAIT_MS)]
     pub max_final_wait_ms: u32,
     /// Live sessions one tenant may have open; more are refused (429 `tenant_session_quota`).

@@ -98,6 +98,10 @@ export async function showMeeting(id) {
   $("meeting").hidden = false;
   $("meeting").dataset.id = id;
   $("meeting-error").textContent = "";
+  // No transcription runs for a meeting that is not PROCESSING: the line of the one shown before
+  // goes with the status chip, not after the recording's state is fetched (loadRecording shows a
+  // failure again).
+  if (m.stt_status !== "PROCESSING") $("recording-status").hidden = true;
   $("meeting-title").textContent = m.title;
   $("rename-form").hidden = true;
   $("name-speaker").hidden = true;

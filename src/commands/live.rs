@@ -13,8 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::models::{ModelPaths, require_live_models};
 use crate::auth::VoiceprintCipher;
-use crate::inference::asr::AsrHandle;
-use crate::inference::asr::{AsrEngine, DecodeOptions, EncoderWindow, EngineConfig, Precision, Recognizer};
+use crate::inference::asr::{AsrEngine, AsrHandle, DecodeOptions, EncoderWindow, EngineConfig, Precision, Recognizer};
 use crate::inference::diarize::{DiarizeHandle, DiarizeWorker, ReclusterConfig, TrackerConfig};
 use crate::inference::vad_worker::{SpeechDetector, VadHandle, VadWorker};
 use crate::inference::worker::WorkerHealth;
@@ -104,6 +103,7 @@ pub async fn start_live(
     Ok(Live { service, asr, vad, diarize })
 }
 
+/// The engines started for the served models (by name), the VAD, and the diarizer if any.
 type Started = (Vec<(String, (AsrEngine, AsrHandle))>, (VadWorker, VadHandle), Option<(DiarizeWorker, DiarizeHandle)>);
 
 /// The fetched ONNX models: Whisper per served model, Silero VAD, and the speaker encoder when

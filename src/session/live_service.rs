@@ -47,9 +47,9 @@ pub struct LiveConfig {
     pub viewer_timeout: Duration,
     /// Also refused while this many finals wait in the ASR queue: the engine is behind.
     pub max_backlog: usize,
-    /// Also refused while finals wait longer than this for an ASR worker
+    /// Also refused while finals take longer than this from being queued to being answered
     /// ([`AsrHandle::finals_lag`](crate::inference::asr::AsrHandle::finals_lag)): the machine
-    /// serves as many sessions as it can keep up with, whatever its cores and models. `None`: off.
+    /// serves as many sessions as it keeps up with, whatever its cores and models. `None`: off.
     pub max_final_wait: Option<Duration>,
     /// No audio and no KeepAlive for this long closes the session (4000).
     pub idle_timeout: Duration,
@@ -321,7 +321,7 @@ impl LiveService {
         self.models.iter().map(|m| m.asr.backlog().0).sum()
     }
 
-    /// How long finals wait for ASR, when that is over `max_final_wait`. The served models share
+    /// How long finals take in ASR, when that is over `max_final_wait`. The served models share
     /// the cores, so one model behind means the machine is.
     fn behind(&self) -> Option<Duration> {
         let max = self.config.max_final_wait?;

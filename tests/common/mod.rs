@@ -210,18 +210,26 @@ macro_rules! on_both_backends {
 
 /// One heavy test at a time in the process. Tests of one binary run in parallel, but those that
 /// run a model-loading server (a live [`TestApp`] or the real binary with models) would share two
-/// cores and they measure time (real-time streaming, partials, idle timeouts): each holds this
-/// lock for its whole run, so none of them overlaps another.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// cores and they measure time (partials, idle timeouts, faster-than-real-time streams): each
+/// holds this lock for writing for its whole run, so none of them overlaps another. Tests whose
+/// audio is paced (real time or 2×: the browser, the bot bridge, the SDK) use a fraction of a core
+/// and assert nothing about load: they hold it for reading ([`paced`]), so two of them may share
+/// the machine, never with a heavy one.
+static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Waits for [`HEAVY`] (async tests).
-pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().await
+/// Waits for [`HEAVY`], alone (async tests).
+pub async fn heavy() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY.write().await
 }
 
-/// Waits for [`HEAVY`] (plain `#[test]`s; not inside a runtime).
-pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.blocking_lock()
+/// Waits for [`HEAVY`], alone (plain `#[test]`s; not inside a runtime).
+pub fn heavy_blocking() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY.blocking_write()
+}
+
+/// Waits for [`HEAVY`] beside other paced tests.
+pub async fn paced() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HEAVY.read().await
 }
 
 pub async fn tenant(store: &dyn Store, slug: &str) -> CreatedTenant {
@@ -269,6 +277,11 @@ pub fn models() -> Option<ModelPaths> {
     None
 }
 
+/// Live sessions on the fetched models: tiny.en int8, one ASR worker.
+fn live_setup(paths: &ModelPaths, config: LiveConfig) -> LiveSetup {
+    LiveSetup { models_dir: paths.root.clone(), precision: Precision::Int8, asr_workers: 1, config, stand_ins: None }
+}
+
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
         Self::spawn_configured(db, |c| c).await
@@ -282,13 +295,7 @@ impl TestApp {
     /// A server with live sessions on [`stand_in_models::ScriptedModels`] (no fetched model
     /// needed), for tests of the protocol that need no speech recognised.
     pub async fn spawn_scripted(db: TestDb, config: LiveConfig, models: stand_in_models::ScriptedModels) -> TestApp {
-        let live = LiveSetup {
-            models_dir: model_paths().root,
-            precision: Precision::Int8,
-            asr_workers: 1,
-            config,
-            stand_ins: Some(Arc::new(models)),
-        };
+        let live = LiveSetup { stand_ins: Some(Arc::new(models)), ..live_setup(&model_paths(), config) };
         Self::spawn_configured(db, |c| AppConfig { live: Some(live), ..c }).await
     }
 
@@ -299,13 +306,7 @@ impl TestApp {
         if llm.is_some() && config.action_items_wait.is_zero() {
             config.action_items_wait = std::time::Duration::from_secs(300);
         }
-        let live = LiveSetup {
-            models_dir: paths.root.clone(),
-            precision: Precision::Int8,
-            asr_workers: 1,
-            config,
-            stand_ins: None,
-        };
+        let live = live_setup(&paths, config);
         let intelligence = llm.map(|(llm, slack_api_url)| IntelligenceSetup {
             models_dir: paths.root.clone(),
             llm: Some(llm.into()),
@@ -341,13 +342,7 @@ impl TestApp {
         max_bytes: u64,
     ) -> Option<TestApp> {
         let paths = models()?;
-        let live = LiveSetup {
-            models_dir: paths.root.clone(),
-            precision: Precision::Int8,
-            asr_workers: 1,
-            config,
-            stand_ins: None,
-        };
+        let live = live_setup(&paths, config);
         let recordings = test_recordings(dir, max_bytes);
         Some(Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await)
     }

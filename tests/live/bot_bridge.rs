@@ -146,7 +146,7 @@ fn finals(lines: &[String]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridges_a_wav_file_and_stdin_pcm() {
-    let _heavy = common::heavy().await;
+    let _paced = common::paced().await;
     let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "bridge").await;
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };
@@ -183,7 +183,7 @@ async fn bridges_a_wav_file_and_stdin_pcm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_a_dropped_connection_and_carries_on_in_a_new_session() {
-    let _heavy = common::heavy().await;
+    let _paced = common::paced().await;
     let db = common::sqlite().await;
     let t = common::tenant(&*db.store, "reconnect").await;
     let Some(app) = common::TestApp::spawn_live(db, Default::default()).await else { return };

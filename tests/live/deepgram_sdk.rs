@@ -50,9 +50,17 @@ async fn the_official_deepgram_sdk_gets_korean_captions() {
     let english = common::tenant(app.store(), "sdk-en").await;
     let (wav, reference, _) = crate::live_session::korean_wav("azure_test_audio.flac");
     let url = format!("ws://{}", app.addr);
-    for (key, options) in [(&korean.api_key, "{}"), (&english.api_key, r#"{"language":"ko"}"#)] {
-        let args = [url.as_str(), key.as_str(), wav.path().to_str().unwrap(), "2", options];
-        let summary = common::node_summary(&dir.join("deepgram_live.mjs"), &args).await;
+    // Both clients stream at once.
+    let clients = [(&korean.api_key, "{}"), (&english.api_key, r#"{"language":"ko"}"#)];
+    let summaries = futures_util::future::join_all(clients.map(|(key, options)| {
+        let (script, url, wav) = (dir.join("deepgram_live.mjs"), &url, wav.path());
+        async move {
+            let args = [url.as_str(), key.as_str(), wav.to_str().unwrap(), "2", options];
+            (options, common::node_summary(&script, &args).await)
+        }
+    }))
+    .await;
+    for (options, summary) in summaries {
         assert_eq!(summary["code"], 1000, "{summary}");
         let transcript = summary["transcript"].as_str().unwrap();
         let error = ddalkkak_eval::wer::cer(&reference, transcript);

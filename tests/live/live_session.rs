@@ -35,7 +35,7 @@ pub(crate) fn sample() -> (Vec<i16>, String) {
 pub(crate) async fn live_app(
     db: TestDb,
     config: LiveConfig,
-) -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
+) -> Option<(TestApp, String, tokio::sync::RwLockWriteGuard<'static, ()>)> {
     let guard = common::heavy().await;
     let t = common::tenant(&*db.store, "live").await;
     let app = TestApp::spawn_live(db, config).await?;
@@ -557,7 +557,7 @@ fn base_fetched() -> bool {
 }
 
 /// A live server serving tiny.en and base (`None`: skipped, see [`base_fetched`]).
-async fn bilingual_app() -> Option<(TestApp, String, tokio::sync::MutexGuard<'static, ()>)> {
+async fn bilingual_app() -> Option<(TestApp, String, tokio::sync::RwLockWriteGuard<'static, ()>)> {
     if !base_fetched() {
         return None;
     }
@@ -594,10 +594,21 @@ pub(crate) fn hangul_share(text: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn korean_sessions_are_transcribed_in_korean() {
     let Some((app, key, _serial)) = bilingual_app().await else { return };
+    // Each way of asking is a session of its own; they stream at once (as a team's would), which
+    // the server batches.
+    let streams = |pcm: Vec<i16>, queries: &'static [&'static str]| {
+        let (app, key) = (&app, &key);
+        futures_util::future::join_all(queries.iter().map(move |query| {
+            let pcm = pcm.clone();
+            async move {
+                let ws = connect(app, &format!("encoding=linear16&sample_rate=16000&{query}"), key).await.unwrap();
+                (*query, stream_pcm(ws, &pcm, 4.0).await.0)
+            }
+        }))
+    };
     let (pcm, reference) = korean("azure_test_audio.flac");
-    for query in ["language=ko", "language=ko-KR", "language=multi", "language=ko,en", "model=base"] {
-        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
-        let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+    const ASKED: [&str; 5] = ["language=ko", "language=ko-KR", "language=multi", "language=ko,en", "model=base"];
+    for (query, got) in streams(pcm, &ASKED).await {
         assert_eq!(got.close, Some((1000, String::new())), "{query}: {:?}", got.of_type("Error"));
         let text = got.final_text();
         let error = ddalkkak_eval::wer::cer(&reference, &text);
@@ -609,9 +620,8 @@ async fn korean_sessions_are_transcribed_in_korean() {
         assert_eq!(meeting["language"], "ko", "{query}: the meeting's language");
     }
     let (pcm, reference) = sample();
-    for (query, model) in [("", "whisper-tiny.en"), ("language=multi", "whisper-base")] {
-        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000&{query}"), &key).await.unwrap();
-        let (got, _) = stream_pcm(ws, &pcm, 4.0).await;
+    let models = ["whisper-tiny.en", "whisper-base"];
+    for ((query, got), model) in streams(pcm, &["", "language=multi"]).await.into_iter().zip(models) {
         let text = got.final_text();
         assert_eq!(got.finals()[0]["metadata"]["model_info"]["name"], model, "{query}");
         // Before the session's language is settled (3 s of confident speech) each utterance is
