@@ -235,7 +235,7 @@ pub async fn transcribe(
         ApiError::Timeout("the transcription goes on: GET /v1/meetings/{request_id} shows it when it is done")
     })??;
     let live = state.live.as_ref().expect("recordings_of checked it");
-    let model = live.models.iter().find(|m| Some(&m.name) == finished.1.as_ref()).unwrap_or(&live.models[0]);
+    let model = live.served_model(finished.1.as_deref());
     Ok(Json(PrerecordedAnswer::Finished(Box::new(response(&finished.0, model, q.utterances, q.paragraphs)))))
 }
 

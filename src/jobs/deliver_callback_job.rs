@@ -60,8 +60,7 @@ impl JobHandler for DeliverCallbackJob {
         let meeting = store.get_meeting(job.tenant_id, meeting_id).await?;
         let body = match meeting.stt_status {
             SttStatus::Completed => {
-                let model = recording.model.as_deref().and_then(|m| self.live.models.iter().find(|s| s.name == m));
-                let model = model.unwrap_or(&self.live.models[0]);
+                let model = self.live.served_model(recording.model.as_deref());
                 serde_json::to_vec(&crate::http::prerecorded::response(&meeting, model, true, true))
             }
             _ => serde_json::to_vec(&CallbackError {

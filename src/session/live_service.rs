@@ -312,6 +312,11 @@ impl LiveService {
         Ok(ViewerSlot { _session: session, _tenant: tenant })
     }
 
+    /// The served model a recording was transcribed with (its stored name), else the first.
+    pub fn served_model(&self, name: Option<&str>) -> &ServedModel {
+        name.and_then(|name| self.models.iter().find(|m| m.name == name)).unwrap_or(&self.models[0])
+    }
+
     pub fn active_sessions(&self) -> usize {
         self.active.load(Ordering::Acquire)
     }

@@ -418,19 +418,33 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn finals_go_first_and_a_streams_waiting_partial_is_replaced() {
+    /// An engine on one [`Gated`] worker: the gate to open once per batch, and what it served.
+    fn gated(
+        capacity: usize,
+        max_batch: usize,
+    ) -> (AsrEngine, AsrHandle, mpsc::Sender<()>, mpsc::Receiver<(Purpose, usize)>) {
         let (open, gate) = mpsc::channel();
         let (served_tx, served) = mpsc::channel();
         let load = move || Ok(Gated { gate, served: served_tx });
-        let (_engine, asr) = AsrEngine::start_with("gated", 8, 8, vec![load]).unwrap();
+        let (engine, asr) = AsrEngine::start_with("gated", capacity, max_batch, vec![load]).unwrap();
+        (engine, asr, open, served)
+    }
+
+    /// Waits until the worker has taken everything queued.
+    async fn all_taken(asr: &AsrHandle) {
+        while asr.backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn finals_go_first_and_a_streams_waiting_partial_is_replaced() {
+        let (_engine, asr, open, served) = gated(8, 8);
         let context = DecodeContext::default();
 
         // The worker takes this one and waits at the gate.
         let busy = asr.submit_partial(9, vec![0.0; 1], context.clone()).unwrap();
-        while asr.backlog() != (0, 0) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        all_taken(&asr).await;
         let replaced = asr.submit_partial(1, vec![0.0; 2], context.clone()).unwrap();
         let newer = asr.submit_partial(1, vec![0.0; 3], context.clone()).unwrap();
         let other = asr.submit_partial(2, vec![0.0; 4], context.clone()).unwrap();
@@ -451,16 +465,11 @@ mod tests {
 
     #[tokio::test]
     async fn finals_lag_is_how_long_finals_wait() {
-        let (open, gate) = mpsc::channel();
-        let (served_tx, _served) = mpsc::channel();
-        let load = move || Ok(Gated { gate, served: served_tx });
-        let (_engine, asr) = AsrEngine::start_with("gated", 8, 8, vec![load]).unwrap();
+        let (_engine, asr, open, _served) = gated(8, 8);
         let context = DecodeContext::default();
         assert_eq!(asr.finals_lag(), Duration::ZERO);
         let busy = asr.submit(vec![0.0; 1], context.clone()).await.unwrap();
-        while asr.backlog() != (0, 0) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        all_taken(&asr).await;
         assert!(asr.finals_lag() < Duration::from_millis(100), "taken at once");
         let waiting = asr.submit(vec![0.0; 2], context.clone()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -469,9 +478,7 @@ mod tests {
         open.send(()).unwrap();
         assert!(busy.await.unwrap().is_ok());
         // Answered after 300 ms, the next one taken: the lag stays for a while, then it is history.
-        while asr.backlog() != (0, 0) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        all_taken(&asr).await;
         assert!(asr.finals_lag() >= Duration::from_millis(300));
         open.send(()).unwrap();
         assert!(waiting.await.unwrap().is_ok());
@@ -481,15 +488,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_finals_lane_refuses_try_submit_and_makes_submit_wait() {
-        let (open, gate) = mpsc::channel();
-        let (served_tx, served) = mpsc::channel();
-        let load = move || Ok(Gated { gate, served: served_tx });
-        let (_engine, asr) = AsrEngine::start_with("gated", 1, 1, vec![load]).unwrap();
+        let (_engine, asr, open, served) = gated(1, 1);
         let context = DecodeContext::default();
         let busy = asr.submit(vec![0.0; 1], context.clone()).await.unwrap();
-        while asr.backlog() != (0, 0) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        all_taken(&asr).await;
         let queued = asr.submit(vec![0.0; 2], context.clone()).await.unwrap();
         assert!(matches!(asr.try_submit_final(vec![0.0; 3], context.clone()), Err(InferenceError::Overloaded)));
         // `submit` waits for room instead of failing: the lane frees when the worker takes one.
