@@ -132,6 +132,7 @@ pub struct App {
     llm: Option<Arc<LlmWorker<MeetingExtractor>>>,
     /// Captions to and from other instances (PostgreSQL); its tasks stop when it is dropped.
     relay: Option<CaptionRelay>,
+    captions: Arc<CaptionHub>,
     http: HttpLimits,
     run: RunOptions,
     /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
@@ -191,7 +192,7 @@ impl App {
             None => shutdown.child_token(),
         };
         let Intelligence { mut runners, llm } = match config.intelligence {
-            Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions)).await?,
+            Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions.clone())).await?,
             None => Intelligence { runners: Vec::new(), llm: None },
         };
         let recordings = config.recordings.filter(|_| live.is_some());
@@ -215,7 +216,7 @@ impl App {
             recordings,
             draining: draining.clone(),
         };
-        Ok(App { state, live, runners, llm, relay, http: config.http, run: config.run, shutdown, draining })
+        Ok(App { state, live, runners, llm, relay, captions, http: config.http, run: config.run, shutdown, draining })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -235,7 +236,8 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, live, runners, llm, relay, http: limits, run: options, shutdown: token, draining } = self;
+        let App { state, live, runners, llm, relay, captions, http: limits, run: options, shutdown: token, draining } =
+            self;
         let tasks = TaskTracker::new();
         let retention = RetentionJob {
             store: state.store.clone(),
@@ -245,6 +247,7 @@ impl App {
         tasks.spawn(retention.run(token.clone()));
         let sweeper = SessionSweeper {
             store: state.store.clone(),
+            captions,
             stale_after: options.stale_session_after,
             interval: options.sweep_interval,
         };

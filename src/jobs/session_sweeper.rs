@@ -2,7 +2,8 @@
 //! instance crashed, was killed or lost the database for good), on whichever instance sweeps
 //! first. A live session's actor stamps `realtime_sessions.heartbeat_at` every
 //! `LiveConfig::heartbeat_interval`; one silent for `stale_after` gets its meeting assembled from
-//! the finals stored so far, as a restart of its own instance would do.
+//! the finals stored so far, as a restart of its own instance would do, and its caption viewers
+//! (on every instance, through the relay) hear that the session ended before its minutes can.
 //!
 //! After the sweeper itself could not reach the database it waits `stale_after` of health before
 //! sweeping again: every live actor has touched its session by then, so an outage that silenced
@@ -13,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{Store, StoreResult};
 
 pub struct SessionSweeper {
     pub store: Arc<dyn Store>,
+    pub captions: Arc<CaptionHub>,
     /// A session with no heartbeat for this long has lost its owner.
     pub stale_after: Duration,
     pub interval: Duration,
@@ -35,6 +38,14 @@ impl SessionSweeper {
                 .await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, instance = ?session.server_instance,
                 heartbeat = ?session.heartbeat_at, "finalized a live session whose owner went silent");
+            // Said before the job queued with the meeting can announce its action items.
+            let ended = ServerMessage::SessionEnded {
+                session_id: session.id,
+                meeting_id: meeting.id,
+                duration: meeting.audio_duration.map_or(0.0, f64::from),
+            };
+            let minutes_follow = meeting.transcript_text.as_ref().is_some_and(|t| !t.is_empty());
+            self.captions.announce(meeting.id, CaptionEvent::session_ended(ended, minutes_follow));
         }
         Ok(stale.len())
     }

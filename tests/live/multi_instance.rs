@@ -229,7 +229,9 @@ async fn postgres_three_instances_relay_captions_and_finish_a_killed_ones_meetin
                 panic!("no action items for the viewer in 240 s; the job: {jobs:?}");
             }
         };
-        assert!(got.iter().any(|(_, m, _)| m["type"] == "SessionEnded" && m["meeting_id"] == meeting.as_str()));
+        let kinds: Vec<&str> = got.iter().map(|(_, m, _)| m["type"].as_str().unwrap_or("?")).collect();
+        let ended = got.iter().position(|(_, m, _)| m["type"] == "SessionEnded" && m["meeting_id"] == meeting.as_str());
+        assert!(ended.is_some_and(|i| i + 1 < got.len()), "SessionEnded, then ActionItemsReady: {kinds:?}");
         let ready = got.last().map(|(_, m, _)| m.clone()).unwrap();
         assert_eq!(
             (&ready["type"], &ready["meeting_id"]),

@@ -44,8 +44,12 @@ async fn sessions_whose_owner_went_silent_are_finalized(db: TestDb) {
     s.touch_session(tenant, dead, now - chrono::Duration::minutes(10)).await.unwrap();
     s.touch_session(tenant, alive, now).await.unwrap();
 
-    let sweeper =
-        SessionSweeper { store: s.clone(), stale_after: Duration::from_secs(120), interval: Duration::from_secs(30) };
+    let sweeper = SessionSweeper {
+        store: s.clone(),
+        captions: Default::default(),
+        stale_after: Duration::from_secs(120),
+        interval: Duration::from_secs(30),
+    };
     assert_eq!(sweeper.sweep_once().await.unwrap(), 1);
     let swept = s.get_realtime_session(tenant, dead).await.unwrap();
     assert_eq!(swept.status, SessionStatus::Ended);
@@ -66,6 +70,7 @@ async fn sessions_whose_owner_went_silent_are_finalized(db: TestDb) {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let looping = SessionSweeper {
         store: s.clone(),
+        captions: Default::default(),
         stale_after: Duration::from_millis(200),
         interval: Duration::from_millis(50),
     };
