@@ -22,7 +22,7 @@ use super::extraction::{Extraction, MeetingInput, TranscriptLine};
 use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
-use super::korean_owner::KoreanOwners;
+use super::line_owners::LineOwners;
 use super::task_cues::TaskCues;
 use super::title_words::topic_words;
 use crate::inference::llm::generator::DRAFT_TOKENS;
@@ -171,7 +171,7 @@ impl MeetingExtractor {
         // Cached once per language (a lookup when it already is).
         self.generator.cache_prefix(&preamble)?;
         let mut stats = ExtractStats { chunks: chunks.len(), ..ExtractStats::default() };
-        let owners = KoreanOwners::new(
+        let owners = LineOwners::new(
             input.attendees.iter().map(String::as_str).chain(lines.iter().filter_map(|(l, _)| l.speaker.as_deref())),
         );
         let mut summaries = Vec::new();
@@ -206,8 +206,7 @@ impl MeetingExtractor {
                 answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
             clean(&mut extraction);
             for item in &mut extraction.action_items {
-                let line = item.source_segments.first().and_then(|s| chunk.iter().find(|(l, _)| l.seq == *s));
-                if let Some(owner) = line.and_then(|(l, _)| owners.owner(l)) {
+                if let Some(owner) = item.source_segments.first().and_then(|&seq| owners.owner_at(seq, &lines)) {
                     item.assignee = Some(owner);
                 }
             }

@@ -10,8 +10,8 @@
 //!   [`TaskCues`] (which lines may agree on a task), `extraction_prompt` (instructions, worked
 //!   example, line keys, answer schema, chunking), `chunk_answer` (parsing one chunk's answer
 //!   into items tied to their lines), `grounding` and `title_words` (an item against what was
-//!   said), `korean_owner` (who a Korean line makes the owner: the colleague a request calls by
-//!   name, else the speaker who promises), [`deduplicate`] (one item per task), [`ItemVerifier`]
+//!   said), `line_owners` (who a line makes the owner: the colleague a request calls by name,
+//!   else the speaker who promises, else who takes on a request on the next line), [`deduplicate`] (one item per task), [`ItemVerifier`]
 //!   (a yes/no second look at each item).
 //! - Before the model: [`identify_speakers`] (which tenant user each voice is, from
 //!   introductions, answers to an address and thanks), so the model reads names, not "Speaker 2".
@@ -26,7 +26,7 @@ mod extraction;
 mod extraction_prompt;
 mod grounding;
 mod item_verifier;
-mod korean_owner;
+mod line_owners;
 mod meeting_extractor;
 mod speaker_identifier;
 mod task_cues;

@@ -31,14 +31,14 @@ const PROMISES: &[&str] = &[
     "on me",
 ];
 
-/// The other word sequences that mark a possible task.
-const CUES: &[&str] = &[
-    // Requests.
+/// Word sequences of a request said to the one spoken to.
+const REQUESTS: &[&str] = &[
     "can you",
     "could you",
     "would you",
     "will you",
     "want you to",
+    "need you to",
     "please",
     "you take",
     "you own",
@@ -46,6 +46,11 @@ const CUES: &[&str] = &[
     "you grab",
     "you pick",
     "you do",
+];
+
+/// The other word sequences that mark a possible task.
+const CUES: &[&str] = &[
+    // Requests to anyone.
     "who can",
     "who will",
     "who wants",
@@ -121,7 +126,7 @@ pub struct TaskCues {
 impl Default for TaskCues {
     /// Promises, requests, obligations and deadlines.
     fn default() -> Self {
-        Self::of(PROMISES.iter().chain(CUES), &[KOREAN_PROMISES, KOREAN_CUES])
+        Self::of(PROMISES.iter().chain(REQUESTS).chain(CUES), &[KOREAN_PROMISES, KOREAN_CUES])
     }
 }
 
@@ -129,6 +134,11 @@ impl TaskCues {
     /// Promises only ("I'll", "let me", "on me").
     pub fn promises() -> Self {
         Self::of(PROMISES.iter(), &[KOREAN_PROMISES])
+    }
+
+    /// English requests to the one spoken to ("can you", "please", "you take").
+    pub fn requests() -> Self {
+        Self::of(REQUESTS.iter(), &[])
     }
 
     fn of<'a>(cues: impl Iterator<Item = &'a &'static str>, korean: &'static [&'static [&'static str]]) -> Self {

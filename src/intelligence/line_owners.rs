@@ -1,12 +1,18 @@
-//! [`KoreanOwners`]: who a Korean line makes the owner of the work it agrees on, read from the
-//! words themselves: the colleague a request is addressed to ("준호 씨, … 정리해 주실 수
-//! 있어요?", "김 팀장님이 여쭤봐 주실 수 있을까요?"), else the speaker who promises ("제가
-//! 정리할게요", "완성하겠습니다").
+//! [`LineOwners`]: who a line makes the owner of the work it agrees on, read from the words
+//! themselves.
 //!
-//! Korean marks both in fixed forms (a name with 씨/님 or a title, request endings, promise
-//! endings), and the small default model names the owners of Korean lines badly: it gives most
-//! items to the meeting's first speaker. So on a Korean line these words decide the assignee; the
-//! model's is kept only where they name nobody.
+//! - Korean: the colleague a request is addressed to ("준호 씨, … 정리해 주실 수 있어요?", "김
+//!   팀장님이 여쭤봐 주실 수 있을까요?"), else the speaker who promises ("제가 정리할게요",
+//!   "완성하겠습니다"). Korean marks both in fixed forms (a name with 씨/님 or a title, request
+//!   endings, promise endings).
+//! - English: the person a request is said to by name ("Nina, can you …", "Can you take it,
+//!   Kenji?"), else the speaker who promises ("I'll write the PRD"), else whoever answers a request
+//!   said to nobody by name with a promise on the next line ("Can you take it?" / "Yes. I'll …").
+//!
+//! The small default model names owners badly: it gives most Korean items to the meeting's first
+//! speaker, and English items to a person the line mentions ("I'll send it to Omar"). So where
+//! these words name somebody they decide the assignee; the model's is kept only where they name
+//! nobody.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +20,7 @@ use uuid::Uuid;
 
 use super::assignee_resolver::{AssigneeResolver, Person, may_be_same_person};
 use super::extraction::{ExtractedItem, TranscriptLine};
+use super::task_cues::TaskCues;
 use super::title_words::topic_words;
 
 /// Endings and words of a request to someone else ("해 주세요", "고칠 수 있을까요?" said to a
@@ -59,11 +66,13 @@ const HONORIFICS: &[&str] = &[
 const PARTICLES: &[&str] = &["께서", "한테", "에게", "이", "가", "은", "는", "께", "도"];
 
 /// The people of one meeting, to tell a called name from any other word.
-pub(super) struct KoreanOwners {
+pub(super) struct LineOwners {
     people: AssigneeResolver,
+    promises: TaskCues,
+    requests: TaskCues,
 }
 
-impl KoreanOwners {
+impl LineOwners {
     /// From the meeting's attendees (full names) and speaker labels.
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         let mut seen = std::collections::BTreeSet::new();
@@ -72,12 +81,62 @@ impl KoreanOwners {
             .map(str::trim)
             .filter(|n| !n.is_empty() && seen.insert(n.to_owned()))
             .map(|name| Person { id: Uuid::nil(), name: name.to_owned(), email: String::new() });
-        Self { people: AssigneeResolver::new(people) }
+        Self { people: AssigneeResolver::new(people), promises: TaskCues::promises(), requests: TaskCues::requests() }
     }
 
-    /// The owner `line` names, as the name of a meeting person or the speaker's label; `None` for a
-    /// line that is not Korean or says neither.
-    pub fn owner(&self, line: &TranscriptLine) -> Option<String> {
+    /// The owner line `seq` of `lines` names, as the name of a meeting person or a speaker's
+    /// label; `None` where its words name nobody.
+    pub fn owner_at(&self, seq: i64, lines: &[(TranscriptLine, String)]) -> Option<String> {
+        let at = lines.iter().position(|(l, _)| l.seq == seq)?;
+        let line = &lines[at].0;
+        if line.text.chars().any(is_hangul) {
+            return self.korean_owner(line);
+        }
+        let speaker = line.speaker.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let mut asks = false;
+        for sentence in line.text.split_inclusive(['.', '?', '!']) {
+            if !self.requests.may_hold_task(sentence) {
+                continue;
+            }
+            asks = true;
+            if let Some(called) =
+                self.addressed(sentence).filter(|c| !speaker.is_some_and(|s| may_be_same_person(c, s)))
+            {
+                return Some(called);
+            }
+        }
+        if let Some(speaker) = speaker
+            && self.promises.may_hold_task(&line.text)
+        {
+            return Some(speaker.to_owned());
+        }
+        // A request to nobody by name, taken on by the next speaker.
+        let (next, _) = lines.get(at + 1)?;
+        let answerer = next.speaker.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+        (asks
+            && speaker != Some(answerer)
+            && !next.text.chars().any(is_hangul)
+            && self.promises.may_hold_task(&next.text))
+        .then(|| answerer.to_owned())
+    }
+
+    /// The meeting person an English sentence is said to: a name before its first comma or after
+    /// its last ("Nina, can you give Omar the background?", "Can you take it, Kenji?").
+    fn addressed(&self, sentence: &str) -> Option<String> {
+        let (first, last) = (sentence.split(',').next()?, sentence.rsplit(',').next()?);
+        if first.len() == sentence.len() {
+            return None;
+        }
+        [first, last].into_iter().find_map(|part| {
+            let part = part.trim_matches(|c: char| !c.is_alphanumeric());
+            let short = (1..=2).contains(&part.split_whitespace().count());
+            short.then(|| self.people.resolve(part)).flatten().map(|p| p.name.clone())
+        })
+    }
+
+    /// The owner a Korean `line` names, as the name of a meeting person or the speaker's label;
+    /// `None` for a line that is not Korean or says neither.
+    fn korean_owner(&self, line: &TranscriptLine) -> Option<String> {
         let text = &line.text;
         if !text.chars().any(is_hangul) {
             return None;
@@ -143,7 +202,7 @@ const REFUSALS: &[&str] = &[
     "모르겠",
 ];
 
-impl KoreanOwners {
+impl LineOwners {
     /// Whether the Korean line `seq` asks or proposes something that the next line, another
     /// speaker's, turns down or puts off without anyone taking it on.
     pub fn turned_down(&self, seq: i64, lines: &[(TranscriptLine, String)]) -> bool {
@@ -171,7 +230,7 @@ impl KoreanOwners {
             let accepted = item.source_segments.first().and_then(|&seq| {
                 let answer = line(seq)?;
                 let speaker = answer.speaker.as_deref()?;
-                (self.owner(answer).as_deref() == Some(speaker)).then_some(())?;
+                (self.korean_owner(answer).as_deref() == Some(speaker)).then_some(())?;
                 out.iter().rposition(|asked| {
                     let Some(&at) = asked.source_segments.first() else { return false };
                     let request = line(at);
@@ -242,7 +301,7 @@ mod tests {
             ("동현", "저도 잘 모르겠어요."),
             ("태민", "어렵겠지만 제가 해 볼게요."),
         ]);
-        let owners = KoreanOwners::new(["민지", "준호", "서연", "동현", "태민"]);
+        let owners = LineOwners::new(["민지", "준호", "서연", "동현", "태민"]);
         let down: Vec<i64> = (1..=9).filter(|&seq| owners.turned_down(seq, &lines)).collect();
         // Not 5 (accepted), 7 (a promise), 8 (taken on on the next line).
         assert_eq!(down, vec![1, 3]);
@@ -257,7 +316,7 @@ mod tests {
             ("유진", "네, 제가 테스트 끝내 놓을게요."),
             ("민재", "네, 로그인 버그는 수요일까지 고칠게요."),
         ]);
-        let owners = KoreanOwners::new(["동현", "서연", "민재", "유진"]);
+        let owners = LineOwners::new(["동현", "서연", "민재", "유진"]);
         let with = |title: &str, who: &str, seq: i64, due: Option<&str>| ExtractedItem {
             due_date: due.map(Into::into),
             ..item(title, Some(who), &[seq])
@@ -290,8 +349,8 @@ mod tests {
 
     #[test]
     fn a_request_goes_to_the_one_called_and_a_promise_to_the_speaker() {
-        let owners = KoreanOwners::new(["김민지", "박준호", "이서연", "최동현", "민지", "준호", "서연", "동현"]);
-        let owner = |speaker: &str, text: &str| owners.owner(&line(speaker, text));
+        let owners = LineOwners::new(["김민지", "박준호", "이서연", "최동현", "민지", "준호", "서연", "동현"]);
+        let owner = |speaker: &str, text: &str| owners.korean_owner(&line(speaker, text));
         let cases = [
             ("민지", "준호 씨, 세 군데 견적 다 받아서 비교한 거 이번 주 금요일까지 정리해 주실 수 있어요?", "준호"),
             (
@@ -318,6 +377,40 @@ mod tests {
             ("Ben", "I'll send it by Friday."),
         ] {
             assert_eq!(owner(speaker, text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_english_request_goes_to_the_one_named_else_a_promise_or_its_answer_to_the_speaker() {
+        let lines = numbered(&[
+            ("Grace", "I'm Grace from support. Nina, can you give Omar the background?"),
+            ("Maya", "Okay, can you own getting that test stable? I'd like it fixed by Wednesday."),
+            ("Ben", "Yep, I'll have the flaky checkout test fixed by Wednesday."),
+            ("Ben", "Monday. I'll write the public postmortem and send it to Omar and Nina for review."),
+            ("Maya", "Can you take it, Kenji?"),
+            ("Kenji", "Sure."),
+            ("Claire", "Please show the paid search numbers next to it."),
+            ("Claire", "The board deck was late again last quarter."),
+            ("Tom", "We should look at the sales numbers, Omar."),
+        ]);
+        let owners = LineOwners::new([
+            "Grace Liu",
+            "Nina Petrova",
+            "Omar Haddad",
+            "Maya Torres",
+            "Ben Adler",
+            "Kenji Watanabe",
+            "Claire Dubois",
+        ]);
+        let owner = |seq| owners.owner_at(seq, &lines);
+        assert_eq!(owner(1).as_deref(), Some("Nina Petrova"), "called by name before the comma");
+        assert_eq!(owner(2).as_deref(), Some("Ben"), "asked nobody by name, taken on by the next speaker");
+        assert_eq!(owner(3).as_deref(), Some("Ben"), "a promise");
+        assert_eq!(owner(4).as_deref(), Some("Ben"), "a promise that names others");
+        assert_eq!(owner(5).as_deref(), Some("Kenji Watanabe"), "called by name after the comma");
+        // An answer without a promise, a request nobody takes on, a report, a name without a request.
+        for seq in [6, 7, 8, 9] {
+            assert_eq!(owner(seq), None, "{:?}", lines[seq as usize - 1].0.text);
         }
     }
 }
