@@ -181,9 +181,18 @@ impl App {
         };
         let shutdown = CancellationToken::new();
         let live = match config.live {
-            Some(setup) => Some(Arc::new(
-                start_live(setup, store.clone(), voiceprints.clone(), captions.clone(), shutdown.clone()).await?,
-            )),
+            Some(setup) => {
+                let recordings = config.recordings.as_ref().map(|r| r.storage.clone());
+                let live = start_live(
+                    setup,
+                    store.clone(),
+                    voiceprints.clone(),
+                    captions.clone(),
+                    recordings,
+                    shutdown.clone(),
+                );
+                Some(Arc::new(live.await?))
+            }
             None => None,
         };
         // One token for readiness and for live admission.

@@ -1,15 +1,19 @@
 //! Audio in: whole files ([`decode_file`], or packet by packet with [`AudioReader`]), live streams ([`StreamDecoder`], with push-mode
-//! [`OggDemuxer`] and [`WebmDemuxer`]), and resampling to the 16 kHz mono the models take
-//! ([`Resampler`]).
+//! [`OggDemuxer`] and [`WebmDemuxer`]), resampling to the 16 kHz mono the models take
+//! ([`Resampler`]), and a live session's audio out to a recording (`OggOpusWriter`).
 
 mod file_decoder;
 mod ogg_demuxer;
+#[cfg(feature = "opus")]
+mod ogg_opus_writer;
 mod resampler;
 mod stream_decoder;
 mod webm_demuxer;
 
 pub use file_decoder::{AudioError, AudioReader, DecodedAudio, decode_bytes, decode_file, sniff_container};
 pub use ogg_demuxer::OggDemuxer;
+#[cfg(feature = "opus")]
+pub use ogg_opus_writer::OggOpusWriter;
 pub use resampler::Resampler;
 pub use stream_decoder::{Encoding, MAX_MESSAGE_SECONDS, MAX_WAV_HEADER, StreamDecoder};
 pub use webm_demuxer::{WebmDemuxer, WebmTrack};

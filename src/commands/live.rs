@@ -4,6 +4,7 @@
 //! recovers sessions a crash left open. [`SpeechModels`] stand in for the fetched models where
 //! a test of the protocol needs no speech recognised.
 
+use crate::storage::RecordingStorage;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -80,6 +81,7 @@ pub async fn start_live(
     store: Arc<dyn Store>,
     voiceprints: VoiceprintCipher,
     captions: Arc<CaptionHub>,
+    recordings: Option<RecordingStorage>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Live> {
     let (names, config) = (setup.config.models.clone(), setup.config.clone());
@@ -95,7 +97,7 @@ pub async fn start_live(
     let (vad, vad_handle) = vad;
     let (diarize, diarize_handle) = diarize.unzip();
     let engines = LiveEngines { models, vad: vad_handle, diarize: diarize_handle };
-    let service = LiveService::new(engines, voiceprints, store, captions, config, shutdown);
+    let service = LiveService::new(engines, voiceprints, store, captions, recordings, config, shutdown);
     let recovered = service.recover_orphans().await.context("recovering sessions left open by a crash")?;
     if recovered > 0 {
         tracing::warn!(recovered, "finalized sessions left open by the previous run");

@@ -39,4 +39,7 @@ pub struct Recording {
     /// `POST` or `PUT`.
     #[serde(skip)]
     pub callback_method: Option<String>,
+    /// The audio of the live session `session_id`, kept as it was streamed (`record=true`); no
+    /// job transcribes it.
+    pub live: bool,
 }

@@ -49,6 +49,9 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
     }
+    if options.record && (live.recordings.is_none() || !cfg!(feature = "opus")) {
+        return Err(ApiError::field("record", "unavailable", "this server keeps no recordings"));
+    }
     let admission = live.admit(Caller { tenant_id: caller.tenant_id, key: caller.key.clone() })?;
     let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options, model };
     let mut upgrade = upgrade.max_message_size(live.config.max_frame_bytes * 4);

@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     // Uploads stream without the JSON body limit (the storage enforces its own) and for longer.
     let uploads = Router::new()
         .route("/v1/meetings/{id}/recording", get(recordings::get).put(recordings::put).delete(recordings::delete))
+        .route("/v1/meetings/{id}/recording/audio", get(recordings::audio))
         .route("/v1/listen", get(listen::listen).post(prerecorded::transcribe))
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT))
@@ -256,7 +257,7 @@ where
         api_keys::list, api_keys::create, api_keys::revoke,
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
-        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::delete, prerecorded::transcribe,
+        meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::audio, recordings::delete, prerecorded::transcribe,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,

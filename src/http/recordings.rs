@@ -47,7 +47,8 @@ pub struct AudioFile(#[allow(dead_code)] Vec<u8>);
 pub struct RecordingView {
     pub meeting_id: Uuid,
     /// `none` (the meeting has no recording: the other fields are absent), `queued`, `running`,
-    /// `succeeded` or `failed` (the meeting's `stt_status` follows).
+    /// `succeeded` or `failed` (the meeting's `stt_status` follows), or `recorded`: the audio of
+    /// the meeting's live session (`record=true`), which nothing transcribes again.
     pub status: String,
     /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, `mp4`,
     /// `aiff`; empty while a recording named by URL is not fetched yet.
@@ -106,6 +107,7 @@ impl RecordingView {
 
     fn new(r: Recording, job: Option<Job>) -> Self {
         let status = match job.as_ref().map(|j| j.status) {
+            None if r.live => "recorded",
             Some(JobStatus::Queued) | None => "queued",
             Some(JobStatus::Running) => "running",
             Some(JobStatus::Succeeded) => "succeeded",
@@ -350,6 +352,54 @@ pub async fn get(
         Some((recording, job)) => RecordingView::new(recording, job),
         None => RecordingView::none(id),
     }))
+}
+
+/// The recording's audio as stored: an upload as it was sent, a live session's as Ogg Opus (as
+/// far as it is written while the session runs).
+#[utoipa::path(get, path = "/v1/meetings/{id}/recording/audio", tag = "meetings", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The audio file",
+        content((AudioFile = "audio/ogg"), (AudioFile = "audio/wav"), (AudioFile = "audio/mpeg"),
+            (AudioFile = "audio/flac"), (AudioFile = "audio/webm"), (AudioFile = "audio/mp4"))),
+        (status = "4XX", body = Problem), (status = 503, body = Problem)))]
+pub async fn audio(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use tokio::io::AsyncReadExt;
+
+    let recordings = recordings_of(&state)?;
+    let recording = match state.store.get_recording(who.tenant_id, id).await? {
+        // A recording named by URL and not fetched yet has no file.
+        Some((recording, _)) if !recording.storage_key.is_empty() => recording,
+        _ => return Err(ApiError::NotFound),
+    };
+    let file = match tokio::fs::File::open(recordings.storage.path(&recording.storage_key)).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::NotFound),
+        Err(e) => return Err(anyhow::Error::new(e).context("opening a recording").into()),
+    };
+    // What is there now: a live recording grows while it is read.
+    let bytes = file.metadata().await.map_err(|e| anyhow::Error::new(e).context("reading a recording"))?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(bytes)));
+    let content_type = match recording.format.as_str() {
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "webm" => "audio/webm",
+        "mp4" => "audio/mp4",
+        "aiff" => "audio/aiff",
+        _ => "application/octet-stream",
+    };
+    let disposition = format!("attachment; filename=\"{id}.{}\"", recording.format);
+    let headers = [
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CONTENT_LENGTH, bytes.to_string()),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, body).into_response())
 }
 
 /// Deletes the meeting's recording; a transcription still queued or running is cancelled (the

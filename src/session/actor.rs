@@ -30,6 +30,7 @@ use super::control_message::ControlMessage;
 use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
+use super::live_recorder::LiveRecorder;
 use super::live_service::{Admission, LiveService};
 use super::local_agreement::LocalAgreement;
 use super::outbox::Outbox;
@@ -104,6 +105,8 @@ pub struct SessionActor {
     writer: FinalWriter,
     /// Compares consecutive partials of the open utterance for settled segments.
     agreement: LocalAgreement,
+    /// The session's audio going to its meeting's recording (`record=true`).
+    recorder: Option<LiveRecorder>,
 }
 
 impl SessionActor {
@@ -173,6 +176,14 @@ impl SessionActor {
             .start_live_session(request.tenant_id, live)
             .await
             .map_err(|e| SessionError::Internal(format!("starting session: {e}")))?;
+        let recorder = match (&service.recordings, request.options.record) {
+            (Some(storage), true) => {
+                let started =
+                    LiveRecorder::start(storage, &*service.store, request.tenant_id, meeting.id, session.id).await;
+                Some(started.map_err(|e| SessionError::Internal(format!("starting the recording: {e}")))?)
+            }
+            _ => None,
+        };
         let captions = service.captions.open(session.id, request.tenant_id, meeting.id);
         let o = &request.options;
         let language = o.language.clone();
@@ -212,6 +223,7 @@ impl SessionActor {
             gaps: Vec::new(),
             writer: FinalWriter::new(request_tenant),
             agreement: LocalAgreement::default(),
+            recorder,
             session,
             meeting,
         };
@@ -314,6 +326,7 @@ impl SessionActor {
             };
             // Whatever the reason, the audio already received becomes finals.
             let mut flush = self.decoder.finish();
+            self.record(&flush);
             flush.resize(flush.len().div_ceil(CHUNK) * CHUNK, 0.0);
             if let Ok(events) = self.vad_chunks(flush).await {
                 let _ = self.on_events(events, &mut finals, &mut partial, &mut next_partial).await;
@@ -349,6 +362,7 @@ impl SessionActor {
             return Err(SessionError::FrameTooLarge(self.service.config.max_frame_bytes));
         }
         let samples = self.decoder.push(bytes)?;
+        self.record(&samples);
         self.vad_buffer.extend_from_slice(&samples);
         let whole = self.vad_buffer.len() / CHUNK * CHUNK;
         if whole == 0 {
@@ -356,6 +370,17 @@ impl SessionActor {
         }
         let audio: Vec<f32> = self.vad_buffer.drain(..whole).collect();
         self.vad_chunks(audio).await
+    }
+
+    /// Adds decoded audio to the recording; a recording that cannot be written stops (what it
+    /// holds stays), the session goes on.
+    fn record(&mut self, audio: &[f32]) {
+        if let Some(recorder) = &mut self.recorder
+            && let Err(e) = recorder.push(audio)
+        {
+            tracing::error!(session = %self.session.id, error = %e, "writing the recording failed; it ends here");
+            self.recorder = None;
+        }
     }
 
     async fn vad_chunks(&mut self, audio: Vec<f32>) -> Result<Vec<SegmentEvent>, SessionError> {
@@ -680,6 +705,11 @@ impl SessionActor {
             }
         }
         self.store_unsaved().await;
+        if let Some(recorder) = self.recorder.take()
+            && let Err(e) = recorder.finish(&*self.service.store).await
+        {
+            tracing::error!(session = %id, error = %e, "ending the recording failed; the file holds what was written");
+        }
         // Subscribed before the job can exist, so its announcement cannot be missed.
         let (_, announcements) = self.captions.subscribe();
         let identities = if self.request.options.diarize {

@@ -25,6 +25,8 @@ pub struct ListenParams {
     pub title: Option<String>,
     /// Our extension: after `SessionEnded` keep the socket open until `ActionItemsReady`.
     pub wait_for_action_items: Option<bool>,
+    /// Our extension: keep the session's audio as its meeting's recording (Ogg Opus).
+    pub record: Option<bool>,
     /// A stream token, for clients that can set neither headers nor subprotocols.
     pub token: Option<String>,
 }
@@ -42,6 +44,8 @@ pub struct ListenOptions {
     pub vad_events: bool,
     pub title: Option<String>,
     pub wait_for_action_items: bool,
+    /// Keep the session's audio as the meeting's recording.
+    pub record: bool,
     /// The language to decode in (codes the model knows): fixed, or detected on the first speech
     /// (among all languages or the listed ones; multilingual models); English-only models
     /// always get `Detect` (they decode English).
@@ -113,6 +117,7 @@ impl ListenParams {
             vad_events: self.vad_events.unwrap_or(false),
             title: self.title.map(|t| t.trim().to_owned()),
             wait_for_action_items: self.wait_for_action_items.unwrap_or(false),
+            record: self.record.unwrap_or(false),
             language,
             vocabulary: Vocabulary::default(),
         })

@@ -2,6 +2,7 @@
 //! admission control (server-wide, per tenant and per API key; caption viewers per session and
 //! per tenant), and the tracker that owns every socket actor so shutdown can drain them.
 
+use crate::storage::RecordingStorage;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,6 +138,8 @@ pub struct LiveService {
     /// Shared with the meeting-intelligence job, which announces action items to viewers (and,
     /// when instances share PostgreSQL, relayed to and from the other instances).
     pub captions: Arc<CaptionHub>,
+    /// Where sessions with `record=true` keep their audio; `None`: the server keeps none.
+    pub recordings: Option<RecordingStorage>,
     pub config: LiveConfig,
     /// Cancelled at shutdown: actors flush, finalize and close with 1001.
     pub shutdown: CancellationToken,
@@ -244,6 +247,7 @@ impl LiveService {
         voiceprints: VoiceprintCipher,
         store: Arc<dyn Store>,
         captions: Arc<CaptionHub>,
+        recordings: Option<RecordingStorage>,
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
@@ -257,6 +261,7 @@ impl LiveService {
             voiceprints,
             store,
             captions,
+            recordings,
             config,
             draining: shutdown.child_token(),
             shutdown,

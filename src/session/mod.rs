@@ -11,7 +11,8 @@
 //! (Whisper segments → Deepgram `Results`), `speakers` (speaker labels of words), `pending_finals`
 //! (finals in flight, in order), `local_agreement` (stable-prefix finals during continuous
 //! speech), `linger` (after the meeting is stored: waiting for action items),
-//! `caption_relay` (captions between instances over PostgreSQL), `recording_session` (an uploaded recording transcribed the same way, without a socket).
+//! `caption_relay` (captions between instances over PostgreSQL), `recording_session` (an uploaded recording transcribed the same way, without a socket),
+//! `live_recorder` (the session's audio kept as its meeting's recording, `record=true`).
 
 mod actor;
 mod caption_hub;
@@ -21,6 +22,7 @@ mod enrollment;
 mod final_writer;
 mod linger;
 mod listen_params;
+mod live_recorder;
 mod live_service;
 mod local_agreement;
 mod outbox;

@@ -1,5 +1,6 @@
-//! Where uploaded recordings lie: files under one directory (`<data-dir>/recordings` by
-//! default), one per meeting upload, named `<tenant>/<meeting>-<upload id>.<format>`. An upload
+//! Where recordings lie: files under one directory (`<data-dir>/recordings` by default), one per
+//! meeting upload, named `<tenant>/<meeting>-<upload id>.<format>`, or per live session that is
+//! kept (`record=true`), `<tenant>/<meeting>-<session id>.ogg`. An upload
 //! streams to a hidden temporary file that is renamed only once it is whole and sniffed, so a
 //! cut or refused upload leaves nothing behind.
 
@@ -110,6 +111,21 @@ impl RecordingStorage {
         };
         file.sync_all().await?;
         Ok((bytes, format))
+    }
+
+    /// A new file for the live session `session` of the meeting to be written as it streams
+    /// (blocking: it only creates a file); its key is `<tenant>/<meeting>-<session>.<format>`.
+    pub fn create_live(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        session: Uuid,
+        format: &str,
+    ) -> std::io::Result<(String, std::fs::File)> {
+        std::fs::create_dir_all(self.root.join(tenant.to_string()))?;
+        let key = format!("{tenant}/{meeting}-{session}.{format}");
+        let file = std::fs::File::create_new(self.path(&key))?;
+        Ok((key, file))
     }
 
     /// Removes a stored recording; one already gone (or never stored: an empty key) is fine.

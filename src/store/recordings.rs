@@ -43,6 +43,22 @@ pub trait RecordingStore: Send + Sync + 'static {
         meeting: Uuid,
         recording: NewRecording,
     ) -> StoreResult<(Recording, Option<String>)>;
+    /// A live session's recording begins: the meeting (its session's, not deleted) gets a
+    /// recording row of the session with the file's header written so far.
+    /// `Rule{code: "meeting_has_recording"}` when the meeting has one.
+    async fn start_live_recording(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        session: Uuid,
+        storage_key: &str,
+        format: &str,
+        bytes: i64,
+    ) -> StoreResult<Recording>;
+    /// The live recording ended whole: its length and size. A recording deleted meanwhile is left
+    /// deleted.
+    async fn finish_live_recording(&self, tenant: Uuid, meeting: Uuid, bytes: i64, duration_ms: i64)
+    -> StoreResult<()>;
     /// The meeting's recording with its job, if it has one.
     async fn get_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<Option<(Recording, Option<Job>)>>;
     /// One transaction, fenced by the claim: the session that holds the job's finals (created
@@ -80,8 +96,9 @@ pub trait RecordingStore: Send + Sync + 'static {
     /// One transaction: the recording row is deleted (with the session and finals of a
     /// transcription that did not finish), a queued or running job is FAILED ("cancelled": a
     /// running worker stops at its next progress write), and a meeting still PROCESSING returns
-    /// to PENDING; a finished transcript stays. Returns the storage key to
-    /// delete. `NotFound` when the meeting has no recording.
+    /// to PENDING; a finished transcript stays. A live session's recording goes alone (the
+    /// session and its meeting stay as they are). Returns the storage key to delete. `NotFound`
+    /// when the meeting has no recording.
     async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String>;
 }
 
@@ -159,6 +176,62 @@ macro_rules! impl_recording_store {
                 queue_job(&mut tx, tenant, Job::TRANSCRIBE_RECORDING, meeting_id, now).await?;
                 tx.commit().await?;
                 Ok((recording, replaced.map(|(key, _)| key)))
+            }
+
+            async fn start_live_recording(
+                &self,
+                tenant: Uuid,
+                meeting_id: Uuid,
+                session: Uuid,
+                storage_key: &str,
+                format: &str,
+                bytes: i64,
+            ) -> StoreResult<$crate::domain::Recording> {
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                live_row::<Meeting>(&mut tx, "meetings", tenant, meeting_id).await?;
+                let recording = sqlx::query_as(
+                    "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, diarize, processed_ms, \
+                     session_id, started_at, created_at, updated_at, keyterms, live) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, 0, $6, $7, $7, $7, $8, TRUE) \
+                     ON CONFLICT (meeting_id) DO NOTHING RETURNING *",
+                )
+                .bind(meeting_id)
+                .bind(tenant)
+                .bind(storage_key)
+                .bind(format)
+                .bind(bytes)
+                .bind(session)
+                .bind(now)
+                .bind(sqlx::types::Json(Vec::<String>::new()))
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::rule("meeting_has_recording", "record", "the meeting has a recording"))?;
+                tx.commit().await?;
+                Ok(recording)
+            }
+
+            async fn finish_live_recording(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+                bytes: i64,
+                duration_ms: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                sqlx::query(
+                    "UPDATE recordings SET bytes = $3, duration_ms = $4, processed_ms = $4, updated_at = $5 \
+                     WHERE tenant_id = $1 AND meeting_id = $2 AND live",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(bytes)
+                .bind(duration_ms)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_recording(
@@ -355,14 +428,19 @@ macro_rules! impl_recording_store {
                 let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
                 live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
-                let (key, session): (String, Option<Uuid>) = sqlx::query_as(
-                    "DELETE FROM recordings WHERE tenant_id = $1 AND meeting_id = $2 RETURNING storage_key, session_id",
+                let (key, session, live): (String, Option<Uuid>, bool) = sqlx::query_as(
+                    "DELETE FROM recordings WHERE tenant_id = $1 AND meeting_id = $2 \
+                     RETURNING storage_key, session_id, live",
                 )
                 .bind(tenant)
                 .bind(meeting)
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
+                if live {
+                    tx.commit().await?;
+                    return Ok(key);
+                }
                 sqlx::query(
                     "UPDATE jobs SET status = 'FAILED', last_error = 'cancelled: the recording was deleted', \
                      locked_until = NULL, updated_at = $4 \

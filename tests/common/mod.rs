@@ -299,6 +299,23 @@ impl TestApp {
         Self::spawn_configured(db, |c| AppConfig { live: Some(live), ..c }).await
     }
 
+    /// [`spawn_scripted`](Self::spawn_scripted) that keeps recordings (`record=true`) in a
+    /// directory of its own.
+    pub async fn spawn_scripted_recording(
+        db: TestDb,
+        config: LiveConfig,
+        models: stand_in_models::ScriptedModels,
+    ) -> (TestApp, std::path::PathBuf) {
+        let live = LiveSetup { stand_ins: Some(Arc::new(models)), ..live_setup(&model_paths(), config) };
+        let dir = tempfile::tempdir().unwrap();
+        let recordings = test_recordings(dir.path(), 100_000_000);
+        let mut app =
+            Self::spawn_configured(db, |c| AppConfig { live: Some(live), recordings: Some(recordings), ..c }).await;
+        let path = dir.path().to_owned();
+        app._recordings = Some(dir);
+        (app, path)
+    }
+
     /// [`spawn_live`](Self::spawn_live) plus the durable job runners with the real LLM `llm`
     /// (e.g. `smollm2`, one thread) and a Slack client pointed at `slack_api_url`.
     pub async fn spawn_live_with_llm(db: TestDb, mut config: LiveConfig, llm: Option<(&str, &str)>) -> Option<TestApp> {

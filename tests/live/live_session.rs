@@ -855,6 +855,138 @@ async fn new_sessions_wait_while_finals_wait_for_asr() {
     assert_eq!(close_stream(again).await.close.map(|c| c.0), Some(1000));
 }
 
+/// `record=true` keeps the session's audio as its meeting's recording: Ogg Opus written while
+/// the session streams, as long as what was sent, the same sound, downloadable and deletable
+/// apart from the meeting. A server that keeps no recordings refuses it before the upgrade.
+async fn a_recorded_session_keeps_its_audio_as_the_meetings_recording(db: TestDb) {
+    let key = common::tenant(&*db.store, "live").await.api_key;
+    let (app, dir) = TestApp::spawn_scripted_recording(db, LiveConfig::default(), ScriptedModels::default()).await;
+    let pcm = tone_speech(4.8);
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000&record=true", &key).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let started = match rx.next().await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(started["type"], "SessionStarted");
+    let meeting = started["meeting_id"].as_str().unwrap().to_owned();
+    let reader = tokio::spawn(read_all(rx));
+    let (first, rest) = pcm.split_at(pcm.len() / 2);
+    for frame in first.chunks(1_600) {
+        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        tx.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+    // While the session runs the file already holds its first whole seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, audio) = download(&app, &meeting, &key).await;
+        if status == 200 && decoded(&audio).len() >= 16_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second of audio in the live recording");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for frame in rest.chunks(1_600) {
+        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        tx.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(30), reader).await.unwrap().unwrap();
+    assert_eq!(got.close.as_ref().map(|c| c.0), Some(1000), "{got:?}");
+    assert_eq!(got.of_type("SessionEnded")[0]["meeting_id"], meeting.as_str());
+
+    let (_, recording) = app.get(&format!("/v1/meetings/{meeting}/recording"), &key).await;
+    assert_eq!(
+        (recording["status"].as_str(), recording["format"].as_str()),
+        (Some("recorded"), Some("ogg")),
+        "{recording}"
+    );
+    let seconds = recording["duration_seconds"].as_f64().unwrap();
+    assert!((seconds - 4.8).abs() < 0.01, "{recording}");
+    let (status, content_type, audio) = download(&app, &meeting, &key).await;
+    assert_eq!((status, content_type.as_str()), (200, "audio/ogg"));
+    assert_eq!(recording["bytes"].as_u64(), Some(audio.len() as u64), "{recording}");
+    // At most 24 kbit/s (silence takes less), plus headers and framing.
+    assert!((4_000..16_000).contains(&audio.len()), "{} bytes for 4.8 s", audio.len());
+    let back = decoded(&audio);
+    assert!(back.len() + 16 >= pcm.len() && back.len() <= pcm.len() + 320, "{} samples for {}", back.len(), pcm.len());
+    let sent: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let n = sent.len() - 64;
+    let correlation = (0..64)
+        .map(|lag| {
+            let (a, b) = (&sent[..n], &back[lag..lag + n]);
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            dot / (norm(a) * norm(b))
+        })
+        .fold(f32::MIN, f32::max);
+    assert!(correlation > 0.8, "the recording does not sound like what was sent: {correlation:.2}");
+
+    // Deleting the recording leaves the meeting and its transcript.
+    let (_, meeting_before) = app.get(&format!("/v1/meetings/{meeting}"), &key).await;
+    let deleted =
+        app.http.delete(app.url(&format!("/v1/meetings/{meeting}/recording"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(download(&app, &meeting, &key).await.0, 404);
+    let (_, meeting_after) = app.get(&format!("/v1/meetings/{meeting}"), &key).await;
+    assert_eq!(meeting_after["stt_status"], "COMPLETED");
+    assert_eq!(meeting_after["transcript_text"], meeting_before["transcript_text"]);
+    let left: Vec<_> = walk(&dir);
+    assert!(left.is_empty(), "{left:?}");
+
+    // A server without recording storage refuses `record=true` before the upgrade.
+    let plain_db = common::sqlite().await;
+    let plain_key = common::tenant(&*plain_db.store, "plain").await.api_key;
+    let plain = TestApp::spawn_scripted(plain_db, LiveConfig::default(), ScriptedModels::default()).await;
+    let (status, problem, _) =
+        refusal(connect(&plain, "encoding=linear16&sample_rate=16000&record=true", &plain_key).await);
+    assert_eq!((status, &problem["errors"][0]["field"]), (422, &json!("record")), "{problem}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_recorded_session_keeps_its_audio_as_the_meetings_recording() {
+    a_recorded_session_keeps_its_audio_as_the_meetings_recording(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_recorded_session_keeps_its_audio_as_the_meetings_recording() {
+    if let Some(db) = common::postgres().await {
+        a_recorded_session_keeps_its_audio_as_the_meetings_recording(db).await;
+    }
+}
+
+/// `GET …/recording/audio`: the status, the content type and the bytes.
+async fn download(app: &TestApp, meeting: &str, key: &str) -> (u16, String, Vec<u8>) {
+    let r = app
+        .http
+        .get(app.url(&format!("/v1/meetings/{meeting}/recording/audio")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, content_type, r.bytes().await.unwrap().to_vec())
+}
+
+/// An Ogg Opus file as 16 kHz samples; empty when it does not decode (yet).
+fn decoded(file: &[u8]) -> Vec<f32> {
+    match ddalkkak::audio::decode_bytes(file.to_vec(), 3_600) {
+        Ok(d) => ddalkkak::audio::Resampler::new(d.sample_rate, 16_000).unwrap().process_all(&d.samples),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
 /// A session that reaches `max_session_duration` ends as a normal end would: the audio received
 /// becomes finals, the meeting is finalized, and the client gets `Error` `max_duration`
 /// (retryable), `Metadata`, `SessionEnded` and close 4002.

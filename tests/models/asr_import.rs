@@ -210,8 +210,9 @@ async fn imported_model_is_served_by_name_next_to_tiny_en() {
     setup.require_models().unwrap();
     let shutdown = CancellationToken::new();
     let cipher = VoiceprintCipher::new(&common::TEST_KEY);
-    let live =
-        start_live(setup, db.store.clone(), cipher, Arc::new(CaptionHub::default()), shutdown.clone()).await.unwrap();
+    let live = start_live(setup, db.store.clone(), cipher, Arc::new(CaptionHub::default()), None, shutdown.clone())
+        .await
+        .unwrap();
     let served: Vec<(&str, usize)> =
         live.service.models.iter().map(|m| (m.name.as_str(), m.languages().len())).collect();
     assert_eq!(served, [("tiny.en", 1), (name, 100)]);

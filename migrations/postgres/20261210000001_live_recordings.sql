@@ -1,0 +1,3 @@
+-- A live session's audio kept as its meeting's recording (`record=true`): the row is made when
+-- the session starts and has no transcription job.
+ALTER TABLE recordings ADD COLUMN live BOOLEAN NOT NULL DEFAULT FALSE;

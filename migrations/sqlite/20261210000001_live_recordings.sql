@@ -1,0 +1,2 @@
+-- See the PostgreSQL migration of the same version.
+ALTER TABLE recordings ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
