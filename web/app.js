@@ -75,6 +75,7 @@ async function showSignedIn(me) {
   $("who").textContent = `${me.user.name || me.user.email} · ${me.tenant.name}`;
   $("who").title = me.user.role;
   tenantLanguage = me.tenant.default_language || null;
+  $("record").checked = Boolean(me.tenant.record_sessions);
   ({ models } = await api("/v1/models"));
   fillLanguages();
   $("title").placeholder = localTitle();
@@ -168,7 +169,7 @@ async function start() {
   $("overlay").hidden = true;
   const title = $("title").value.trim() || localTitle();
   capture = new Capture(
-    { language: $("language").value, model: $("model").value, title },
+    { language: $("language").value, model: $("model").value, title, record: $("record").checked },
     {
       state: setConnection,
       result: onResult,

@@ -81,6 +81,7 @@ export class Capture {
     if (o.language) params.set("language", o.language);
     if (o.model) params.set("model", o.model);
     if (o.title) params.set("title", o.title);
+    params.set("record", String(Boolean(o.record)));
     // The token rides in the subprotocol, not the URL: URLs end up in logs.
     const socket = new WebSocket(wsUrl(`/v1/listen?${params}`), ["token", token]);
     socket.binaryType = "arraybuffer";

@@ -135,7 +135,14 @@ async function loadRecording(id) {
   const line = $("recording-status");
   const recording = await api(`/v1/meetings/${id}/recording`);
   const status = recording.status;
-  line.hidden = status === "none" || status === "succeeded";
+  if (shown?.id === id) {
+    const audio = $("dl-audio");
+    $("dl-audio-item").hidden = status === "none" || !recording.format;
+    audio.href = `/v1/meetings/${id}/recording/audio`;
+    audio.download = `meeting-${id}.${recording.format}`;
+  }
+  // A live session's recording ("recorded") is not transcribed again.
+  line.hidden = status === "none" || status === "succeeded" || status === "recorded";
   if (line.hidden || shown?.id !== id) return;
   if (status === "failed") {
     line.textContent = t("recording.failed", { why: recording.error || "" });

@@ -20,6 +20,9 @@ pub struct Tenant {
     /// jargon), given to Whisper after a session's own `keyterm`s.
     #[schema(value_type = Vec<String>)]
     pub glossary: Json<Vec<String>>,
+    /// Live sessions keep their audio as their meeting's recording unless the client says
+    /// `record=false` (on servers that keep recordings).
+    pub record_sessions: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -45,6 +45,9 @@ pub struct UpdateTenant {
     /// jargon (at most 100 terms of at most 100 characters; `[]` clears it). Whisper is given
     /// them as hotwords, after a session's own `keyterm`s.
     pub glossary: Option<Vec<String>>,
+    /// Live sessions keep their audio as their meeting's recording unless the client says
+    /// `record=false`; on a server that keeps no recordings, they do not.
+    pub record_sessions: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant,
@@ -95,6 +98,7 @@ pub async fn update(
         default_language: language,
         default_model: model,
         glossary,
+        record_sessions: body.record_sessions,
     };
     Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
 }

@@ -22,6 +22,7 @@ pub struct TenantPatch {
     pub default_language: Option<Option<String>>,
     pub default_model: Option<Option<String>>,
     pub glossary: Option<Vec<String>>,
+    pub record_sessions: Option<bool>,
 }
 
 /// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
@@ -192,14 +193,16 @@ macro_rules! impl_tenant_store {
                     "UPDATE tenants SET name = COALESCE($2, name), \
                      default_language = CASE WHEN $3 THEN $4 ELSE default_language END, \
                      default_model = CASE WHEN $5 THEN $6 ELSE default_model END, updated_at = $7, \
-                     glossary = COALESCE($8, glossary) WHERE id = $1 RETURNING *",
+                     glossary = COALESCE($8, glossary), record_sessions = COALESCE($9, record_sessions) \
+                     WHERE id = $1 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(&patch.name)
                 .bind_nullable(patch.default_language)
                 .bind_nullable(patch.default_model)
                 .bind(now())
-                .bind(patch.glossary.map(sqlx::types::Json));
+                .bind(patch.glossary.map(sqlx::types::Json))
+                .bind(patch.record_sessions);
                 fetch_one_committed(tx, query).await
             }
 

@@ -67,6 +67,7 @@ try {
   summary.models = await page.$$eval("#model option", (os) => os.map((o) => o.value));
   summary.languages = await page.$$eval("#language option", (os) => os.map((o) => ({ value: o.value, text: o.textContent })));
   await page.fill("#title", "Browser e2e");
+  await page.check("#record");
 
   await page.evaluate(() => {
     window.__states = [];
@@ -198,6 +199,17 @@ try {
       const r = await fetch(href);
       out[f] = { href, status: r.status, type: r.headers.get("content-type"), body: (await r.text()).slice(0, 400) };
     }
+    // The meeting's audio, kept because "Keep the recording" was ticked.
+    const audio = document.getElementById("dl-audio");
+    const r = await fetch(audio.getAttribute("href"));
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    out.audio = {
+      shown: !document.getElementById("dl-audio-item").hidden,
+      status: r.status,
+      type: r.headers.get("content-type"),
+      magic: String.fromCharCode(...bytes.slice(0, 4)),
+      bytes: bytes.length,
+    };
     return out;
   });
   await shot(page, "capture-page-meeting.png");

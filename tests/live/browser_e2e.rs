@@ -223,6 +223,15 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert!(d["vtt"]["body"].as_str().unwrap().starts_with("WEBVTT\n\n00:00:"), "{}", d["vtt"]["body"]);
     let session_id = s["sessionId"].as_str().unwrap();
     assert!(d["json"]["body"].as_str().unwrap().contains("\"meeting_id\""));
+    // "Keep the recording" was ticked: the meeting offers its audio, Ogg Opus.
+    let audio = &d["audio"];
+    assert_eq!(
+        (&audio["shown"], &audio["status"], &audio["type"]),
+        (&serde_json::json!(true), &serde_json::json!(200), &serde_json::json!("audio/ogg")),
+        "{audio}"
+    );
+    assert_eq!(audio["magic"], "OggS", "{audio}");
+    assert!(audio["bytes"].as_u64().unwrap() > 10_000, "{audio}");
 
     // Signing out cleared the cookie, and says so as news, not as an error.
     assert_eq!(s["afterSignOut"], 401);

@@ -934,6 +934,17 @@ async fn a_recorded_session_keeps_its_audio_as_the_meetings_recording(db: TestDb
     let left: Vec<_> = walk(&dir);
     assert!(left.is_empty(), "{left:?}");
 
+    // A tenant that records by default: sessions that do not say are kept, `record=false` is not.
+    let (status, tenant) = app.patch("/v1/tenant", &key, json!({"record_sessions": true})).await;
+    assert_eq!((status, &tenant["record_sessions"]), (200, &json!(true)), "{tenant}");
+    for (query, kept) in [("", "recorded"), ("&record=false", "none")] {
+        let ws = connect(&app, &format!("encoding=linear16&sample_rate=16000{query}"), &key).await.unwrap();
+        let (got, _) = stream_pcm(ws, &tone_speech(1.0), 50.0).await;
+        let meeting = got.of_type("SessionEnded")[0]["meeting_id"].as_str().unwrap().to_owned();
+        let (_, recording) = app.get(&format!("/v1/meetings/{meeting}/recording"), &key).await;
+        assert_eq!(recording["status"], kept, "{query}: {recording}");
+    }
+
     // A server without recording storage refuses `record=true` before the upgrade.
     let plain_db = common::sqlite().await;
     let plain_key = common::tenant(&*plain_db.store, "plain").await.api_key;
