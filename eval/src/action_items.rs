@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use ddalkkak::intelligence::{AssigneeResolver, DueDateParser, MeetingInput, Person, TranscriptLine};
+use ddalkkak::intelligence::{AssigneeResolver, DueDateParser, MeetingInput, Person, TranscriptLine, name_speakers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -118,9 +118,11 @@ impl EvalMeeting {
         paths.iter().map(|p| Self::load(p)).collect()
     }
 
-    /// What the extractor gets for this meeting: its lines, date and attendees' names.
+    /// What the extractor gets for this meeting from the job worker: its lines, date and
+    /// attendees' names, with every speaker the conversation names (or whose label is a name)
+    /// under the attendee's full name ([`name_speakers`]).
     pub fn input(&self) -> MeetingInput {
-        MeetingInput {
+        let mut input = MeetingInput {
             title: self.title.clone(),
             date: self.date,
             lines: self
@@ -136,7 +138,9 @@ impl EvalMeeting {
                 .collect(),
             attendees: self.attendees.iter().map(|a| a.name.clone()).collect(),
             language: None,
-        }
+        };
+        name_speakers(&mut input.lines, &self.resolver(), Default::default());
+        input
     }
 
     pub fn load(path: &Path) -> Result<EvalMeeting, EvalError> {

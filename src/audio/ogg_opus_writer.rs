@@ -124,6 +124,31 @@ impl<W: Write> OggOpusWriter<W> {
     }
 }
 
+/// How much audio an Ogg Opus stream holds by its pages (a writer's file cut off by a crash
+/// included): the last whole page's granule position less the `OpusHead` pre-skip. `None` for
+/// bytes that are no Ogg Opus stream.
+pub fn written_duration(file: &[u8]) -> Option<std::time::Duration> {
+    // The first page holds OpusHead alone: 27 header bytes, its segment table, then the packet.
+    let segments = *file.get(26)? as usize;
+    let head = file.get(27 + segments..)?;
+    if !file.starts_with(b"OggS") || !head.starts_with(b"OpusHead") {
+        return None;
+    }
+    let pre_skip = u16::from_le_bytes([*head.get(10)?, *head.get(11)?]) as u64;
+    let mut last = 0u64;
+    let mut at = 0;
+    while let Some(header) = file.get(at..at + 27).filter(|h| h.starts_with(b"OggS")) {
+        let table = file.get(at + 27..at + 27 + header[26] as usize)?;
+        let end = at + 27 + table.len() + table.iter().map(|&s| s as usize).sum::<usize>();
+        if end > file.len() {
+            break; // the page being written when the writer stopped
+        }
+        last = u64::from_le_bytes(header[6..14].try_into().ok()?);
+        at = end;
+    }
+    Some(std::time::Duration::from_secs_f64(last.saturating_sub(pre_skip) as f64 / 48_000.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +205,13 @@ mod tests {
         // Two whole seconds are out as pages (the stream's end is not).
         let pages = |bytes: &[u8]| bytes.windows(4).filter(|w| w == b"OggS").count();
         assert_eq!(pages(writer.pages.inner()), 2 + 2);
+        // A file cut off there (a crash) says it holds those two seconds, even with half a page.
+        let cut = writer.get_ref().clone();
+        assert_eq!(written_duration(&cut), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(written_duration(&cut[..cut.len() - 10]), Some(std::time::Duration::from_secs(1)));
+        assert_eq!(written_duration(b"RIFF0000WAVE"), None);
+        let whole = writer.finish().unwrap();
+        assert_eq!(written_duration(&whole), Some(std::time::Duration::from_secs_f64(2.5)));
         let empty = OggOpusWriter::new(Vec::new(), 2).unwrap().finish().unwrap();
         let decoded = crate::audio::decode_bytes(empty, 60).unwrap();
         assert!(decoded.samples.len() <= 960, "{}", decoded.samples.len());

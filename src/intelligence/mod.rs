@@ -38,7 +38,7 @@ pub use due_date_parser::DueDateParser;
 pub use extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
 pub use item_verifier::ItemVerifier;
 pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
-pub use speaker_identifier::{identify as identify_speakers, identify_with as identify_speakers_with};
+pub use speaker_identifier::{identify as identify_speakers, name_speakers};
 pub use task_cues::TaskCues;
 
 #[cfg(test)]

@@ -75,6 +75,22 @@ pub fn identify(lines: &[TranscriptLine], people: &AssigneeResolver) -> HashMap<
     identify_with(lines, people, HashMap::new())
 }
 
+/// [`identify_with`], then each identified speaker's lines carry the person's name, as the
+/// model reads them (so it can write owners); returns the identities by label.
+pub fn name_speakers(
+    lines: &mut [TranscriptLine],
+    people: &AssigneeResolver,
+    known: HashMap<String, SpeakerIdentity>,
+) -> HashMap<String, SpeakerIdentity> {
+    let identities = identify_with(lines, people, known);
+    for line in lines {
+        if let Some(identity) = line.speaker.as_ref().and_then(|label| identities.get(label)) {
+            line.speaker = Some(identity.name.clone());
+        }
+    }
+    identities
+}
+
 /// [`identify`] around identities already known by label (enrolled voices): those stay as they
 /// are, and their people are not given to another speaker.
 pub fn identify_with(

@@ -13,7 +13,7 @@ use super::job_runner::{JobError, JobHandler};
 use crate::domain::{ActionItem, Job, Meeting, SpeakerIdentity, TaskStatus};
 use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
-    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, identify_speakers_with,
+    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, name_speakers,
 };
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
@@ -67,12 +67,7 @@ impl JobHandler for MeetingIntelligenceJob {
             .flat_map(|j| j.0.iter())
             .filter_map(|l| Some((l.label.clone(), l.identity.clone().filter(SpeakerIdentity::stands)?)))
             .collect();
-        let identities = identify_speakers_with(&input.lines, &people, standing);
-        for line in &mut input.lines {
-            if let Some(identity) = line.speaker.as_ref().and_then(|label| identities.get(label)) {
-                line.speaker = Some(identity.name.clone());
-            }
-        }
+        let identities = name_speakers(&mut input.lines, &people, standing);
         let started = std::time::Instant::now();
         // Greedy decoding is deterministic: only a busy or stopped worker is worth a retry.
         let lines = input.lines.clone();

@@ -1,8 +1,8 @@
 //! [`LiveRecorder`]: a live session's audio kept as its meeting's recording (`record=true`): the
 //! 16 kHz mono the models hear, as Ogg Opus in the recording storage, a page a second while the
 //! session runs. The recording row is made when the session starts, so after a crash the
-//! meeting still has the file as far as it was written (the row's size and length stay those of
-//! the start).
+//! meeting still has the file as far as it was written; the restart that finalizes the session
+//! records that size and length ([`settle_after_crash`]).
 //!
 //! The file is written inline by the session's actor: a second of audio is about 3 KB and an
 //! encoder call per 20 ms frame, far less than the decoding beside it.
@@ -71,6 +71,34 @@ impl LiveRecorder {
         let duration_ms = (samples * 1000 / u64::from(MODEL_RATE)) as i64;
         store.finish_live_recording(self.tenant, self.meeting, bytes, duration_ms).await.map_err(|e| e.to_string())
     }
+}
+
+/// After a crash: a live recording of the meeting gets the size and length its file holds (the
+/// pages written before the process died). Nothing for a meeting without one.
+#[cfg(feature = "opus")]
+pub async fn settle_after_crash(
+    storage: &RecordingStorage,
+    store: &dyn Store,
+    tenant: Uuid,
+    meeting: Uuid,
+) -> Result<(), String> {
+    let Some((recording, _)) = store.get_recording(tenant, meeting).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    if !recording.live {
+        return Ok(());
+    }
+    let file = tokio::fs::read(storage.path(&recording.storage_key)).await.map_err(|e| e.to_string())?;
+    let duration = crate::audio::written_duration(&file).ok_or("the file is no Ogg Opus stream")?;
+    store
+        .finish_live_recording(tenant, meeting, file.len() as i64, duration.as_millis() as i64)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "opus"))]
+pub async fn settle_after_crash(_: &RecordingStorage, _: &dyn Store, _: Uuid, _: Uuid) -> Result<(), String> {
+    Ok(())
 }
 
 #[cfg(not(feature = "opus"))]

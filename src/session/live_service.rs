@@ -2,6 +2,7 @@
 //! admission control (server-wide, per tenant and per API key; caption viewers per session and
 //! per tenant), and the tracker that owns every socket actor so shutdown can drain them.
 
+use super::live_recorder::settle_after_crash;
 use crate::storage::RecordingStorage;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -364,6 +365,11 @@ impl LiveService {
                 .finalize_live_session(session.tenant_id, session.id, None, None, &Default::default())
                 .await?;
             tracing::warn!(session = %session.id, meeting = %meeting.id, "recovered a session left open by a crash");
+            if let Some(storage) = &self.recordings
+                && let Err(e) = settle_after_crash(storage, &*self.store, session.tenant_id, meeting.id).await
+            {
+                tracing::warn!(meeting = %meeting.id, error = %e, "the recovered session's recording keeps its first size");
+            }
         }
         Ok(orphans.len())
     }

@@ -32,7 +32,7 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
     let mut server = start_embedded(data.path(), &models.root, &[]).await;
     let key = std::fs::read_to_string(data.path().join("secrets/owner-api-key")).unwrap().trim().to_owned();
 
-    let url = format!("ws://127.0.0.1:{}/v1/listen?encoding=linear16&sample_rate=16000", server.port);
+    let url = format!("ws://127.0.0.1:{}/v1/listen?encoding=linear16&sample_rate=16000&record=true", server.port);
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
@@ -52,6 +52,7 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
 
     let mut meeting = None;
     let mut finals = Vec::new();
+    let mut heard_until = 0.0;
     while finals.len() < 2 {
         let message = tokio::time::timeout(Duration::from_secs(60), rx.next()).await.unwrap().unwrap().unwrap();
         let Message::Text(text) = message else { continue };
@@ -63,6 +64,7 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
                 if !t.is_empty() {
                     finals.push(t);
                 }
+                heard_until = m["start"].as_f64().unwrap() + m["duration"].as_f64().unwrap();
             }
             _ => {}
         }
@@ -83,6 +85,26 @@ async fn a_killed_server_finalizes_the_session_on_restart() {
     let sessions = sessions["items"].as_array().or(sessions.as_array()).unwrap().clone();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["status"], "ENDED");
+
+    // The recording (`record=true`) keeps what was streamed up to the last whole second before
+    // the kill, and the restart recorded how long that is.
+    let recording = server.get(&format!("/v1/meetings/{meeting}/recording"), &key).await;
+    assert_eq!(recording["status"], "recorded", "{recording}");
+    let seconds = recording["duration_seconds"].as_f64().unwrap();
+    assert!(seconds >= heard_until - 1.0, "{seconds} s recorded, finals up to {heard_until} s: {recording}");
+    let audio = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/v1/meetings/{meeting}/recording/audio", server.port))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(recording["bytes"].as_u64(), Some(audio.len() as u64));
+    let decoded = ddalkkak::audio::decode_bytes(audio.to_vec(), 3_600).unwrap();
+    let decoded_seconds = decoded.samples.len() as f64 / f64::from(decoded.sample_rate);
+    assert!((decoded_seconds - seconds).abs() < 0.05, "decodes to {decoded_seconds} s, row says {seconds} s");
 }
 
 /// Streams the recording at twice real time in 100 ms frames until the server stops taking it.
