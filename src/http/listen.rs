@@ -40,8 +40,16 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
         }
         params.language = tenant.default_language;
     }
+    // The tenant's choice where the client makes none, on a server that keeps recordings.
+    let keeps_recordings = live.recordings.is_some() && cfg!(feature = "opus");
+    match params.record {
+        Some(true) if !keeps_recordings => {
+            return Err(ApiError::field("record", "unavailable", "this server keeps no recordings"));
+        }
+        None => params.record = Some(tenant.record_sessions && keeps_recordings),
+        Some(_) => {}
+    }
     let language = params.requested_language();
-    let params_record = params.record;
     let model = choose_model(&live.models, params.model.as_deref(), language.as_deref()).map_err(invalid)?;
     let mut options = params.validate(live.models[model].asr.languages()).map_err(invalid)?;
     // The session's own terms first: the prompt keeps what fits, in order.
@@ -49,13 +57,6 @@ pub async fn listen(State(state): State<AppState>, request: Request) -> Result<R
     options.vocabulary.extend(tenant.glossary.0);
     if options.diarize && live.diarize.is_none() {
         return Err(ApiError::field("diarize", "unavailable", "this server has no speaker model (models/fetch.sh)"));
-    }
-    // The tenant's choice where the client makes none, on a server that keeps recordings.
-    let keeps_recordings = live.recordings.is_some() && cfg!(feature = "opus");
-    if params_record.is_none() {
-        options.record = tenant.record_sessions && keeps_recordings;
-    } else if options.record && !keeps_recordings {
-        return Err(ApiError::field("record", "unavailable", "this server keeps no recordings"));
     }
     let admission = live.admit(Caller { tenant_id: caller.tenant_id, key: caller.key.clone() })?;
     let request = SessionRequest { tenant_id: caller.tenant_id, user_id: caller.user_id, options, model };
