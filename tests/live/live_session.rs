@@ -936,7 +936,7 @@ async fn a_recorded_session_keeps_its_audio_as_the_meetings_recording(db: TestDb
     let (_, meeting_after) = app.get(&format!("/v1/meetings/{meeting}"), &key).await;
     assert_eq!(meeting_after["stt_status"], "COMPLETED");
     assert_eq!(meeting_after["transcript_text"], meeting_before["transcript_text"]);
-    let left: Vec<_> = walk(&dir);
+    let left = crate::recording::walk(&dir);
     assert!(left.is_empty(), "{left:?}");
 
     // A tenant that records by default: sessions that do not say are kept, `record=false` is not.
@@ -991,16 +991,6 @@ fn decoded(file: &[u8]) -> Vec<f32> {
         Ok(d) => ddalkkak::audio::Resampler::new(d.sample_rate, 16_000).unwrap().process_all(&d.samples),
         Err(_) => Vec::new(),
     }
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
 }
 
 /// A session that reaches `max_session_duration` ends as a normal end would: the audio received

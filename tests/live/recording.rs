@@ -59,7 +59,8 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
     walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect()
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+/// Every file under `dir` (none when it does not exist).
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     entries
         .flat_map(|e| {
