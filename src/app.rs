@@ -26,7 +26,7 @@ use crate::intelligence::MeetingExtractor;
 use crate::jobs::{
     DeliverCallbackJob, JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob,
 };
-use crate::session::{CaptionHub, CaptionRelay};
+use crate::session::{CaptionHub, CaptionRelay, MinutesDrafting};
 use crate::storage::Recordings;
 use crate::store::{self, Store};
 
@@ -200,10 +200,15 @@ impl App {
             Some(live) => live.service.draining.clone(),
             None => shutdown.child_token(),
         };
+        // Drafts are asked for about four times per chunk (some four characters per token).
+        let drafts_every = config.intelligence.as_ref().filter(|i| i.live_minutes).map(|i| i.chunk_tokens);
         let Intelligence { mut runners, llm } = match config.intelligence {
             Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions.clone())).await?,
             None => Intelligence { runners: Vec::new(), llm: None },
         };
+        if let (Some(live), Some(llm), Some(every_chars)) = (&live, &llm, drafts_every) {
+            live.service.draft_minutes_with(MinutesDrafting { llm: llm.clone(), every_chars });
+        }
         let recordings = config.recordings.filter(|_| live.is_some());
         if let (Some(live), Some(recordings)) = (&live, &recordings) {
             let job = TranscribeRecordingJob { live: live.service.clone(), recordings: recordings.clone() };

@@ -7,6 +7,7 @@ import { Capture } from "./capture.js";
 import { captionLine, lastSpeaker } from "./captions.js";
 import { applyStatic, languageName, problemMessage, setUiLanguage, t, uiLanguage } from "./i18n.js";
 import {
+  actionItemLine,
   deleteShown,
   loadMeetings,
   nameSpeaker,
@@ -163,8 +164,17 @@ function micProblem(e) {
   }
 }
 
+/// The provisional action items of the live meeting (each message is the whole list).
+function onProposed(msg) {
+  const items = msg.action_items ?? [];
+  $("proposed-items").replaceChildren(...items.map((item) => actionItemLine(item, new Map())));
+  $("proposed").hidden = items.length === 0;
+}
+
 async function start() {
   $("captions").replaceChildren();
+  $("proposed-items").replaceChildren();
+  $("proposed").hidden = true;
   delete $("captions").dataset.session;
   $("overlay").hidden = true;
   const title = $("title").value.trim() || localTitle();
@@ -175,6 +185,7 @@ async function start() {
       result: onResult,
       session: onSession,
       ended: () => {},
+      proposed: onProposed,
       persistence: (degraded) => ($("capture-error").textContent = degraded ? t("live.degraded") : ""),
       level: (v) => {
         $("level").style.setProperty("--level", v.toFixed(3));

@@ -107,6 +107,9 @@ export class Capture {
         case "SessionEnded":
           this.on.ended(msg);
           break;
+        case "ActionItemsProposed":
+          this.on.proposed?.(msg);
+          break;
         case "Error":
           lastError = msg;
           break;

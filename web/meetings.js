@@ -288,22 +288,25 @@ async function loadMinutes(id, tasks, names) {
   if (minutes.status === "ready" && !tasks.length) {
     // Items the job wrote but did not keep as tasks (or a meeting summarised before tasks
     // existed): shown as written, with who and when as said.
-    for (const item of minutes.action_items) {
-      const li = el("li", "task ai-item");
-      li.append(el("span", "task-title", item.title));
-      const facts = el("span", "task-facts");
-      const owner = (item.assignee_id && names.get(item.assignee_id)) || item.assignee;
-      facts.append(el("span", "owner", owner ? t("minutes.owner", { name: owner }) : t("minutes.noowner")));
-      if (item.due_date) facts.append(" · ", el("span", "due", t("minutes.due", { date: dateOnly(item.due_date) })));
-      if (item.due_date_text) facts.append(" · ", el("span", "said", t("minutes.said", { text: item.due_date_text })));
-      li.append(facts);
-      list.append(li);
-    }
+    for (const item of minutes.action_items) list.append(actionItemLine(item, names));
     if (!minutes.action_items.length) list.append(el("li", "hint", t("minutes.noitems")));
   }
   if (minutes.status === "queued" || minutes.status === "running") {
     minutesTimer = setTimeout(() => showMeeting(id).catch(() => {}), POLL_MS);
   }
+}
+
+/// One action item as written, with who and when as said; `names` maps user ids to names.
+export function actionItemLine(item, names) {
+  const li = el("li", "task ai-item");
+  li.append(el("span", "task-title", item.title));
+  const facts = el("span", "task-facts");
+  const owner = (item.assignee_id && names.get(item.assignee_id)) || item.assignee;
+  facts.append(el("span", "owner", owner ? t("minutes.owner", { name: owner }) : t("minutes.noowner")));
+  if (item.due_date) facts.append(" · ", el("span", "due", t("minutes.due", { date: dateOnly(item.due_date) })));
+  if (item.due_date_text) facts.append(" · ", el("span", "said", t("minutes.said", { text: item.due_date_text })));
+  li.append(facts);
+  return li;
 }
 
 /// The form that says who a stored speaker is (any user of the tenant, or nobody).

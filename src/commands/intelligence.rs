@@ -27,6 +27,10 @@ pub struct IntelligenceSetup {
     pub nice: i32,
     pub slack_api_url: String,
     pub runner: RunnerConfig,
+    /// Live sessions draft their action items while they run (`session::live_minutes`).
+    pub live_minutes: bool,
+    /// Most transcript tokens the LLM reads at once ([`ExtractOptions::chunk_tokens`]).
+    pub chunk_tokens: usize,
 }
 
 impl IntelligenceSetup {
@@ -65,7 +69,7 @@ pub async fn start_intelligence(
         let options = LlmWorkerOptions {
             intra_op_threads: threads,
             nice: setup.nice,
-            handler: ExtractOptions::for_model(&name),
+            handler: ExtractOptions { chunk_tokens: setup.chunk_tokens, ..ExtractOptions::for_model(&name) },
             ..LlmWorkerOptions::default()
         };
         LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)

@@ -13,12 +13,16 @@
 //! (docs/decisions.md, "Action items: the model decides about cue lines").
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use uuid::Uuid;
+
 use super::chunk_answer::{self, clean};
+use super::chunk_drafts::{ChunkDrafts, DraftChunk, DraftContext, reusable};
 use super::deduplication::{deduplicate, is_recap};
-use super::extraction::{Extraction, MeetingInput, TranscriptLine};
+use super::extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
 use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
@@ -105,6 +109,8 @@ pub struct ExtractProgress {
 #[derive(Debug, Clone, Default)]
 pub struct ExtractStats {
     pub chunks: usize,
+    /// Chunks taken from the meeting's drafts (extracted while it was live), not extracted now.
+    pub reused_chunks: usize,
     /// Prompt tokens prefilled (the cached prefix not counted).
     pub prompt_tokens: usize,
     /// Prompt tokens taken from the cached instructions and example.
@@ -131,6 +137,8 @@ pub struct MeetingExtractor {
     merge_schema: Arc<CompiledSchema>,
     /// Present when `options.min_verified` is set.
     verifier: Option<ItemVerifier>,
+    /// Chunks of live meetings extracted ahead of their end.
+    drafts: ChunkDrafts,
 }
 
 impl MeetingExtractor {
@@ -145,7 +153,15 @@ impl MeetingExtractor {
             Some(_) => Some(ItemVerifier::new(&mut generator)?),
             None => None,
         };
-        Ok(Self { generator, options, prompt, promises: TaskCues::promises(), merge_schema, verifier })
+        Ok(Self {
+            generator,
+            options,
+            prompt,
+            promises: TaskCues::promises(),
+            merge_schema,
+            verifier,
+            drafts: ChunkDrafts::default(),
+        })
     }
 
     /// Extracts `input`; `progress` is told after every generated token and may cancel by
@@ -155,6 +171,40 @@ impl MeetingExtractor {
         input: &MeetingInput,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.run(None, input, false, progress)
+    }
+
+    /// [`extract`](Self::extract) of meeting `meeting`'s transcript, reusing the chunks
+    /// [`draft`](Self::draft) extracted while it was live (those whose lines are still the same).
+    pub fn extract_meeting(
+        &mut self,
+        meeting: Uuid,
+        input: &MeetingInput,
+        progress: &mut dyn FnMut(ExtractProgress) -> bool,
+    ) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.run(Some(meeting), input, false, progress)
+    }
+
+    /// Extracts the chunks of a live meeting's transcript so far that no later line can change
+    /// (every chunk but the last, which may still grow), each once, and keeps them for
+    /// [`extract_meeting`](Self::extract_meeting). Returns the provisional items of every chunk
+    /// drafted so far (no summary, no verifier: those come with the final minutes).
+    pub fn draft(
+        &mut self,
+        meeting: Uuid,
+        input: &MeetingInput,
+        progress: &mut dyn FnMut(ExtractProgress) -> bool,
+    ) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.run(Some(meeting), input, true, progress)
+    }
+
+    fn run(
+        &mut self,
+        meeting: Option<Uuid>,
+        input: &MeetingInput,
+        draft: bool,
+        progress: &mut dyn FnMut(ExtractProgress) -> bool,
+    ) -> Result<(Extraction, ExtractStats), LlmError> {
         let started = Instant::now();
         let lines: Vec<(TranscriptLine, String)> = input
             .lines
@@ -162,58 +212,65 @@ impl MeetingExtractor {
             .filter(|l| !l.text.trim().is_empty())
             .map(|l| (l.clone(), format_line(&self.generator, l, self.options.chunk_tokens)))
             .collect();
-        let costs = lines
-            .iter()
-            .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
-            .collect::<Result<Vec<_>, LlmError>>()?;
-        let chunks = chunk_lines(&costs, self.options.chunk_tokens, self.options.overlap_tokens);
         let preamble = self.prompt.preamble(input).clone();
         // Cached once per language (a lookup when it already is).
         self.generator.cache_prefix(&preamble)?;
-        let mut stats = ExtractStats { chunks: chunks.len(), ..ExtractStats::default() };
+        let context = DraftContext::of(input);
+        let drafted = meeting.and_then(|m| self.drafts.get(m, context)).cloned().unwrap_or_default();
+        let (starts, start) = reusable(&drafted, &lines);
+        let reused = starts.len();
+        let costs = lines[start..]
+            .iter()
+            .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
+            .collect::<Result<Vec<_>, LlmError>>()?;
+        let mut plan: Vec<Range<usize>> = if start < lines.len() {
+            chunk_lines(&costs, self.options.chunk_tokens, self.options.overlap_tokens)
+                .into_iter()
+                .map(|r| r.start + start..r.end + start)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // A draft leaves the last chunk alone: the next lines may still join it.
+        let open = if draft { plan.pop() } else { None };
+        let n = reused + plan.len();
+        let mut stats = ExtractStats { chunks: n, reused_chunks: reused, ..ExtractStats::default() };
+        let mut summaries = Vec::new();
+        let mut items = Vec::new();
+        for (chunk, &at) in drafted.iter().zip(&starts) {
+            summaries.push(chunk.summary.clone());
+            items.extend(chunk.items_as_read_now(&lines, at));
+        }
+        let mut new_drafts = Vec::new();
+        for (i, range) in plan.iter().enumerate() {
+            let number = reused + i + 1;
+            let (summary, chunk_items) =
+                self.extract_chunk(input, &preamble, &lines[range.clone()], number, n, &mut stats, progress)?;
+            if draft {
+                // Every drafted chunk has one after it: the open one at least.
+                if let Some(next) = plan.get(i + 1).or(open.as_ref()).map(|r| lines[r.start].0.seq) {
+                    new_drafts.push(DraftChunk::new(&lines[range.clone()], next, &summary, &chunk_items));
+                }
+            }
+            summaries.push(summary);
+            items.extend(chunk_items);
+        }
+        if let Some(meeting) = meeting.filter(|_| !new_drafts.is_empty()) {
+            let mut chunks = drafted[..reused].to_vec();
+            chunks.extend(new_drafts);
+            self.drafts.put(meeting, context, chunks);
+        }
         let owners = LineOwners::new(
             input.attendees.iter().map(String::as_str).chain(lines.iter().filter_map(|(l, _)| l.speaker.as_deref())),
         );
-        let mut summaries = Vec::new();
-        let mut items = Vec::new();
-        let n = chunks.len();
-        for (i, range) in chunks.iter().enumerate() {
-            tracing::info!(chunk = i + 1, chunks = n, lines = range.len(), "extracting action items");
-            let chunk = &lines[range.clone()];
-            let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
-            let mut messages = preamble.to_vec();
-            messages.push(Message::user(user_prompt(input, &text)));
-            let keys = self.prompt.asked_lines(chunk.iter().map(|(l, _)| l));
-            let base = stats.generated_tokens;
-            let mut report =
-                |tokens: usize| progress(ExtractProgress { chunk: i + 1, chunks: n, tokens: base + tokens });
-            let schema = CompiledSchema::compile(&chunk_schema(&keys, &self.options)).map_err(LlmError::Config)?;
-            let generation =
-                self.generator.generate(&messages, &self.generation_options(), Some(&schema), &mut report)?;
-            add_stats(&mut stats, &generation);
-            tracing::info!(
-                chunk = i + 1,
-                chunks = n,
-                prompt_tokens = generation.prompt_tokens,
-                cached_prompt_tokens = generation.cached_prompt_tokens,
-                tokens = generation.tokens.len(),
-                stop = ?generation.stop,
-                "chunk extracted"
-            );
-            tracing::debug!(answer = %generation.text, log_odds = ?generation.nullable_log_odds, "chunk answer");
-            let answer = chunk_answer::parse(&generation.text, generation.stop)?;
-            let mut extraction =
-                answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
-            clean(&mut extraction);
-            for item in &mut extraction.action_items {
-                if let Some(owner) = item.source_segments.first().and_then(|&seq| owners.owner_at(seq, &lines)) {
-                    item.assignee = Some(owner);
-                }
+        for item in &mut items {
+            if let Some(owner) = item.source_segments.first().and_then(|&seq| owners.owner_at(seq, &lines)) {
+                item.assignee = Some(owner);
             }
-            summaries.push(extraction.summary);
-            items.extend(extraction.action_items);
         }
-        let summary = if summaries.len() <= 1 {
+        let summary = if draft {
+            String::new()
+        } else if summaries.len() <= 1 {
             summaries.pop().unwrap_or_default()
         } else {
             let base = stats.generated_tokens;
@@ -244,7 +301,7 @@ impl MeetingExtractor {
         if let Some(min) = self.options.min_confidence {
             items.retain(|i| i.confidence >= min);
         }
-        if let (Some(verifier), Some(min)) = (&self.verifier, self.options.min_verified) {
+        if let (Some(verifier), Some(min), false) = (&self.verifier, self.options.min_verified, draft) {
             let lines: Vec<TranscriptLine> = lines.into_iter().map(|(l, _)| l).collect();
             let mut kept = Vec::with_capacity(items.len());
             for item in items {
@@ -261,6 +318,44 @@ impl MeetingExtractor {
         }
         stats.total_time = started.elapsed();
         Ok((Extraction { summary, action_items: items }, stats))
+    }
+
+    /// One chunk's summary and items (grounded in its lines, owners as the model wrote them).
+    #[allow(clippy::too_many_arguments, reason = "one call site; the pieces of one chunk's prompt")]
+    fn extract_chunk(
+        &mut self,
+        input: &MeetingInput,
+        preamble: &[Message; 3],
+        chunk: &[(TranscriptLine, String)],
+        number: usize,
+        chunks: usize,
+        stats: &mut ExtractStats,
+        progress: &mut dyn FnMut(ExtractProgress) -> bool,
+    ) -> Result<(String, Vec<ExtractedItem>), LlmError> {
+        tracing::info!(chunk = number, chunks, lines = chunk.len(), "extracting action items");
+        let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+        let mut messages = preamble.to_vec();
+        messages.push(Message::user(user_prompt(input, &text)));
+        let keys = self.prompt.asked_lines(chunk.iter().map(|(l, _)| l));
+        let base = stats.generated_tokens;
+        let mut report = |tokens: usize| progress(ExtractProgress { chunk: number, chunks, tokens: base + tokens });
+        let schema = CompiledSchema::compile(&chunk_schema(&keys, &self.options)).map_err(LlmError::Config)?;
+        let generation = self.generator.generate(&messages, &self.generation_options(), Some(&schema), &mut report)?;
+        add_stats(stats, &generation);
+        tracing::info!(
+            chunk = number,
+            chunks,
+            prompt_tokens = generation.prompt_tokens,
+            cached_prompt_tokens = generation.cached_prompt_tokens,
+            tokens = generation.tokens.len(),
+            stop = ?generation.stop,
+            "chunk extracted"
+        );
+        tracing::debug!(answer = %generation.text, log_odds = ?generation.nullable_log_odds, "chunk answer");
+        let answer = chunk_answer::parse(&generation.text, generation.stop)?;
+        let mut extraction = answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
+        clean(&mut extraction);
+        Ok((extraction.summary, extraction.action_items))
     }
 
     fn generation_options(&self) -> GenerationOptions {
@@ -307,10 +402,20 @@ fn add_stats(stats: &mut ExtractStats, g: &Generation) {
     stats.accepted_drafts += g.accepted_drafts;
 }
 
+/// What a [`MeetingExtractor`] on an [`LlmWorker`] is asked.
+#[derive(Debug, Clone)]
+pub enum MinutesRequest {
+    /// A transcript's minutes ([`MeetingExtractor::extract`]), or a stored meeting's, reusing
+    /// the chunks drafted while it was live ([`MeetingExtractor::extract_meeting`]).
+    Final { meeting: Option<Uuid>, input: MeetingInput },
+    /// A live meeting's transcript so far ([`MeetingExtractor::draft`]).
+    Draft { meeting: Uuid, input: MeetingInput },
+}
+
 /// A [`MeetingExtractor`] serves an [`LlmWorker`]: a meeting in, its extraction and cost out.
 impl LlmHandler for MeetingExtractor {
     type Options = ExtractOptions;
-    type Request = MeetingInput;
+    type Request = MinutesRequest;
     type Response = (Extraction, ExtractStats);
     type Progress = ExtractProgress;
 
@@ -320,7 +425,7 @@ impl LlmHandler for MeetingExtractor {
 
     fn handle(
         &mut self,
-        input: &MeetingInput,
+        request: &MinutesRequest,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
         let mut report = |p: ExtractProgress| {
@@ -329,12 +434,17 @@ impl LlmHandler for MeetingExtractor {
             }
             progress(p)
         };
-        let result = self.extract(input, &mut report);
+        let (input, result) = match request {
+            MinutesRequest::Final { meeting, input } => (input, self.run(*meeting, input, false, &mut report)),
+            MinutesRequest::Draft { meeting, input } => (input, self.draft(*meeting, input, &mut report)),
+        };
         match &result {
             Ok((extraction, stats)) => tracing::info!(
                 lines = input.lines.len(),
                 items = extraction.action_items.len(),
                 chunks = stats.chunks,
+                reused_chunks = stats.reused_chunks,
+                draft = matches!(request, MinutesRequest::Draft { .. }),
                 generated_tokens = stats.generated_tokens,
                 seconds = stats.total_time.as_secs_f32(),
                 "extraction done"
@@ -349,11 +459,25 @@ impl LlmHandler for MeetingExtractor {
 impl LlmWorker<MeetingExtractor> {
     /// Summary and action items of `input` (see [`LlmWorker`] for the queue policy).
     pub async fn extract(&self, input: MeetingInput) -> Result<Extraction, LlmError> {
-        Ok(self.submit(input).await?.0)
+        Ok(self.submit(MinutesRequest::Final { meeting: None, input }).await?.0)
     }
 
     /// [`extract`](Self::extract) plus what it cost.
     pub async fn extract_with_stats(&self, input: MeetingInput) -> Result<(Extraction, ExtractStats), LlmError> {
-        self.submit(input).await
+        self.submit(MinutesRequest::Final { meeting: None, input }).await
+    }
+
+    /// The minutes of stored meeting `meeting` ([`MeetingExtractor::extract_meeting`]).
+    pub async fn extract_meeting(
+        &self,
+        meeting: Uuid,
+        input: MeetingInput,
+    ) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.submit(MinutesRequest::Final { meeting: Some(meeting), input }).await
+    }
+
+    /// Provisional items of live meeting `meeting` ([`MeetingExtractor::draft`]).
+    pub async fn draft(&self, meeting: Uuid, input: MeetingInput) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.submit(MinutesRequest::Draft { meeting, input }).await
     }
 }

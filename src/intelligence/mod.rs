@@ -20,11 +20,13 @@
 
 mod assignee_resolver;
 mod chunk_answer;
+mod chunk_drafts;
 mod deduplication;
 mod due_date_parser;
 mod extraction;
 mod extraction_prompt;
 mod grounding;
+mod item_resolution;
 mod item_verifier;
 mod line_owners;
 mod meeting_extractor;
@@ -36,8 +38,9 @@ pub use assignee_resolver::{AssigneeResolver, Person};
 pub use deduplication::{deduplicate, similar_titles};
 pub use due_date_parser::DueDateParser;
 pub use extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
+pub use item_resolution::resolve_items;
 pub use item_verifier::ItemVerifier;
-pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor};
+pub use meeting_extractor::{ExtractOptions, ExtractProgress, ExtractStats, MeetingExtractor, MinutesRequest};
 pub use speaker_identifier::{identify as identify_speakers, name_speakers};
 pub use task_cues::TaskCues;
 

@@ -10,17 +10,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 use super::job_runner::{JobError, JobHandler};
-use crate::domain::{ActionItem, Job, Meeting, SpeakerIdentity, TaskStatus};
+use crate::domain::{Job, Meeting, SpeakerIdentity, TaskStatus};
 use crate::inference::llm::{LlmError, LlmWorker};
 use crate::intelligence::{
-    AssigneeResolver, DueDateParser, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, name_speakers,
+    AssigneeResolver, Extraction, MeetingExtractor, MeetingInput, TranscriptLine, name_speakers, resolve_items,
 };
 use crate::session::{CaptionEvent, CaptionHub, ServerMessage};
 use crate::store::{ErrorTable, IntelligenceReport, MeetingIntelligence, NewTask, Store};
-
-/// Task titles are limited to 200 characters by the API; descriptions are kept readable.
-const TITLE_MAX: usize = 200;
-const DESCRIPTION_MAX: usize = 2000;
 
 pub struct MeetingIntelligenceJob {
     pub store: Arc<dyn Store>,
@@ -71,13 +67,15 @@ impl JobHandler for MeetingIntelligenceJob {
         let started = std::time::Instant::now();
         // Greedy decoding is deterministic: only a busy or stopped worker is worth a retry.
         let lines = input.lines.clone();
-        let extraction = self.llm.extract(input).await.map_err(|e| match e {
+        let (extraction, stats) = self.llm.extract_meeting(meeting_id, input).await.map_err(|e| match e {
             LlmError::Overloaded | LlmError::Stopped => JobError::retryable(format!("LLM: {e}")),
             other => JobError::permanent(format!("LLM: {other}")),
         })?;
         tracing::info!(
             meeting = %meeting_id,
             items = extraction.action_items.len(),
+            drafted_chunks = stats.reused_chunks,
+            chunks = stats.chunks,
             seconds = started.elapsed().as_secs_f64(),
             "meeting intelligence extracted"
         );
@@ -144,74 +142,34 @@ pub fn meeting_input(meeting: &Meeting, attendees: Vec<String>) -> MeetingInput 
     }
 }
 
-/// Names to users, spoken deadlines to dates; the `ai_action_items` JSON keeps what was said
-/// next to what it was resolved to. A due date comes from the item's cited lines (`lines`), never
-/// from a date the model wrote that nobody said.
+/// Names to users, spoken deadlines to dates ([`resolve_items`]); the `ai_action_items` JSON
+/// keeps what was said next to what it was resolved to, and each item becomes a task.
 pub fn resolve(
     extraction: &Extraction,
     lines: &[TranscriptLine],
     people: &AssigneeResolver,
     meeting_date: NaiveDate,
 ) -> MeetingIntelligence {
-    let dates = DueDateParser::new(meeting_date);
-    let mut items = Vec::new();
-    let mut tasks = Vec::new();
-    for item in &extraction.action_items {
-        let title = clip(item.title.trim(), TITLE_MAX);
-        if title.is_empty() {
-            continue;
-        }
-        // A voice nobody identified ("Speaker 3") names no owner: the task stays unassigned.
-        let spoken = item.assignee.as_deref().filter(|name| !is_voice_label(name));
-        let assignee = spoken.and_then(|name| people.resolve(name));
-        let quote: Vec<&str> = item
-            .source_segments
-            .iter()
-            .filter_map(|seq| lines.iter().find(|l| l.seq == *seq))
-            .map(|l| l.text.as_str())
-            .collect();
-        let due = dates.from_quote(item.due_date.as_deref(), &quote.join("\n"));
-        let description = clip(item.description.trim(), DESCRIPTION_MAX);
-        items.push(ActionItem {
-            title: title.clone(),
-            description: description.clone(),
-            assignee: spoken.map(str::to_owned),
-            assignee_id: assignee.map(|p| p.id),
-            due_date: due.as_ref().map(|(_, d)| *d),
-            due_date_text: due.as_ref().map(|(spoken, _)| spoken.clone()),
-            source_segments: item.source_segments.clone(),
-        });
-        tasks.push(NewTask {
+    let action_items = resolve_items(extraction, lines, people, meeting_date);
+    let tasks = action_items
+        .iter()
+        .map(|item| NewTask {
             meeting_id: None,
-            title,
-            description: Some(description).filter(|d| !d.is_empty()),
+            title: item.title.clone(),
+            description: Some(item.description.clone()).filter(|d| !d.is_empty()),
             status: TaskStatus::Todo,
-            assignee_id: assignee.map(|p| p.id),
-            due_date: due.map(|(_, d)| due_instant(d)),
+            assignee_id: item.assignee_id,
+            due_date: item.due_date.map(due_instant),
             is_ai_generated: true,
-        });
-    }
-    MeetingIntelligence {
-        summary: extraction.summary.trim().to_owned(),
-        action_items: items,
-        tasks,
-        speaker_labels: None,
-    }
-}
-
-/// "Speaker 3": how [`meeting_input`] names a voice that is nobody yet.
-fn is_voice_label(name: &str) -> bool {
-    name.trim().strip_prefix("Speaker ").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items, tasks, speaker_labels: None }
 }
 
 /// Due dates are calendar dates but the column is a timestamp: noon UTC is the same calendar day
 /// from UTC−11 to UTC+11, so the date reads right wherever the tenant is.
 fn due_instant(date: NaiveDate) -> DateTime<Utc> {
     date.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time")).and_utc()
-}
-
-fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 /// What live viewers get once the minutes are stored.

@@ -30,6 +30,7 @@ use super::control_message::ControlMessage;
 use super::final_writer::{ATTEMPT_TIMEOUT, FinalWriter, Persistence};
 use super::linger::Linger;
 use super::listen_params::ListenOptions;
+use super::live_minutes::{LiveMinutes, MinutesLine, next_proposal};
 use super::live_recorder::LiveRecorder;
 use super::live_service::{Admission, LiveService};
 use super::local_agreement::LocalAgreement;
@@ -42,7 +43,7 @@ use super::session_error::SessionError;
 use super::speakers::majority_speaker;
 use super::utterance_segmenter::{SegmentEvent, SegmenterConfig, Utterance, UtteranceSegmenter};
 use crate::audio::StreamDecoder;
-use crate::domain::{Meeting, RealtimeSession, SpeakerIdentity, TranscriptGap};
+use crate::domain::{ActionItem, Meeting, RealtimeSession, SpeakerIdentity, TranscriptGap};
 use crate::inference::InferenceError;
 use crate::inference::asr::{DecodeContext, LanguageChoice, UtteranceText};
 use crate::inference::diarize::SpeakerTurn;
@@ -107,6 +108,8 @@ pub struct SessionActor {
     agreement: LocalAgreement,
     /// The session's audio going to its meeting's recording (`record=true`).
     recorder: Option<LiveRecorder>,
+    /// Action items drafted while the meeting runs; `None` without an LLM.
+    minutes: Option<LiveMinutes>,
 }
 
 impl SessionActor {
@@ -185,6 +188,9 @@ impl SessionActor {
             _ => None,
         };
         let captions = service.captions.open(session.id, request.tenant_id, meeting.id);
+        let minutes = service.minutes_drafting().map(|drafting| {
+            LiveMinutes::start(drafting, service.store.clone(), &meeting, &service.actors, service.shutdown.clone())
+        });
         let o = &request.options;
         let language = o.language.clone();
         let keyterms = o.vocabulary.keyterms();
@@ -224,6 +230,7 @@ impl SessionActor {
             writer: FinalWriter::new(request_tenant),
             agreement: LocalAgreement::default(),
             recorder,
+            minutes,
             session,
             meeting,
         };
@@ -249,6 +256,7 @@ impl SessionActor {
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat = tokio::time::interval(self.service.config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut proposals = self.minutes.as_ref().map(LiveMinutes::proposals);
         loop {
             // Audio more than `max_audio_ahead` ahead of real time waits for the clock.
             let audio = Duration::from_secs_f64(seconds(self.samples_in));
@@ -277,6 +285,7 @@ impl SessionActor {
                     self.touch().await;
                     Ok(None)
                 }
+                items = next_proposal(&mut proposals) => self.on_proposed(items).await.map(|_| None),
                 reply = wait_partial(&mut partial), if partial.is_some() => {
                     let (id, start, _) = partial.take().expect("guarded by is_some");
                     if let Some((head, text)) = self.on_partial(id, start, reply) {
@@ -575,6 +584,16 @@ impl SessionActor {
                 text,
                 words: words.clone(),
             };
+            if let Some(minutes) = &self.minutes {
+                minutes.push(MinutesLine {
+                    seq: final_row.seq,
+                    speaker: final_row.speaker,
+                    start: results.start,
+                    end,
+                    text: final_row.text.clone(),
+                    language: Self::known_language(self.model(), &self.language),
+                });
+            }
             let persistence = self.writer.write(&*self.service.store, final_row).await;
             if persistence == Persistence::Overflow {
                 self.report_gap(span, "not_stored").await;
@@ -617,6 +636,13 @@ impl SessionActor {
             self.outbox.send_reliable(message.to_json()).await?;
         }
         Ok(())
+    }
+
+    /// Provisional action items, to the client and the viewers.
+    async fn on_proposed(&mut self, action_items: Vec<ActionItem>) -> Result<(), SessionError> {
+        let event = CaptionEvent::new(ServerMessage::ActionItemsProposed { meeting_id: self.meeting.id, action_items });
+        self.captions.publish(event.clone());
+        self.outbox.send_reliable(event.json.to_string()).await
     }
 
     /// Tells the client when its finals are only in memory, and when they are stored again.
@@ -704,6 +730,8 @@ impl SessionActor {
                 self.outbox.send_error(e, trace).await;
             }
         }
+        // No more lines: a draft under way still finishes, for the final minutes to reuse.
+        self.minutes = None;
         self.store_unsaved().await;
         if let Some(recorder) = self.recorder.take()
             && let Err(e) = recorder.finish(&*self.service.store).await

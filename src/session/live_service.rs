@@ -2,11 +2,12 @@
 //! admission control (server-wide, per tenant and per API key; caption viewers per session and
 //! per tenant), and the tracker that owns every socket actor so shutdown can drain them.
 
+use super::live_minutes::MinutesDrafting;
 use super::live_recorder::settle_after_crash;
 use crate::storage::RecordingStorage;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -141,6 +142,8 @@ pub struct LiveService {
     pub captions: Arc<CaptionHub>,
     /// Where sessions with `record=true` keep their audio; `None`: the server keeps none.
     pub recordings: Option<RecordingStorage>,
+    /// How live sessions draft their action items while they run, when an LLM is served.
+    minutes: OnceLock<MinutesDrafting>,
     pub config: LiveConfig,
     /// Cancelled at shutdown: actors flush, finalize and close with 1001.
     pub shutdown: CancellationToken,
@@ -263,6 +266,7 @@ impl LiveService {
             store,
             captions,
             recordings,
+            minutes: OnceLock::new(),
             config,
             draining: shutdown.child_token(),
             shutdown,
@@ -319,6 +323,15 @@ impl LiveService {
     }
 
     /// The served model a recording was transcribed with (its stored name), else the first.
+    /// Live sessions started from now on draft their action items so.
+    pub fn draft_minutes_with(&self, drafting: MinutesDrafting) {
+        let _ = self.minutes.set(drafting);
+    }
+
+    pub fn minutes_drafting(&self) -> Option<&MinutesDrafting> {
+        self.minutes.get()
+    }
+
     pub fn served_model(&self, name: Option<&str>) -> &ServedModel {
         name.and_then(|name| self.models.iter().find(|m| m.name == name)).unwrap_or(&self.models[0])
     }

@@ -22,6 +22,7 @@ mod enrollment;
 mod final_writer;
 mod linger;
 mod listen_params;
+mod live_minutes;
 mod live_recorder;
 mod live_service;
 mod local_agreement;
@@ -43,6 +44,7 @@ pub use control_message::ControlMessage;
 pub use enrollment::{Enrolled, EnrollmentError, MAX_RECORDING_SECONDS, MIN_SPEECH_SECONDS, VOICEPRINT_MODEL};
 pub use final_writer::{ATTEMPT_TIMEOUT, MAX_UNSAVED_FINALS};
 pub use listen_params::{ListenOptions, ListenParams};
+pub use live_minutes::MinutesDrafting;
 pub use live_service::{
     Admission, AdmissionError, Caller, DEFAULT_MAX_FINAL_WAIT_MS, DEFAULT_SETTLE_AFTER_MS, DEFAULT_SPLIT_AFTER_MS,
     DEFAULT_SPLIT_PAUSE_MS, LiveConfig, LiveEngines, LiveService, ViewerSlot,

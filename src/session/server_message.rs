@@ -50,6 +50,12 @@ pub enum ServerMessage {
         /// Seconds the outage lasted, as this session saw it.
         after: f64,
     },
+    /// Action items proposed while the meeting runs, drafted from its finals so far: the whole
+    /// provisional list each time it changes, replaced by `ActionItemsReady` after the meeting.
+    ActionItemsProposed {
+        meeting_id: Uuid,
+        action_items: Vec<ActionItem>,
+    },
     /// The meeting's minutes, after the session ended (to caption viewers and a client that
     /// asked with `wait_for_action_items=true`).
     ActionItemsReady {

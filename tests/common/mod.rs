@@ -331,6 +331,8 @@ impl TestApp {
             threads: Some(1),
             nice: 0,
             slack_api_url: slack_api_url.into(),
+            live_minutes: true,
+            chunk_tokens: 3000,
             runner: RunnerConfig {
                 poll: std::time::Duration::from_millis(100),
                 backoff: std::time::Duration::from_millis(200),

@@ -303,6 +303,43 @@ fn long_transcripts_are_chunked_merged_and_deduplicated() {
 }
 
 #[test]
+fn a_live_meetings_drafted_chunks_make_its_final_minutes_and_are_not_extracted_again() {
+    // The chunking test's budget: several chunks on a short transcript.
+    let options = ExtractOptions { chunk_tokens: 60, overlap_tokens: 20, ..small_options() };
+    with_extractor(options, |x| {
+        let lines = planning_lines();
+        let (scratch, scratch_stats) = x.extract(&meeting(lines.clone()), &mut |_| true).unwrap();
+        assert_eq!(scratch_stats.reused_chunks, 0);
+        assert!(scratch_stats.chunks >= 3, "{scratch_stats:?}");
+
+        // Live: the transcript grows; each draft extracts the chunks no later line can change.
+        let id = uuid::Uuid::new_v4();
+        let (early, early_stats) = x.draft(id, &meeting(lines[..5].to_vec()), &mut |_| true).unwrap();
+        assert!(early.summary.is_empty(), "a draft writes no summary");
+        for item in &early.action_items {
+            assert!(item.source_segments.iter().all(|&s| s <= 5), "{item:?}");
+        }
+        let (_, late_stats) = x.draft(id, &meeting(lines.clone()), &mut |_| true).unwrap();
+        // A draft's chunks: the ones it reused and the ones it extracted, the open one left out.
+        let drafted = late_stats.chunks;
+        assert_eq!(late_stats.reused_chunks, early_stats.chunks, "the first draft's chunks are not extracted again");
+        assert!(drafted < scratch_stats.chunks, "the last chunk stays open: {late_stats:?}");
+
+        // The end: the drafted chunks are reused and the minutes are those of one pass.
+        let (minutes, stats) = x.extract_meeting(id, &meeting(lines.clone()), &mut |_| true).unwrap();
+        eprintln!("from scratch {scratch_stats:?}\nafter drafts {stats:?}");
+        assert_eq!(stats.chunks, scratch_stats.chunks);
+        assert_eq!(stats.reused_chunks, drafted);
+        assert!(stats.generated_tokens < scratch_stats.generated_tokens, "{stats:?}");
+        assert_eq!(minutes, scratch);
+
+        // Another meeting's drafts are not this one's.
+        let (_, other) = x.extract_meeting(uuid::Uuid::new_v4(), &meeting(lines), &mut |_| true).unwrap();
+        assert_eq!(other.reused_chunks, 0);
+    });
+}
+
+#[test]
 fn a_yes_no_question_reads_the_same_with_and_without_a_cached_prefix() {
     with_generator(|g| {
         let system = Message::system("You answer questions about meetings with Yes or No.");
