@@ -1,14 +1,20 @@
 //! Action-item quality and speed per LLM on the project's evaluation set
 //! (`tests/fixtures/action_items/*.json`): runs `LlmWorker::extract` on every meeting, scores the
 //! items with `ActionItemScore` (one-to-one keyword matching, assignees and due dates resolved as
-//! the job worker does) and times a generated 30-minute meeting. Prints a markdown table.
+//! the job worker does) and times a generated 30-minute meeting, once as if it were extracted
+//! only after its end, and once as a live session's minutes are: drafted chunk by chunk while it
+//! runs (`LlmWorker::draft`, about every `chunk_tokens` characters of new text), then finished
+//! after its end (`LlmWorker::extract_meeting`). Prints a markdown table.
 //!
 //! ```sh
 //! cargo run --release --example action_eval -- --models smollm2,qwen0.5b
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
-//!     [--threads 2] [--long-minutes 30 | --no-long] [--only NAME] [--verbose] [--dump FILE]
+//!     [--threads 2] [--long-minutes 30 | --no-long | --long-only] [--only NAME] [--verbose] [--dump FILE]
 //!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
+//!     [--chunk-tokens 3000] [--long-only] [--no-scratch]
 //! ```
+//! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
+//! minutes.
 //! `--dump FILE` writes every kept item of every meeting (confidence, cited lines, matched or not)
 //! as JSON.
 //! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
@@ -30,7 +36,7 @@ use anyhow::Context;
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use ddalkkak::inference::{OrtRuntime, Threads};
-use ddalkkak::intelligence::{DueDateParser, ExtractOptions, ExtractedItem, MeetingExtractor};
+use ddalkkak::intelligence::{DueDateParser, ExtractOptions, ExtractedItem, MeetingExtractor, MeetingInput};
 use ddalkkak_eval::action_items::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -63,11 +69,49 @@ fn predicted(m: &EvalMeeting, items: &[ExtractedItem]) -> Vec<PredictedItem> {
         .collect()
 }
 
+/// The long meeting's minutes as a live session gets them.
+struct LiveMinutes {
+    /// Seconds the drafts took while the meeting ran.
+    drafting: f64,
+    /// Seconds from its end to its minutes.
+    after_end: f64,
+    /// Chunks the final extraction took from the drafts, of all its chunks.
+    reused: usize,
+    chunks: usize,
+}
+
+/// Drafts `input` line by line as a live session does (every `every_chars` of new text), then
+/// extracts its minutes.
+async fn live_minutes(
+    worker: &LlmWorker<MeetingExtractor>,
+    input: &MeetingInput,
+    every_chars: usize,
+) -> anyhow::Result<LiveMinutes> {
+    let meeting = uuid::Uuid::new_v4();
+    let mut so_far = MeetingInput { lines: Vec::new(), ..input.clone() };
+    let (mut new_text, mut drafting) = (0, 0.0);
+    for line in &input.lines {
+        so_far.lines.push(line.clone());
+        new_text += line.text.chars().count();
+        if new_text >= every_chars {
+            new_text = 0;
+            let started = Instant::now();
+            worker.draft(meeting, so_far.clone()).await?;
+            drafting += started.elapsed().as_secs_f64();
+        }
+    }
+    let started = Instant::now();
+    let (_, stats) = worker.extract_meeting(meeting, input.clone()).await?;
+    let after_end = started.elapsed().as_secs_f64();
+    Ok(LiveMinutes { drafting, after_end, reused: stats.reused_chunks, chunks: stats.chunks })
+}
+
 struct Row {
     model: String,
     score: ActionItemScore,
     seconds: Vec<f64>,
     long: Option<f64>,
+    long_live: Option<LiveMinutes>,
     /// Meetings whose extraction returned an error (scored as no items).
     failed: usize,
     /// The `min_confidence` the scores above apply.
@@ -145,6 +189,8 @@ async fn main() -> anyhow::Result<()> {
     let threads: usize = arg(&args, "--threads").map(|t| t.parse()).transpose()?.unwrap_or(2);
     let long_minutes: f64 = arg(&args, "--long-minutes").map(|t| t.parse()).transpose()?.unwrap_or(30.0);
     let no_long = args.iter().any(|a| a == "--no-long");
+    let long_only = args.iter().any(|a| a == "--long-only");
+    let no_scratch = args.iter().any(|a| a == "--no-scratch");
     let verbose = args.iter().any(|a| a == "--verbose");
     let only = arg(&args, "--only");
     let mut extract = ExtractOptions::default();
@@ -157,6 +203,9 @@ async fn main() -> anyhow::Result<()> {
     let min_verified = arg(&args, "--min-verified").map(|v| v.parse::<f32>()).transpose()?;
     if let Some(n) = arg(&args, "--draft-tokens") {
         extract.draft_tokens = n.parse()?;
+    }
+    if let Some(n) = arg(&args, "--chunk-tokens") {
+        extract.chunk_tokens = n.parse()?;
     }
 
     let mut all = Vec::new();
@@ -195,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
         let defaults = ExtractOptions::for_model(name);
         let chosen = extract.min_confidence.take().unwrap_or(defaults.min_confidence.unwrap_or(0.0));
         extract.min_verified = min_verified.or(defaults.min_verified);
+        let chunk_tokens = extract.chunk_tokens;
         // Normal priority: this measures the model, not the server's CPU policy.
         let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, handler: extract, ..Default::default() };
         let worker = LlmWorker::<MeetingExtractor>::start(&runtime, &dir, precision, options)
@@ -204,11 +254,12 @@ async fn main() -> anyhow::Result<()> {
             score: ActionItemScore::default(),
             seconds: Vec::new(),
             long: None,
+            long_live: None,
             failed: 0,
             threshold: chosen,
             raw: Vec::new(),
         };
-        for m in &meetings {
+        for m in meetings.iter().filter(|_| !long_only) {
             let started = Instant::now();
             // A failed extraction is what the job worker would get too: no items for that meeting.
             let raw = match worker.extract(m.input()).await {
@@ -254,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
             row.score.add(&s);
             row.seconds.push(secs);
         }
-        if !no_long {
+        if !no_long && !no_scratch {
             let started = Instant::now();
             let outcome = worker.extract(long.input()).await;
             let secs = started.elapsed().as_secs_f64();
@@ -268,6 +319,14 @@ async fn main() -> anyhow::Result<()> {
                 }
             );
             row.long = Some(secs);
+        }
+        if !no_long {
+            let live = live_minutes(&worker, &long.input(), chunk_tokens).await?;
+            eprintln!(
+                "{name} long meeting, live: {:.1} s drafting while it ran; {:.1} s after its end ({} of {} chunks drafted)",
+                live.drafting, live.after_end, live.reused, live.chunks
+            );
+            row.long_live = Some(live);
         }
         worker.shutdown();
         rows.push(row);
@@ -283,15 +342,16 @@ async fn main() -> anyhow::Result<()> {
         precision.key()
     );
     println!(
-        "| model | precision | recall | F1 | assignee acc | due acc | failed | s/meeting mean | s/meeting max | {:.0}-min meeting s |",
+        "| model | precision | recall | F1 | assignee acc | due acc | failed | s/meeting mean | s/meeting max | \
+         {:.0}-min meeting s | live: s after its end (drafting s) |",
         long_minutes
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let mean = r.seconds.iter().sum::<f64>() / r.seconds.len().max(1) as f64;
         let max = r.seconds.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {} | {:.2} ({}/{}) | {:.2} ({}/{}) | {:.2} | {:.2} | {:.2} | {} | {mean:.1} | {max:.1} | {} |",
+            "| {} | {:.2} ({}/{}) | {:.2} ({}/{}) | {:.2} | {:.2} | {:.2} | {} | {mean:.1} | {max:.1} | {} | {} |",
             r.model,
             r.score.precision(),
             r.score.matched,
@@ -303,10 +363,11 @@ async fn main() -> anyhow::Result<()> {
             r.score.assignee_accuracy(),
             r.score.due_accuracy(),
             r.failed,
-            r.long.map_or("-".into(), |s| format!("{s:.1}"))
+            r.long.map_or("-".into(), |s| format!("{s:.1}")),
+            r.long_live.as_ref().map_or("-".into(), |l| format!("{:.1} ({:.1})", l.after_end, l.drafting))
         );
     }
-    for r in &rows {
+    for r in rows.iter().filter(|_| !long_only) {
         println!(
             "\n{}: precision / recall / F1 keeping items with confidence >= t (the table above: t = {:.2}); \
              {} and {} apart, to see how a threshold chosen on one does on the other\n",

@@ -5,8 +5,8 @@
 //! ([`MeetingExtractor::draft`]): each chunk no later line can change is extracted once, at the
 //! LLM's low priority, and kept by the worker, so the meeting's final minutes extract only what
 //! came after the last closed chunk (a 60-minute meeting's minutes are then about as quick as a
-//! 15-minute one's). Each draft that changes the provisional items is sent as
-//! `ActionItemsProposed` (the whole provisional list) to the client and the viewers;
+//! 15-minute one's). Each draft that extracts a chunk is sent as `ActionItemsProposed` (the
+//! whole provisional list, maybe empty) to the client and the viewers;
 //! `ActionItemsReady` after the meeting confirms or revises them.
 //!
 //! Lines go to the task through an unbounded channel: one entry per stored final, which the
@@ -167,8 +167,10 @@ impl Drafter {
                     new_text = 0;
                     tracing::debug!(meeting = %self.meeting, chunks = stats.chunks, items = extraction.action_items.len(), "live minutes drafted");
                     let items = resolve_items(&extraction, &named.lines, &people, self.date);
+                    // Sent whenever a chunk was drafted: an empty list says "none so far".
+                    let drafted = stats.chunks > stats.reused_chunks;
                     self.proposed.send_if_modified(|proposed| {
-                        let changed = *proposed != items;
+                        let changed = drafted || *proposed != items;
                         *proposed = items;
                         changed
                     });

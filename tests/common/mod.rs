@@ -352,6 +352,39 @@ impl TestApp {
         Some(app)
     }
 
+    /// [`spawn_scripted`](Self::spawn_scripted) plus the meeting-intelligence job on the real LLM
+    /// `llm` (one thread) reading `chunk_tokens` at once; `None` when it is not fetched.
+    pub async fn spawn_scripted_with_llm(
+        db: TestDb,
+        mut config: LiveConfig,
+        models: stand_in_models::ScriptedModels,
+        llm: &str,
+        chunk_tokens: usize,
+    ) -> Option<TestApp> {
+        let paths = model_paths();
+        if !paths.root.join(format!("llm-{llm}")).exists() || !paths.ort_library().exists() {
+            assert!(!require_models(), "llm-{llm} missing in {} (run models/fetch.sh)", paths.root.display());
+            eprintln!("llm-{llm} not fetched: real-model test skipped (run models/fetch.sh)");
+            return None;
+        }
+        config.action_items_wait = std::time::Duration::from_secs(300);
+        let live = LiveSetup { stand_ins: Some(Arc::new(models)), ..live_setup(&paths, config) };
+        let intelligence = IntelligenceSetup {
+            models_dir: paths.root.clone(),
+            llm: Some(llm.into()),
+            precision: ddalkkak::inference::llm::Precision::Int8,
+            threads: Some(1),
+            nice: 0,
+            slack_api_url: "http://127.0.0.1:9".into(),
+            live_minutes: true,
+            chunk_tokens,
+            runner: RunnerConfig { poll: std::time::Duration::from_millis(100), ..RunnerConfig::default() },
+        };
+        Some(
+            Self::spawn_configured(db, |c| AppConfig { live: Some(live), intelligence: Some(intelligence), ..c }).await,
+        )
+    }
+
     /// [`spawn_live`](Self::spawn_live) that takes recording uploads into `dir`, up to
     /// `max_bytes` each, and runs their transcription jobs.
     pub async fn spawn_live_with_recordings(

@@ -2,7 +2,11 @@
 //! recognised (bad input, quotas, timeouts, viewers): the server runs them on the same engines,
 //! queues and worker threads as Whisper and Silero, so those tests need no `models/fetch.sh`
 //! and no model time. The detector calls a chunk speech when it is loud; the recognizer writes
-//! what it was given ("speech of 1.28 seconds"), taking `decode_time` per batch.
+//! what it was given ("speech of 1.28 seconds"), or the next line of its `script`, taking
+//! `decode_time` per batch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ddalkkak::commands::live::SpeechModels;
 use ddalkkak::inference::InferenceError;
@@ -15,12 +19,17 @@ use ddalkkak::inference::vad_worker::SpeechDetector;
 pub struct ScriptedModels {
     /// How long each batch takes (a machine at its capacity).
     pub decode_time: std::time::Duration,
+    /// When set, each final is the next of these lines (in turn, across the server's sessions).
+    pub script: Option<Arc<[String]>>,
+    /// Script lines said so far, by every recognizer of the server.
+    pub said: Arc<AtomicUsize>,
 }
 
 impl SpeechModels for ScriptedModels {
     fn recognizer(&self, name: &str) -> Result<Box<dyn Recognizer>, InferenceError> {
         let languages = if name.ends_with(".en") { Vec::new() } else { vec!["en".into(), "ko".into()] };
-        Ok(Box::new(ScriptedRecognizer { languages, decode_time: self.decode_time }))
+        let script = self.script.clone().map(|lines| (lines, self.said.clone()));
+        Ok(Box::new(ScriptedRecognizer { languages, decode_time: self.decode_time, script }))
     }
 
     fn detector(&self) -> Result<Box<dyn SpeechDetector>, InferenceError> {
@@ -31,6 +40,8 @@ impl SpeechModels for ScriptedModels {
 struct ScriptedRecognizer {
     languages: Vec<String>,
     decode_time: std::time::Duration,
+    /// The script and how many of its lines were said.
+    script: Option<(Arc<[String]>, Arc<AtomicUsize>)>,
 }
 
 impl Recognizer for ScriptedRecognizer {
@@ -42,16 +53,22 @@ impl Recognizer for ScriptedRecognizer {
         &mut self,
         audio: &[&[f32]],
         contexts: &[DecodeContext],
-        _: Purpose,
+        purpose: Purpose,
     ) -> Result<Vec<UtteranceText>, InferenceError> {
         std::thread::sleep(self.decode_time);
         let text = |audio: &[f32], context: &DecodeContext| {
             let seconds = audio.len() as f32 / 16_000.0;
+            let said = match &self.script {
+                Some((lines, said)) if purpose == Purpose::Final => {
+                    format!(" {}", lines[said.fetch_add(1, Ordering::Relaxed) % lines.len()])
+                }
+                _ => format!(" speech of {seconds:.2} seconds"),
+            };
             let language = (!self.languages.is_empty()).then(|| context.language.fixed().unwrap_or("en").to_owned());
             let segment = Segment {
                 start: 0.0,
                 end: seconds,
-                text: format!(" speech of {seconds:.2} seconds"),
+                text: said,
                 tokens: Vec::new(),
                 avg_logprob: -0.1,
                 no_speech_prob: 0.0,

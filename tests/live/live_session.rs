@@ -821,7 +821,7 @@ async fn new_sessions_wait_while_finals_wait_for_asr() {
     let config = LiveConfig { max_final_wait: Some(Duration::from_millis(300)), ..LiveConfig::default() };
     let db = common::sqlite().await;
     let key = common::tenant(&*db.store, "live").await.api_key;
-    let slow = ScriptedModels { decode_time: Duration::from_millis(1200) };
+    let slow = ScriptedModels { decode_time: Duration::from_millis(1200), ..ScriptedModels::default() };
     let app = TestApp::spawn_scripted(db, config, slow).await;
     let query = "encoding=linear16&sample_rate=16000";
     let readiness = || async {

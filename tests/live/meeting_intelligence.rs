@@ -207,3 +207,92 @@ async fn a_dead_workers_job_is_taken_over_and_becomes_tasks(db: TestDb) {
 }
 
 on_both_backends!(a_finished_live_meeting_gets_action_items_live, a_dead_workers_job_is_taken_over_and_becomes_tasks);
+
+/// Live minutes: while a meeting runs, its client is sent `ActionItemsProposed` each time a
+/// chunk of the transcript is drafted (the provisional items, citing finals it already got); the
+/// final minutes still come as `ActionItemsReady` after `SessionEnded`. The speech is scripted
+/// (stand-in ASR saying a planning meeting's lines), the LLM is the real SmolLM2, reading 200
+/// tokens at a time so that a two-minute meeting closes chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_meeting_gets_provisional_action_items_before_its_minutes() {
+    use crate::common::stand_in_models::{ScriptedModels, tone_speech};
+    let _guard = common::heavy().await;
+    let script: Vec<String> = [
+        "Good morning. Let's go through the launch plan for the mobile app.",
+        "The login screen still crashes on older Android phones.",
+        "Bob, can you fix the Android login crash by Friday?",
+        "Yes, I will fix it by Friday.",
+        "I still need the final app store screenshots.",
+        "Carol, please prepare the screenshots before next Tuesday.",
+        "Sure, I'll have them ready Monday.",
+        "Next topic: the pricing page copy is out of date.",
+        "Dana, could you rewrite the pricing page copy this week?",
+        "Okay, I'll send a draft on Thursday.",
+        "The beta feedback survey closes tomorrow.",
+        "I'll summarise the survey results for next week's meeting.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let lines = script.len() * 2;
+    let models = ScriptedModels { script: Some(script.into()), ..ScriptedModels::default() };
+    let db = common::sqlite().await;
+    let key = common::tenant(&*db.store, "minutes").await.api_key;
+    let Some(app) = TestApp::spawn_scripted_with_llm(db, LiveConfig::default(), models, "smollm2", 200).await else {
+        return;
+    };
+    let query = "encoding=linear16&sample_rate=16000&wait_for_action_items=true";
+    let mut request = app.ws_url(&format!("/v1/listen?{query}")).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Token {key}")).unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+
+    // Each 2.4 s of tone is one utterance, one script line; sent at 4x real time.
+    let pcm = tone_speech(2.4 * lines as f32);
+    let sender = tokio::spawn(async move {
+        for chunk in pcm.chunks(1600) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+            tx.send(Message::Binary(bytes.into())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tx
+    });
+    // Read until a proposal comes, then end the meeting.
+    let mut got: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while !got.iter().any(|m| m["type"] == "ActionItemsProposed") {
+        let message = tokio::time::timeout_at(deadline, rx.next()).await.expect("a proposal while the meeting runs");
+        if let Some(Ok(Message::Text(t))) = message {
+            got.push(serde_json::from_str(&t).unwrap());
+        }
+    }
+    let mut tx = sender.await.unwrap();
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into())).await.unwrap();
+    let (rest, close) = read_text(&mut rx).await;
+    let finals_before = got.iter().filter(|m| m["type"] == "Results" && m["is_final"] == true).count() as i64;
+    got.extend(rest);
+    let kinds: Vec<&str> = got.iter().filter_map(|m| m["type"].as_str()).filter(|k| *k != "Results").collect();
+    eprintln!("messages besides Results: {kinds:?}");
+    assert_eq!(close, Some(1000));
+
+    let position = |kind: &str| got.iter().position(|m| m["type"] == kind);
+    let proposed = position("ActionItemsProposed").unwrap();
+    let ended = position("SessionEnded").expect("SessionEnded");
+    let ready = position("ActionItemsReady").expect("ActionItemsReady");
+    assert!(proposed < ended && ended < ready, "{kinds:?}");
+    let meeting = got[ended]["meeting_id"].as_str().unwrap();
+    for proposal in got.iter().filter(|m| m["type"] == "ActionItemsProposed") {
+        assert_eq!(proposal["meeting_id"], meeting);
+        // Items cite lines of the transcript so far, never one still to come.
+        for item in proposal["action_items"].as_array().unwrap() {
+            eprintln!("proposed: {item}");
+            assert!(!item["title"].as_str().unwrap().is_empty());
+            for seq in item["source_segments"].as_array().unwrap() {
+                assert!(seq.as_i64().unwrap() < lines as i64, "{item}");
+            }
+        }
+    }
+    assert!(finals_before > 0, "the proposal drafted finals the client had");
+    let finals = got.iter().filter(|m| m["type"] == "Results" && m["is_final"] == true).count();
+    assert_eq!(finals, lines);
+}
