@@ -739,6 +739,11 @@ async fn recordings_go_when_older_than_their_tenants_retention(db: TestDb) {
     s.finalize_live_session(tid, writing_session, Some(1.0), None, &Default::default()).await.unwrap();
     assert_eq!(purge_in(31).await.unwrap().recordings.keys, vec![writing_key]);
 
+    // Deleting the upload cancels its transcription, with the same removal the purge uses.
+    assert_eq!(s.delete_recording(tid, uploaded.id).await.unwrap(), format!("{tid}/upload.wav"));
+    assert!(s.get_recording(tid, uploaded.id).await.unwrap().is_none());
+    assert_eq!(s.get_meeting(tid, uploaded.id).await.unwrap().stt_status, SttStatus::Pending);
+
     assert_eq!(s.update_tenant(tid, retention_days(None)).await.unwrap().recording_retention_days, None);
     for days in [0, 3_651] {
         assert_eq!(
