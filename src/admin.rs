@@ -1,7 +1,10 @@
 //! Tenant administration used by `ddalkkak admin …` (and by tests to set up tenants).
 
+use uuid::Uuid;
+
 use crate::auth::ApiKeySecret;
 use crate::domain::{Role, Tenant, User};
+use crate::storage::RecordingStorage;
 use crate::store::{NewApiKey, NewUser, Store, StoreError};
 use crate::validate::{FieldError, Validator};
 
@@ -45,6 +48,21 @@ pub async fn create_tenant(
         Err(StoreError::Constraint(c)) if c == "uq_tenants_slug" => Err(AdminError::SlugTaken(slug.to_owned())),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Deletes a tenant and everything it owns (D-089), then its recordings' files (`None`: the
+/// server keeps none); `DELETE /v1/tenant` and `ddalkkak admin delete-tenant` both go through
+/// here. Files that cannot be removed are logged, not an error: the tenant is gone either way.
+pub async fn delete_tenant(
+    store: &dyn Store,
+    recordings: Option<&RecordingStorage>,
+    tenant: Uuid,
+) -> Result<(), StoreError> {
+    store.delete_tenant(tenant).await?;
+    if let Some(recordings) = recordings {
+        recordings.discard_tenant(tenant).await;
+    }
+    Ok(())
 }
 
 /// First start of the embedded single-node server: with no tenant at all, create tenant

@@ -27,7 +27,7 @@ use crate::jobs::{
     DeliverCallbackJob, JobRunner, Retention, RetentionJob, RunnerConfig, SessionSweeper, TranscribeRecordingJob,
 };
 use crate::session::{CaptionHub, CaptionRelay, MinutesDrafting};
-use crate::storage::Recordings;
+use crate::storage::{RecordingStorage, Recordings};
 use crate::store::{self, Store};
 
 /// Everything a server needs, as plain values. No field reads the environment or the command
@@ -133,6 +133,9 @@ pub struct App {
     /// Captions to and from other instances (PostgreSQL); its tasks stop when it is dropped.
     relay: Option<CaptionRelay>,
     captions: Arc<CaptionHub>,
+    /// Where recordings are kept, whether or not this instance takes uploads: the retention job
+    /// removes the purged ones' files.
+    recording_storage: Option<RecordingStorage>,
     http: HttpLimits,
     run: RunOptions,
     /// Live sessions watch it from the start; [`App::run`] cancels it when its `shutdown` future
@@ -209,6 +212,7 @@ impl App {
         if let (Some(live), Some(llm), Some(every_chars)) = (&live, &llm, drafts_every) {
             live.service.draft_minutes_with(MinutesDrafting { llm: llm.clone(), every_chars });
         }
+        let recording_storage = config.recordings.as_ref().map(|r| r.storage.clone());
         let recordings = config.recordings.filter(|_| live.is_some());
         if let (Some(live), Some(recordings)) = (&live, &recordings) {
             let job = TranscribeRecordingJob { live: live.service.clone(), recordings: recordings.clone() };
@@ -230,7 +234,19 @@ impl App {
             recordings,
             draining: draining.clone(),
         };
-        Ok(App { state, live, runners, llm, relay, captions, http: config.http, run: config.run, shutdown, draining })
+        Ok(App {
+            state,
+            live,
+            runners,
+            llm,
+            relay,
+            captions,
+            recording_storage,
+            http: config.http,
+            run: config.run,
+            shutdown,
+            draining,
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -250,11 +266,23 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, live, runners, llm, relay, captions, http: limits, run: options, shutdown: token, draining } =
-            self;
+        let App {
+            state,
+            live,
+            runners,
+            llm,
+            relay,
+            captions,
+            recording_storage,
+            http: limits,
+            run: options,
+            shutdown: token,
+            draining,
+        } = self;
         let tasks = TaskTracker::new();
         let retention = RetentionJob {
             store: state.store.clone(),
+            recordings: recording_storage,
             retention: options.retention,
             interval: options.retention_interval,
         };

@@ -84,11 +84,9 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(yes, "deleting a tenant removes all its data; pass --yes to confirm");
             let store = store::connect(&db.url()?, 1).await?;
             let tenant = store.tenant_by_slug(&slug).await?;
-            store.delete_tenant(tenant.id).await?;
             let recordings = recordings_dir.unwrap_or_else(|| db.data_dir.join("recordings"));
-            ddalkkak::storage::RecordingStorage::new(&recordings).delete_tenant(tenant.id).await.map_err(|e| {
-                anyhow::anyhow!("deleted tenant {slug}, but not its recordings in {}: {e}", recordings.display())
-            })?;
+            let storage = ddalkkak::storage::RecordingStorage::new(recordings);
+            admin::delete_tenant(&*store, Some(&storage), tenant.id).await?;
             println!("deleted tenant {slug} and all its data");
             Ok(())
         }

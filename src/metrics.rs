@@ -14,6 +14,9 @@ pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Dur
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
 }
 
+/// Rows the retention job deleted, by `table`: the purged tables, and `recordings_expired` /
+/// `recordings_of_deleted_meetings` for recordings past their tenant's retention or the trash
+/// window.
 pub fn retention_purged(table: &'static str, rows: u64) {
     metrics::counter!(RETENTION_PURGED_ROWS_TOTAL, "table" => table).increment(rows);
 }

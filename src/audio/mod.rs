@@ -13,7 +13,7 @@ mod webm_demuxer;
 pub use file_decoder::{AudioError, AudioReader, DecodedAudio, decode_bytes, decode_file, sniff_container};
 pub use ogg_demuxer::OggDemuxer;
 #[cfg(feature = "opus")]
-pub use ogg_opus_writer::{OggOpusWriter, written_duration};
+pub use ogg_opus_writer::{OggOpusWriter, file_written_duration, written_duration};
 pub use resampler::Resampler;
 pub use stream_decoder::{Encoding, MAX_MESSAGE_SECONDS, MAX_WAV_HEADER, StreamDecoder};
 pub use webm_demuxer::{WebmDemuxer, WebmTrack};

@@ -74,7 +74,7 @@ impl OggDemuxer {
 
 /// Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, initial value 0) over the page with its
 /// checksum field taken as zero.
-fn page_crc(page: &[u8]) -> u32 {
+pub(super) fn page_crc(page: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let mut table = [0u32; 256];

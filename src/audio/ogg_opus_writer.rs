@@ -5,11 +5,13 @@
 //! page's granule position marks the last sample written, so decoders that honour it drop the
 //! final frame's padding.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::time::Duration;
 
 use ogg::writing::{PacketWriteEndInfo, PacketWriter};
 
 use super::MODEL_RATE;
+use super::ogg_demuxer::page_crc;
 
 /// Bits per second of the Opus stream.
 pub const BITRATE: i32 = 24_000;
@@ -127,26 +129,84 @@ impl<W: Write> OggOpusWriter<W> {
 /// How much audio an Ogg Opus stream holds by its pages (a writer's file cut off by a crash
 /// included): the last whole page's granule position less the `OpusHead` pre-skip. `None` for
 /// bytes that are no Ogg Opus stream.
-pub fn written_duration(file: &[u8]) -> Option<std::time::Duration> {
-    // The first page holds OpusHead alone: 27 header bytes, its segment table, then the packet.
+pub fn written_duration(file: &[u8]) -> Option<Duration> {
+    let pre_skip = pre_skip(file)?;
+    Some(granules_to_duration(last_granule(file).unwrap_or(0), pre_skip))
+}
+
+/// Bytes of a file's end that [`file_written_duration`] reads first: about twenty of the
+/// writer's one-second pages.
+const TAIL: u64 = 64 * 1024;
+
+/// [`written_duration`] of a file, and its length, reading only its first page and its tail:
+/// the last [`TAIL`] bytes, four times more each time no whole page lies there (an hour's
+/// recording is about 11 MB, and a restart settles every crashed session's).
+pub fn file_written_duration(file: &mut (impl Read + Seek)) -> io::Result<(u64, Option<Duration>)> {
+    tail_written_duration(file, TAIL)
+}
+
+fn tail_written_duration(file: &mut (impl Read + Seek), mut window: u64) -> io::Result<(u64, Option<Duration>)> {
+    let len = file.seek(SeekFrom::End(0))?;
+    // The first page: its header, at most 255 lacing values, then OpusHead.
+    let head = read_range(file, 0, len.min((27 + 255 + 19) as u64))?;
+    let Some(pre_skip) = pre_skip(&head) else { return Ok((len, None)) };
+    loop {
+        let start = len.saturating_sub(window);
+        let tail = read_range(file, start, len - start)?;
+        match last_granule(&tail) {
+            Some(granule) => return Ok((len, Some(granules_to_duration(granule, pre_skip)))),
+            // The whole file and no whole page: cut inside its first (as `written_duration`).
+            None if start == 0 => return Ok((len, Some(Duration::ZERO))),
+            None => window = window.saturating_mul(4),
+        }
+    }
+}
+
+fn read_range(file: &mut (impl Read + Seek), start: u64, len: u64) -> io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The `OpusHead` pre-skip, from the first page (which holds OpusHead alone: 27 header bytes,
+/// its segment table, then the packet); `None` when `file` starts with no Ogg Opus stream.
+fn pre_skip(file: &[u8]) -> Option<u64> {
     let segments = *file.get(26)? as usize;
     let head = file.get(27 + segments..)?;
     if !file.starts_with(b"OggS") || !head.starts_with(b"OpusHead") {
         return None;
     }
-    let pre_skip = u16::from_le_bytes([*head.get(10)?, *head.get(11)?]) as u64;
-    let mut last = 0u64;
-    let mut at = 0;
-    while let Some(header) = file.get(at..at + 27).filter(|h| h.starts_with(b"OggS")) {
-        let table = file.get(at + 27..at + 27 + header[26] as usize)?;
-        let end = at + 27 + table.len() + table.iter().map(|&s| s as usize).sum::<usize>();
-        if end > file.len() {
-            break; // the page being written when the writer stopped
+    Some(u16::from_le_bytes([*head.get(10)?, *head.get(11)?]) as u64)
+}
+
+fn granules_to_duration(granule: u64, pre_skip: u64) -> Duration {
+    Duration::from_secs_f64(granule.saturating_sub(pre_skip) as f64 / 48_000.0)
+}
+
+/// The granule position of the last whole page in `bytes`, which may begin and end inside
+/// pages (a tail of the file, the page being written when the writer stopped): found from the
+/// end, a capture pattern counts only when its page is whole and its checksum holds, so audio
+/// bytes that happen to spell `OggS` are no page.
+fn last_granule(bytes: &[u8]) -> Option<u64> {
+    let mut end = bytes.len();
+    while let Some(at) = bytes[..end].windows(4).rposition(|w| w == b"OggS") {
+        if let Some(granule) = whole_page_granule(&bytes[at..]) {
+            return Some(granule);
         }
-        last = u64::from_le_bytes(header[6..14].try_into().ok()?);
-        at = end;
+        end = at + 3;
     }
-    Some(std::time::Duration::from_secs_f64(last.saturating_sub(pre_skip) as f64 / 48_000.0))
+    None
+}
+
+fn whole_page_granule(page: &[u8]) -> Option<u64> {
+    let header = page.get(..27).filter(|h| h[4] == 0)?;
+    let table = page.get(27..27 + header[26] as usize)?;
+    let page = page.get(..27 + table.len() + table.iter().map(|&s| s as usize).sum::<usize>())?;
+    let stored = u32::from_le_bytes(header[22..26].try_into().ok()?);
+    let granule = u64::from_le_bytes(header[6..14].try_into().ok()?);
+    // -1: no packet ends on the page (never so in what the writer makes).
+    (page_crc(page) == stored && granule != u64::MAX).then_some(granule)
 }
 
 #[cfg(test)]
@@ -215,5 +275,52 @@ mod tests {
         let empty = OggOpusWriter::new(Vec::new(), 2).unwrap().finish().unwrap();
         let decoded = crate::audio::decode_bytes(empty, 60).unwrap();
         assert!(decoded.samples.len() <= 960, "{}", decoded.samples.len());
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: u64,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    #[test]
+    fn a_long_file_is_measured_from_its_first_page_and_its_tail() {
+        let mut writer = OggOpusWriter::new(Vec::new(), 3).unwrap();
+        writer.push(&speechlike(MODEL_RATE as usize * 60)).unwrap();
+        // Cut inside its last page, as a crash leaves it.
+        let written = writer.get_ref().clone();
+        let cut = &written[..written.len() - 10];
+        assert!(cut.len() as u64 > 2 * TAIL, "{} bytes", cut.len());
+        let expected = written_duration(cut).unwrap();
+        assert!(expected >= Duration::from_secs(58), "{expected:?}");
+        let mut file = Counting { inner: io::Cursor::new(cut), read: 0 };
+        assert_eq!(file_written_duration(&mut file).unwrap(), (cut.len() as u64, Some(expected)));
+        assert!(file.read <= TAIL + 512, "read {} bytes of {}", file.read, cut.len());
+        // A tail too short to hold a whole page grows until one does.
+        let mut file = Counting { inner: io::Cursor::new(cut), read: 0 };
+        assert_eq!(tail_written_duration(&mut file, 100).unwrap().1, Some(expected));
+        assert!(file.read < 64 * 1024, "read {} bytes", file.read);
+
+        let whole = writer.finish().unwrap();
+        let measured = file_written_duration(&mut io::Cursor::new(&whole)).unwrap();
+        assert_eq!(measured, (whole.len() as u64, Some(Duration::from_secs(60))));
+        assert_eq!(file_written_duration(&mut io::Cursor::new(b"RIFF0000WAVE")).unwrap(), (12, None));
+        // Cut inside its first page: no audio yet, as `written_duration` says.
+        let header = &whole[..40];
+        assert_eq!(file_written_duration(&mut io::Cursor::new(header)).unwrap().1, written_duration(header));
     }
 }

@@ -23,6 +23,9 @@ pub struct Tenant {
     /// Live sessions keep their audio as their meeting's recording unless the client says
     /// `record=false` (on servers that keep recordings).
     pub record_sessions: bool,
+    /// Days the tenant's recordings are kept before the retention job deletes them (their files
+    /// and rows; meetings, transcripts and minutes stay); `None`: kept for ever.
+    pub recording_retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

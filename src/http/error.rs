@@ -193,6 +193,7 @@ fn constraint_problem(name: &str) -> (StatusCode, &'static str, Option<String>, 
         "chk_tenants_slug" => invalid("slug", "lowercase letters, digits and single hyphens"),
         "chk_users_email" => invalid("email", "must be an email address"),
         "chk_meetings_audio_duration" => invalid("audio_duration", "must be positive"),
+        "chk_tenants_recording_retention_days" => invalid("recording_retention_days", "1 to 3650 days, or null"),
         other if other.starts_with("chk_") => invalid(other.rsplit('_').next().unwrap_or("body"), "invalid value"),
         _ => conflict("conflict", "the change conflicts with existing data"),
     }

@@ -224,7 +224,9 @@ pub async fn transcribe(
     };
     if let Err(e) = attached.await {
         // The meeting exists only for this request.
-        let _ = state.store.hard_delete_meeting(who.tenant_id, meeting.id).await;
+        if let Ok(Some(key)) = state.store.hard_delete_meeting(who.tenant_id, meeting.id).await {
+            recordings.storage.discard([key]).await;
+        }
         return Err(e);
     }
     tracing::info!(meeting = %meeting.id, by = %who.user_id, "pre-recorded transcription queued");

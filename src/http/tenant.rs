@@ -48,7 +48,15 @@ pub struct UpdateTenant {
     /// Live sessions keep their audio as their meeting's recording unless the client says
     /// `record=false`; on a server that keeps no recordings, they do not.
     pub record_sessions: Option<bool>,
+    /// Days a recording of the tenant is kept (1 to 3650); then the retention job deletes its
+    /// audio, and the meeting, its transcript and minutes stay. `null` keeps recordings for ever.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    pub recording_retention_days: Option<Option<i32>>,
 }
+
+/// The range of `recording_retention_days`: a day to ten years.
+const RECORDING_RETENTION_DAYS: std::ops::RangeInclusive<i32> = 1..=3650;
 
 #[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant,
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem)))]
@@ -93,12 +101,22 @@ pub async fn update(
         ),
         None => None,
     };
+    if let Some(Some(days)) = body.recording_retention_days
+        && !RECORDING_RETENTION_DAYS.contains(&days)
+    {
+        return Err(ApiError::field(
+            "recording_retention_days",
+            "out_of_range",
+            "1 to 3650 days, or null to keep recordings for ever",
+        ));
+    }
     let patch = TenantPatch {
         name: body.name.map(|n| n.trim().to_owned()),
         default_language: language,
         default_model: model,
         glossary,
         record_sessions: body.record_sessions,
+        recording_retention_days: body.recording_retention_days,
     };
     Ok(Json(state.store.update_tenant(who.tenant_id, patch).await?))
 }
@@ -121,13 +139,7 @@ pub async fn delete(
     if q.confirm != tenant.slug {
         return Err(ApiError::field("confirm", "mismatch", "pass the tenant's slug to confirm"));
     }
-    state.store.delete_tenant(tenant.id).await?;
-    // Its recordings go with it (the rows went with the tenant).
-    if let Some(recordings) = &state.recordings
-        && let Err(e) = recordings.storage.delete_tenant(tenant.id).await
-    {
-        tracing::warn!(tenant = %tenant.id, error = %e, "deleting the tenant's recordings failed");
-    }
+    crate::admin::delete_tenant(&*state.store, state.recordings.as_ref().map(|r| &r.storage), tenant.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -88,10 +88,14 @@ pub async fn settle_after_crash(
     if !recording.live {
         return Ok(());
     }
-    let file = tokio::fs::read(storage.path(&recording.storage_key)).await.map_err(|e| e.to_string())?;
-    let duration = crate::audio::written_duration(&file).ok_or("the file is no Ogg Opus stream")?;
+    let path = storage.path(&recording.storage_key);
+    // Its first page and its tail only: a long session's file is megabytes.
+    let measured =
+        tokio::task::spawn_blocking(move || crate::audio::file_written_duration(&mut std::fs::File::open(path)?));
+    let (bytes, duration) = measured.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let duration = duration.ok_or("the file is no Ogg Opus stream")?;
     store
-        .finish_live_recording(tenant, meeting, file.len() as i64, duration.as_millis() as i64)
+        .finish_live_recording(tenant, meeting, bytes as i64, duration.as_millis() as i64)
         .await
         .map_err(|e| e.to_string())
 }

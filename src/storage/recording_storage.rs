@@ -3,6 +3,11 @@
 //! kept (`record=true`), `<tenant>/<meeting>-<session id>.ogg`. An upload
 //! streams to a hidden temporary file that is renamed only once it is whole and sniffed, so a
 //! cut or refused upload leaves nothing behind.
+//!
+//! Deleting a recording (its own `DELETE`, the retention job, a meeting or tenant deleted for
+//! good) deletes its row in the store's transaction first, which returns the storage keys, and
+//! only then removes the files ([`RecordingStorage::discard`]): a file that cannot be removed is
+//! logged and left behind, never an error to the caller, and never a row pointing at no file.
 
 use std::path::{Path, PathBuf};
 
@@ -144,6 +149,25 @@ impl RecordingStorage {
         match tokio::fs::remove_dir_all(self.root.join(tenant.to_string())).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
+        }
+    }
+
+    /// Removes the files of recordings whose rows are deleted; one that cannot be removed is
+    /// logged (its row is gone already, so the caller has nothing to undo).
+    pub async fn discard(&self, keys: impl IntoIterator<Item = impl AsRef<str>>) {
+        for key in keys {
+            let key = key.as_ref();
+            if let Err(e) = self.delete(key).await {
+                tracing::warn!(key, error = %e, "removing a deleted recording's file failed; it is left behind");
+            }
+        }
+    }
+
+    /// [`delete_tenant`](Self::delete_tenant) for a tenant whose rows are deleted: a failure is
+    /// logged.
+    pub async fn discard_tenant(&self, tenant: Uuid) {
+        if let Err(e) = self.delete_tenant(tenant).await {
+            tracing::warn!(%tenant, error = %e, "removing the deleted tenant's recordings failed; they are left behind");
         }
     }
 }

@@ -62,8 +62,9 @@ pub trait MeetingStore: Send + Sync + 'static {
     ) -> StoreResult<Meeting>;
     async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
     async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting>;
-    /// Physical delete (tasks survive as orphans, D-095); used by purges and tests.
-    async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
+    /// Physical delete (tasks survive as orphans, D-095); used by purges and tests. Returns the
+    /// storage key of the meeting's recording, whose file the caller removes.
+    async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<String>>;
 }
 
 macro_rules! impl_meeting_store {
@@ -205,8 +206,19 @@ macro_rules! impl_meeting_store {
                 self.restore_row("meetings", tenant, id).await
             }
 
-            async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
-                self.hard_delete_row("meetings", tenant, id).await
+            async fn hard_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<String>> {
+                let mut tx = self.tenant_tx(tenant).await?;
+                // The cascade would take the recording's row too, but not tell where its file is.
+                let key: Option<String> = sqlx::query_scalar(
+                    "DELETE FROM recordings WHERE tenant_id = $1 AND meeting_id = $2 RETURNING storage_key",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                delete_row(&mut tx, "meetings", tenant, id).await?;
+                tx.commit().await?;
+                Ok(key.filter(|k| !k.is_empty()))
             }
         }
     };

@@ -44,7 +44,9 @@ pub use jobs::{IntelligenceReport, JobSettlement, JobStore, MeetingIntelligence}
 pub use live_sessions::{FinalSpeakers, LiveSessionStore, NewFinal, NewLiveSession};
 pub use meetings::{MeetingFilter, MeetingPatch, MeetingStore, NewMeeting};
 pub use notifications::NotificationStore;
-pub use ops::{ErrorRecord, ErrorTable, OpsStore, PurgeCutoffs, PurgeReport, TenantTotals, VerifyReport};
+pub use ops::{
+    ErrorRecord, ErrorTable, OpsStore, PurgeCutoffs, PurgeReport, RecordingPurge, TenantTotals, VerifyReport,
+};
 pub use postgres::PgStore;
 pub use recordings::{NewRecording, RecordingStore};
 pub use sqlite::SqliteStore;

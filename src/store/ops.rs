@@ -29,7 +29,7 @@ pub struct ErrorRecord {
     pub error: String,
 }
 
-/// Counts that the retention job removed, per table.
+/// Counts that the retention job removed, per table, and the recordings' files to remove.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     pub meetings_error: u64,
@@ -37,6 +37,18 @@ pub struct PurgeReport {
     pub integration_error_log: u64,
     pub quarantine: u64,
     pub ended_sessions: u64,
+    pub recordings: RecordingPurge,
+}
+
+/// The recordings [`Store::purge_expired`] deleted; their files are the caller's to remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingPurge {
+    /// Older than their tenant's `recording_retention_days`.
+    pub expired: u64,
+    /// Of meetings soft-deleted longer than the trash window.
+    pub of_deleted_meetings: u64,
+    /// Storage keys of their files (none for a recording named by URL and never fetched).
+    pub keys: Vec<String>,
 }
 
 /// Cut-off instants for [`Store::purge_expired`]: rows older than these go.
@@ -47,6 +59,11 @@ pub struct PurgeCutoffs {
     pub integration_error_log: DateTime<Utc>,
     pub quarantine: DateTime<Utc>,
     pub ended_sessions: DateTime<Utc>,
+    /// Recordings of meetings soft-deleted before this go (the trash window: until then a
+    /// restore brings the recording back).
+    pub deleted_meeting_recordings: DateTime<Utc>,
+    /// The purge's instant: each tenant's `recording_retention_days` counts back from it.
+    pub now: DateTime<Utc>,
 }
 
 /// Live totals of a tenant, next to the daily `usage_stats`.
@@ -128,7 +145,10 @@ pub trait OpsStore: Send + Sync + 'static {
         payload: Value,
         reason: &str,
     ) -> StoreResult<Uuid>;
-    /// System scope: deletes error records, quarantined rows and ENDED sessions past retention.
+    /// System scope: deletes error records, quarantined rows and ENDED sessions past retention;
+    /// then, each tenant in its own transaction, the recordings past the trash window or the
+    /// tenant's retention (never one being transcribed or still written by its live session),
+    /// returning their storage keys.
     async fn purge_expired(&self, cutoffs: PurgeCutoffs) -> StoreResult<PurgeReport>;
 }
 
@@ -331,10 +351,17 @@ macro_rules! impl_ops_store {
                 for (count, (sql, cutoff)) in counts.iter_mut().zip(steps) {
                     *count = sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?.rows_affected();
                 }
-                let [meetings_error, ai_error_log, integration_error_log, quarantine, ended_sessions] = counts;
-                let report = PurgeReport { meetings_error, ai_error_log, integration_error_log, quarantine, ended_sessions };
                 tx.commit().await?;
-                Ok(report)
+                let recordings = self.purge_recordings(&cutoffs).await?;
+                let [meetings_error, ai_error_log, integration_error_log, quarantine, ended_sessions] = counts;
+                Ok(PurgeReport {
+                    meetings_error,
+                    ai_error_log,
+                    integration_error_log,
+                    quarantine,
+                    ended_sessions,
+                    recordings,
+                })
             }
         }
     };

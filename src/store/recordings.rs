@@ -425,21 +425,35 @@ macro_rules! impl_recording_store {
             }
 
             async fn delete_recording(&self, tenant: Uuid, meeting: Uuid) -> StoreResult<String> {
-                let now = now();
                 let mut tx = self.tenant_tx(tenant).await?;
                 live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
-                let (key, session, live): (String, Option<Uuid>, bool) = sqlx::query_as(
+                let key = Self::remove_recording(&mut tx, tenant, meeting, now()).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(key)
+            }
+        }
+
+        impl $ty {
+            /// Deletes the meeting's recording row in `tx`, with what goes with it (see
+            /// [`RecordingStore::delete_recording`]); returns its storage key, `None` when the
+            /// meeting has no recording.
+            async fn remove_recording(
+                tx: &mut Tx,
+                tenant: Uuid,
+                meeting: Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<Option<String>> {
+                let removed: Option<(String, Option<Uuid>, bool)> = sqlx::query_as(
                     "DELETE FROM recordings WHERE tenant_id = $1 AND meeting_id = $2 \
                      RETURNING storage_key, session_id, live",
                 )
                 .bind(tenant)
                 .bind(meeting)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((key, session, live)) = removed else { return Ok(None) };
                 if live {
-                    tx.commit().await?;
-                    return Ok(key);
+                    return Ok(Some(key));
                 }
                 sqlx::query(
                     "UPDATE jobs SET status = 'FAILED', last_error = 'cancelled: the recording was deleted', \
@@ -450,15 +464,15 @@ macro_rules! impl_recording_store {
                 .bind(meeting)
                 .bind(Job::TRANSCRIBE_RECORDING)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 if let Some(session) = session {
-                    let row: RealtimeSession = tenant_row(&mut tx, "realtime_sessions", tenant, session).await?;
+                    let row: RealtimeSession = tenant_row(tx, "realtime_sessions", tenant, session).await?;
                     if row.status == SessionStatus::Active {
                         sqlx::query("DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
                             .bind(tenant)
                             .bind(session)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
@@ -469,14 +483,62 @@ macro_rules! impl_recording_store {
                 .bind(tenant)
                 .bind(meeting)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
+                .await?;
+                Ok(Some(key))
+            }
+
+            /// The recordings part of `OpsStore::purge_expired`: of every tenant, the recordings of
+            /// meetings soft-deleted before `cutoffs.deleted_meeting_recordings`, and those older
+            /// than the tenant's `recording_retention_days` at `cutoffs.now`; never one being
+            /// transcribed (its job queued or running) or a live one still written (its session
+            /// ACTIVE). The tenants come from a system read; each tenant's rows go in its own
+            /// transaction, as all tenant data is written.
+            async fn purge_recordings(
+                &self,
+                cutoffs: &$crate::store::PurgeCutoffs,
+            ) -> StoreResult<$crate::store::RecordingPurge> {
+                let mut tx = self.system_read_tx().await?;
+                let tenants: Vec<(Uuid, Option<i32>)> = sqlx::query_as(
+                    "SELECT t.id, t.recording_retention_days FROM tenants t \
+                     WHERE EXISTS (SELECT 1 FROM recordings r JOIN meetings m ON m.id = r.meeting_id \
+                                   WHERE r.tenant_id = t.id \
+                                   AND (t.recording_retention_days IS NOT NULL OR m.deleted_at < $1))",
+                )
+                .bind(cutoffs.deleted_meeting_recordings)
+                .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(key)
+                let mut purge = $crate::store::RecordingPurge::default();
+                for (tenant, days) in tenants {
+                    let expired_before = days.map(|d| cutoffs.now - chrono::Duration::days(d.into()));
+                    let mut tx = self.tenant_tx(tenant).await?;
+                    let due: Vec<(Uuid, bool)> = sqlx::query_as(
+                        "SELECT r.meeting_id, (m.deleted_at IS NOT NULL AND m.deleted_at < $2) FROM recordings r \
+                         JOIN meetings m ON m.tenant_id = r.tenant_id AND m.id = r.meeting_id \
+                         WHERE r.tenant_id = $1 AND (m.deleted_at < $2 OR r.created_at < $3) \
+                         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
+                             AND j.meeting_id = r.meeting_id AND j.kind = $4 AND j.status IN ('QUEUED', 'RUNNING')) \
+                         AND NOT (r.live AND EXISTS (SELECT 1 FROM realtime_sessions s \
+                             WHERE s.tenant_id = r.tenant_id AND s.id = r.session_id AND s.status = 'ACTIVE'))",
+                    )
+                    .bind(tenant)
+                    .bind(cutoffs.deleted_meeting_recordings)
+                    .bind(expired_before)
+                    .bind(Job::TRANSCRIBE_RECORDING)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (meeting, deleted) in due {
+                        if let Some(key) = Self::remove_recording(&mut tx, tenant, meeting, now()).await? {
+                            *(if deleted { &mut purge.of_deleted_meetings } else { &mut purge.expired }) += 1;
+                            purge.keys.extend(Some(key).filter(|k| !k.is_empty()));
+                        }
+                    }
+                    tx.commit().await?;
+                }
+                Ok(purge)
             }
-        }
 
-        impl $ty {
             /// Fails with `claim_lost` unless `job` still holds its claim (another worker took it,
             /// or the job was cancelled).
             async fn fence(tx: &mut Tx, job: &Job) -> StoreResult<()> {

@@ -23,6 +23,8 @@ pub struct TenantPatch {
     pub default_model: Option<Option<String>>,
     pub glossary: Option<Vec<String>>,
     pub record_sessions: Option<bool>,
+    /// 1..=3650 (checked by the caller and the database); `Some(None)` keeps recordings for ever.
+    pub recording_retention_days: Option<Option<i32>>,
 }
 
 /// A partial update: `None` leaves a column as it is; `Some(None)` clears a nullable column.
@@ -193,7 +195,8 @@ macro_rules! impl_tenant_store {
                     "UPDATE tenants SET name = COALESCE($2, name), \
                      default_language = CASE WHEN $3 THEN $4 ELSE default_language END, \
                      default_model = CASE WHEN $5 THEN $6 ELSE default_model END, updated_at = $7, \
-                     glossary = COALESCE($8, glossary), record_sessions = COALESCE($9, record_sessions) \
+                     glossary = COALESCE($8, glossary), record_sessions = COALESCE($9, record_sessions), \
+                     recording_retention_days = CASE WHEN $10 THEN $11 ELSE recording_retention_days END \
                      WHERE id = $1 RETURNING *",
                 )
                 .bind(tenant)
@@ -202,7 +205,8 @@ macro_rules! impl_tenant_store {
                 .bind_nullable(patch.default_model)
                 .bind(now())
                 .bind(patch.glossary.map(sqlx::types::Json))
-                .bind(patch.record_sessions);
+                .bind(patch.record_sessions)
+                .bind_nullable(patch.recording_retention_days);
                 fetch_one_committed(tx, query).await
             }
 

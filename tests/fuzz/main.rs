@@ -324,7 +324,7 @@ enum Body {
     Other(Value),
 }
 
-const FIELDS: [&str; 28] = [
+const FIELDS: [&str; 29] = [
     "title",
     "host_id",
     "audio_file_url",
@@ -352,6 +352,7 @@ const FIELDS: [&str; 28] = [
     "label",
     "expires_at",
     "default_model",
+    "recording_retention_days",
     "nope",
 ];
 const CHOICES: [&str; 16] = [

@@ -971,6 +971,59 @@ async fn postgres_a_recorded_session_keeps_its_audio_as_the_meetings_recording()
     }
 }
 
+/// A tenant's `recording_retention_days` (`PATCH /v1/tenant`, 1 to 3650 days or `null`): the
+/// retention job deletes a recording older than that, its file and its row, and leaves the
+/// meeting with its transcript.
+async fn a_recording_past_its_tenants_retention_is_deleted(db: TestDb) {
+    let key = common::tenant(&*db.store, "live").await.api_key;
+    let (app, dir) = TestApp::spawn_scripted_recording(db, LiveConfig::default(), ScriptedModels::default()).await;
+    let ws = connect(&app, "encoding=linear16&sample_rate=16000&record=true", &key).await.unwrap();
+    let (got, _) = stream_pcm(ws, &tone_speech(2.0), 50.0).await;
+    let meeting = got.of_type("SessionEnded")[0]["meeting_id"].as_str().unwrap().to_owned();
+    let (_, recording) = app.get(&format!("/v1/meetings/{meeting}/recording"), &key).await;
+    assert_eq!(recording["status"], "recorded", "{recording}");
+    assert_eq!(crate::recording::walk(&dir).len(), 1);
+    let (_, before) = app.get(&format!("/v1/meetings/{meeting}"), &key).await;
+    assert!(before["transcript_text"].as_str().is_some_and(|t| t.contains("speech")), "{before}");
+
+    for days in [json!(0), json!(4000)] {
+        let (status, problem) = app.patch("/v1/tenant", &key, json!({"recording_retention_days": days})).await;
+        assert_eq!((status, &problem["errors"][0]["field"]), (422, &json!("recording_retention_days")), "{problem}");
+    }
+    let (status, tenant) = app.patch("/v1/tenant", &key, json!({"recording_retention_days": 30})).await;
+    assert_eq!((status, &tenant["recording_retention_days"]), (200, &json!(30)), "{tenant}");
+    assert_eq!(app.get("/v1/tenant", &key).await.1["recording_retention_days"], 30);
+
+    let job = ddalkkak::jobs::RetentionJob {
+        store: app.db.store.clone(),
+        recordings: Some(ddalkkak::storage::RecordingStorage::new(&dir)),
+        retention: ddalkkak::jobs::Retention::default(),
+        interval: Duration::from_secs(3600),
+    };
+    assert_eq!(job.run_once().await.unwrap().recordings.expired, 0, "30 days have not passed");
+    let purged = job.purge_at(ddalkkak::domain::now() + chrono::Duration::days(31)).await.unwrap();
+    assert_eq!(purged.recordings.expired, 1);
+    let left = crate::recording::walk(&dir);
+    assert!(left.is_empty(), "{left:?}");
+    let (_, recording) = app.get(&format!("/v1/meetings/{meeting}/recording"), &key).await;
+    assert_eq!(recording["status"], "none", "{recording}");
+    let (status, after) = app.get(&format!("/v1/meetings/{meeting}"), &key).await;
+    assert_eq!((status, &after["stt_status"]), (200, &json!("COMPLETED")));
+    assert_eq!(after["transcript_text"], before["transcript_text"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_recording_past_its_tenants_retention_is_deleted() {
+    a_recording_past_its_tenants_retention_is_deleted(common::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_recording_past_its_tenants_retention_is_deleted() {
+    if let Some(db) = common::postgres().await {
+        a_recording_past_its_tenants_retention_is_deleted(db).await;
+    }
+}
+
 /// `GET …/recording/audio`: the status, the content type and the bytes.
 async fn download(app: &TestApp, meeting: &str, key: &str) -> (u16, String, Vec<u8>) {
     let r = app

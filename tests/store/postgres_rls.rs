@@ -405,6 +405,8 @@ async fn the_system_role_reads_every_tenant_and_writes_only_what_its_policies_na
         integration_error_log: past,
         quarantine: past,
         ended_sessions: past,
+        deleted_meeting_recordings: past,
+        now: past,
     };
     let purged = s.purge_expired(cutoffs).await.unwrap();
     assert_eq!((purged.ended_sessions, purged.meetings_error, purged.quarantine), (2, 2, 3));

@@ -28,6 +28,8 @@ on_both_backends!(
     updated_at_is_maintained,
     usage_is_counted_per_day,
     retention_purges_only_expired_rows,
+    recordings_go_when_older_than_their_tenants_retention,
+    a_deleted_meetings_recording_goes_after_the_trash_window,
     api_keys_resolve_by_prefix_and_die_with_their_user,
     notifications_belong_to_their_user,
     verify_counts_rows_and_finds_broken_references,
@@ -619,6 +621,7 @@ async fn retention_purges_only_expired_rows(db: TestDb) {
 
     let job = ddalkkak::jobs::RetentionJob {
         store: db.store.clone(),
+        recordings: None,
         retention: ddalkkak::jobs::Retention::default(),
         interval: std::time::Duration::from_secs(3600),
     };
@@ -627,7 +630,14 @@ async fn retention_purges_only_expired_rows(db: TestDb) {
     let report = s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(later)).await.unwrap();
     assert_eq!(
         report,
-        PurgeReport { meetings_error: 1, ai_error_log: 1, integration_error_log: 1, quarantine: 0, ended_sessions: 1 }
+        PurgeReport {
+            meetings_error: 1,
+            ai_error_log: 1,
+            integration_error_log: 1,
+            quarantine: 0,
+            ended_sessions: 1,
+            recordings: RecordingPurge::default(),
+        }
     );
     let much_later = ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(91));
     assert_eq!(s.purge_expired(much_later).await.unwrap().quarantine, 1);
@@ -644,6 +654,131 @@ async fn retention_purges_only_expired_rows(db: TestDb) {
     let five_days =
         s.purge_expired(ddalkkak::jobs::Retention::default().cutoffs(now() + Duration::days(5))).await.unwrap();
     assert_eq!((five_days.integration_error_log, five_days.ai_error_log), (1, 0));
+}
+
+/// A live session of `title` that kept its audio (`record=true`) as `<title>.ogg`, finalized
+/// (its meeting COMPLETED with a transcript) unless `ended` is false: (meeting, session, key).
+async fn recorded_session(s: &dyn Store, tenant: Uuid, host: Uuid, title: &str, ended: bool) -> (Uuid, Uuid, String) {
+    let live = NewLiveSession {
+        host_id: host,
+        title: title.into(),
+        socket_id: format!("socket-{title}"),
+        server_instance: "test".into(),
+        language: None,
+    };
+    let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
+    let key = format!("{tenant}/{title}.ogg");
+    s.start_live_recording(tenant, meeting.id, session.id, &key, "ogg", 47).await.unwrap();
+    if ended {
+        let final_ = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting.id,
+            seq: 0,
+            start_ms: 0,
+            end_ms: 1_000,
+            text: format!("{title} said something"),
+            words: Vec::new(),
+            speaker: None,
+        };
+        s.append_final(tenant, final_).await.unwrap();
+        s.finish_live_recording(tenant, meeting.id, 3_000, 1_000).await.unwrap();
+        s.finalize_live_session(tenant, session.id, Some(1.0), None, &Default::default()).await.unwrap();
+    }
+    (meeting.id, session.id, key)
+}
+
+fn retention_days(days: Option<i32>) -> TenantPatch {
+    TenantPatch { recording_retention_days: Some(days), ..TenantPatch::default() }
+}
+
+/// A tenant's `recording_retention_days`: older recordings go (row here, the key returned for
+/// the file), newer ones stay, `null` keeps them all, and neither a live recording still being
+/// written nor an upload being transcribed ever goes; the meeting and its transcript stay.
+async fn recordings_go_when_older_than_their_tenants_retention(db: TestDb) {
+    let s = &*db.store;
+    let (t, other) = (tenant(s, "acme").await, tenant(s, "keep").await);
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let retention = ddalkkak::jobs::Retention::default();
+    let purge_in = |days: i64| s.purge_expired(retention.cutoffs(now() + Duration::days(days)));
+
+    let (done, _, done_key) = recorded_session(s, tid, host, "done", true).await;
+    let (writing, writing_session, writing_key) = recorded_session(s, tid, host, "writing", false).await;
+    let uploaded = s.create_meeting(tid, meeting(host, "upload")).await.unwrap();
+    let upload = NewRecording {
+        storage_key: format!("{tid}/upload.wav"),
+        source_url: None,
+        format: "wav".into(),
+        bytes: 44,
+        language: None,
+        model: None,
+        diarize: false,
+        keyterms: Vec::new(),
+        callback: None,
+        duration_ms: None,
+    };
+    s.attach_recording(tid, uploaded.id, upload).await.unwrap();
+    let (kept, _, _) = recorded_session(s, other.tenant.id, other.owner.id, "kept", true).await;
+
+    assert_eq!(s.get_tenant(tid).await.unwrap().recording_retention_days, None);
+    assert_eq!(purge_in(4_000).await.unwrap().recordings, RecordingPurge::default(), "null keeps them all");
+
+    assert_eq!(s.update_tenant(tid, retention_days(Some(30))).await.unwrap().recording_retention_days, Some(30));
+    assert_eq!(purge_in(29).await.unwrap().recordings, RecordingPurge::default(), "newer than 30 days");
+    let purged = purge_in(31).await.unwrap().recordings;
+    assert_eq!(purged, RecordingPurge { expired: 1, of_deleted_meetings: 0, keys: vec![done_key] });
+    assert!(s.get_recording(tid, done).await.unwrap().is_none());
+    let meeting = s.get_meeting(tid, done).await.unwrap();
+    assert_eq!(meeting.stt_status, SttStatus::Completed);
+    assert_eq!(meeting.transcript_text.as_deref(), Some("done said something"));
+    assert!(s.get_recording(tid, writing).await.unwrap().is_some(), "its session is ACTIVE");
+    let (_, job) = s.get_recording(tid, uploaded.id).await.unwrap().expect("being transcribed");
+    assert_eq!(job.unwrap().status, ddalkkak::domain::JobStatus::Queued);
+    assert!(s.get_recording(other.tenant.id, kept).await.unwrap().is_some(), "the other tenant keeps them");
+
+    // Once its session has ended, the live recording goes as well.
+    s.finalize_live_session(tid, writing_session, Some(1.0), None, &Default::default()).await.unwrap();
+    assert_eq!(purge_in(31).await.unwrap().recordings.keys, vec![writing_key]);
+
+    // Deleting the upload cancels its transcription, with the same removal the purge uses.
+    assert_eq!(s.delete_recording(tid, uploaded.id).await.unwrap(), format!("{tid}/upload.wav"));
+    assert!(s.get_recording(tid, uploaded.id).await.unwrap().is_none());
+    assert_eq!(s.get_meeting(tid, uploaded.id).await.unwrap().stt_status, SttStatus::Pending);
+
+    assert_eq!(s.update_tenant(tid, retention_days(None)).await.unwrap().recording_retention_days, None);
+    for days in [0, 3_651] {
+        assert_eq!(
+            constraint(s.update_tenant(tid, retention_days(Some(days))).await),
+            "chk_tenants_recording_retention_days"
+        );
+    }
+}
+
+/// A soft-deleted meeting keeps its recording for the trash window (a restore brings it back),
+/// then loses it; a meeting deleted for good gives its recording's key back.
+async fn a_deleted_meetings_recording_goes_after_the_trash_window(db: TestDb) {
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let retention = ddalkkak::jobs::Retention::default();
+    assert_eq!(retention.deleted_meeting_recordings, Duration::days(7));
+    let purge_in = |days: i64| s.purge_expired(retention.cutoffs(now() + Duration::days(days)));
+
+    let (gone, _, gone_key) = recorded_session(s, tid, host, "gone", true).await;
+    let (restored, _, restored_key) = recorded_session(s, tid, host, "restored", true).await;
+    s.soft_delete_meeting(tid, gone).await.unwrap();
+    s.soft_delete_meeting(tid, restored).await.unwrap();
+    assert_eq!(purge_in(6).await.unwrap().recordings, RecordingPurge::default(), "inside the window");
+    s.restore_meeting(tid, restored).await.unwrap();
+    let purged = purge_in(8).await.unwrap().recordings;
+    assert_eq!(purged, RecordingPurge { expired: 0, of_deleted_meetings: 1, keys: vec![gone_key] });
+
+    let back = s.restore_meeting(tid, gone).await.unwrap();
+    assert_eq!(back.transcript_text.as_deref(), Some("gone said something"), "the transcript stays");
+    assert!(s.get_recording(tid, gone).await.unwrap().is_none());
+    assert!(s.get_recording(tid, restored).await.unwrap().is_some(), "a restored meeting keeps it");
+
+    assert_eq!(s.hard_delete_meeting(tid, restored).await.unwrap(), Some(restored_key));
+    assert_eq!(s.hard_delete_meeting(tid, gone).await.unwrap(), None);
 }
 
 async fn api_keys_resolve_by_prefix_and_die_with_their_user(db: TestDb) {
