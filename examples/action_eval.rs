@@ -3,7 +3,7 @@
 //! items with `ActionItemScore` (one-to-one keyword matching, assignees and due dates resolved as
 //! the job worker does) and times a generated 30-minute meeting, once as if it were extracted
 //! only after its end, and once as a live session's minutes are: drafted chunk by chunk while it
-//! runs (`LlmWorker::draft`, about every `chunk_tokens` characters of new text), then finished
+//! runs (`LlmWorker::draft`, about every `live_chunk_tokens` characters of new text), then finished
 //! after its end (`LlmWorker::extract_meeting`). Prints a markdown table.
 //!
 //! ```sh
@@ -11,7 +11,7 @@
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long | --long-only] [--only NAME] [--verbose] [--dump FILE]
 //!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
-//!     [--chunk-tokens 3000] [--long-only] [--no-scratch]
+//!     [--chunk-tokens 3000] [--live-chunk-tokens 1000] [--long-only] [--no-scratch]
 //! ```
 //! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
 //! minutes.
@@ -78,6 +78,23 @@ struct LiveMinutes {
     /// Chunks the final extraction took from the drafts, of all its chunks.
     reused: usize,
     chunks: usize,
+    items: Vec<ExtractedItem>,
+}
+
+/// Titles and owners against the long meeting's expected items (it has no due dates).
+fn long_score(long: &EvalMeeting, items: &[ExtractedItem]) -> String {
+    let s = ActionItemScore::score(long, &predicted(long, items));
+    format!(
+        "P {:.2} ({}/{}), R {:.2} ({}/{}), owner right {}/{}",
+        s.precision(),
+        s.matched,
+        s.predicted,
+        s.recall(),
+        s.matched,
+        s.expected,
+        s.assignee_correct,
+        s.matched
+    )
 }
 
 /// Drafts `input` line by line as a live session does (every `every_chars` of new text), then
@@ -101,9 +118,9 @@ async fn live_minutes(
         }
     }
     let started = Instant::now();
-    let (_, stats) = worker.extract_meeting(meeting, input.clone()).await?;
+    let (minutes, stats) = worker.extract_meeting(meeting, input.clone()).await?;
     let after_end = started.elapsed().as_secs_f64();
-    Ok(LiveMinutes { drafting, after_end, reused: stats.reused_chunks, chunks: stats.chunks })
+    Ok(LiveMinutes { drafting, after_end, reused: stats.reused_chunks, chunks: stats.chunks, items: minutes.action_items })
 }
 
 struct Row {
@@ -207,6 +224,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = arg(&args, "--chunk-tokens") {
         extract.chunk_tokens = n.parse()?;
     }
+    if let Some(n) = arg(&args, "--live-chunk-tokens") {
+        extract.live_chunk_tokens = n.parse()?;
+    }
 
     let mut all = Vec::new();
     let mut first_set_len = None;
@@ -244,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         let defaults = ExtractOptions::for_model(name);
         let chosen = extract.min_confidence.take().unwrap_or(defaults.min_confidence.unwrap_or(0.0));
         extract.min_verified = min_verified.or(defaults.min_verified);
-        let chunk_tokens = extract.chunk_tokens;
+        let live_chunk_tokens = extract.live_chunk_tokens;
         // Normal priority: this measures the model, not the server's CPU policy.
         let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, handler: extract, ..Default::default() };
         let worker = LlmWorker::<MeetingExtractor>::start(&runtime, &dir, precision, options)
@@ -314,17 +334,22 @@ async fn main() -> anyhow::Result<()> {
                 long.duration() / 60.0,
                 long.lines.len(),
                 match &outcome {
-                    Ok(x) => format!("{} items", x.action_items.len()),
+                    Ok(x) => format!("{} items, {}", x.action_items.len(), long_score(&long, &x.action_items)),
                     Err(e) => format!("failed: {}", e.to_string().chars().take(160).collect::<String>()),
                 }
             );
             row.long = Some(secs);
         }
         if !no_long {
-            let live = live_minutes(&worker, &long.input(), chunk_tokens).await?;
+            let live = live_minutes(&worker, &long.input(), live_chunk_tokens).await?;
             eprintln!(
-                "{name} long meeting, live: {:.1} s drafting while it ran; {:.1} s after its end ({} of {} chunks drafted)",
-                live.drafting, live.after_end, live.reused, live.chunks
+                "{name} long meeting, live: {:.1} s drafting while it ran; {:.1} s after its end ({} of {} chunks drafted); {} items, {}",
+                live.drafting,
+                live.after_end,
+                live.reused,
+                live.chunks,
+                live.items.len(),
+                long_score(&long, &live.items)
             );
             row.long_live = Some(live);
         }

@@ -204,7 +204,7 @@ impl App {
             None => shutdown.child_token(),
         };
         // Drafts are asked for about four times per chunk (some four characters per token).
-        let drafts_every = config.intelligence.as_ref().filter(|i| i.live_minutes).map(|i| i.chunk_tokens);
+        let drafts_every = config.intelligence.as_ref().filter(|i| i.live_minutes).map(|i| i.live_chunk_tokens);
         let Intelligence { mut runners, llm } = match config.intelligence {
             Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions.clone())).await?,
             None => Intelligence { runners: Vec::new(), llm: None },

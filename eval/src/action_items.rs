@@ -203,15 +203,17 @@ impl EvalMeeting {
         self.lines.iter().map(|l| l.end).fold(0.0, f64::max)
     }
 
-    /// A long meeting for timing only: the given meetings' lines one after the other (repeated
-    /// if needed, 2 s apart, renumbered), cut at the first line that starts after `seconds`. It has no expected
-    /// items: relative deadlines from different days do not add up to one meeting.
+    /// A long meeting: the given meetings' lines one after the other (repeated if needed, 2 s
+    /// apart, renumbered), cut at the first line that starts after `seconds`. Its expected items
+    /// are those of the meetings it holds whole the first time round, without due dates (relative
+    /// deadlines from different days do not add up to one meeting): score titles and owners only.
     pub fn concatenated(title: &str, parts: &[EvalMeeting], seconds: f64) -> Option<EvalMeeting> {
         let first = parts.first()?;
         let mut lines = Vec::new();
         let mut attendees: Vec<EvalAttendee> = Vec::new();
+        let mut expected = Vec::new();
         let mut offset = 0.0;
-        'fill: for part in parts.iter().cycle() {
+        'fill: for (round, part) in parts.iter().cycle().enumerate() {
             for line in &part.lines {
                 if offset + line.start >= seconds {
                     break 'fill;
@@ -229,6 +231,9 @@ impl EvalMeeting {
                     attendees.push(a.clone());
                 }
             }
+            if round < parts.len() {
+                expected.extend(part.expected.iter().map(|e| ExpectedItem { due_date: None, ..e.clone() }));
+            }
             offset += part.duration() + 2.0;
             if offset >= seconds {
                 break 'fill;
@@ -243,7 +248,7 @@ impl EvalMeeting {
             date: first.date,
             attendees,
             lines,
-            expected: Vec::new(),
+            expected,
         })
     }
 }

@@ -333,6 +333,7 @@ impl TestApp {
             slack_api_url: slack_api_url.into(),
             live_minutes: true,
             chunk_tokens: 3000,
+            live_chunk_tokens: 1000,
             runner: RunnerConfig {
                 poll: std::time::Duration::from_millis(100),
                 backoff: std::time::Duration::from_millis(200),
@@ -353,13 +354,14 @@ impl TestApp {
     }
 
     /// [`spawn_scripted`](Self::spawn_scripted) plus the meeting-intelligence job on the real LLM
-    /// `llm` (one thread) reading `chunk_tokens` at once; `None` when it is not fetched.
+    /// `llm` (one thread) drafting live meetings `live_chunk_tokens` at a time; `None` when it is
+    /// not fetched.
     pub async fn spawn_scripted_with_llm(
         db: TestDb,
         mut config: LiveConfig,
         models: stand_in_models::ScriptedModels,
         llm: &str,
-        chunk_tokens: usize,
+        live_chunk_tokens: usize,
     ) -> Option<TestApp> {
         let paths = model_paths();
         if !paths.root.join(format!("llm-{llm}")).exists() || !paths.ort_library().exists() {
@@ -377,7 +379,8 @@ impl TestApp {
             nice: 0,
             slack_api_url: "http://127.0.0.1:9".into(),
             live_minutes: true,
-            chunk_tokens,
+            chunk_tokens: 3000,
+            live_chunk_tokens,
             runner: RunnerConfig { poll: std::time::Duration::from_millis(100), ..RunnerConfig::default() },
         };
         Some(
