@@ -120,7 +120,13 @@ async fn live_minutes(
     let started = Instant::now();
     let (minutes, stats) = worker.extract_meeting(meeting, input.clone()).await?;
     let after_end = started.elapsed().as_secs_f64();
-    Ok(LiveMinutes { drafting, after_end, reused: stats.reused_chunks, chunks: stats.chunks, items: minutes.action_items })
+    Ok(LiveMinutes {
+        drafting,
+        after_end,
+        reused: stats.reused_chunks,
+        chunks: stats.chunks,
+        items: minutes.action_items,
+    })
 }
 
 struct Row {
