@@ -3,7 +3,7 @@
 //! items with `ActionItemScore` (one-to-one keyword matching, assignees and due dates resolved as
 //! the job worker does) and times a generated 30-minute meeting, once as if it were extracted
 //! only after its end, and once as a live session's minutes are: drafted chunk by chunk while it
-//! runs (`LlmWorker::draft`, about every `live_chunk_tokens` characters of new text), then finished
+//! runs (`LlmWorker::draft`, about every `chunk_tokens / 4` characters of new text), then finished
 //! after its end (`LlmWorker::extract_meeting`). Prints a markdown table.
 //!
 //! ```sh
@@ -11,7 +11,7 @@
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long | --long-only] [--only NAME] [--verbose] [--dump FILE]
 //!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
-//!     [--chunk-tokens 3000] [--live-chunk-tokens 1000] [--long-only] [--no-scratch]
+//!     [--chunk-tokens 1000] [--long-only] [--no-scratch]
 //! ```
 //! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
 //! minutes.
@@ -230,9 +230,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = arg(&args, "--chunk-tokens") {
         extract.chunk_tokens = n.parse()?;
     }
-    if let Some(n) = arg(&args, "--live-chunk-tokens") {
-        extract.live_chunk_tokens = n.parse()?;
-    }
 
     let mut all = Vec::new();
     let mut first_set_len = None;
@@ -270,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
         let defaults = ExtractOptions::for_model(name);
         let chosen = extract.min_confidence.take().unwrap_or(defaults.min_confidence.unwrap_or(0.0));
         extract.min_verified = min_verified.or(defaults.min_verified);
-        let live_chunk_tokens = extract.live_chunk_tokens;
+        let draft_every = extract.chunk_tokens.div_ceil(4);
         // Normal priority: this measures the model, not the server's CPU policy.
         let options = LlmWorkerOptions { intra_op_threads: threads, nice: 0, handler: extract, ..Default::default() };
         let worker = LlmWorker::<MeetingExtractor>::start(&runtime, &dir, precision, options)
@@ -347,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
             row.long = Some(secs);
         }
         if !no_long {
-            let live = live_minutes(&worker, &long.input(), live_chunk_tokens).await?;
+            let live = live_minutes(&worker, &long.input(), draft_every).await?;
             eprintln!(
                 "{name} long meeting, live: {:.1} s drafting while it ran; {:.1} s after its end ({} of {} chunks drafted); {} items, {}",
                 live.drafting,

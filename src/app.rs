@@ -203,8 +203,9 @@ impl App {
             Some(live) => live.service.draining.clone(),
             None => shutdown.child_token(),
         };
-        // Drafts are asked for about four times per chunk (some four characters per token).
-        let drafts_every = config.intelligence.as_ref().filter(|i| i.live_minutes).map(|i| i.live_chunk_tokens);
+        // Drafts are asked for about four times per chunk of English (some four characters per
+        // token), more often for Korean (about one).
+        let drafts_every = config.intelligence.as_ref().filter(|i| i.live_minutes).map(|i| i.chunk_tokens.div_ceil(4));
         let Intelligence { mut runners, llm } = match config.intelligence {
             Some(setup) => start_intelligence(setup, store.clone(), cipher.clone(), Some(captions.clone())).await?,
             None => Intelligence { runners: Vec::new(), llm: None },

@@ -383,17 +383,14 @@ pub struct IntelligenceArgs {
     #[arg(long, env = "DDALKKAK_JOB_LEASE_SECS", default_value_t = 60)]
     pub job_lease_secs: u64,
     /// Live sessions propose action items while they run (`ActionItemsProposed`), and the
-    /// chunks drafted then are reused by the meeting's final minutes (`--llm-live-chunk-tokens`).
+    /// chunks drafted then are reused by the meeting's final minutes (`--llm-chunk-tokens`).
     #[arg(long, env = "DDALKKAK_LIVE_MINUTES", default_value_t = true, action = clap::ArgAction::Set)]
     pub live_minutes: bool,
-    /// Most transcript tokens the LLM reads at once; longer meetings are read in chunks of this
-    /// size (and, live, drafted chunk by chunk).
-    #[arg(long, env = "DDALKKAK_LLM_CHUNK_TOKENS", default_value_t = 3000, value_parser = clap::value_parser!(u32).range(200..=32_000))]
+    /// Most transcript tokens the LLM reads at once; longer meetings are read in overlapping
+    /// chunks of this size, a live one chunk by chunk while it runs: its minutes read about this
+    /// much after its end (plus the merge of the chunk summaries).
+    #[arg(long, env = "DDALKKAK_LLM_CHUNK_TOKENS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=32_000))]
     pub llm_chunk_tokens: u32,
-    /// The chunks of a live meeting, drafted while it runs: its minutes read at most about this
-    /// many tokens after its end (plus the merge of the chunk summaries).
-    #[arg(long, env = "DDALKKAK_LLM_LIVE_CHUNK_TOKENS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=32_000))]
-    pub llm_live_chunk_tokens: u32,
 }
 
 impl IntelligenceArgs {

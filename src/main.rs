@@ -171,7 +171,6 @@ fn intelligence_setup(args: &ServeArgs) -> IntelligenceSetup {
         slack_api_url: i.slack_api_url.clone(),
         live_minutes: i.live_minutes,
         chunk_tokens: i.llm_chunk_tokens as usize,
-        live_chunk_tokens: i.llm_live_chunk_tokens as usize,
         runner: RunnerConfig { lease: Duration::from_secs(i.job_lease_secs.max(1)), ..RunnerConfig::default() },
     }
 }

@@ -31,8 +31,6 @@ pub struct IntelligenceSetup {
     pub live_minutes: bool,
     /// Most transcript tokens the LLM reads at once ([`ExtractOptions::chunk_tokens`]).
     pub chunk_tokens: usize,
-    /// The same for live meetings' drafts ([`ExtractOptions::live_chunk_tokens`]).
-    pub live_chunk_tokens: usize,
 }
 
 impl IntelligenceSetup {
@@ -71,11 +69,7 @@ pub async fn start_intelligence(
         let options = LlmWorkerOptions {
             intra_op_threads: threads,
             nice: setup.nice,
-            handler: ExtractOptions {
-                chunk_tokens: setup.chunk_tokens,
-                live_chunk_tokens: setup.live_chunk_tokens,
-                ..ExtractOptions::for_model(&name)
-            },
+            handler: ExtractOptions { chunk_tokens: setup.chunk_tokens, ..ExtractOptions::for_model(&name) },
             ..LlmWorkerOptions::default()
         };
         LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)

@@ -36,11 +36,9 @@ use crate::inference::llm::{
 
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
-    /// Most transcript tokens in one prompt; longer transcripts are chunked.
+    /// Most transcript tokens in one prompt; longer transcripts are chunked. Also about what a
+    /// live meeting's minutes still read after its end (the rest was drafted while it ran).
     pub chunk_tokens: usize,
-    /// The chunk budget of a live meeting's drafts (and of the rest of a drafted meeting): what
-    /// its final minutes may still have to read after its end.
-    pub live_chunk_tokens: usize,
     /// Transcript tokens repeated at the start of the next chunk.
     pub overlap_tokens: usize,
     pub summary_chars: u16,
@@ -82,8 +80,9 @@ impl ExtractOptions {
 impl Default for ExtractOptions {
     fn default() -> Self {
         Self {
-            chunk_tokens: 3000,
-            live_chunk_tokens: 1000,
+            // Smaller chunks found more of a long meeting's items, and as many of a short one's
+            // (docs/benchmarks.md, "Live minutes").
+            chunk_tokens: 1000,
             overlap_tokens: 150,
             summary_chars: 300,
             title_chars: 80,
@@ -223,13 +222,12 @@ impl MeetingExtractor {
         let drafted = meeting.and_then(|m| self.drafts.get(m, context)).cloned().unwrap_or_default();
         let (starts, start) = reusable(&drafted, &lines);
         let reused = starts.len();
-        let budget = if draft || reused > 0 { self.options.live_chunk_tokens } else { self.options.chunk_tokens };
         let costs = lines[start..]
             .iter()
             .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
             .collect::<Result<Vec<_>, LlmError>>()?;
         let mut plan: Vec<Range<usize>> = if start < lines.len() {
-            chunk_lines(&costs, budget, self.options.overlap_tokens)
+            chunk_lines(&costs, self.options.chunk_tokens, self.options.overlap_tokens)
                 .into_iter()
                 .map(|r| r.start + start..r.end + start)
                 .collect()

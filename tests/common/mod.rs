@@ -332,8 +332,7 @@ impl TestApp {
             nice: 0,
             slack_api_url: slack_api_url.into(),
             live_minutes: true,
-            chunk_tokens: 3000,
-            live_chunk_tokens: 1000,
+            chunk_tokens: 1000,
             runner: RunnerConfig {
                 poll: std::time::Duration::from_millis(100),
                 backoff: std::time::Duration::from_millis(200),
@@ -354,14 +353,13 @@ impl TestApp {
     }
 
     /// [`spawn_scripted`](Self::spawn_scripted) plus the meeting-intelligence job on the real LLM
-    /// `llm` (one thread) drafting live meetings `live_chunk_tokens` at a time; `None` when it is
-    /// not fetched.
+    /// `llm` (one thread) reading `chunk_tokens` at a time; `None` when it is not fetched.
     pub async fn spawn_scripted_with_llm(
         db: TestDb,
         mut config: LiveConfig,
         models: stand_in_models::ScriptedModels,
         llm: &str,
-        live_chunk_tokens: usize,
+        chunk_tokens: usize,
     ) -> Option<TestApp> {
         let paths = model_paths();
         if !paths.root.join(format!("llm-{llm}")).exists() || !paths.ort_library().exists() {
@@ -379,8 +377,7 @@ impl TestApp {
             nice: 0,
             slack_api_url: "http://127.0.0.1:9".into(),
             live_minutes: true,
-            chunk_tokens: 3000,
-            live_chunk_tokens,
+            chunk_tokens,
             runner: RunnerConfig { poll: std::time::Duration::from_millis(100), ..RunnerConfig::default() },
         };
         Some(

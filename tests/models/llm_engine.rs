@@ -305,7 +305,7 @@ fn long_transcripts_are_chunked_merged_and_deduplicated() {
 #[test]
 fn a_live_meetings_drafted_chunks_make_its_final_minutes_and_are_not_extracted_again() {
     // The chunking test's budget: several chunks on a short transcript.
-    let options = ExtractOptions { chunk_tokens: 60, live_chunk_tokens: 60, overlap_tokens: 20, ..small_options() };
+    let options = ExtractOptions { chunk_tokens: 60, overlap_tokens: 20, ..small_options() };
     with_extractor(options, |x| {
         let lines = planning_lines();
         let (scratch, scratch_stats) = x.extract(&meeting(lines.clone()), &mut |_| true).unwrap();
