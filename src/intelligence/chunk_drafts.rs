@@ -6,7 +6,9 @@
 //! every drafted chunk whose lines (sequence numbers and text) are still the same, in order, and
 //! chunks only the rest. Speakers may read differently by then (re-clustered, named): an item's
 //! owner as the model wrote it is carried over to the name the same lines now carry, and the
-//! owners the lines' own words give are worked out again on the final transcript.
+//! owners the lines' own words give are worked out again on the final transcript. The verifier's
+//! answers are kept too, by item (title, owner, cited lines), so an item verified while the
+//! meeting ran is not asked about again.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -77,23 +79,58 @@ impl DraftContext {
     }
 }
 
+/// What the verifier is asked about an item.
+type VerifiedItem = (String, Option<String>, Vec<i64>);
+
+#[derive(Debug)]
+struct MeetingDrafts {
+    meeting: Uuid,
+    context: DraftContext,
+    chunks: Vec<DraftChunk>,
+    /// The verifier's log-odds by item.
+    verified: HashMap<VerifiedItem, f32>,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct ChunkDrafts {
-    meetings: VecDeque<(Uuid, DraftContext, Vec<DraftChunk>)>,
+    meetings: VecDeque<MeetingDrafts>,
 }
 
 impl ChunkDrafts {
+    fn find(&self, meeting: Uuid, context: DraftContext) -> Option<&MeetingDrafts> {
+        self.meetings.iter().find(|d| d.meeting == meeting && d.context == context)
+    }
+
     pub fn get(&self, meeting: Uuid, context: DraftContext) -> Option<&Vec<DraftChunk>> {
-        self.meetings.iter().find(|(m, c, _)| *m == meeting && *c == context).map(|(_, _, chunks)| chunks)
+        self.find(meeting, context).map(|d| &d.chunks)
     }
 
     pub fn put(&mut self, meeting: Uuid, context: DraftContext, chunks: Vec<DraftChunk>) {
-        self.meetings.retain(|(m, _, _)| *m != meeting);
-        self.meetings.push_back((meeting, context, chunks));
+        let verified = match self.meetings.iter().position(|d| d.meeting == meeting) {
+            Some(i) => self.meetings.remove(i).filter(|d| d.context == context).map(|d| d.verified),
+            None => None,
+        };
+        self.meetings.push_back(MeetingDrafts { meeting, context, chunks, verified: verified.unwrap_or_default() });
         while self.meetings.len() > MEETINGS {
             self.meetings.pop_front();
         }
     }
+
+    /// The verifier's answer about `item` of `meeting`, when it was asked already.
+    pub fn verified(&self, meeting: Uuid, context: DraftContext, item: &ExtractedItem) -> Option<f32> {
+        self.find(meeting, context)?.verified.get(&verified_item(item)).copied()
+    }
+
+    /// Keeps the verifier's answer about `item` of a meeting that has drafts.
+    pub fn remember(&mut self, meeting: Uuid, context: DraftContext, item: &ExtractedItem, log_odds: f32) {
+        if let Some(d) = self.meetings.iter_mut().find(|d| d.meeting == meeting && d.context == context) {
+            d.verified.insert(verified_item(item), log_odds);
+        }
+    }
+}
+
+fn verified_item(item: &ExtractedItem) -> VerifiedItem {
+    (item.title.clone(), item.assignee.clone(), item.source_segments.clone())
 }
 
 /// Where each of the first of `drafted` (in order) that `lines` still hold unchanged starts,
@@ -182,6 +219,15 @@ mod tests {
         drafts.put(first, context, vec![]);
         assert!(drafts.get(first, context).is_some());
         assert!(drafts.get(first, DraftContext(2)).is_none(), "another prompt context");
+        // The verifier's answers stay with the meeting's drafts, by title, owner and lines.
+        let asked = item("Fix the crash", Some("Nina"), &[3]);
+        drafts.remember(first, context, &asked, 1.5);
+        drafts.put(first, context, vec![]);
+        assert_eq!(drafts.verified(first, context, &asked), Some(1.5));
+        assert_eq!(drafts.verified(first, context, &item("Fix the crash", Some("Ben"), &[3])), None);
+        drafts.put(first, DraftContext(2), vec![]);
+        assert_eq!(drafts.verified(first, DraftContext(2), &asked), None, "drafts of another context start over");
+        drafts.put(first, context, vec![]);
         for _ in 0..MEETINGS {
             drafts.put(Uuid::new_v4(), context, vec![]);
         }

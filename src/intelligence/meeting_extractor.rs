@@ -191,7 +191,7 @@ impl MeetingExtractor {
     /// Extracts the chunks of a live meeting's transcript so far that no later line can change
     /// (every chunk but the last, which may still grow), each once, and keeps them for
     /// [`extract_meeting`](Self::extract_meeting). Returns the provisional items of every chunk
-    /// drafted so far (no summary, no verifier: those come with the final minutes).
+    /// drafted so far, verified as the minutes' are (no summary: that comes with the minutes).
     pub fn draft(
         &mut self,
         meeting: Uuid,
@@ -304,15 +304,26 @@ impl MeetingExtractor {
         if let Some(min) = self.options.min_confidence {
             items.retain(|i| i.confidence >= min);
         }
-        if let (Some(verifier), Some(min), false) = (&self.verifier, self.options.min_verified, draft) {
+        if let (Some(verifier), Some(min)) = (&self.verifier, self.options.min_verified) {
             let lines: Vec<TranscriptLine> = lines.into_iter().map(|(l, _)| l).collect();
             let mut kept = Vec::with_capacity(items.len());
             for item in items {
                 if !progress(ExtractProgress { chunk: n + 1, chunks: n, tokens: stats.generated_tokens }) {
                     return Err(LlmError::Cancelled);
                 }
-                let log_odds = verifier.log_odds(&mut self.generator, &item, &lines)?;
-                tracing::debug!(title = %item.title, log_odds, "item verified");
+                // Asked once per item of a live meeting, whether by a draft or at the end.
+                let known = meeting.and_then(|m| self.drafts.verified(m, context, &item));
+                let log_odds = match known {
+                    Some(log_odds) => log_odds,
+                    None => {
+                        let log_odds = verifier.log_odds(&mut self.generator, &item, &lines)?;
+                        if let Some(m) = meeting {
+                            self.drafts.remember(m, context, &item, log_odds);
+                        }
+                        log_odds
+                    }
+                };
+                tracing::debug!(title = %item.title, log_odds, cached = known.is_some(), "item verified");
                 if log_odds >= min {
                     kept.push(item);
                 }
