@@ -36,12 +36,12 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends unzip pkg-config libopus-dev \
  && rm -rf /var/lib/apt/lists/*
-# The server's defaults: tiny.en and base, the speaker encoder, the qwen0.5b summary LLM.
-ARG FETCH_ARGS="--asr tiny.en,base --llm qwen0.5b"
+# The server's defaults: tiny.en and base, the speaker encoder, the qwen1.5b summary LLM.
+ARG FETCH_ARGS="--asr tiny.en,base --llm qwen1.5b"
 WORKDIR /opt/ddalkkak
 COPY models/ models/
 # 1: keep the fp32 graphs beside the int8 ones (for DDALKKAK_ASR_PRECISION / DDALKKAK_LLM_PRECISION
-# fp32; with qwen0.5b about 3 GB more).
+# fp32; with qwen1.5b about 7 GB more).
 ARG KEEP_FP32=0
 # Only what the server loads stays: the converter venv, the source weights (CTranslate2, GGUF),
 # the test clip, the segmentation model (measured by der_eval, not loaded by the server) and the

@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     ///
-    /// Models are loaded, not fetched: run `bash scripts/setup.sh --llm qwen0.5b` (which runs
+    /// Models are loaded, not fetched: run `bash scripts/setup.sh --llm qwen1.5b` (which runs
     /// `models/fetch.sh`) first. A missing model stops the start with the command that fetches it.
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit (the `db:migrate:deploy` step, D-145).
@@ -361,11 +361,12 @@ pub struct LiveArgs {
 /// Meeting intelligence: the LLM job that writes summaries and action items, and Slack posts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IntelligenceArgs {
-    /// LLM for summaries and action items (`qwen0.5b`, `qwen1.5b`, `smollm2`, or `none`); fetch
-    /// it first (`bash models/fetch.sh --llm qwen0.5b`): a missing one stops the start with that
-    /// command. Qwen2.5-Coder-0.5B is the default because it is the smallest that finds usable
-    /// action items on the evaluation set (docs/benchmarks.md).
-    #[arg(long, env = "DDALKKAK_LLM", default_value = "qwen0.5b")]
+    /// LLM for summaries and action items (`qwen1.5b`, `qwen0.5b`, `smollm2`, or `none`); fetch
+    /// it first (`bash models/fetch.sh --llm qwen1.5b`): a missing one stops the start with that
+    /// command. Qwen2.5-Coder-1.5B is the default: it finds the most action items with the right
+    /// owners, and with live minutes a 60-minute meeting's minutes are ready about 20 s after
+    /// its end on 2 cores; `qwen0.5b` is for boxes short of memory (docs/benchmarks.md).
+    #[arg(long, env = "DDALKKAK_LLM", default_value = "qwen1.5b")]
     pub llm: String,
     #[arg(long, env = "DDALKKAK_LLM_PRECISION", value_enum, default_value = "int8")]
     pub llm_precision: AsrPrecision,

@@ -68,7 +68,7 @@ impl ExtractOptions {
         // qwen1.5b: confidence 0.9 was the best F1 on the first half of the main set (session
         // 4); the verifier's 0.9 the best F1 on the main set with it (session 7: P 0.88 R 0.86).
         // qwen0.5b's confidence does not separate its right and wrong items: keep what it
-        // writes, and no verifier (the default model is the fast one).
+        // writes, and no verifier (it is the fast model, for small boxes).
         let (min_confidence, min_verified) = match name.trim_start_matches("llm-") {
             "qwen1.5b" => (Some(0.9), Some(0.9)),
             _ => (None, None),
