@@ -419,6 +419,90 @@ impl LiveArgs {
 }
 
 impl ServeArgs {
+    /// The server these flags describe (`serve` builds and runs it; the spoken-minutes
+    /// evaluation builds it in process). Configuration errors come before any connection.
+    pub fn app_config(&self) -> anyhow::Result<crate::AppConfig> {
+        let keys = crate::Keys { encryption: self.encryption_key()?, token_signing: self.token_signing_key()? };
+        Ok(crate::AppConfig {
+            database: crate::Database::Connect { url: self.db.url()?, max_connections: self.db.db_max_connections },
+            bootstrap_owner_key: self.db.embedded().then(|| self.db.data_dir.join("secrets").join("owner-api-key")),
+            keys,
+            metrics_listen: Some(self.metrics_listen),
+            live: (!self.live.no_live).then(|| self.live_setup()),
+            intelligence: Some(self.intelligence_setup()),
+            recordings: Some(self.recordings()),
+            http: self.http.limits(),
+            run: crate::RunOptions {
+                retention_interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+                shutdown_timeout: self.shutdown_timeout(),
+                shutdown_delay: self.shutdown_delay(),
+                stale_session_after: self.session_lease(),
+                sweep_interval: self.session_lease() / 4,
+                ..crate::RunOptions::default()
+            },
+        })
+    }
+
+    fn live_setup(&self) -> crate::commands::live::LiveSetup {
+        use crate::inference::asr::Precision;
+        let l = &self.live;
+        crate::commands::live::LiveSetup {
+            models_dir: l.models_dir.clone(),
+            precision: match l.asr_precision {
+                AsrPrecision::Int8 => Precision::Int8,
+                AsrPrecision::Fp32 => Precision::Fp32,
+            },
+            asr_workers: l.asr_workers,
+            config: crate::session::LiveConfig {
+                max_sessions: l.max_live_sessions,
+                max_final_wait: (l.max_final_wait_ms > 0).then(|| Duration::from_millis(l.max_final_wait_ms.into())),
+                split_pause_ms: (l.split_pause_ms > 0).then_some(l.split_pause_ms),
+                split_after_ms: l.split_after_ms,
+                settle_after_ms: (l.settle_after_ms > 0).then_some(l.settle_after_ms),
+                max_sessions_per_tenant: l.max_sessions_per_tenant,
+                max_sessions_per_key: l.max_sessions_per_key,
+                max_session_duration: Duration::from_secs(l.max_session_duration_secs.max(1)),
+                max_viewers_per_session: l.max_viewers_per_session,
+                max_viewers_per_tenant: l.max_viewers_per_tenant,
+                viewer_timeout: Duration::from_secs(l.viewer_timeout_secs.max(1)),
+                idle_timeout: Duration::from_secs(l.idle_timeout_secs.max(1)),
+                server_instance: l.instance_id(),
+                heartbeat_interval: self.session_lease() / 8,
+                models: l.asr_models.clone(),
+                // Viewers wait for the action items only when an LLM will write them.
+                action_items_wait: if self.intelligence.llm_name().is_some() {
+                    Duration::from_secs(600)
+                } else {
+                    Duration::ZERO
+                },
+                ..crate::session::LiveConfig::default()
+            },
+            stand_ins: None,
+        }
+    }
+
+    fn intelligence_setup(&self) -> crate::commands::intelligence::IntelligenceSetup {
+        use crate::inference::llm::Precision;
+        let i = &self.intelligence;
+        crate::commands::intelligence::IntelligenceSetup {
+            models_dir: self.live.models_dir.clone(),
+            llm: i.llm_name(),
+            precision: match i.llm_precision {
+                AsrPrecision::Int8 => Precision::Int8,
+                AsrPrecision::Fp32 => Precision::Fp32,
+            },
+            threads: i.llm_threads,
+            nice: i.llm_nice,
+            slack_api_url: i.slack_api_url.clone(),
+            live_minutes: i.live_minutes,
+            chunk_tokens: i.llm_chunk_tokens as usize,
+            runner: crate::jobs::RunnerConfig {
+                lease: Duration::from_secs(i.job_lease_secs.max(1)),
+                ..crate::jobs::RunnerConfig::default()
+            },
+        }
+    }
+
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }

@@ -1,17 +1,9 @@
 //! The `ddalkkak` binary: parses the command line and hands over to the library (`serve`: flags →
-//! [`AppConfig`] → [`App`]).
-
-use std::time::Duration;
+//! [`ServeArgs::app_config`] → [`App`]).
 
 use clap::Parser;
-use ddalkkak::commands::intelligence::IntelligenceSetup;
-use ddalkkak::commands::live::LiveSetup;
-use ddalkkak::config::{AdminCommand, AsrPrecision, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
-use ddalkkak::inference::asr::Precision;
-use ddalkkak::inference::llm::Precision as LlmPrecision;
-use ddalkkak::jobs::RunnerConfig;
-use ddalkkak::session::LiveConfig;
-use ddalkkak::{App, AppConfig, Database, Keys, RunOptions, admin, store};
+use ddalkkak::config::{AdminCommand, Cli, Command, DbCommand, LogFormat, ModelsCommand, ServeArgs};
+use ddalkkak::{App, admin, store};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -93,86 +85,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Maps the flags to an [`AppConfig`]; [`App`] does the rest.
+/// Builds the server the flags describe ([`ServeArgs::app_config`]) and runs it until a signal.
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // Configuration errors first: they should not wait on a database connection.
-    let keys = Keys { encryption: args.encryption_key()?, token_signing: args.token_signing_key()? };
-    let config = AppConfig {
-        database: Database::Connect { url: args.db.url()?, max_connections: args.db.db_max_connections },
-        bootstrap_owner_key: args.db.embedded().then(|| args.db.data_dir.join("secrets").join("owner-api-key")),
-        keys,
-        metrics_listen: Some(args.metrics_listen),
-        live: (!args.live.no_live).then(|| live_setup(&args)),
-        intelligence: Some(intelligence_setup(&args)),
-        recordings: Some(args.recordings()),
-        http: args.http.limits(),
-        run: RunOptions {
-            retention_interval: Duration::from_secs(args.retention_interval_secs.max(1)),
-            shutdown_timeout: args.shutdown_timeout(),
-            shutdown_delay: args.shutdown_delay(),
-            stale_session_after: args.session_lease(),
-            sweep_interval: args.session_lease() / 4,
-            ..RunOptions::default()
-        },
-    };
-    let app = App::build(config).await?;
+    let app = App::build(args.app_config()?).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     app.run(listener, shutdown_signal()).await
-}
-
-fn live_setup(args: &ServeArgs) -> LiveSetup {
-    let l = &args.live;
-    LiveSetup {
-        models_dir: l.models_dir.clone(),
-        precision: match l.asr_precision {
-            AsrPrecision::Int8 => Precision::Int8,
-            AsrPrecision::Fp32 => Precision::Fp32,
-        },
-        asr_workers: l.asr_workers,
-        config: LiveConfig {
-            max_sessions: l.max_live_sessions,
-            max_final_wait: (l.max_final_wait_ms > 0).then(|| Duration::from_millis(l.max_final_wait_ms.into())),
-            split_pause_ms: (l.split_pause_ms > 0).then_some(l.split_pause_ms),
-            split_after_ms: l.split_after_ms,
-            settle_after_ms: (l.settle_after_ms > 0).then_some(l.settle_after_ms),
-            max_sessions_per_tenant: l.max_sessions_per_tenant,
-            max_sessions_per_key: l.max_sessions_per_key,
-            max_session_duration: Duration::from_secs(l.max_session_duration_secs.max(1)),
-            max_viewers_per_session: l.max_viewers_per_session,
-            max_viewers_per_tenant: l.max_viewers_per_tenant,
-            viewer_timeout: Duration::from_secs(l.viewer_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(l.idle_timeout_secs.max(1)),
-            server_instance: l.instance_id(),
-            heartbeat_interval: args.session_lease() / 8,
-            models: l.asr_models.clone(),
-            // Viewers wait for the action items only when an LLM will write them.
-            action_items_wait: if args.intelligence.llm_name().is_some() {
-                Duration::from_secs(600)
-            } else {
-                Duration::ZERO
-            },
-            ..LiveConfig::default()
-        },
-        stand_ins: None,
-    }
-}
-
-fn intelligence_setup(args: &ServeArgs) -> IntelligenceSetup {
-    let i = &args.intelligence;
-    IntelligenceSetup {
-        models_dir: args.live.models_dir.clone(),
-        llm: i.llm_name(),
-        precision: match i.llm_precision {
-            AsrPrecision::Int8 => LlmPrecision::Int8,
-            AsrPrecision::Fp32 => LlmPrecision::Fp32,
-        },
-        threads: i.llm_threads,
-        nice: i.llm_nice,
-        slack_api_url: i.slack_api_url.clone(),
-        live_minutes: i.live_minutes,
-        chunk_tokens: i.llm_chunk_tokens as usize,
-        runner: RunnerConfig { lease: Duration::from_secs(i.job_lease_secs.max(1)), ..RunnerConfig::default() },
-    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM; the handlers are installed when this is called.

@@ -298,6 +298,35 @@ mod tests {
         assert!((streamed[1] - (-99.0 * 50.0 / 32768.0)).abs() < 1e-6);
     }
 
+    /// Lossy encodings of a Korean fixture (`tests/fixtures/codecs/`, made by ffmpeg 5.1 at
+    /// 32 kbit/s from `tests/fixtures/korean/picovoice_test_ko.flac`) decode to the speech they
+    /// encode: the same length to within the encoders' padding, and the same waveform once
+    /// their delay is taken out.
+    #[test]
+    fn aac_in_mp4_and_mp3_decode_to_the_speech_they_encode() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let original = decode_file(&dir.join("korean/picovoice_test_ko.flac")).unwrap().samples;
+        for (file, container) in [("picovoice_test_ko.m4a", "mp4"), ("picovoice_test_ko.mp3", "mp3")] {
+            let bytes = std::fs::read(dir.join("codecs").join(file)).unwrap();
+            assert_eq!(sniff_container(&bytes[..16]), Some(container), "{file}");
+            let decoded = decode_bytes(bytes, 60).unwrap();
+            assert_eq!((decoded.sample_rate, decoded.channels), (16_000, 1), "{file}");
+            let extra = decoded.samples.len() as i64 - original.len() as i64;
+            assert!((-800..=3200).contains(&extra), "{file}: {extra} samples longer than the original");
+            // One second of the middle, against the decode at every delay up to 0.2 s.
+            let window = &original[16_000..32_000];
+            let best = (0..3200)
+                .map(|delay| correlation(window, &decoded.samples[16_000 + delay..32_000 + delay]))
+                .fold(f64::MIN, f64::max);
+            assert!(best > 0.9, "{file}: correlation {best:.3}");
+        }
+    }
+
+    fn correlation(a: &[f32], b: &[f32]) -> f64 {
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
+        dot(a, b) / (dot(a, a) * dot(b, b)).sqrt().max(f64::MIN_POSITIVE)
+    }
+
     #[test]
     fn a_body_decoding_past_its_limit_is_refused() {
         let bytes = wav(&vec![0; 16_000 * 3], 16_000);

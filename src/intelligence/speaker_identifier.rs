@@ -118,14 +118,12 @@ pub fn identify_with(
                 evidence.add(speaker, person, line.seq, EvidenceKind::MentionedThem, MENTIONED_THEM);
             }
         }
-        let previous = i.checked_sub(1).map(|p| &lines[p]).filter(|p| p.speaker.as_deref() != Some(speaker));
-        if let Some(previous) = previous.and_then(|p| Some((p.speaker.as_deref()?, p.seq))) {
+        if let Some(previous) = turn_before(lines, i).and_then(|p| Some((p.speaker.as_deref()?, p.seq))) {
             for person in &thanked {
                 evidence.add(previous.0, person, previous.1, EvidenceKind::Thanked, THANKED);
             }
         }
-        let next = lines.get(i + 1).filter(|n| n.speaker.is_some() && n.speaker.as_deref() != Some(speaker));
-        if let Some(next) = next {
+        if let Some(next) = turn_after(lines, i) {
             let (weight, kind) = if acknowledges(&next.text) {
                 (ANSWERED, EvidenceKind::AnsweredWhenAddressed)
             } else {
@@ -138,6 +136,28 @@ pub fn identify_with(
     }
     identities.extend(evidence.decide(&identities));
     identities
+}
+
+/// Lines of one turn a recognizer may have split an utterance into: a speaker's address and the
+/// answer to it can have this many more lines of the same speaker between them.
+const TURN_CONTINUATIONS: usize = 2;
+
+/// The first line of the next speaker's turn after line `i`, past at most
+/// [`TURN_CONTINUATIONS`] more lines of `i`'s speaker.
+fn turn_after(lines: &[TranscriptLine], i: usize) -> Option<&TranscriptLine> {
+    let speaker = lines[i].speaker.as_deref();
+    lines[i + 1..]
+        .iter()
+        .take(TURN_CONTINUATIONS + 1)
+        .find(|l| l.speaker.as_deref() != speaker)
+        .filter(|l| l.speaker.is_some())
+}
+
+/// The last line of the previous speaker's turn before line `i`, past at most
+/// [`TURN_CONTINUATIONS`] earlier lines of `i`'s speaker.
+fn turn_before(lines: &[TranscriptLine], i: usize) -> Option<&TranscriptLine> {
+    let speaker = lines[i].speaker.as_deref();
+    lines[..i].iter().rev().take(TURN_CONTINUATIONS + 1).find(|l| l.speaker.as_deref() != speaker)
 }
 
 fn identity(person: &Person, confidence: f64, evidence: Vec<IdentityEvidence>) -> SpeakerIdentity {
@@ -414,6 +434,33 @@ mod tests {
         );
         assert!(ben.evidence.iter().any(|e| e.kind == EvidenceKind::Thanked), "{ben:?}");
         assert!(ben.confidence > found["Speaker 3"].confidence, "two pieces of evidence beat one");
+    }
+
+    /// A recognizer cuts a turn where its speaker pauses, so an address and its answer, or a
+    /// turn and the thanks for it, can have more lines of one speaker between them.
+    #[test]
+    fn an_address_or_thanks_split_over_lines_of_its_speaker_still_names_who_answers() {
+        let script = lines(&[
+            ("Speaker 1", "Ben, can you send me the link to the runbook?"),
+            ("Speaker 1", "I can't find it."),
+            ("Speaker 2", "Sent it in the chat just now."),
+            ("Speaker 3", "The dashboards are migrated."),
+            ("Speaker 1", "Okay."),
+            ("Speaker 1", "Thanks, Sofia."),
+        ]);
+        let found = names(&identify(&script, &people()));
+        assert_eq!(found.get("Speaker 2").map(String::as_str), Some("Ben Adler"), "{found:?}");
+        assert_eq!(found.get("Speaker 3").map(String::as_str), Some("Sofia Reyes"), "{found:?}");
+
+        // A monologue longer than a split turn is not an answer to its opening address.
+        let script = lines(&[
+            ("Speaker 1", "Ben, can you send me the link to the runbook?"),
+            ("Speaker 1", "Also the dashboards."),
+            ("Speaker 1", "And the budget."),
+            ("Speaker 1", "And the cutover date."),
+            ("Speaker 2", "The cutover is on the twenty-ninth."),
+        ]);
+        assert_eq!(names(&identify(&script, &people())).get("Speaker 2"), None);
     }
 
     #[test]
