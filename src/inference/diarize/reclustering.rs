@@ -34,6 +34,11 @@ pub struct ReclusterConfig {
     pub p_percentile: f32,
     /// Spectral: no affinity between units that share audio (overlapping windows).
     pub mask_overlap: bool,
+    /// Spectral: when at least two live speakers each hold this share of the windows, at least
+    /// two speakers come out. The eigengap of a meeting of alike voices can favour one cluster
+    /// (the first eigenvalue of an all-positive affinity stands out), which would give all of
+    /// their speech to one person.
+    pub min_live_share: f32,
     /// Average linkage: clusters merge while their average cosine similarity is at least this.
     pub threshold: f32,
     pub max_speakers: usize,
@@ -57,6 +62,7 @@ impl Default for ReclusterConfig {
             method: ClusterMethod::Spectral,
             p_percentile: 0.7,
             mask_overlap: true,
+            min_live_share: 0.1,
             threshold: 0.65,
             max_speakers: 8,
             min_speaker_s: 3.0,
@@ -132,7 +138,14 @@ pub fn recluster(history: &TrackerHistory, config: &ReclusterConfig) -> Recluste
             let spans: Vec<(u64, u64)> =
                 units.iter().map(|m| (windows[m[0]].start, windows[*m.last().unwrap()].end)).collect();
             let shared = |i: usize, j: usize| config.mask_overlap && spans[i].0 < spans[j].1 && spans[j].0 < spans[i].1;
-            let assignment = spectral_clusters(&unit_vec, config.max_speakers.max(1), config.p_percentile, shared);
+            let mut live_windows: BTreeMap<u32, usize> = BTreeMap::new();
+            for w in windows {
+                *live_windows.entry(w.speaker).or_default() += 1;
+            }
+            let held = live_windows.values().filter(|&&n| n as f32 >= config.min_live_share * windows.len() as f32);
+            let min_clusters = if held.count() >= 2 { 2 } else { 1 };
+            let assignment =
+                spectral_clusters(&unit_vec, min_clusters, config.max_speakers.max(1), config.p_percentile, shared);
             let k = assignment.iter().max().map_or(0, |&m| m + 1);
             let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
             for (u, &c) in assignment.iter().enumerate() {
@@ -295,11 +308,12 @@ pub fn average_linkage(
 /// Spectral clustering of normalised vectors: cosine affinity; refinement (row-wise threshold at
 /// `p_percentile`, symmetrise by max, diffuse `Y Yᵀ`, row-wise max normalisation, symmetrise by
 /// mean); eigen-decomposition; the cluster count `k ≤ max_clusters` at the largest ratio of
-/// consecutive eigenvalues; k-means on the rows of the first `k` eigenvectors. Returns a cluster
-/// index per vector.
+/// consecutive eigenvalues, `k ≥ min_clusters`; k-means on the rows of the first `k` eigenvectors.
+/// Returns a cluster index per vector.
 /// Pairs for which `ignore(i, j)` holds get affinity 0 (e.g. windows that overlap in time).
 pub fn spectral_clusters(
     vectors: &[Vec<f32>],
+    min_clusters: usize,
     max_clusters: usize,
     p_percentile: f32,
     ignore: impl Fn(usize, usize) -> bool,
@@ -341,12 +355,13 @@ pub fn spectral_clusters(
     let y: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| 0.5 * (y[i][j] + y[j][i])).collect()).collect();
     let (values, vectors_) = symmetric_eigen(y);
     let max_k = max_clusters.min(n - 1);
-    let k = (1..=max_k)
+    let k = (min_clusters.clamp(1, max_k)..=max_k)
         .max_by(|&i, &j| {
             let gap = |i: usize| values[i - 1] / values[i].max(1e-10);
             gap(i).total_cmp(&gap(j))
         })
         .unwrap_or(1);
+    tracing::debug!(units = n, k, eigenvalues = ?&values[..(max_k + 1).min(n)], "spectral clustering");
     if k == 1 {
         return vec![0; n];
     }
@@ -533,7 +548,7 @@ mod tests {
             v[i % 3] += 1.0;
             vectors.push(normalized(&v));
         }
-        let labels = spectral_clusters(&vectors, 8, 0.8, |_, _| false);
+        let labels = spectral_clusters(&vectors, 1, 8, 0.8, |_, _| false);
         for i in 0..45 {
             assert_eq!(labels[i], labels[i % 3], "{labels:?}");
         }

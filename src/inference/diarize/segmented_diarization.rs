@@ -244,7 +244,7 @@ impl SegmentedStream {
             }
             ClusterMethod::Spectral => {
                 let same_window = |i: usize, j: usize| units[training[i]].0 == units[training[j]].0;
-                let assignment = spectral_clusters(&vectors, c.max_speakers.max(1), c.p_percentile, same_window);
+                let assignment = spectral_clusters(&vectors, 1, c.max_speakers.max(1), c.p_percentile, same_window);
                 let k = assignment.iter().max().map_or(0, |&m| m + 1);
                 let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
                 for (i, &g) in assignment.iter().enumerate() {
