@@ -11,10 +11,11 @@
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long | --long-only] [--only NAME] [--verbose] [--dump FILE]
 //!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
-//!     [--chunk-tokens 1000] [--long-only] [--no-scratch]
+//!     [--chunk-tokens 1000] [--long-only] [--no-scratch] [--live]
 //! ```
 //! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
-//! minutes.
+//! minutes. `--live` reads every scored meeting as the long one's live minutes are (drafted line
+//! by line, the open chunk read at each draft), and its seconds are those after the meeting's end.
 //! `--dump FILE` writes every kept item of every meeting (confidence, cited lines, matched or not)
 //! as JSON.
 //! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
@@ -113,7 +114,7 @@ async fn live_minutes(
         if new_text >= every_chars {
             new_text = 0;
             let started = Instant::now();
-            worker.draft(meeting, so_far.clone()).await?;
+            worker.draft(meeting, so_far.clone(), true).await?;
             drafting += started.elapsed().as_secs_f64();
         }
     }
@@ -214,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
     let no_long = args.iter().any(|a| a == "--no-long");
     let long_only = args.iter().any(|a| a == "--long-only");
     let no_scratch = args.iter().any(|a| a == "--no-scratch");
+    let live = args.iter().any(|a| a == "--live");
     let verbose = args.iter().any(|a| a == "--verbose");
     let only = arg(&args, "--only");
     let mut extract = ExtractOptions::default();
@@ -284,22 +286,31 @@ async fn main() -> anyhow::Result<()> {
         };
         for m in meetings.iter().filter(|_| !long_only) {
             let started = Instant::now();
+            // `--live`: drafted line by line as a live session is, timed from its end.
+            let (extracted, after_end) = if live {
+                match live_minutes(&worker, &m.input(), draft_every).await {
+                    Ok(l) => (Ok((String::new(), l.items)), Some(l.after_end)),
+                    Err(e) => (Err(e.to_string()), None),
+                }
+            } else {
+                let e = worker.extract(m.input()).await;
+                (e.map(|e| (e.summary, e.action_items)).map_err(|e| e.to_string()), None)
+            };
             // A failed extraction is what the job worker would get too: no items for that meeting.
-            let raw = match worker.extract(m.input()).await {
-                Ok(extraction) => {
+            let raw = match extracted {
+                Ok((summary, items)) => {
                     if verbose {
-                        eprintln!("{name} {}: summary: {}", m.name, extraction.summary.trim());
+                        eprintln!("{name} {}: summary: {}", m.name, summary.trim());
                     }
-                    extraction.action_items
+                    items
                 }
                 Err(e) => {
-                    let e = e.to_string();
                     eprintln!("{name} {}: extraction failed: {}", m.name, e.chars().take(160).collect::<String>());
                     row.failed += 1;
                     Vec::new()
                 }
             };
-            let secs = started.elapsed().as_secs_f64();
+            let secs = after_end.unwrap_or_else(|| started.elapsed().as_secs_f64());
             row.raw.push(raw.clone());
             let raw: Vec<ExtractedItem> = raw.into_iter().filter(|i| i.confidence >= chosen).collect();
             let items = predicted(m, &raw);

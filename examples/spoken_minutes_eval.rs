@@ -4,14 +4,17 @@
 //!
 //! ```text
 //! cargo run --release --example spoken_minutes_eval -- [--set DIR,DIR] [--speed 4]
-//!     [--asr-model tiny.en] [--rate 165] [--pause-ms 600] [--only NAME] [--verbose] [-- SERVE FLAGS]
+//!     [--asr-model tiny.en] [--rate 165] [--pause-ms 600] [--names-in-glossary] [--only NAME]
+//!     [--verbose] [-- SERVE FLAGS]
 //! ```
 //!
 //! The server is `ddalkkak serve` with its defaults (SQLite in a temporary directory, the
 //! default ASR models and LLM, speakers named as the job names them) and whatever serve flags
 //! follow `--` (e.g. `-- --llm qwen0.5b`); models are not fetched here (`bash scripts/setup.sh
 //! --llm NAME`). Each meeting gets its own tenant whose users are the meeting's attendees, so the
-//! owners the server resolves are tenant users, as for a real team. Needs `espeak-ng`.
+//! owners the server resolves are tenant users, as for a real team; `--names-in-glossary` puts
+//! their names (first and full) in the tenant's glossary, as a team would to have them spelled
+//! right. Needs `espeak-ng`.
 //!
 //! The client streams 100 ms linear16 frames at `--speed` × real time with `diarize=true` and
 //! `wait_for_action_items=true`, then `CloseStream`; "after close" is from `CloseStream` to
@@ -30,7 +33,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use ddalkkak::config::{Cli, Command as CliCommand};
 use ddalkkak::domain::{ActionItem, Meeting, Role};
-use ddalkkak::store::NewUser;
+use ddalkkak::store::{NewUser, TenantPatch};
 use ddalkkak::{App, admin};
 use ddalkkak_eval::action_items::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
 use futures_util::{SinkExt, StreamExt};
@@ -59,6 +62,8 @@ struct Args {
     /// espeak-ng's words per minute.
     rate: u32,
     pause_ms: u64,
+    /// The tenant's glossary holds its people's names.
+    names_in_glossary: bool,
     /// Only the meetings whose file name contains this.
     only: Option<String>,
     verbose: bool,
@@ -72,6 +77,7 @@ fn parse_args() -> anyhow::Result<Args> {
         asr_model: None,
         rate: 165,
         pause_ms: 600,
+        names_in_glossary: false,
         only: None,
         verbose: false,
         serve_flags: Vec::new(),
@@ -86,6 +92,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--asr-model" => args.asr_model = Some(value()?),
             "--rate" => args.rate = value()?.parse().context("--rate WORDS_PER_MINUTE")?,
             "--only" => args.only = Some(value()?),
+            "--names-in-glossary" => args.names_in_glossary = true,
             "--verbose" => args.verbose = true,
             "--" => args.serve_flags = it.by_ref().collect(),
             other => bail!("unknown flag {other}"),
@@ -321,8 +328,9 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(app.run(listener, shutdown.clone().cancelled_owned()));
 
     println!(
-        "spoken minutes: ASR {}, LLM {llm}, espeak-ng voices at {} words a minute, {}× real time, {} ms between turns",
+        "spoken minutes: ASR {}{}, LLM {llm}, espeak-ng voices at {} words a minute, {}× real time, {} ms between turns",
         args.asr_model.as_deref().unwrap_or("the tenant's default"),
+        if args.names_in_glossary { " with the people's names in the glossary" } else { "" },
         args.rate,
         args.speed,
         args.pause_ms
@@ -344,6 +352,14 @@ async fn main() -> anyhow::Result<()> {
                     NewUser { email: a.email.clone(), name: a.name.clone(), role: Role::Member, slack_user_id: None };
                 let user = store.create_user(tenant.tenant.id, user).await?;
                 names.insert(user.id, user.name);
+            }
+            if args.names_in_glossary {
+                let mut glossary: Vec<String> = meeting.attendees.iter().map(|a| a.name.clone()).collect();
+                glossary.extend(
+                    meeting.attendees.iter().filter_map(|a| a.name.split_whitespace().next().map(str::to_owned)),
+                );
+                let patch = TenantPatch { glossary: Some(glossary), ..TenantPatch::default() };
+                store.update_tenant(tenant.tenant.id, patch).await?;
             }
             let mut query = vec![
                 ("encoding", "linear16"),

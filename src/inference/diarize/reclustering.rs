@@ -557,6 +557,46 @@ mod tests {
         assert_ne!(labels[0], labels[2]);
     }
 
+    /// Two alike voices, the second with a quarter of the windows: the eigengap alone sees one
+    /// speaker; held apart by the live tracker, they stay two.
+    #[test]
+    fn alike_voices_the_live_tracker_held_apart_stay_apart() {
+        let mut seed = 11u32;
+        let mut noise = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let second = |i: usize| i % 4 == 0;
+        let vectors: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let mut v = vec![0.0; 8];
+                v[0] = 1.0;
+                v[1 + usize::from(second(i))] = 0.3;
+                (3..8).for_each(|d| v[d] = 0.2 * noise());
+                normalized(&v)
+            })
+            .collect();
+        let one = spectral_clusters(&vectors, 1, 8, 0.7, |_, _| false);
+        assert!(one.iter().all(|&l| l == 0), "premise: the eigengap sees one speaker");
+        let two = spectral_clusters(&vectors, 2, 8, 0.7, |_, _| false);
+        assert!((0..40).all(|i| (two[i] == two[0]) == second(i)), "{two:?}");
+
+        // One window per utterance, 2 s apart; live labels: the voices.
+        let mut h = TrackerHistory { hop_samples: 6400, ..Default::default() };
+        for (i, v) in vectors.iter().enumerate() {
+            let (start, speaker) = (i as u64 * 32_000, u32::from(second(i)));
+            h.windows.push(WindowEmbedding { start, end: start + 25_600, embedding: v.clone(), speaker });
+            h.utterances.push(UtteranceRecord { start, end: start + 25_600, windows: i..i + 1 });
+            h.turns.push(SpeakerTurn { start, end: start + 25_600, speaker });
+        }
+        let r = recluster(&h, &ReclusterConfig::default());
+        assert_eq!(r.speakers, 2);
+        assert!(h.windows.iter().zip(&r.window_speakers).all(|(w, &s)| w.speaker == s), "{:?}", r.window_speakers);
+        // The live tracker's second voice under a tenth of the windows: the eigengap decides.
+        h.windows.iter_mut().enumerate().for_each(|(i, w)| w.speaker = u32::from(i == 0));
+        assert_eq!(recluster(&h, &ReclusterConfig::default()).speakers, 1);
+    }
+
     #[test]
     fn jacobi_eigenvalues() {
         let (values, vectors) = symmetric_eigen(vec![vec![2.0, 1.0], vec![1.0, 2.0]]);
