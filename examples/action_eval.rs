@@ -15,7 +15,7 @@
 //! ```
 //! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
 //! minutes. `--live` reads every scored meeting as the long one's live minutes are (drafted line
-//! by line, the open chunk read at each draft), and its seconds are those after the meeting's end.
+//! by line), and its seconds are those after the meeting's end.
 //! `--dump FILE` writes every kept item of every meeting (confidence, cited lines, matched or not)
 //! as JSON.
 //! `--write-long FILE` writes the generated long meeting as JSON (input of `ddalkkak extract
@@ -114,7 +114,7 @@ async fn live_minutes(
         if new_text >= every_chars {
             new_text = 0;
             let started = Instant::now();
-            worker.draft(meeting, so_far.clone(), true).await?;
+            worker.draft(meeting, so_far.clone()).await?;
             drafting += started.elapsed().as_secs_f64();
         }
     }

@@ -9,12 +9,6 @@
 //! owners the lines' own words give are worked out again on the final transcript. The verifier's
 //! answers are kept too, by item (title, owner, cited lines), so an item verified while the
 //! meeting ran is not asked about again.
-//!
-//! A draft may also read the open chunk, the last one, which later lines may still join: its
-//! items are proposed at once, and when the meeting ends before another line joins it (or only a
-//! few did), the final extraction reuses it too and reads only the lines after it, from its
-//! overlap on. So the minutes of a meeting shorter than one chunk, and the last chunk of a longer
-//! one, are mostly read while the meeting runs.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -50,23 +44,6 @@ impl DraftChunk {
             summary: summary.to_owned(),
             items: items.to_vec(),
         }
-    }
-
-    /// Whether `lines` from `start` hold this chunk's lines unchanged.
-    pub fn holds(&self, lines: &[(TranscriptLine, String)], start: usize) -> bool {
-        let end = start + self.lines.len();
-        end <= lines.len()
-            && lines[start..end].iter().zip(&self.lines).all(|((l, _), (seq, text))| l.seq == *seq && l.text == *text)
-    }
-
-    /// Where in `lines` the chunk after this one (held from `start`) starts.
-    pub fn next_at(&self, lines: &[(TranscriptLine, String)], start: usize) -> Option<usize> {
-        lines[start..].iter().position(|(l, _)| l.seq == self.next).map(|i| start + i)
-    }
-
-    /// Lines it holds.
-    pub fn len(&self) -> usize {
-        self.lines.len()
     }
 
     /// Its items, an owner the model wrote by a speaker's name given the name `lines` (which
@@ -110,8 +87,6 @@ struct MeetingDrafts {
     meeting: Uuid,
     context: DraftContext,
     chunks: Vec<DraftChunk>,
-    /// The open chunk after them, when the last draft read it.
-    open: Option<DraftChunk>,
     /// The verifier's log-odds by item.
     verified: HashMap<VerifiedItem, f32>,
 }
@@ -130,22 +105,12 @@ impl ChunkDrafts {
         self.find(meeting, context).map(|d| &d.chunks)
     }
 
-    pub fn open(&self, meeting: Uuid, context: DraftContext) -> Option<&DraftChunk> {
-        self.find(meeting, context).and_then(|d| d.open.as_ref())
-    }
-
-    pub fn put(&mut self, meeting: Uuid, context: DraftContext, chunks: Vec<DraftChunk>, open: Option<DraftChunk>) {
+    pub fn put(&mut self, meeting: Uuid, context: DraftContext, chunks: Vec<DraftChunk>) {
         let verified = match self.meetings.iter().position(|d| d.meeting == meeting) {
             Some(i) => self.meetings.remove(i).filter(|d| d.context == context).map(|d| d.verified),
             None => None,
         };
-        self.meetings.push_back(MeetingDrafts {
-            meeting,
-            context,
-            chunks,
-            open,
-            verified: verified.unwrap_or_default(),
-        });
+        self.meetings.push_back(MeetingDrafts { meeting, context, chunks, verified: verified.unwrap_or_default() });
         while self.meetings.len() > MEETINGS {
             self.meetings.pop_front();
         }
@@ -173,8 +138,12 @@ fn verified_item(item: &ExtractedItem) -> VerifiedItem {
 pub(super) fn reusable(drafted: &[DraftChunk], lines: &[(TranscriptLine, String)]) -> (Vec<usize>, usize) {
     let (mut starts, mut start) = (Vec::new(), 0);
     for chunk in drafted {
-        match chunk.next_at(lines, start) {
-            Some(next) if chunk.holds(lines, start) && next > start => {
+        let end = start + chunk.lines.len();
+        let same = end <= lines.len()
+            && lines[start..end].iter().zip(&chunk.lines).all(|((l, _), (seq, text))| l.seq == *seq && l.text == *text);
+        let next = lines[start..].iter().position(|(l, _)| l.seq == chunk.next).map(|i| start + i);
+        match next {
+            Some(next) if same && next > start => {
                 starts.push(start);
                 start = next;
             }
@@ -247,20 +216,20 @@ mod tests {
         let context = DraftContext(1);
         let mut drafts = ChunkDrafts::default();
         let first = Uuid::new_v4();
-        drafts.put(first, context, vec![], None);
+        drafts.put(first, context, vec![]);
         assert!(drafts.get(first, context).is_some());
         assert!(drafts.get(first, DraftContext(2)).is_none(), "another prompt context");
         // The verifier's answers stay with the meeting's drafts, by title, owner and lines.
         let asked = item("Fix the crash", Some("Nina"), &[3]);
         drafts.remember(first, context, &asked, 1.5);
-        drafts.put(first, context, vec![], None);
+        drafts.put(first, context, vec![]);
         assert_eq!(drafts.verified(first, context, &asked), Some(1.5));
         assert_eq!(drafts.verified(first, context, &item("Fix the crash", Some("Ben"), &[3])), None);
-        drafts.put(first, DraftContext(2), vec![], None);
+        drafts.put(first, DraftContext(2), vec![]);
         assert_eq!(drafts.verified(first, DraftContext(2), &asked), None, "drafts of another context start over");
-        drafts.put(first, context, vec![], None);
+        drafts.put(first, context, vec![]);
         for _ in 0..MEETINGS {
-            drafts.put(Uuid::new_v4(), context, vec![], None);
+            drafts.put(Uuid::new_v4(), context, vec![]);
         }
         assert!(drafts.get(first, context).is_none());
         assert_eq!(drafts.meetings.len(), MEETINGS);

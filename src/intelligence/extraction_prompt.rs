@@ -307,24 +307,19 @@ pub fn chunk_lines(costs: &[usize], budget: usize, overlap: usize) -> Vec<std::o
         if end == costs.len() {
             break;
         }
-        start = overlap_start(&costs[start..end], overlap) + start;
+        // Step back over at most `overlap` tokens, always moving forward by one line.
+        let mut next = end;
+        let mut back = 0;
+        while next > start + 1 && back + costs[next - 1] <= overlap {
+            back += costs[next - 1];
+            next -= 1;
+        }
+        start = next;
     }
     if chunks.is_empty() {
         chunks.push(0..0);
     }
     chunks
-}
-
-/// Where the chunk after one of lines with `costs` starts, relative to that chunk: its last lines
-/// of at most `overlap` tokens, always one line after its first at least.
-pub fn overlap_start(costs: &[usize], overlap: usize) -> usize {
-    let mut next = costs.len();
-    let mut back = 0;
-    while next > 1 && back + costs[next - 1] <= overlap {
-        back += costs[next - 1];
-        next -= 1;
-    }
-    next
 }
 
 /// `s` with every run of whitespace (newlines included) as one space.

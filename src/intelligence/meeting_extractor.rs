@@ -23,9 +23,7 @@ use super::chunk_answer::{self, clean};
 use super::chunk_drafts::{ChunkDrafts, DraftChunk, DraftContext, reusable};
 use super::deduplication::{deduplicate, is_recap};
 use super::extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
-use super::extraction_prompt::{
-    self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, overlap_start, user_prompt,
-};
+use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
 use super::line_owners::LineOwners;
@@ -176,7 +174,7 @@ impl MeetingExtractor {
         input: &MeetingInput,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
-        self.run(None, input, None, progress)
+        self.run(None, input, false, progress)
     }
 
     /// [`extract`](Self::extract) of meeting `meeting`'s transcript, reusing the chunks
@@ -187,32 +185,27 @@ impl MeetingExtractor {
         input: &MeetingInput,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
-        self.run(Some(meeting), input, None, progress)
+        self.run(Some(meeting), input, false, progress)
     }
 
     /// Extracts the chunks of a live meeting's transcript so far that no later line can change
     /// (every chunk but the last, which may still grow), each once, and keeps them for
     /// [`extract_meeting`](Self::extract_meeting). Returns the provisional items of every chunk
     /// drafted so far, verified as the minutes' are (no summary: that comes with the minutes).
-    /// With `read_open`, the open chunk too: its items are proposed now, and the minutes reuse it
-    /// while its lines are still the meeting's, reading only the lines after it (from its
-    /// overlap on).
     pub fn draft(
         &mut self,
         meeting: Uuid,
         input: &MeetingInput,
-        read_open: bool,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
-        self.run(Some(meeting), input, Some(read_open), progress)
+        self.run(Some(meeting), input, true, progress)
     }
 
-    /// `draft`: `None` for the minutes, else a draft (reading the open chunk or not).
     fn run(
         &mut self,
         meeting: Option<Uuid>,
         input: &MeetingInput,
-        draft: Option<bool>,
+        draft: bool,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
     ) -> Result<(Extraction, ExtractStats), LlmError> {
         let started = Instant::now();
@@ -227,27 +220,8 @@ impl MeetingExtractor {
         self.generator.cache_prefix(&preamble)?;
         let context = DraftContext::of(input);
         let drafted = meeting.and_then(|m| self.drafts.get(m, context)).cloned().unwrap_or_default();
-        let (starts, mut start) = reusable(&drafted, &lines);
-        let mut reused = starts.len();
-        let mut summaries = Vec::new();
-        let mut items = Vec::new();
-        for (chunk, &at) in drafted.iter().zip(&starts) {
-            summaries.push(chunk.summary.clone());
-            items.extend(chunk.items_as_read_now(&lines, at));
-        }
-        // The minutes take the open chunk the last draft read, when its lines still follow:
-        // only the lines after it, from its overlap on, are read now.
-        if draft.is_none()
-            && let Some(open) = meeting.and_then(|m| self.drafts.open(m, context)).filter(|c| c.holds(&lines, start))
-        {
-            summaries.push(open.summary.clone());
-            items.extend(open.items_as_read_now(&lines, start));
-            reused += 1;
-            start = match start + open.len() {
-                end if end == lines.len() => end,
-                _ => open.next_at(&lines, start).unwrap_or(lines.len()),
-            };
-        }
+        let (starts, start) = reusable(&drafted, &lines);
+        let reused = starts.len();
         let costs = lines[start..]
             .iter()
             .map(|(_, text)| Ok(self.generator.encode(text)?.len()))
@@ -260,18 +234,22 @@ impl MeetingExtractor {
         } else {
             Vec::new()
         };
-        // A draft keeps the last chunk open (the next lines may still join it), reading it
-        // only when asked.
-        let open = if draft.is_some() { plan.pop() } else { None };
-        let read_open = draft == Some(true) && open.is_some();
-        let n = reused + plan.len() + usize::from(read_open);
+        // A draft leaves the last chunk alone: the next lines may still join it.
+        let open = if draft { plan.pop() } else { None };
+        let n = reused + plan.len();
         let mut stats = ExtractStats { chunks: n, reused_chunks: reused, ..ExtractStats::default() };
+        let mut summaries = Vec::new();
+        let mut items = Vec::new();
+        for (chunk, &at) in drafted.iter().zip(&starts) {
+            summaries.push(chunk.summary.clone());
+            items.extend(chunk.items_as_read_now(&lines, at));
+        }
         let mut new_drafts = Vec::new();
         for (i, range) in plan.iter().enumerate() {
             let number = reused + i + 1;
             let (summary, chunk_items) =
                 self.extract_chunk(input, &preamble, &lines[range.clone()], number, n, &mut stats, progress)?;
-            if draft.is_some() {
+            if draft {
                 // Every drafted chunk has one after it: the open one at least.
                 if let Some(next) = plan.get(i + 1).or(open.as_ref()).map(|r| lines[r.start].0.seq) {
                     new_drafts.push(DraftChunk::new(&lines[range.clone()], next, &summary, &chunk_items));
@@ -280,19 +258,10 @@ impl MeetingExtractor {
             summaries.push(summary);
             items.extend(chunk_items);
         }
-        let mut open_draft = None;
-        if let Some(range) = open.filter(|_| read_open) {
-            let chunk = &lines[range.clone()];
-            let (summary, chunk_items) = self.extract_chunk(input, &preamble, chunk, n, n, &mut stats, progress)?;
-            // Where the chunk after it would start, were it closed now.
-            let overlap = overlap_start(&costs[range.start - start..range.end - start], self.options.overlap_tokens);
-            open_draft = Some(DraftChunk::new(chunk, chunk[overlap].0.seq, &summary, &chunk_items));
-            items.extend(chunk_items);
-        }
-        if let Some(meeting) = meeting.filter(|_| !new_drafts.is_empty() || open_draft.is_some()) {
-            let mut chunks = drafted[..starts.len()].to_vec();
+        if let Some(meeting) = meeting.filter(|_| !new_drafts.is_empty()) {
+            let mut chunks = drafted[..reused].to_vec();
             chunks.extend(new_drafts);
-            self.drafts.put(meeting, context, chunks, open_draft);
+            self.drafts.put(meeting, context, chunks);
         }
         let owners = LineOwners::new(
             input.attendees.iter().map(String::as_str).chain(lines.iter().filter_map(|(l, _)| l.speaker.as_deref())),
@@ -302,7 +271,7 @@ impl MeetingExtractor {
                 item.assignee = Some(owner);
             }
         }
-        let summary = if draft.is_some() {
+        let summary = if draft {
             String::new()
         } else if summaries.len() <= 1 {
             summaries.pop().unwrap_or_default()
@@ -454,7 +423,7 @@ pub enum MinutesRequest {
     /// the chunks drafted while it was live ([`MeetingExtractor::extract_meeting`]).
     Final { meeting: Option<Uuid>, input: MeetingInput },
     /// A live meeting's transcript so far ([`MeetingExtractor::draft`]).
-    Draft { meeting: Uuid, input: MeetingInput, read_open: bool },
+    Draft { meeting: Uuid, input: MeetingInput },
 }
 
 /// A [`MeetingExtractor`] serves an [`LlmWorker`]: a meeting in, its extraction and cost out.
@@ -480,10 +449,8 @@ impl LlmHandler for MeetingExtractor {
             progress(p)
         };
         let (input, result) = match request {
-            MinutesRequest::Final { meeting, input } => (input, self.run(*meeting, input, None, &mut report)),
-            MinutesRequest::Draft { meeting, input, read_open } => {
-                (input, self.draft(*meeting, input, *read_open, &mut report))
-            }
+            MinutesRequest::Final { meeting, input } => (input, self.run(*meeting, input, false, &mut report)),
+            MinutesRequest::Draft { meeting, input } => (input, self.draft(*meeting, input, &mut report)),
         };
         match &result {
             Ok((extraction, stats)) => tracing::info!(
@@ -524,12 +491,7 @@ impl LlmWorker<MeetingExtractor> {
     }
 
     /// Provisional items of live meeting `meeting` ([`MeetingExtractor::draft`]).
-    pub async fn draft(
-        &self,
-        meeting: Uuid,
-        input: MeetingInput,
-        read_open: bool,
-    ) -> Result<(Extraction, ExtractStats), LlmError> {
-        self.submit(MinutesRequest::Draft { meeting, input, read_open }).await
+    pub async fn draft(&self, meeting: Uuid, input: MeetingInput) -> Result<(Extraction, ExtractStats), LlmError> {
+        self.submit(MinutesRequest::Draft { meeting, input }).await
     }
 }

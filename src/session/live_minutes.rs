@@ -162,10 +162,7 @@ impl Drafter {
             }
             let mut named = input.clone();
             name_speakers(&mut named.lines, &people, HashMap::new());
-            // The open chunk is read only when the LLM has nothing else to do: it is read again
-            // at each draft, and other meetings' minutes come first.
-            let read_open = self.llm.progress().borrow().current.is_none();
-            match self.llm.draft(self.meeting, named.clone(), read_open).await {
+            match self.llm.draft(self.meeting, named.clone()).await {
                 Ok((extraction, stats)) => {
                     new_text = 0;
                     tracing::debug!(meeting = %self.meeting, chunks = stats.chunks, items = extraction.action_items.len(), "live minutes drafted");

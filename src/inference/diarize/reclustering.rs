@@ -566,7 +566,7 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
-        let second = |i: usize| i % 4 == 0;
+        let second = |i: usize| i.is_multiple_of(4);
         let vectors: Vec<Vec<f32>> = (0..40)
             .map(|i| {
                 let mut v = vec![0.0; 8];
