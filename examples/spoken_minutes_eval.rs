@@ -300,6 +300,21 @@ struct SetRow {
     failed: usize,
 }
 
+impl SetRow {
+    fn add(&mut self, other: &SetRow) {
+        self.meetings += other.meetings;
+        self.audio_seconds += other.audio_seconds;
+        self.word_errors += other.word_errors;
+        self.words += other.words;
+        self.speakers_right += other.speakers_right;
+        self.named_right += other.named_right;
+        self.speech += other.speech;
+        self.score.add(&other.score);
+        self.after_close.extend(&other.after_close);
+        self.failed += other.failed;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -401,18 +416,18 @@ async fn main() -> anyhow::Result<()> {
                 show_transcript(&stored);
                 show(&meeting, &items);
             }
-            row.meetings += 1;
-            row.audio_seconds += seconds;
-            row.word_errors += wer * words;
-            row.words += words;
-            row.speakers_right += usize::from(outcome.speakers == real_speakers);
-            row.named_right += right;
-            row.speech += speech;
-            row.score.add(&score);
-            match outcome.after_close {
-                Some(s) => row.after_close.push(s),
-                None => row.failed += 1,
-            }
+            row.add(&SetRow {
+                meetings: 1,
+                audio_seconds: seconds,
+                word_errors: wer * words,
+                words,
+                speakers_right: usize::from(outcome.speakers == real_speakers),
+                named_right: right,
+                speech,
+                score,
+                after_close: outcome.after_close.into_iter().collect(),
+                failed: usize::from(outcome.after_close.is_none()),
+            });
         }
         rows.push((set.display().to_string(), row));
     }
@@ -424,16 +439,7 @@ async fn main() -> anyhow::Result<()> {
     let mut total = SetRow::default();
     for (name, row) in &rows {
         print_row(name, row);
-        total.meetings += row.meetings;
-        total.audio_seconds += row.audio_seconds;
-        total.word_errors += row.word_errors;
-        total.words += row.words;
-        total.speakers_right += row.speakers_right;
-        total.named_right += row.named_right;
-        total.speech += row.speech;
-        total.score.add(&row.score);
-        total.after_close.extend(&row.after_close);
-        total.failed += row.failed;
+        total.add(row);
     }
     if rows.len() > 1 {
         print_row("all", &total);
