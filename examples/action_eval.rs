@@ -37,7 +37,9 @@ use anyhow::Context;
 use ddalkkak::commands::ModelPaths;
 use ddalkkak::inference::llm::{LlmWorker, LlmWorkerOptions, Precision};
 use ddalkkak::inference::{OrtRuntime, Threads};
-use ddalkkak::intelligence::{DueDateParser, ExtractOptions, ExtractedItem, MeetingExtractor, MeetingInput};
+use ddalkkak::intelligence::{
+    DueDateParser, ExtractOptions, ExtractedItem, Extraction, MeetingExtractor, MeetingInput,
+};
 use ddalkkak_eval::action_items::{ActionItemScore, EvalMeeting, PredictedItem, match_items};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -79,7 +81,7 @@ struct LiveMinutes {
     /// Chunks the final extraction took from the drafts, of all its chunks.
     reused: usize,
     chunks: usize,
-    items: Vec<ExtractedItem>,
+    extraction: Extraction,
 }
 
 /// Titles and owners against the long meeting's expected items (it has no due dates).
@@ -121,13 +123,7 @@ async fn live_minutes(
     let started = Instant::now();
     let (minutes, stats) = worker.extract_meeting(meeting, input.clone()).await?;
     let after_end = started.elapsed().as_secs_f64();
-    Ok(LiveMinutes {
-        drafting,
-        after_end,
-        reused: stats.reused_chunks,
-        chunks: stats.chunks,
-        items: minutes.action_items,
-    })
+    Ok(LiveMinutes { drafting, after_end, reused: stats.reused_chunks, chunks: stats.chunks, extraction: minutes })
 }
 
 struct Row {
@@ -289,20 +285,30 @@ async fn main() -> anyhow::Result<()> {
             // `--live`: drafted line by line as a live session is, timed from its end.
             let (extracted, after_end) = if live {
                 match live_minutes(&worker, &m.input(), draft_every).await {
-                    Ok(l) => (Ok((String::new(), l.items)), Some(l.after_end)),
+                    Ok(l) => (Ok(l.extraction), Some(l.after_end)),
                     Err(e) => (Err(e.to_string()), None),
                 }
             } else {
-                let e = worker.extract(m.input()).await;
-                (e.map(|e| (e.summary, e.action_items)).map_err(|e| e.to_string()), None)
+                (worker.extract(m.input()).await.map_err(|e| e.to_string()), None)
             };
             // A failed extraction is what the job worker would get too: no items for that meeting.
             let raw = match extracted {
-                Ok((summary, items)) => {
+                Ok(e) => {
                     if verbose {
-                        eprintln!("{name} {}: summary: {}", m.name, summary.trim());
+                        eprintln!("{name} {}: summary: {}", m.name, e.summary.trim());
+                        let said = |seqs: &[i64]| {
+                            let line = m.lines.iter().find(|l| seqs.first() == Some(&l.seq));
+                            line.map_or(String::new(), |l| {
+                                format!(" [{}] {}: {}", l.seq, l.speaker.as_deref().unwrap_or("?"), l.text)
+                            })
+                        };
+                        for (kind, notes) in [("DECISION", &e.decisions), ("QUESTION", &e.open_questions)] {
+                            for n in notes {
+                                eprintln!("    {kind} {:?} <-{}", n.text, said(&n.source_segments));
+                            }
+                        }
                     }
-                    items
+                    e.action_items
                 }
                 Err(e) => {
                     eprintln!("{name} {}: extraction failed: {}", m.name, e.chars().take(160).collect::<String>());
@@ -362,8 +368,8 @@ async fn main() -> anyhow::Result<()> {
                 live.after_end,
                 live.reused,
                 live.chunks,
-                live.items.len(),
-                long_score(&long, &live.items)
+                live.extraction.action_items.len(),
+                long_score(&long, &live.extraction.action_items)
             );
             row.long_live = Some(live);
         }

@@ -50,18 +50,25 @@ impl<'a> Cue<'a> {
 /// The stored segments of a meeting as cues, segments without text (an acknowledged `Finalize`)
 /// left out; speakers named by `labels` (see the module's header).
 pub fn meeting_cues<'a>(segments: &'a [TranscriptSegment], labels: &'a [SpeakerLabel]) -> Vec<Cue<'a>> {
-    let name = |speaker: i32| -> Cow<'a, str> {
-        match labels.iter().find(|l| l.speaker == speaker) {
-            Some(SpeakerLabel { identity: Some(identity), .. }) => Cow::Borrowed(&identity.name),
-            Some(label) => Cow::Borrowed(&label.label),
-            None => Cow::Owned(format!("Speaker {}", speaker + 1)),
-        }
-    };
     segments
         .iter()
         .filter(|s| !s.text.trim().is_empty())
-        .map(|s| Cue { start: s.start as f32, end: s.end as f32, text: &s.text, speaker: s.speaker.map(name) })
+        .map(|s| Cue {
+            start: s.start as f32,
+            end: s.end as f32,
+            text: &s.text,
+            speaker: s.speaker.map(|n| speaker_name(labels, n)),
+        })
         .collect()
+}
+
+/// A stored speaker as people read it: the name of who they are where known, else the label.
+pub fn speaker_name(labels: &[SpeakerLabel], speaker: i32) -> Cow<'_, str> {
+    match labels.iter().find(|l| l.speaker == speaker) {
+        Some(SpeakerLabel { identity: Some(identity), .. }) => Cow::Borrowed(&identity.name),
+        Some(label) => Cow::Borrowed(&label.label),
+        None => Cow::Owned(format!("Speaker {}", speaker + 1)),
+    }
 }
 
 fn timestamp(secs: f32, decimal: char) -> String {

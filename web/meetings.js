@@ -119,6 +119,8 @@ export async function showMeeting(id) {
     a.href = `/v1/meetings/${id}/transcript?format=${format}`;
     a.download = `meeting-${id}.${format}`;
   }
+  $("dl-minutes").href = `/v1/meetings/${id}/minutes?format=md`;
+  $("dl-minutes").download = `meeting-${id}-minutes.md`;
   // Voices recognised as people show their names.
   const voices = new Map((m.speaker_labels || []).filter((l) => l.identity).map((l) => [l.speaker, l.identity]));
   const voiceNames = new Map([...voices].map(([k, v]) => [k, v.name]));
@@ -283,6 +285,8 @@ async function loadMinutes(id, tasks, names) {
     failed: t("minutes.failed", { n: minutes.attempts }),
     ready: minutes.summary?.trim() ? "" : t("minutes.nosummary"),
   }[minutes.status];
+  renderNotes("decisions", minutes.decisions, minutes.quotes);
+  renderNotes("questions", minutes.open_questions, minutes.quotes);
   const list = $("actions");
   for (const stale of list.querySelectorAll(".ai-item, .hint")) stale.remove();
   if (minutes.status === "ready" && !tasks.length) {
@@ -294,6 +298,24 @@ async function loadMinutes(id, tasks, names) {
   if (minutes.status === "queued" || minutes.status === "running") {
     minutesTimer = setTimeout(() => showMeeting(id).catch(() => {}), POLL_MS);
   }
+}
+
+/// Decisions or open questions, each with when and by whom its line was said; the block is
+/// hidden when there are none.
+function renderNotes(id, notes, quotes) {
+  const list = $(id);
+  list.replaceChildren();
+  for (const note of notes) {
+    const li = el("li", "note", note.text);
+    const quote = quotes.find((q) => q.seq === note.source_segments[0]);
+    if (quote) {
+      const at = t("minutes.at", { time: clock(quote.start), speaker: quote.speaker || "" }).replace(/, $/, "");
+      li.append(" ", el("span", "said", `(${at})`));
+      li.title = quote.text;
+    }
+    list.append(li);
+  }
+  $(`${id}-block`).hidden = !notes.length;
 }
 
 /// One action item as written, with who and when as said; `names` maps user ids to names.

@@ -33,6 +33,12 @@ pub struct Meeting {
     pub ai_summary: Option<String>,
     #[schema(value_type = Option<Vec<super::ActionItem>>)]
     pub ai_action_items: Option<Json<Vec<super::ActionItem>>>,
+    /// What the meeting decided, as the minutes read it.
+    #[schema(value_type = Option<Vec<super::MinutesNote>>)]
+    pub ai_decisions: Option<Json<Vec<super::MinutesNote>>>,
+    /// What the meeting raised and left open.
+    #[schema(value_type = Option<Vec<super::MinutesNote>>)]
+    pub ai_open_questions: Option<Json<Vec<super::MinutesNote>>>,
     pub slack_message_ts: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -3,8 +3,9 @@
 //! from, and tidied.
 
 use super::extraction::{ExtractedItem, Extraction, TranscriptLine};
-use super::grounding::{cite_lines, quote};
+use super::grounding::{cite_lines, cite_note_lines, quote};
 use super::title_words::normalized_words;
+use crate::domain::MinutesNote;
 use crate::inference::llm::{LlmError, StopReason};
 
 /// One chunk's answer, as the schema makes the model write it.
@@ -14,6 +15,17 @@ pub(super) struct ChunkAnswer {
     /// By line key; absent when the chunk has no candidate line.
     #[serde(default)]
     tasks: std::collections::HashMap<String, Option<ChunkTask>>,
+    /// Absent when the answer was cut before them.
+    #[serde(default)]
+    decisions: Vec<ChunkNote>,
+    #[serde(default)]
+    open_questions: Vec<ChunkNote>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkNote {
+    line: i64,
+    text: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -60,7 +72,21 @@ impl ChunkAnswer {
                 item.description = quote(line, usize::from(description_chars));
             }
         }
-        Extraction { summary: self.summary, action_items: items }
+        let notes = |notes: Vec<ChunkNote>| {
+            let mut notes: Vec<MinutesNote> = notes
+                .into_iter()
+                .map(|n| MinutesNote { text: n.text.trim().to_owned(), source_segments: vec![n.line] })
+                .filter(|n| !n.text.is_empty())
+                .collect();
+            cite_note_lines(&mut notes, chunk);
+            notes
+        };
+        Extraction {
+            summary: self.summary,
+            action_items: items,
+            decisions: notes(self.decisions),
+            open_questions: notes(self.open_questions),
+        }
     }
 }
 
@@ -77,9 +103,15 @@ pub(super) fn parse(text: &str, stop: StopReason) -> Result<ChunkAnswer, LlmErro
 }
 
 /// A truncated `{"summary": …, "tasks": {"k1": null, "k2": {…}, "k3": {"tit` closed after
-/// the last complete line's value (an empty `tasks` when none is complete). `None` when the
-/// summary itself is cut.
+/// the last complete line's value (an empty `tasks` when none is complete); an answer cut in its
+/// decisions or questions keeps its whole `tasks` and drops them. `None` when the summary itself
+/// is cut.
 fn close_truncated(text: &str) -> Option<String> {
+    // The key is forced, so these bytes are the key (in a string a quote is escaped): all before
+    // it is whole.
+    if let Some(notes) = text.find(",\"decisions\":") {
+        return Some(format!("{}}}", &text[..notes]));
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     let mut end = None;
     for (i, b) in text.bytes().enumerate() {
@@ -187,6 +219,8 @@ mod tests {
     #[test]
     fn cleaning_trims_and_drops_null_words() {
         let mut e = Extraction {
+            decisions: Vec::new(),
+            open_questions: Vec::new(),
             summary: "  s ".into(),
             action_items: vec![
                 ExtractedItem {
@@ -222,5 +256,37 @@ mod tests {
         assert!(parse(r#"{"summary": "the meeting"#, StopReason::MaxTokens).is_err());
         assert!(parse(cut, StopReason::MaxTokens).is_ok());
         assert!(parse(cut, StopReason::Complete).is_err());
+        // Cut in the decisions: the tasks stand, the decisions go.
+        let notes = r#"{"summary": "s","tasks": {"[1] A: a": null,"[2] B: b": {"title": "t","assignee": null,"due_date": null}},"decisions": [{"line": 1,"text": "Ship it"}, {"line": 2,"te"#;
+        let answer: ChunkAnswer = serde_json::from_str(&close_truncated(notes).unwrap()).unwrap();
+        assert_eq!(answer.tasks.len(), 2);
+        assert!(answer.decisions.is_empty() && answer.open_questions.is_empty());
+        let untasked = r#"{"summary": "s \",\"decisions\": x","decisions": [{"line": 1,"te"#;
+        let answer: ChunkAnswer = serde_json::from_str(&close_truncated(untasked).unwrap()).unwrap();
+        assert_eq!(answer.summary, "s \",\"decisions\": x");
+    }
+
+    #[test]
+    fn decisions_and_questions_cite_the_line_that_says_them() {
+        let line = |seq: i64, text: &str| {
+            let l = TranscriptLine { seq, speaker: Some("Ana".into()), start: 0.0, end: 1.0, text: text.into() };
+            (l, String::new())
+        };
+        let chunk = [
+            line(1, "Let's go with the blue logo for the launch."),
+            line(2, "We still don't know the printing budget."),
+            line(3, "Okay, thanks everyone."),
+        ];
+        let answer: ChunkAnswer = serde_json::from_str(
+            r#"{"summary": "s","decisions": [{"line": 3,"text": "Use the blue logo"}, {"line": 1,"text": "Hire a new chef"}],"open_questions": [{"line": 9,"text": "The printing budget"}]}"#,
+        )
+        .unwrap();
+        let e = answer.ground(&[], &[], &chunk, 80);
+        // Moved to the line that says it; one nobody talked about is dropped.
+        assert_eq!(e.decisions, vec![MinutesNote { text: "Use the blue logo".into(), source_segments: vec![1] }]);
+        assert_eq!(
+            e.open_questions,
+            vec![MinutesNote { text: "The printing budget".into(), source_segments: vec![2] }]
+        );
     }
 }

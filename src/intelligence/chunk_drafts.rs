@@ -15,7 +15,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use uuid::Uuid;
 
-use super::extraction::{ExtractedItem, MeetingInput, TranscriptLine};
+use super::extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
 
 /// Meetings whose drafts are kept; the least recently drafted is forgotten first (its final
 /// minutes then extract every chunk, as without drafts).
@@ -30,19 +30,17 @@ pub(super) struct DraftChunk {
     speakers: Vec<Option<String>>,
     /// The line the next chunk starts at (the overlap stepped back over).
     next: i64,
-    pub summary: String,
-    /// Grounded in its lines, owners as the model wrote them.
-    items: Vec<ExtractedItem>,
+    /// Its answer: items grounded in its lines, owners as the model wrote them.
+    pub answer: Extraction,
 }
 
 impl DraftChunk {
-    pub fn new(chunk: &[(TranscriptLine, String)], next: i64, summary: &str, items: &[ExtractedItem]) -> Self {
+    pub fn new(chunk: &[(TranscriptLine, String)], next: i64, answer: &Extraction) -> Self {
         Self {
             lines: chunk.iter().map(|(l, _)| (l.seq, l.text.clone())).collect(),
             speakers: chunk.iter().map(|(l, _)| l.speaker.clone()).collect(),
             next,
-            summary: summary.to_owned(),
-            items: items.to_vec(),
+            answer: answer.clone(),
         }
     }
 
@@ -56,7 +54,7 @@ impl DraftChunk {
                 renamed.entry(then).and_modify(|n| *n = n.filter(|n| *n == now)).or_insert(Some(now));
             }
         }
-        let mut items = self.items.clone();
+        let mut items = self.answer.action_items.clone();
         for item in &mut items {
             if let Some(Some(now)) = item.assignee.as_deref().and_then(|a| renamed.get(a)) {
                 item.assignee = Some((*now).to_owned());
@@ -158,6 +156,15 @@ mod tests {
     use super::*;
     use crate::intelligence::test_items::item;
 
+    fn answer(items: &[ExtractedItem]) -> Extraction {
+        Extraction {
+            summary: String::new(),
+            action_items: items.to_vec(),
+            decisions: Vec::new(),
+            open_questions: Vec::new(),
+        }
+    }
+
     fn lines(speakers: &[&str]) -> Vec<(TranscriptLine, String)> {
         speakers
             .iter()
@@ -179,7 +186,8 @@ mod tests {
     fn drafted_chunks_are_reused_while_their_lines_are_unchanged() {
         let live = lines(&["Speaker 1", "Speaker 2", "Speaker 1", "Speaker 2", "Speaker 1", "Speaker 2"]);
         // Chunks of lines 0..3 and 2..5, as the draft planned them; the open one starts at 4.
-        let drafted = vec![DraftChunk::new(&live[0..3], 12, "", &[]), DraftChunk::new(&live[2..5], 14, "", &[])];
+        let drafted =
+            vec![DraftChunk::new(&live[0..3], 12, &answer(&[])), DraftChunk::new(&live[2..5], 14, &answer(&[]))];
         assert_eq!(reusable(&drafted, &live), (vec![0, 2], 4));
         // More lines since: the same.
         let mut longer = live.clone();
@@ -201,13 +209,13 @@ mod tests {
     fn an_owner_written_by_a_live_speaker_name_follows_that_speakers_new_name() {
         let live = lines(&["Speaker 1", "Speaker 2", "Speaker 3"]);
         let items = [item("Fix the crash", Some("Speaker 2"), &[11]), item("Ship it", Some("Dana"), &[12])];
-        let chunk = DraftChunk::new(&live, 13, "", &items);
+        let chunk = DraftChunk::new(&live, 13, &answer(&items));
         let now = lines(&["Ben Adler", "Nina Park", "Speaker 2"]);
         let owners: Vec<_> = chunk.items_as_read_now(&now, 0).into_iter().map(|i| i.assignee).collect();
         assert_eq!(owners, [Some("Nina Park".to_owned()), Some("Dana".to_owned())]);
         // A live speaker split in two since (two names for one): the owner stays as written.
         let split = lines(&["Ben Adler", "Nina Park", "Speaker 3"]);
-        let chunk = DraftChunk::new(&lines(&["Speaker 1", "Speaker 2", "Speaker 2"]), 13, "", &items);
+        let chunk = DraftChunk::new(&lines(&["Speaker 1", "Speaker 2", "Speaker 2"]), 13, &answer(&items));
         assert_eq!(chunk.items_as_read_now(&split, 0)[0].assignee.as_deref(), Some("Speaker 2"));
     }
 

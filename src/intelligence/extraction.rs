@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::MinutesNote;
+
 /// One final transcript segment, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptLine {
@@ -53,6 +55,12 @@ impl MeetingInput {
 pub struct Extraction {
     pub summary: String,
     pub action_items: Vec<ExtractedItem>,
+    /// What the meeting settled, each citing lines of the input.
+    #[serde(default)]
+    pub decisions: Vec<MinutesNote>,
+    /// What it raised and left open.
+    #[serde(default)]
+    pub open_questions: Vec<MinutesNote>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

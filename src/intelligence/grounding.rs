@@ -9,6 +9,7 @@ use super::extraction::{ExtractedItem, TranscriptLine};
 use super::extraction_prompt::{single_line, speaker_prefix};
 use super::task_cues::TaskCues;
 use super::title_words::topic_words;
+use crate::domain::MinutesNote;
 
 /// Whether at least half of a title's topic words were said in `chunk` (small models echo the
 /// worked example or invent tasks; both name things nobody in this meeting said).
@@ -31,20 +32,34 @@ fn best_line(title: &BTreeSet<String>, lines: &[(TranscriptLine, BTreeSet<String
 /// says what the title says: the model's own line when it shares a topic word with the title,
 /// else the line sharing the most (the model's number is often one or two lines off).
 pub(super) fn cite_lines(items: &mut Vec<ExtractedItem>, chunk: &[(TranscriptLine, String)]) {
+    cite_lines_of(items, chunk, |i| (&i.title, &mut i.source_segments));
+}
+
+/// [`cite_lines`] for decisions and open questions, by their text.
+pub(super) fn cite_note_lines(notes: &mut Vec<MinutesNote>, chunk: &[(TranscriptLine, String)]) {
+    cite_lines_of(notes, chunk, |n| (&n.text, &mut n.source_segments));
+}
+
+fn cite_lines_of<T>(
+    entries: &mut Vec<T>,
+    chunk: &[(TranscriptLine, String)],
+    parts: impl Fn(&mut T) -> (&String, &mut Vec<i64>),
+) {
     let lines: Vec<(TranscriptLine, BTreeSet<String>)> =
         chunk.iter().map(|(l, _)| (l.clone(), topic_words(&l.text))).collect();
     let said: BTreeSet<String> = lines.iter().flat_map(|(_, w)| w.iter().cloned()).collect();
-    items.retain_mut(|item| {
-        let title = topic_words(&item.title);
+    entries.retain_mut(|entry| {
+        let (text, segments) = parts(entry);
+        let title = topic_words(text);
         if !grounded(&title, &said) {
-            tracing::debug!(title = %item.title, "dropping an action item nobody in the chunk talked about");
+            tracing::debug!(%text, "dropping an entry nobody in the chunk talked about");
             return false;
         }
-        let cited = item.source_segments.first().copied();
+        let cited = segments.first().copied();
         let fits =
             cited.and_then(|c| lines.iter().find(|(l, _)| l.seq == c)).is_some_and(|(_, w)| !w.is_disjoint(&title));
         if !fits {
-            item.source_segments = best_line(&title, &lines, cited).into_iter().collect();
+            *segments = best_line(&title, &lines, cited).into_iter().collect();
         }
         true
     });

@@ -22,13 +22,14 @@ use uuid::Uuid;
 use super::chunk_answer::{self, clean};
 use super::chunk_drafts::{ChunkDrafts, DraftChunk, DraftContext, reusable};
 use super::deduplication::{deduplicate, is_recap};
-use super::extraction::{ExtractedItem, Extraction, MeetingInput, TranscriptLine};
+use super::extraction::{Extraction, MeetingInput, TranscriptLine};
 use super::extraction_prompt::{self, ExtractionPrompt, chunk_lines, chunk_schema, format_line, user_prompt};
 use super::grounding::asked_by_assignee;
 use super::item_verifier::ItemVerifier;
 use super::line_owners::LineOwners;
 use super::task_cues::TaskCues;
 use super::title_words::topic_words;
+use crate::domain::MinutesNote;
 use crate::inference::llm::generator::DRAFT_TOKENS;
 use crate::inference::llm::{
     CompiledSchema, Generation, GenerationOptions, Generator, LlmError, LlmHandler, LlmWorker, Message, SamplerConfig,
@@ -45,13 +46,17 @@ pub struct ExtractOptions {
     pub title_chars: u16,
     /// Longest description: the quoted line an item comes from.
     pub description_chars: u16,
+    /// Most decisions, and most open questions, one chunk's answer may list.
+    pub notes: u8,
+    /// Longest decision or open question.
+    pub note_chars: u16,
     /// Most tokens one answer may take, forced line keys included (an answer cut here keeps
     /// the lines it finished).
     pub max_new_tokens: usize,
     pub sampler: SamplerConfig,
     /// Added to the model's log-odds of "this line agrees on a task" over `null`.
     pub task_bias: f32,
-    /// Items whose [`confidence`](ExtractedItem::confidence) is lower are dropped (after
+    /// Items whose [`confidence`](super::ExtractedItem::confidence) is lower are dropped (after
     /// merging duplicates); `None` keeps every item the model wrote.
     pub min_confidence: Option<f32>,
     /// When set, every item that passed the filters above is asked about once more, on its own
@@ -87,6 +92,8 @@ impl Default for ExtractOptions {
             summary_chars: 300,
             title_chars: 80,
             description_chars: 160,
+            notes: 3,
+            note_chars: 120,
             max_new_tokens: 4000,
             sampler: SamplerConfig::default(),
             task_bias: 0.0,
@@ -240,23 +247,28 @@ impl MeetingExtractor {
         let mut stats = ExtractStats { chunks: n, reused_chunks: reused, ..ExtractStats::default() };
         let mut summaries = Vec::new();
         let mut items = Vec::new();
+        let (mut decisions, mut open_questions) = (Vec::new(), Vec::new());
         for (chunk, &at) in drafted.iter().zip(&starts) {
-            summaries.push(chunk.summary.clone());
+            summaries.push(chunk.answer.summary.clone());
             items.extend(chunk.items_as_read_now(&lines, at));
+            decisions.extend(chunk.answer.decisions.iter().cloned());
+            open_questions.extend(chunk.answer.open_questions.iter().cloned());
         }
         let mut new_drafts = Vec::new();
         for (i, range) in plan.iter().enumerate() {
             let number = reused + i + 1;
-            let (summary, chunk_items) =
+            let answer =
                 self.extract_chunk(input, &preamble, &lines[range.clone()], number, n, &mut stats, progress)?;
             if draft {
                 // Every drafted chunk has one after it: the open one at least.
                 if let Some(next) = plan.get(i + 1).or(open.as_ref()).map(|r| lines[r.start].0.seq) {
-                    new_drafts.push(DraftChunk::new(&lines[range.clone()], next, &summary, &chunk_items));
+                    new_drafts.push(DraftChunk::new(&lines[range.clone()], next, &answer));
                 }
             }
-            summaries.push(summary);
-            items.extend(chunk_items);
+            summaries.push(answer.summary);
+            items.extend(answer.action_items);
+            decisions.extend(answer.decisions);
+            open_questions.extend(answer.open_questions);
         }
         if let Some(meeting) = meeting.filter(|_| !new_drafts.is_empty()) {
             let mut chunks = drafted[..reused].to_vec();
@@ -331,7 +343,13 @@ impl MeetingExtractor {
             items = kept;
         }
         stats.total_time = started.elapsed();
-        Ok((Extraction { summary, action_items: items }, stats))
+        let extraction = Extraction {
+            summary,
+            action_items: items,
+            decisions: distinct_notes(decisions),
+            open_questions: distinct_notes(open_questions),
+        };
+        Ok((extraction, stats))
     }
 
     /// One chunk's summary and items (grounded in its lines, owners as the model wrote them).
@@ -345,7 +363,7 @@ impl MeetingExtractor {
         chunks: usize,
         stats: &mut ExtractStats,
         progress: &mut dyn FnMut(ExtractProgress) -> bool,
-    ) -> Result<(String, Vec<ExtractedItem>), LlmError> {
+    ) -> Result<Extraction, LlmError> {
         tracing::info!(chunk = number, chunks, lines = chunk.len(), "extracting action items");
         let text: String = chunk.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
         let mut messages = preamble.to_vec();
@@ -369,7 +387,7 @@ impl MeetingExtractor {
         let answer = chunk_answer::parse(&generation.text, generation.stop)?;
         let mut extraction = answer.ground(&keys, &generation.nullable_log_odds, chunk, self.options.description_chars);
         clean(&mut extraction);
-        Ok((extraction.summary, extraction.action_items))
+        Ok(extraction)
     }
 
     fn generation_options(&self) -> GenerationOptions {
@@ -400,6 +418,21 @@ impl MeetingExtractor {
         let merged: Merged = serde_json::from_str(&generation.text).map_err(|e| LlmError::Output(e.to_string()))?;
         Ok(chunk_answer::without_loop(merged.summary.trim()))
     }
+}
+
+/// Decisions or questions of every chunk, in transcript order, one per line cited and one per
+/// wording (overlapping chunks read the same lines twice).
+fn distinct_notes(mut notes: Vec<MinutesNote>) -> Vec<MinutesNote> {
+    notes.sort_by_key(|n| n.source_segments.first().copied());
+    let mut seen_lines = BTreeSet::new();
+    let mut seen_words = Vec::new();
+    notes.retain(|n| {
+        let words = topic_words(&n.text);
+        let new = n.source_segments.first().is_none_or(|&seq| seen_lines.insert(seq)) && !seen_words.contains(&words);
+        seen_words.push(words);
+        new
+    });
+    notes
 }
 
 fn add_stats(stats: &mut ExtractStats, g: &Generation) {

@@ -163,7 +163,14 @@ pub fn resolve(
             is_ai_generated: true,
         })
         .collect();
-    MeetingIntelligence { summary: extraction.summary.trim().to_owned(), action_items, tasks, speaker_labels: None }
+    MeetingIntelligence {
+        summary: extraction.summary.trim().to_owned(),
+        action_items,
+        decisions: extraction.decisions.clone(),
+        open_questions: extraction.open_questions.clone(),
+        tasks,
+        speaker_labels: None,
+    }
 }
 
 /// Due dates are calendar dates but the column is a timestamp: noon UTC is the same calendar day
@@ -178,6 +185,8 @@ fn ready_event(report: &IntelligenceReport) -> Arc<CaptionEvent> {
         meeting_id: report.meeting.id,
         summary: report.meeting.ai_summary.clone(),
         action_items: report.meeting.ai_action_items.as_ref().map(|j| j.0.clone()),
+        decisions: report.meeting.ai_decisions.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
+        open_questions: report.meeting.ai_open_questions.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
         tasks: report.created.iter().map(|t| t.id).collect(),
     })
 }

@@ -108,14 +108,21 @@ pub fn slack_message(meeting: &Meeting, users: &[User]) -> Value {
     } else {
         lines.join("\n")
     };
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&meeting.title, 150)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape_mrkdwn(summary), 3000)}}),
+    ];
+    let decisions: Vec<String> =
+        meeting.ai_decisions.iter().flat_map(|j| j.0.iter()).map(|d| format!("• {}", escape_mrkdwn(&d.text))).collect();
+    if !decisions.is_empty() {
+        let text = format!("*{}*\n{}", label("Decisions", "결정 사항"), decisions.join("\n"));
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, 3000)}}));
+    }
+    let items = format!("*{}*\n{items_text}", label("Action items", "할 일"));
+    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&items, 3000)}}));
     json!({
         "text": clip(&format!("{}: {}", label("Meeting summary", "회의 요약"), meeting.title), 3000),
         "unfurl_links": false,
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(&meeting.title, 150)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape_mrkdwn(summary), 3000)}},
-            {"type": "section", "text": {"type": "mrkdwn",
-                "text": clip(&format!("*{}*\n{items_text}", label("Action items", "할 일")), 3000)}},
-        ],
+        "blocks": blocks,
     })
 }

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::ActionItem;
 pub use crate::domain::Word;
+use crate::domain::{ActionItem, MinutesNote};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type")]
@@ -62,6 +62,9 @@ pub enum ServerMessage {
         meeting_id: Uuid,
         summary: Option<String>,
         action_items: Option<Vec<ActionItem>>,
+        /// What the meeting settled, and what it left open.
+        decisions: Vec<MinutesNote>,
+        open_questions: Vec<MinutesNote>,
         /// The tasks created from them.
         tasks: Vec<Uuid>,
     },

@@ -23,6 +23,8 @@ pub enum JobSettlement {
 pub struct MeetingIntelligence {
     pub summary: String,
     pub action_items: Vec<crate::domain::ActionItem>,
+    pub decisions: Vec<crate::domain::MinutesNote>,
+    pub open_questions: Vec<crate::domain::MinutesNote>,
     /// Created only when the meeting has no AI tasks yet; `is_ai_generated` and `meeting_id`
     /// are set by the store.
     pub tasks: Vec<NewTask>,
@@ -55,7 +57,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn renew_job(&self, job: &Job, lease: chrono::Duration) -> StoreResult<()>;
     /// Ends a claim that did not succeed (see [`JobSettlement`]); fenced like `renew_job`.
     async fn settle_job(&self, job: &Job, settlement: JobSettlement) -> StoreResult<()>;
-    /// One transaction, fenced by the claim: the meeting gets `ai_summary` and `ai_action_items`;
+    /// One transaction, fenced by the claim: the meeting gets `ai_summary`, `ai_action_items`,
+    /// `ai_decisions` and `ai_open_questions`;
     /// its AI tasks are created unless the meeting already has some (a second run of the job
     /// creates none); one notification per assignee; a `slack_post` job when the tenant has an
     /// active Slack integration with a token; the job becomes SUCCEEDED.
@@ -154,7 +157,8 @@ macro_rules! impl_job_store {
                 succeed_job(&mut tx, job, now).await?;
                 let meeting: Meeting = sqlx::query_as(
                     "UPDATE meetings SET ai_summary = $3, ai_action_items = $4, updated_at = $5, \
-                     speaker_labels = COALESCE($6, speaker_labels) WHERE tenant_id = $1 AND id = $2 RETURNING *",
+                     speaker_labels = COALESCE($6, speaker_labels), ai_decisions = $7, ai_open_questions = $8 \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING *",
                 )
                 .bind(tenant)
                 .bind(meeting_id)
@@ -162,6 +166,8 @@ macro_rules! impl_job_store {
                 .bind(sqlx::types::Json(&result.action_items))
                 .bind(now)
                 .bind(result.speaker_labels.as_ref().map(sqlx::types::Json))
+                .bind(sqlx::types::Json(&result.decisions))
+                .bind(sqlx::types::Json(&result.open_questions))
                 .fetch_one(&mut *tx)
                 .await?;
                 // Soft-deleted AI tasks count too: a user who deleted one does not want it back.

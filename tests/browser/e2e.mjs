@@ -181,7 +181,15 @@ try {
     status: document.getElementById("minutes-status").textContent,
     summary: document.getElementById("summary").textContent,
     items: Array.from(document.querySelectorAll("#actions li")).map((li) => li.innerText),
+    decisions: Array.from(document.querySelectorAll("#decisions li")).map((li) => li.firstChild.textContent),
+    questions: Array.from(document.querySelectorAll("#questions li")).map((li) => li.firstChild.textContent),
   }));
+  // The minutes' download is the Markdown document, fetched as the link would be.
+  summary.minutes.markdown = await page.evaluate(async () => {
+    const link = document.getElementById("dl-minutes");
+    const response = await fetch(link.href);
+    return { download: link.download, type: response.headers.get("content-type"), text: await response.text() };
+  });
   summary.meeting = await page.evaluate(() => ({
     title: document.getElementById("meeting-title").textContent,
     meta: document.getElementById("meeting-meta").textContent,

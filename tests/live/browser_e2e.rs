@@ -180,6 +180,19 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
         app.get(&format!("/v1/meetings/{}/minutes", s["task"]["meeting"].as_str().unwrap()), &t.api_key).await;
     assert_eq!(stored["status"], "ready", "{stored}");
     assert_eq!(stored["summary"].as_str().unwrap_or_default().trim(), summary.trim());
+    let texts = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(minutes["decisions"], serde_json::json!(texts(&stored["decisions"])), "{minutes} {stored}");
+    assert_eq!(minutes["questions"], serde_json::json!(texts(&stored["open_questions"])), "{minutes} {stored}");
+    let markdown = &minutes["markdown"];
+    assert!(markdown["download"].as_str().unwrap().ends_with("-minutes.md"), "{markdown}");
+    assert_eq!(markdown["type"], "text/markdown; charset=utf-8");
+    let md = markdown["text"].as_str().unwrap();
+    assert!(
+        md.starts_with("# Browser e2e") && md.contains("\n## Decisions\n") && md.contains("\n## Action items\n"),
+        "{md}"
+    );
 
     // A task with an owner and due date shows both; rename and search work from the page.
     assert_eq!(s["task"]["status"], 201);

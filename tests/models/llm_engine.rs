@@ -231,6 +231,14 @@ fn constrained_output_always_parses_and_respects_limits() {
                 assert!(item.description.chars().count() <= usize::from(limits.description_chars), "{name}");
                 assert!(item.source_segments.iter().all(|s| seqs.contains(s)), "{name}: {:?}", item.source_segments);
             }
+            // Decisions and questions: a few, each short and citing one line of the meeting.
+            for notes in [&extraction.decisions, &extraction.open_questions] {
+                assert!(notes.len() <= usize::from(limits.notes), "{name}: {notes:?}");
+                for note in notes {
+                    assert!(!note.text.is_empty() && note.text.chars().count() <= usize::from(limits.note_chars));
+                    assert!(matches!(note.source_segments[..], [s] if seqs.contains(&s)), "{name}: {note:?}");
+                }
+            }
         }
     });
 }

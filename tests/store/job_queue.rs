@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ddalkkak::auth::TokenCipher;
 use ddalkkak::domain::{
-    ActionItem, EvidenceKind, IdentityEvidence, Job, JobStatus, ServiceType, SpeakerIdentity, TaskStatus,
+    ActionItem, EvidenceKind, IdentityEvidence, Job, JobStatus, MinutesNote, ServiceType, SpeakerIdentity, TaskStatus,
 };
 use ddalkkak::jobs::{JobRunner, RunnerConfig, SlackClient, SlackPostJob};
 use ddalkkak::store::{
@@ -60,6 +60,8 @@ fn intelligence(tasks: Vec<NewTask>) -> MeetingIntelligence {
     MeetingIntelligence {
         summary: "We agreed on the launch plan.".into(),
         action_items: items,
+        decisions: vec![MinutesNote { text: "Launch on Monday".into(), source_segments: vec![0] }],
+        open_questions: Vec::new(),
         tasks,
         speaker_labels: None,
     }
@@ -138,6 +140,9 @@ async fn completing_writes_tasks_notifications_once(db: TestDb) {
     assert_eq!(report.notified.len(), 2, "one notification per assignee");
     assert!(!report.slack_queued, "no Slack integration");
     assert_eq!(report.meeting.ai_summary.as_deref(), Some("We agreed on the launch plan."));
+    let decisions = report.meeting.ai_decisions.as_ref().map(|j| j.0.clone()).unwrap_or_default();
+    assert_eq!(decisions, vec![MinutesNote { text: "Launch on Monday".into(), source_segments: vec![0] }]);
+    assert_eq!(report.meeting.ai_open_questions.as_ref().map(|j| j.0.len()), Some(0));
     assert_eq!(report.meeting.ai_action_items.as_ref().unwrap().0.len(), 4);
     let bobs = s.list_notifications(t.tenant.id, bob.id, true).await.unwrap();
     assert_eq!(bobs.len(), 1);
@@ -311,7 +316,9 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     );
     let posted = log.lock().unwrap().requests.last().cloned().unwrap();
     assert_eq!(posted["channel"], "C0TEAM");
-    let items = posted["blocks"][2]["text"]["text"].as_str().unwrap();
+    // The decisions, then the action items.
+    assert_eq!(posted["blocks"][2]["text"]["text"], "*Decisions*\n• Launch on Monday", "{posted}");
+    let items = posted["blocks"][3]["text"]["text"].as_str().unwrap();
     assert!(items.contains("Send &lt;the&gt; deck &amp; notes — <@U0OWNER>"), "{items}");
     assert_eq!(s.count_errors(t.tenant.id, ErrorTable::Integration).await.unwrap(), 2, "each failed attempt logged");
 
@@ -323,7 +330,8 @@ async fn slack_posts_the_summary_and_retries_and_logs_failures(db: TestDb) {
     run_slack_until(s.clone(), &base, t.tenant.id, meeting, |j| j.status == JobStatus::Succeeded).await;
     let posted = log.lock().unwrap().requests.last().cloned().unwrap();
     assert!(posted["text"].as_str().unwrap().starts_with("회의 요약: "), "{posted}");
-    let items = posted["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(posted["blocks"][2]["text"]["text"].as_str().unwrap().starts_with("*결정 사항*\n"), "{posted}");
+    let items = posted["blocks"][3]["text"]["text"].as_str().unwrap();
     assert!(items.starts_with("*할 일*\n• 자료 보내기 — <@U0OWNER>"), "{items}");
     let notes = s.list_notifications(t.tenant.id, t.owner.id, false).await.unwrap();
     assert!(notes.iter().any(|n| n.message.ends_with("회의에서 할 일 1개가 배정되었습니다")), "{notes:?}");
