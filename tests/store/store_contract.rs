@@ -302,6 +302,7 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
         socket_id: Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: language.map(str::to_owned),
+        model: None,
     };
     // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
     let (session, fixed) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
@@ -471,6 +472,7 @@ async fn meetings_are_found_by_their_transcript_in_hangul(db: TestDb) {
         socket_id: Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: Some("ko".into()),
+        model: None,
     };
     let (session, ongoing) = s.start_live_session(tid, live).await.unwrap();
     let words = Vec::new();
@@ -665,6 +667,7 @@ async fn recorded_session(s: &dyn Store, tenant: Uuid, host: Uuid, title: &str, 
         socket_id: format!("socket-{title}"),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     let key = format!("{tenant}/{title}.ogg");
@@ -865,6 +868,7 @@ async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
         socket_id: "s".into(),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tid, live).await.unwrap();
     for (seq, speaker) in [(0, 4), (1, 2), (2, 7)] {
