@@ -29,6 +29,12 @@ CREATE TABLE transcript_versions (
 CREATE INDEX idx_transcript_versions_tenant ON transcript_versions (tenant_id);
 CREATE INDEX idx_transcript_versions_meeting ON transcript_versions (meeting_id);
 
+-- A meeting has one live session, and a session of its own for each transcription of its
+-- recording (the first, then each re-transcription).
+DROP INDEX uq_realtime_sessions_meeting;
+CREATE UNIQUE INDEX uq_realtime_sessions_meeting ON realtime_sessions (meeting_id)
+    WHERE meeting_id IS NOT NULL AND source = 'LIVE';
+
 -- The meetings transcribed so far are each one completed version: of the session they were
 -- assembled from while it is kept, else under the meeting's own id. Read by the owner, past the
 -- forced row-level security of the tables read, for this statement only.

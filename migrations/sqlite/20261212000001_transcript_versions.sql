@@ -19,6 +19,10 @@ CREATE TABLE transcript_versions (
 CREATE INDEX idx_transcript_versions_tenant ON transcript_versions (tenant_id);
 CREATE INDEX idx_transcript_versions_meeting ON transcript_versions (meeting_id);
 
+DROP INDEX uq_realtime_sessions_meeting;
+CREATE UNIQUE INDEX uq_realtime_sessions_meeting ON realtime_sessions (meeting_id)
+    WHERE meeting_id IS NOT NULL AND source = 'LIVE';
+
 INSERT INTO transcript_versions (id, tenant_id, meeting_id, source, language, created_at, completed_at)
 SELECT COALESCE(s.id, m.id), m.tenant_id, m.id, COALESCE(s.source, 'LIVE'), m.language,
        COALESCE(s.started_at, m.created_at), COALESCE(s.ended_at, m.updated_at)

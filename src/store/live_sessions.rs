@@ -294,17 +294,8 @@ macro_rules! impl_live_session_store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                insert_version(
-                    &mut tx,
-                    tenant,
-                    meeting.id,
-                    session.id,
-                    $crate::domain::TranscriptSource::Live,
-                    live.model.as_deref(),
-                    live.language.as_deref(),
-                    now,
-                )
-                .await?;
+                let source = $crate::domain::TranscriptSource::Live;
+                insert_version(&mut tx, &session, source, live.model.as_deref(), live.language.as_deref()).await?;
                 tx.commit().await?;
                 Ok((session, meeting))
             }

@@ -300,17 +300,9 @@ macro_rules! impl_recording_store {
                     None => {
                         let meeting: Meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
                         let session = Self::insert_recording_session(&mut tx, tenant, &meeting, now).await?;
-                        insert_version(
-                            &mut tx,
-                            tenant,
-                            meeting_id,
-                            session.id,
-                            $crate::domain::TranscriptSource::Recording,
-                            recording.model.as_deref(),
-                            recording.language.as_deref(),
-                            now,
-                        )
-                        .await?;
+                        let (model, language) = (recording.model.as_deref(), recording.language.as_deref());
+                        let source = $crate::domain::TranscriptSource::Recording;
+                        insert_version(&mut tx, &session, source, model, language).await?;
                         session
                     }
                 };
@@ -480,17 +472,8 @@ macro_rules! impl_recording_store {
                     delete_unfinished_transcription(&mut tx, tenant, session).await?;
                 }
                 let session = Self::insert_recording_session(&mut tx, tenant, &meeting, now).await?;
-                insert_version(
-                    &mut tx,
-                    tenant,
-                    meeting_id,
-                    session.id,
-                    TranscriptSource::Retranscribe,
-                    Some(&options.model),
-                    options.language.as_deref(),
-                    now,
-                )
-                .await?;
+                let language = options.language.as_deref();
+                insert_version(&mut tx, &session, TranscriptSource::Retranscribe, Some(&options.model), language).await?;
                 sqlx::query(
                     "UPDATE recordings SET model = $3, language = $4, diarize = $5, session_id = $6, \
                      processed_ms = 0, started_at = NULL, callback_url = NULL, callback_method = NULL, \

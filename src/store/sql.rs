@@ -157,29 +157,25 @@ macro_rules! sql_helpers {
             Ok(())
         }
 
-        /// A new version of `meeting`'s transcript, made by the session `session` (its id).
-        #[allow(clippy::too_many_arguments)]
+        /// A new version of a meeting's transcript: the one `session` (of that meeting) makes.
         async fn insert_version(
             tx: &mut Tx,
-            tenant: Uuid,
-            meeting: Uuid,
-            session: Uuid,
+            session: &RealtimeSession,
             source: $crate::domain::TranscriptSource,
             model: Option<&str>,
             language: Option<&str>,
-            now: DateTime<Utc>,
         ) -> StoreResult<()> {
             sqlx::query(
                 "INSERT INTO transcript_versions (id, tenant_id, meeting_id, source, model, language, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(session)
-            .bind(tenant)
-            .bind(meeting)
+            .bind(session.id)
+            .bind(session.tenant_id)
+            .bind(session.meeting_id)
             .bind(source)
             .bind(model)
             .bind(language)
-            .bind(now)
+            .bind(session.started_at)
             .execute(&mut **tx)
             .await?;
             Ok(())

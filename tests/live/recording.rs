@@ -476,6 +476,10 @@ async fn postgres_a_recording_is_transcribed_again_as_a_new_version() {
     a_recording_is_transcribed_again_as_a_new_version(db).await;
 }
 
+async fn retranscribe(app: &TestApp, key: &str, meeting: &str, body: Option<Value>) -> (u16, Value) {
+    app.call(reqwest::Method::POST, &format!("/v1/meetings/{meeting}/retranscribe"), key, body).await
+}
+
 async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
     if !common::model_paths().whisper("base").join("whisper_config.json").exists() {
         assert!(!common::require_models(), "whisper-base missing (run models/fetch.sh)");
@@ -487,19 +491,16 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
     let config = LiveConfig { models: vec!["tiny.en".into(), "base".into()], ..LiveConfig::default() };
     let Some(app) = TestApp::spawn_live_with_recordings(db, config, dir.path(), 50 * MB).await else { return };
     let key = &t.api_key;
-    let post = |meeting: &str, body: Option<Value>| {
-        app.call(reqwest::Method::POST, &format!("/v1/meetings/{meeting}/retranscribe"), key, body)
-    };
     let expect = |got: (u16, Value), status: u16, code: &str| {
         assert_eq!((got.0, got.1["code"].as_str()), (status, Some(code)), "{}", got.1);
     };
 
     let bare = new_meeting(&app, key).await;
-    expect(post(&bare, None).await, 409, "no_recording");
+    expect(retranscribe(&app, key, &bare, None).await, 409, "no_recording");
     let meeting = new_meeting(&app, key).await;
     let (status, accepted) = upload(&app, key, &meeting, "model=tiny.en", sample_wav()).await;
     assert_eq!(status, 202, "{accepted}");
-    expect(post(&meeting, None).await, 409, "transcription_in_progress");
+    expect(retranscribe(&app, key, &meeting, None).await, 409, "transcription_in_progress");
     let done = settled(&app, key, &meeting, Duration::from_secs(180)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let (_, first_meeting) = app.get(&format!("/v1/meetings/{meeting}"), key).await;
@@ -538,10 +539,10 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
     };
     assert_eq!(minutes("first").await, 1);
 
-    expect(post(&meeting, Some(json!({"model": "large-v9"}))).await, 422, "validation_failed");
-    expect(post(&meeting, Some(json!({"model": "tiny.en", "language": "ko"}))).await, 422, "validation_failed");
-    expect(post(&meeting, Some(json!({"temperature": 0}))).await, 422, "validation_failed");
-    let (status, queued) = post(&meeting, Some(json!({"model": "base"}))).await;
+    expect(retranscribe(&app, key, &meeting, Some(json!({"model": "large-v9"}))).await, 422, "validation_failed");
+    expect(retranscribe(&app, key, &meeting, Some(json!({"model": "tiny.en", "language": "ko"}))).await, 422, "validation_failed");
+    expect(retranscribe(&app, key, &meeting, Some(json!({"temperature": 0}))).await, 422, "validation_failed");
+    let (status, queued) = retranscribe(&app, key, &meeting, Some(json!({"model": "base"}))).await;
     assert_eq!(status, 202, "{queued}");
     assert_eq!(
         (&queued["source"], &queued["status"], &queued["model"], &queued["language"], &queued["current"]),
@@ -549,7 +550,7 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
         "the model named, the current version's language: {queued}"
     );
     let second = queued["id"].as_str().unwrap().to_owned();
-    expect(post(&meeting, None).await, 409, "transcription_in_progress");
+    expect(retranscribe(&app, key, &meeting, None).await, 409, "transcription_in_progress");
     let (_, during) = app.get(&format!("/v1/meetings/{meeting}"), key).await;
     assert_eq!(during["stt_status"], "COMPLETED", "the meeting keeps its transcript meanwhile");
     assert_eq!(during["transcript_text"], first_meeting["transcript_text"]);
