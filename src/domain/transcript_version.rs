@@ -81,7 +81,8 @@ impl TranscriptVersion {
     /// current; one not completed is running while its live session streams or its job works on
     /// it, failed once its job failed or another transcription took the recording.
     pub fn of_rows(rows: &[TranscriptVersionRow], recording: RecordingTranscription) -> Vec<TranscriptVersion> {
-        let current = rows.iter().filter(|r| r.completed_at.is_some()).max_by_key(|r| (r.completed_at, r.id)).map(|r| r.id);
+        let current =
+            rows.iter().filter(|r| r.completed_at.is_some()).max_by_key(|r| (r.completed_at, r.id)).map(|r| r.id);
         rows.iter()
             .map(|r| {
                 let status = match (r.completed_at, r.source) {

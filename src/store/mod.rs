@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    ApiKey, Integration, Job, JobStatus, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
-    Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User, Wording,
+    ApiKey, Integration, Job, JobStatus, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus,
+    SttStatus, Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User, Wording,
 };
 
 pub use error::StoreError;

@@ -193,11 +193,13 @@ macro_rules! sql_helpers {
             .execute(&mut **tx)
             .await?;
             if deleted.rows_affected() > 0 {
-                sqlx::query("DELETE FROM transcript_versions WHERE tenant_id = $1 AND id = $2 AND completed_at IS NULL")
-                    .bind(tenant)
-                    .bind(session)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM transcript_versions WHERE tenant_id = $1 AND id = $2 AND completed_at IS NULL",
+                )
+                .bind(tenant)
+                .bind(session)
+                .execute(&mut **tx)
+                .await?;
             }
             Ok(())
         }

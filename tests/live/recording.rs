@@ -540,7 +540,11 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
     assert_eq!(minutes("first").await, 1);
 
     expect(retranscribe(&app, key, &meeting, Some(json!({"model": "large-v9"}))).await, 422, "validation_failed");
-    expect(retranscribe(&app, key, &meeting, Some(json!({"model": "tiny.en", "language": "ko"}))).await, 422, "validation_failed");
+    expect(
+        retranscribe(&app, key, &meeting, Some(json!({"model": "tiny.en", "language": "ko"}))).await,
+        422,
+        "validation_failed",
+    );
     expect(retranscribe(&app, key, &meeting, Some(json!({"temperature": 0}))).await, 422, "validation_failed");
     let (status, queued) = retranscribe(&app, key, &meeting, Some(json!({"model": "base"}))).await;
     assert_eq!(status, 202, "{queued}");

@@ -1076,7 +1076,10 @@ async fn retranscriptions_are_versions_and_old_ones_stay_readable(db: TestDb) {
     assert_eq!((failed.source, failed.model.as_deref()), (TranscriptSource::Retranscribe, Some("base")));
     let listed = s.list_transcript_versions(tid, m).await.unwrap();
     assert_eq!(version_states(&listed), vec![(first, "completed", true), (failed.id, "queued", false)]);
-    assert_eq!(rule(s.retranscribe_recording(tid, m, retranscription("base", "en")).await), "transcription_in_progress");
+    assert_eq!(
+        rule(s.retranscribe_recording(tid, m, retranscription("base", "en")).await),
+        "transcription_in_progress"
+    );
     assert_eq!(transcribe_claimed(s, m, &["half of it"], true).await, failed.id);
     let listed = s.list_transcript_versions(tid, m).await.unwrap();
     assert_eq!(version_states(&listed), vec![(first, "completed", true), (failed.id, "failed", false)]);
@@ -1105,7 +1108,8 @@ async fn retranscriptions_are_versions_and_old_ones_stay_readable(db: TestDb) {
     assert_eq!(intelligence.status, JobStatus::Queued, "{jobs:?}");
     assert_eq!(run_intelligence(s, m, "second").await, 0);
     assert_eq!(s.get_meeting(tid, m).await.unwrap().ai_summary.as_deref(), Some("second"));
-    let tasks = s.list_tasks(tid, &TaskFilter { meeting_id: Some(m), ..TaskFilter::default() }, None, 100).await.unwrap();
+    let tasks =
+        s.list_tasks(tid, &TaskFilter { meeting_id: Some(m), ..TaskFilter::default() }, None, 100).await.unwrap();
     assert_eq!(tasks.items.len(), 1);
 
     // Another tenant sees nothing; a version of another meeting is not found.
@@ -1120,7 +1124,10 @@ async fn retranscriptions_are_versions_and_old_ones_stay_readable(db: TestDb) {
     s.attach_recording(tid, broken, upload).await.unwrap();
     transcribe_claimed(s, broken, &[], true).await;
     assert_eq!(s.get_meeting(tid, broken).await.unwrap().stt_status, SttStatus::Failed);
-    assert_eq!(rule(s.retranscribe_recording(tid, broken, retranscription("base", "en")).await), "meeting_not_transcribed");
+    assert_eq!(
+        rule(s.retranscribe_recording(tid, broken, retranscription("base", "en")).await),
+        "meeting_not_transcribed"
+    );
 }
 
 fn upload_of(tenant: Uuid) -> NewRecording {
