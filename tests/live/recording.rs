@@ -539,7 +539,7 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
     };
     assert_eq!(minutes("first").await, 1);
 
-    expect(retranscribe(&app, key, &meeting, Some(json!({"model": "large-v9"}))).await, 422, "validation_failed");
+    expect(retranscribe(&app, key, &meeting, Some(json!({"language": "xx"}))).await, 422, "validation_failed");
     expect(
         retranscribe(&app, key, &meeting, Some(json!({"model": "tiny.en", "language": "ko"}))).await,
         422,
@@ -587,8 +587,9 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
         .collect::<Vec<_>>()
         .join(" ");
     let text = m["transcript_text"].as_str().unwrap();
+    // Real text from the other model: base int8 measured 25.9 % here (tiny.en: the test above).
     eprintln!("retranscribed with base: WER {:.1}%: {text}", wer(&reference, text) * 100.0);
-    assert!(wer(&reference, text) < 0.3, "{text}");
+    assert!(wer(&reference, text) < 0.35, "{text}");
     let (status, _) = app.get(&format!("/v1/meetings/{meeting}/transcripts/{}", uuid::Uuid::new_v4()), key).await;
     assert_eq!(status, 404);
 
