@@ -15,6 +15,7 @@ mod tenant;
 mod transcript;
 mod transcript_final;
 mod transcript_gap;
+mod transcript_version;
 mod usage;
 mod user;
 mod voiceprint;
@@ -36,6 +37,9 @@ pub use transcript::{
 };
 pub use transcript_final::TranscriptFinal;
 pub use transcript_gap::TranscriptGap;
+pub use transcript_version::{
+    RecordingTranscription, TranscriptSource, TranscriptVersion, TranscriptVersionRow, VersionStatus, VersionTranscript,
+};
 pub use usage::UsageDay;
 pub use user::{Role, User};
 pub use voiceprint::{SealedVoiceprint, Voiceprint};

@@ -1,7 +1,7 @@
 //! Request extractors whose rejections are problem+json: the body, query and path, and the
 //! authenticated [`Principal`].
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -57,6 +57,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
             Err(e) => Err(ApiError::BadRequest { code: "malformed_json", detail: e.inner().to_string() }),
         }
+    }
+}
+
+/// An optional JSON body: no body at all (no `Content-Type`, nothing sent) is `None`; anything
+/// else is read as [`ApiJson`] is.
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Self as FromRequest<S>>::from_request(req, state).await.map(Some);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest { code: "unreadable_body", detail: e.body_text() })?;
+        if bytes.is_empty() { Ok(None) } else { Err(ApiError::UnsupportedMediaType) }
     }
 }
 

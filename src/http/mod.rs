@@ -22,6 +22,7 @@ mod server;
 mod stream_tokens;
 mod tasks;
 mod tenant;
+mod transcripts;
 mod users;
 mod voiceprints;
 mod web_session;
@@ -106,6 +107,9 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings/{id}/speaker-labels", axum::routing::patch(meetings::name_speaker))
         .route("/meetings/{id}/minutes", get(minutes::get))
         .route("/meetings/{id}/restore", post(meetings::restore))
+        .route("/meetings/{id}/retranscribe", post(transcripts::retranscribe))
+        .route("/meetings/{id}/transcripts", get(transcripts::list))
+        .route("/meetings/{id}/transcripts/{version}", get(transcripts::get))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get).patch(tasks::update).delete(tasks::delete))
         .route("/tasks/{id}/restore", post(tasks::restore))
@@ -258,6 +262,7 @@ where
         stream_tokens::create, web_session::create, web_session::delete, models::list,
         meetings::create, meetings::list, meetings::get, meetings::transcript, meetings::update, meetings::name_speaker,
         meetings::delete, meetings::restore, minutes::get, recordings::put, recordings::get, recordings::audio, recordings::delete, prerecorded::transcribe,
+        transcripts::retranscribe, transcripts::list, transcripts::get,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::delete, tasks::restore,
         realtime_sessions::list, realtime_sessions::get,
         integrations::list, integrations::get, integrations::create, integrations::update, integrations::delete,

@@ -47,8 +47,10 @@ pub struct AudioFile(#[allow(dead_code)] Vec<u8>);
 pub struct RecordingView {
     pub meeting_id: Uuid,
     /// `none` (the meeting has no recording: the other fields are absent), `queued`, `running`,
-    /// `succeeded` or `failed` (the meeting's `stt_status` follows), or `recorded`: the audio of
-    /// the meeting's live session (`record=true`), which nothing transcribes again.
+    /// `succeeded` or `failed` (of its latest transcription: the meeting's `stt_status` follows
+    /// the first one; a re-transcription leaves the meeting's transcript as it is until it
+    /// succeeds), or `recorded`: the audio of the meeting's live session (`record=true`), not
+    /// transcribed again (`POST /v1/meetings/{id}/retranscribe`).
     pub status: String,
     /// The container sniffed from the content: `wav`, `flac`, `mp3`, `ogg`, `webm`, `mp4`,
     /// `aiff`; empty while a recording named by URL is not fetched yet.

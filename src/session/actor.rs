@@ -173,6 +173,7 @@ impl SessionActor {
             socket_id: Uuid::new_v4().to_string(),
             server_instance: service.config.server_instance.clone(),
             language: Self::known_language(&service.models[request.model], &request.options.language),
+            model: Some(service.models[request.model].name.clone()),
         };
         let (session, meeting) = service
             .store

@@ -17,6 +17,8 @@ pub struct NewLiveSession {
     /// The session's fixed `language`, stored on the meeting from the start (so a meeting
     /// recovered after a crash keeps it); a detected one is stored when it is finalized.
     pub language: Option<String>,
+    /// The served Whisper model, kept with the session's version of the transcript.
+    pub model: Option<String>,
 }
 
 /// A final result to store.
@@ -127,6 +129,22 @@ macro_rules! impl_live_session_store {
                     let transcript = $crate::domain::AssembledTranscript::from_finals(&finals, identities);
                     let seconds = audio_seconds.unwrap_or(transcript.last_end_ms as f64 / 1000.0);
                     let duration = Some(seconds.ceil() as i32).filter(|&d| d > 0);
+                    // The transcript it replaces (a re-transcription) stays readable as the version
+                    // it was, its speakers named as they were.
+                    let previous: Meeting = tenant_row(tx, "meetings", tenant, meeting_id).await?;
+                    sqlx::query(
+                        "UPDATE transcript_versions SET transcript_text = $3, transcript_segments = $4, \
+                         speaker_labels = $5 WHERE tenant_id = $1 AND id = (SELECT id FROM transcript_versions \
+                         WHERE tenant_id = $1 AND meeting_id = $2 AND completed_at IS NOT NULL \
+                         ORDER BY completed_at DESC, id DESC LIMIT 1)",
+                    )
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .bind(&previous.transcript_text)
+                    .bind(&previous.transcript_segments)
+                    .bind(&previous.speaker_labels)
+                    .execute(&mut **tx)
+                    .await?;
                     sqlx::query(
                         "UPDATE meetings SET transcript_text = $3, transcript_segments = $4, speaker_labels = $5, \
                          audio_duration = $6, stt_status = 'COMPLETED', updated_at = $7, \
@@ -142,27 +160,41 @@ macro_rules! impl_live_session_store {
                     .bind(language)
                     .execute(&mut **tx)
                     .await?;
-                    sqlx::query(
-                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2",
+                    let source: String = sqlx::query_scalar(
+                        "UPDATE realtime_sessions SET status = 'ENDED', ended_at = $3 WHERE tenant_id = $1 AND id = $2 \
+                         RETURNING source",
                     )
                     .bind(tenant)
                     .bind(session)
                     .bind(now)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    // The session's version is the meeting's transcript now. Sessions started
+                    // before versions were kept get their row here.
+                    let source = match source.as_str() {
+                        "RECORDING" => $crate::domain::TranscriptSource::Recording,
+                        _ => $crate::domain::TranscriptSource::Live,
+                    };
+                    sqlx::query(
+                        "INSERT INTO transcript_versions (id, tenant_id, meeting_id, source, language, created_at, \
+                         completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+                         completed_at = excluded.completed_at, \
+                         language = COALESCE($8, transcript_versions.language, excluded.language)",
+                    )
+                    .bind(session)
+                    .bind(tenant)
+                    .bind(meeting_id)
+                    .bind(source)
+                    .bind(language.or(previous.language.as_deref()))
+                    .bind(row.started_at)
+                    .bind(now)
+                    .bind(language)
                     .execute(&mut **tx)
                     .await?;
+                    // Queued again after a re-transcription: the minutes come from the new text
+                    // (the store creates the AI tasks only once).
                     if !transcript.text.is_empty() {
-                        sqlx::query(
-                            "INSERT INTO jobs (id, tenant_id, kind, meeting_id, status, attempts, run_after, \
-                             created_at, updated_at) VALUES ($1, $2, $3, $4, 'QUEUED', 0, $5, $5, $5) \
-                             ON CONFLICT (kind, meeting_id) DO NOTHING",
-                        )
-                        .bind(Uuid::new_v4())
-                        .bind(tenant)
-                        .bind(Job::MEETING_INTELLIGENCE)
-                        .bind(meeting_id)
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
+                        queue_job(tx, tenant, Job::MEETING_INTELLIGENCE, meeting_id, now).await?;
                     }
                 }
                 Ok(meeting_id)
@@ -249,7 +281,7 @@ macro_rules! impl_live_session_store {
                 .fetch_one(&mut *tx)
                 .await?;
                 add_usage(&mut tx, tenant, now.date_naive(), 1, 0, 0).await?;
-                let session = sqlx::query_as(
+                let session: RealtimeSession = sqlx::query_as(
                     "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, server_instance, \
                      status, started_at) VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) RETURNING *",
                 )
@@ -262,6 +294,8 @@ macro_rules! impl_live_session_store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
+                let source = $crate::domain::TranscriptSource::Live;
+                insert_version(&mut tx, &session, source, live.model.as_deref(), live.language.as_deref()).await?;
                 tx.commit().await?;
                 Ok((session, meeting))
             }

@@ -1,4 +1,5 @@
-//! Meetings: registered, listed, renamed, soft-deleted and restored.
+//! Meetings: registered, listed, renamed, soft-deleted and restored; the versions of their
+//! transcripts.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -60,6 +61,19 @@ pub trait MeetingStore: Send + Sync + 'static {
         speaker: i32,
         user: Option<Uuid>,
     ) -> StoreResult<Meeting>;
+    /// The versions of the meeting's transcript, oldest first (`TranscriptVersion::of_rows`).
+    async fn list_transcript_versions(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+    ) -> StoreResult<Vec<crate::domain::TranscriptVersion>>;
+    /// One version with its transcript; `NotFound` when the meeting has no such version.
+    async fn get_transcript_version(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        version: Uuid,
+    ) -> StoreResult<crate::domain::VersionTranscript>;
     async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()>;
     async fn restore_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<Meeting>;
     /// Physical delete (tasks survive as orphans, D-095); used by purges and tests. Returns the
@@ -198,6 +212,45 @@ macro_rules! impl_meeting_store {
                 fetch_one_committed(tx, query).await
             }
 
+            async fn list_transcript_versions(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+            ) -> StoreResult<Vec<$crate::domain::TranscriptVersion>> {
+                let mut tx = self.read_tx(tenant).await?;
+                live_row::<Meeting>(&mut tx, "meetings", tenant, meeting).await?;
+                let (rows, transcription) = Self::transcript_versions(&mut tx, tenant, meeting).await?;
+                tx.commit().await?;
+                Ok($crate::domain::TranscriptVersion::of_rows(&rows, transcription))
+            }
+
+            async fn get_transcript_version(
+                &self,
+                tenant: Uuid,
+                meeting: Uuid,
+                version: Uuid,
+            ) -> StoreResult<$crate::domain::VersionTranscript> {
+                let mut tx = self.read_tx(tenant).await?;
+                let row: Meeting = live_row(&mut tx, "meetings", tenant, meeting).await?;
+                let (rows, transcription) = Self::transcript_versions(&mut tx, tenant, meeting).await?;
+                tx.commit().await?;
+                let versions = $crate::domain::TranscriptVersion::of_rows(&rows, transcription);
+                let (stored, version) =
+                    rows.into_iter().zip(versions).find(|(r, _)| r.id == version).ok_or(StoreError::NotFound)?;
+                // The current version is the meeting's transcript, speakers named since included.
+                let (text, segments, labels) = if version.current {
+                    (row.transcript_text, row.transcript_segments, row.speaker_labels)
+                } else {
+                    (stored.transcript_text, stored.transcript_segments, stored.speaker_labels)
+                };
+                Ok($crate::domain::VersionTranscript {
+                    version,
+                    text,
+                    segments: segments.map(|j| j.0).unwrap_or_default(),
+                    speaker_labels: labels.map(|j| j.0).unwrap_or_default(),
+                })
+            }
+
             async fn soft_delete_meeting(&self, tenant: Uuid, id: Uuid) -> StoreResult<()> {
                 self.soft_delete_row("meetings", tenant, id).await
             }
@@ -219,6 +272,40 @@ macro_rules! impl_meeting_store {
                 delete_row(&mut tx, "meetings", tenant, id).await?;
                 tx.commit().await?;
                 Ok(key.filter(|k| !k.is_empty()))
+            }
+        }
+
+        impl $ty {
+            /// The meeting's version rows, oldest first, and what its recording's transcription
+            /// is doing (which decides the state of an unfinished version).
+            async fn transcript_versions(
+                tx: &mut Tx,
+                tenant: Uuid,
+                meeting: Uuid,
+            ) -> StoreResult<(Vec<$crate::domain::TranscriptVersionRow>, $crate::domain::RecordingTranscription)> {
+                let rows = sqlx::query_as(
+                    "SELECT * FROM transcript_versions WHERE tenant_id = $1 AND meeting_id = $2 \
+                     ORDER BY created_at, id",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .fetch_all(&mut **tx)
+                .await?;
+                let session: Option<Option<Uuid>> =
+                    sqlx::query_scalar("SELECT session_id FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let job = sqlx::query_scalar(
+                    "SELECT status FROM jobs WHERE tenant_id = $1 AND meeting_id = $2 AND kind = $3",
+                )
+                .bind(tenant)
+                .bind(meeting)
+                .bind(Job::TRANSCRIBE_RECORDING)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok((rows, $crate::domain::RecordingTranscription { session: session.flatten(), job }))
             }
         }
     };

@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    ApiKey, Integration, Job, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus, SttStatus,
-    Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User, Wording,
+    ApiKey, Integration, Job, JobStatus, Meeting, Notification, RealtimeSession, Role, ServiceType, SessionStatus,
+    SttStatus, Task, TaskStatus, Tenant, TranscriptFinal, TranscriptGap, UsageDay, User, Wording,
 };
 
 pub use error::StoreError;
@@ -48,7 +48,7 @@ pub use ops::{
     ErrorRecord, ErrorTable, OpsStore, PurgeCutoffs, PurgeReport, RecordingPurge, TenantTotals, VerifyReport,
 };
 pub use postgres::PgStore;
-pub use recordings::{NewRecording, RecordingStore};
+pub use recordings::{NewRecording, RecordingStore, Retranscription};
 pub use sqlite::SqliteStore;
 pub use tasks::{NewTask, TaskFilter, TaskPatch, TaskStore};
 pub use tenants::{NewApiKey, NewUser, TenantPatch, TenantStore, UserPatch};

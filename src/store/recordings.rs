@@ -29,6 +29,14 @@ pub struct NewRecording {
     pub duration_ms: Option<i64>,
 }
 
+/// How a recording is transcribed again, checked by the caller.
+#[derive(Debug, Clone)]
+pub struct Retranscription {
+    pub model: String,
+    pub language: Option<String>,
+    pub diarize: bool,
+}
+
 #[async_trait]
 pub trait RecordingStore: Send + Sync + 'static {
     /// One transaction: the meeting (not deleted, stt_status PENDING or FAILED: never streamed
@@ -91,6 +99,21 @@ pub trait RecordingStore: Send + Sync + 'static {
         language: Option<&str>,
         identities: &std::collections::BTreeMap<i32, crate::domain::SpeakerIdentity>,
     ) -> StoreResult<Meeting>;
+    /// One transaction: the meeting's recording is queued to be transcribed again with `options`
+    /// (its `transcribe_recording` job from scratch), as a new version of the meeting's transcript
+    /// (source RETRANSCRIBE) under a session of its own. The meeting keeps its transcript and
+    /// stt_status until that version completes, and for good if it fails. An unfinished earlier
+    /// transcription of the recording goes (session, finals, version); a pre-recorded request's
+    /// callback is not sent again. Rules `no_recording` (none kept, or a URL not fetched),
+    /// `transcription_in_progress` (a live session or a transcription of the meeting is running
+    /// or queued), `meeting_not_transcribed` (no transcript to redo: the first transcription of
+    /// its recording failed).
+    async fn retranscribe_recording(
+        &self,
+        tenant: Uuid,
+        meeting: Uuid,
+        options: Retranscription,
+    ) -> StoreResult<crate::domain::TranscriptVersion>;
     /// The recording cannot be transcribed (corrupt past its header): its meeting is FAILED.
     async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()>;
     /// One transaction: the recording row is deleted (with the session and finals of a
@@ -130,11 +153,7 @@ macro_rules! impl_recording_store {
                         .await?;
                 if let Some((_, Some(session))) = &replaced {
                     // The failed transcription's session and finals go with its recording.
-                    sqlx::query("DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant)
-                        .bind(session)
-                        .execute(&mut *tx)
-                        .await?;
+                    delete_unfinished_transcription(&mut tx, tenant, *session).await?;
                 }
                 let recording = sqlx::query_as(
                     "INSERT INTO recordings (meeting_id, tenant_id, storage_key, format, bytes, language, model, \
@@ -280,19 +299,11 @@ macro_rules! impl_recording_store {
                     Some(id) => tenant_row(&mut tx, "realtime_sessions", tenant, id).await?,
                     None => {
                         let meeting: Meeting = tenant_row(&mut tx, "meetings", tenant, meeting_id).await?;
-                        sqlx::query_as(
-                            "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, \
-                             server_instance, status, started_at, source) \
-                             VALUES ($1, $2, $3, $4, $5, NULL, 'ACTIVE', $6, 'RECORDING') RETURNING *",
-                        )
-                        .bind(Uuid::new_v4())
-                        .bind(tenant)
-                        .bind(meeting_id)
-                        .bind(meeting.host_id)
-                        .bind(format!("recording:{}", job.id))
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?
+                        let session = Self::insert_recording_session(&mut tx, tenant, &meeting, now).await?;
+                        let (model, language) = (recording.model.as_deref(), recording.language.as_deref());
+                        let source = $crate::domain::TranscriptSource::Recording;
+                        insert_version(&mut tx, &session, source, model, language).await?;
+                        session
                     }
                 };
                 let recording = sqlx::query_as(
@@ -398,6 +409,92 @@ macro_rules! impl_recording_store {
                 Ok(meeting)
             }
 
+            async fn retranscribe_recording(
+                &self,
+                tenant: Uuid,
+                meeting_id: Uuid,
+                options: $crate::store::Retranscription,
+            ) -> StoreResult<$crate::domain::TranscriptVersion> {
+                use $crate::domain::{RecordingTranscription, TranscriptSource, TranscriptVersion, TranscriptVersionRow};
+                let now = now();
+                let mut tx = self.tenant_tx(tenant).await?;
+                // The meeting's write lock first: of two requests for one meeting, the second
+                // finds the first one's job queued.
+                let meeting: Meeting = sqlx::query_as(
+                    "UPDATE meetings SET updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL \
+                     RETURNING *",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let recording: Option<$crate::domain::Recording> =
+                    sqlx::query_as("SELECT * FROM recordings WHERE tenant_id = $1 AND meeting_id = $2")
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(recording) = recording.filter(|r| !r.storage_key.is_empty()) else {
+                    return Err(StoreError::rule(
+                        "no_recording",
+                        "meeting",
+                        "the meeting kept no recording to transcribe again: upload one \
+                         (PUT /v1/meetings/{id}/recording), or stream with record=true",
+                    ));
+                };
+                let job: Option<JobStatus> =
+                    sqlx::query_scalar("SELECT status FROM jobs WHERE tenant_id = $1 AND meeting_id = $2 AND kind = $3")
+                        .bind(tenant)
+                        .bind(meeting_id)
+                        .bind(Job::TRANSCRIBE_RECORDING)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if meeting.stt_status == SttStatus::Processing
+                    || matches!(job, Some(JobStatus::Queued | JobStatus::Running))
+                {
+                    return Err(StoreError::rule(
+                        "transcription_in_progress",
+                        "meeting",
+                        "the meeting is being transcribed; ask again once that is done",
+                    ));
+                }
+                if meeting.stt_status != SttStatus::Completed {
+                    return Err(StoreError::rule(
+                        "meeting_not_transcribed",
+                        "meeting",
+                        "the meeting has no transcript to redo: its recording failed to transcribe; \
+                         upload it again (PUT /v1/meetings/{id}/recording)",
+                    ));
+                }
+                if let Some(session) = recording.session_id {
+                    delete_unfinished_transcription(&mut tx, tenant, session).await?;
+                }
+                let session = Self::insert_recording_session(&mut tx, tenant, &meeting, now).await?;
+                let language = options.language.as_deref();
+                insert_version(&mut tx, &session, TranscriptSource::Retranscribe, Some(&options.model), language).await?;
+                sqlx::query(
+                    "UPDATE recordings SET model = $3, language = $4, diarize = $5, session_id = $6, \
+                     processed_ms = 0, started_at = NULL, callback_url = NULL, callback_method = NULL, \
+                     updated_at = $7 WHERE tenant_id = $1 AND meeting_id = $2",
+                )
+                .bind(tenant)
+                .bind(meeting_id)
+                .bind(&options.model)
+                .bind(&options.language)
+                .bind(options.diarize)
+                .bind(session.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                queue_job(&mut tx, tenant, Job::TRANSCRIBE_RECORDING, meeting_id, now).await?;
+                let row: TranscriptVersionRow = tenant_row(&mut tx, "transcript_versions", tenant, session.id).await?;
+                tx.commit().await?;
+                let transcription = RecordingTranscription { session: Some(session.id), job: Some(JobStatus::Queued) };
+                Ok(TranscriptVersion::of_rows(std::slice::from_ref(&row), transcription).remove(0))
+            }
+
             async fn fail_recording_transcription(&self, job: &Job) -> StoreResult<()> {
                 let (tenant, now) = (job.tenant_id, now());
                 let meeting = job.meeting_id.ok_or(StoreError::NotFound)?;
@@ -434,6 +531,30 @@ macro_rules! impl_recording_store {
         }
 
         impl $ty {
+            /// A session of source RECORDING for a transcription of `meeting`'s recording: its
+            /// finals go there; owned by the job's claim, not by a heartbeat.
+            async fn insert_recording_session(
+                tx: &mut Tx,
+                tenant: Uuid,
+                meeting: &Meeting,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<RealtimeSession> {
+                let id = Uuid::new_v4();
+                Ok(sqlx::query_as(
+                    "INSERT INTO realtime_sessions (id, tenant_id, meeting_id, host_id, socket_id, server_instance, \
+                     status, started_at, source) VALUES ($1, $2, $3, $4, $5, NULL, 'ACTIVE', $6, 'RECORDING') \
+                     RETURNING *",
+                )
+                .bind(id)
+                .bind(tenant)
+                .bind(meeting.id)
+                .bind(meeting.host_id)
+                .bind(format!("recording:{id}"))
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
             /// Deletes the meeting's recording row in `tx`, with what goes with it (see
             /// [`RecordingStore::delete_recording`]); returns its storage key, `None` when the
             /// meeting has no recording.
@@ -452,9 +573,7 @@ macro_rules! impl_recording_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some((key, session, live)) = removed else { return Ok(None) };
-                if live {
-                    return Ok(Some(key));
-                }
+                // A live recording has a job only when it is being transcribed again.
                 sqlx::query(
                     "UPDATE jobs SET status = 'FAILED', last_error = 'cancelled: the recording was deleted', \
                      locked_until = NULL, updated_at = $4 \
@@ -467,14 +586,11 @@ macro_rules! impl_recording_store {
                 .execute(&mut **tx)
                 .await?;
                 if let Some(session) = session {
-                    let row: RealtimeSession = tenant_row(tx, "realtime_sessions", tenant, session).await?;
-                    if row.status == SessionStatus::Active {
-                        sqlx::query("DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2")
-                            .bind(tenant)
-                            .bind(session)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
+                    delete_unfinished_transcription(tx, tenant, session).await?;
+                }
+                if live {
+                    // Its meeting is its live session's, finalized as that session ends.
+                    return Ok(Some(key));
                 }
                 sqlx::query(
                     "UPDATE meetings SET stt_status = 'PENDING', updated_at = $3 \
@@ -520,7 +636,8 @@ macro_rules! impl_recording_store {
                          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = r.tenant_id \
                              AND j.meeting_id = r.meeting_id AND j.kind = $4 AND j.status IN ('QUEUED', 'RUNNING')) \
                          AND NOT (r.live AND EXISTS (SELECT 1 FROM realtime_sessions s \
-                             WHERE s.tenant_id = r.tenant_id AND s.id = r.session_id AND s.status = 'ACTIVE'))",
+                             WHERE s.tenant_id = r.tenant_id AND s.id = r.session_id AND s.status = 'ACTIVE' \
+                             AND s.source = 'LIVE'))",
                     )
                     .bind(tenant)
                     .bind(cutoffs.deleted_meeting_recordings)

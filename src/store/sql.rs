@@ -157,6 +157,53 @@ macro_rules! sql_helpers {
             Ok(())
         }
 
+        /// A new version of a meeting's transcript: the one `session` (of that meeting) makes.
+        async fn insert_version(
+            tx: &mut Tx,
+            session: &RealtimeSession,
+            source: $crate::domain::TranscriptSource,
+            model: Option<&str>,
+            language: Option<&str>,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO transcript_versions (id, tenant_id, meeting_id, source, model, language, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(session.id)
+            .bind(session.tenant_id)
+            .bind(session.meeting_id)
+            .bind(source)
+            .bind(model)
+            .bind(language)
+            .bind(session.started_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Deletes the unfinished transcription of a recording: its session (finals by cascade) and
+        /// its version, when the session is a recording's and still ACTIVE.
+        async fn delete_unfinished_transcription(tx: &mut Tx, tenant: Uuid, session: Uuid) -> StoreResult<()> {
+            let deleted = sqlx::query(
+                "DELETE FROM realtime_sessions WHERE tenant_id = $1 AND id = $2 AND status = 'ACTIVE' \
+                 AND source = 'RECORDING'",
+            )
+            .bind(tenant)
+            .bind(session)
+            .execute(&mut **tx)
+            .await?;
+            if deleted.rows_affected() > 0 {
+                sqlx::query(
+                    "DELETE FROM transcript_versions WHERE tenant_id = $1 AND id = $2 AND completed_at IS NULL",
+                )
+                .bind(tenant)
+                .bind(session)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
         async fn succeed_job(tx: &mut Tx, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
             let query = sqlx::query(
                 "UPDATE jobs SET status = 'SUCCEEDED', locked_until = NULL, last_error = NULL, updated_at = $4 \

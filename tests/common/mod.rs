@@ -599,6 +599,7 @@ pub async fn finalized_live_meeting(
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     for (i, (speaker, text)) in lines.iter().enumerate() {

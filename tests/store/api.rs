@@ -29,6 +29,7 @@ on_both_backends!(
     connections_over_the_cap_are_refused,
     voice_enrollment_follows_roles_and_consent,
     stored_speakers_are_named_by_the_host_or_an_admin,
+    transcript_versions_are_read_by_members_and_retranscribed_by_hosts,
 );
 
 fn code(body: &Value) -> &str {
@@ -737,4 +738,55 @@ async fn stored_speakers_are_named_by_the_host_or_an_admin(db: TestDb) {
     assert_eq!(s, 422, "{body}");
     let (s, m) = app.patch(&path, &t.api_key, json!({"speaker": 1, "user_id": null})).await;
     assert_eq!((s, m["speaker_labels"][1].get("identity")), (200, None), "{m}");
+}
+
+/// A meeting's transcript versions over the API: a live meeting's one version, read by any member
+/// of the tenant; `POST …/retranscribe` only by the host or an ADMIN, a body that is no JSON 415,
+/// 503 on a server without models; another tenant's meeting 404; the endpoints documented.
+async fn transcript_versions_are_read_by_members_and_retranscribed_by_hosts(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let t = tenant(app.store(), "acme").await;
+    let other = tenant(app.store(), "other").await;
+    let (_, member) = member_key(&app, &t.api_key, "m@acme.com", "MEMBER").await;
+    let lines = [(0, "Shall we start?"), (1, "Yes, I have the numbers.")];
+    let meeting = common::finalized_live_meeting(app.store(), t.tenant.id, t.owner.id, "Sync", &lines).await;
+    let (s, versions) = app.get(&format!("/v1/meetings/{meeting}/transcripts"), &member).await;
+    assert_eq!(s, 200, "{versions}");
+    let items = versions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{versions}");
+    assert_eq!(
+        (&items[0]["source"], &items[0]["status"], &items[0]["current"]),
+        (&json!("live"), &json!("completed"), &json!(true))
+    );
+    let version = items[0]["id"].as_str().unwrap();
+    let (s, one) = app.get(&format!("/v1/meetings/{meeting}/transcripts/{version}"), &member).await;
+    assert_eq!(s, 200, "{one}");
+    let (_, m) = app.get(&format!("/v1/meetings/{meeting}"), &member).await;
+    assert_eq!((&one["segments"], &one["text"]), (&m["transcript_segments"], &m["transcript_text"]));
+    assert_eq!(one["segments"].as_array().map(Vec::len), Some(2));
+    for path in [format!("/v1/meetings/{meeting}/transcripts"), format!("/v1/meetings/{meeting}/transcripts/{version}")]
+    {
+        let (s, body) = app.get(&path, &other.api_key).await;
+        assert_eq!((s, code(&body)), (404, "not_found"), "{path}");
+    }
+
+    let path = format!("/v1/meetings/{meeting}/retranscribe");
+    let (s, body) = app.call(Method::POST, &path, &other.api_key, None).await;
+    assert_eq!((s, code(&body)), (404, "not_found"));
+    let (s, body) = app.call(Method::POST, &path, &member, None).await;
+    assert_eq!((s, code(&body)), (403, "forbidden"), "a MEMBER who is not the host");
+    let response = app.http.post(app.url(&path)).bearer_auth(&t.api_key).body("model=base").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let (s, body) = app.call(Method::POST, &path, &t.api_key, None).await;
+    assert_eq!((s, code(&body)), (503, "recordings_unavailable"), "{body}");
+    let (s, body) = app.call(Method::POST, &path, &t.api_key, Some(json!({"model": "base"}))).await;
+    assert_eq!((s, code(&body)), (503, "recordings_unavailable"), "{body}");
+
+    let (_, doc) = app.get("/openapi.json", &t.api_key).await;
+    for path in
+        ["/v1/meetings/{id}/retranscribe", "/v1/meetings/{id}/transcripts", "/v1/meetings/{id}/transcripts/{version}"]
+    {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"].get("TranscriptVersion").is_some());
 }

@@ -67,6 +67,7 @@ async fn the_readme_curl_examples_work_as_written(db: TestDb) {
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = app.store().start_live_session(t.tenant.id, live).await.unwrap();
     let last = NewFinal {

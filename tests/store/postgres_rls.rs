@@ -15,7 +15,7 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 /// Every table with a `tenant_id` (`tenants` is the tenants' own table).
-const TENANT_TABLES: [&str; 17] = [
+const TENANT_TABLES: [&str; 18] = [
     "users",
     "meetings",
     "tasks",
@@ -33,6 +33,7 @@ const TENANT_TABLES: [&str; 17] = [
     "jobs",
     "web_sessions",
     "recordings",
+    "transcript_versions",
 ];
 
 async fn as_app_role(pool: &sqlx::PgPool, tenant: Option<Uuid>) -> Transaction<'static, Postgres> {

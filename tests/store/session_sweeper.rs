@@ -17,6 +17,7 @@ async fn start(s: &dyn Store, tenant: uuid::Uuid, host: uuid::Uuid, instance: &s
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: instance.into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     let final_row = NewFinal {

@@ -35,6 +35,8 @@ on_both_backends!(
     verify_counts_rows_and_finds_broken_references,
     voiceprints_are_kept_per_user_and_go_with_them,
     stored_speakers_are_named_and_split_voices_merged,
+    retranscriptions_are_versions_and_old_ones_stay_readable,
+    a_live_recording_is_retranscribed_and_a_cancelled_version_goes,
 );
 
 fn user(email: &str, role: Role) -> NewUser {
@@ -302,6 +304,7 @@ async fn a_live_meeting_keeps_the_language_it_was_transcribed_in(db: TestDb) {
         socket_id: Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: language.map(str::to_owned),
+        model: None,
     };
     // A fixed language is stored from the start; finalizing without one keeps it (crash recovery).
     let (session, fixed) = s.start_live_session(tid, live(Some("ko"))).await.unwrap();
@@ -471,6 +474,7 @@ async fn meetings_are_found_by_their_transcript_in_hangul(db: TestDb) {
         socket_id: Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: Some("ko".into()),
+        model: None,
     };
     let (session, ongoing) = s.start_live_session(tid, live).await.unwrap();
     let words = Vec::new();
@@ -665,6 +669,7 @@ async fn recorded_session(s: &dyn Store, tenant: Uuid, host: Uuid, title: &str, 
         socket_id: format!("socket-{title}"),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tenant, live).await.unwrap();
     let key = format!("{tenant}/{title}.ogg");
@@ -865,6 +870,7 @@ async fn stored_speakers_are_named_and_split_voices_merged(db: TestDb) {
         socket_id: "s".into(),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = s.start_live_session(tid, live).await.unwrap();
     for (seq, speaker) in [(0, 4), (1, 2), (2, 7)] {
@@ -954,4 +960,263 @@ async fn verify_counts_rows_and_finds_broken_references(db: TestDb) {
     }
     let broken = s.verify().await.unwrap();
     assert!(broken.problems.iter().any(|p| p.contains("tasks.assignee_id")), "{:?}", broken.problems);
+}
+
+/// Runs the claimed `transcribe_recording` job of `meeting` as the job's handler does: begins,
+/// stores `lines` as finals of the version's session, and completes (or, with `fail`, gives up
+/// as for a recording that does not decode). Returns the version's (session's) id.
+async fn transcribe_claimed(s: &dyn Store, meeting: Uuid, lines: &[&str], fail: bool) -> Uuid {
+    use ddalkkak::domain::Job;
+    let job = s.claim_job(Job::TRANSCRIBE_RECORDING, Duration::minutes(5)).await.unwrap().expect("a queued job");
+    assert_eq!(job.meeting_id, Some(meeting));
+    let (_, session) = s.begin_recording_transcription(&job).await.unwrap();
+    for (seq, text) in lines.iter().enumerate() {
+        let at = seq as i32 * 2_000;
+        let final_ = NewFinal {
+            session_id: session.id,
+            meeting_id: meeting,
+            seq: seq as i32,
+            start_ms: at,
+            end_ms: at + 1_500,
+            speaker: None,
+            text: (*text).into(),
+            words: Vec::new(),
+        };
+        s.append_final(job.tenant_id, final_).await.unwrap();
+    }
+    if fail {
+        s.fail_recording_transcription(&job).await.unwrap();
+        s.settle_job(&job, JobSettlement::Fail { error: "does not decode".into() }).await.unwrap();
+    } else {
+        s.complete_recording_transcription(&job, lines.len() as f64 * 2.0, Some("en"), &Default::default())
+            .await
+            .unwrap();
+    }
+    session.id
+}
+
+/// The meeting-intelligence job run once more, each run proposing the same task.
+async fn run_intelligence(s: &dyn Store, meeting: Uuid, summary: &str) -> usize {
+    use ddalkkak::domain::Job;
+    let job = s.claim_job(Job::MEETING_INTELLIGENCE, Duration::minutes(5)).await.unwrap().expect("queued");
+    assert_eq!(job.meeting_id, Some(meeting));
+    let result = MeetingIntelligence {
+        summary: summary.into(),
+        action_items: Vec::new(),
+        tasks: vec![NewTask { meeting_id: Some(meeting), is_ai_generated: true, ..task("Send the notes") }],
+        speaker_labels: None,
+    };
+    s.complete_meeting_intelligence(&job, result).await.unwrap().created.len()
+}
+
+fn version_states(versions: &[ddalkkak::domain::TranscriptVersion]) -> Vec<(Uuid, &'static str, bool)> {
+    use ddalkkak::domain::VersionStatus::*;
+    versions
+        .iter()
+        .map(|v| {
+            let status = match v.status {
+                Queued => "queued",
+                Running => "running",
+                Completed => "completed",
+                Failed => "failed",
+            };
+            (v.id, status, v.current)
+        })
+        .collect()
+}
+
+fn retranscription(model: &str, language: &str) -> Retranscription {
+    Retranscription { model: model.into(), language: Some(language.into()), diarize: false }
+}
+
+/// Every transcription of a meeting is a version: an upload's, then re-transcriptions. The
+/// meeting's transcript is the newest completed one, an older one stays readable as it was, a
+/// failed one leaves the meeting as it was, the minutes are written again without making the
+/// AI tasks twice; re-transcribing is refused without a recording, while one runs, and before a
+/// first transcript.
+async fn retranscriptions_are_versions_and_old_ones_stay_readable(db: TestDb) {
+    use ddalkkak::domain::{Job, JobStatus, TranscriptSource};
+    let s = &*db.store;
+    let (t, other) = (tenant(s, "acme").await, tenant(s, "other").await);
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let m = s.create_meeting(tid, meeting(host, "Weekly")).await.unwrap().id;
+    assert_eq!(rule(s.retranscribe_recording(tid, m, retranscription("base", "en")).await), "no_recording");
+    let upload = NewRecording {
+        storage_key: format!("{tid}/weekly.wav"),
+        source_url: None,
+        format: "wav".into(),
+        bytes: 44,
+        language: Some("en".into()),
+        model: Some("tiny.en".into()),
+        diarize: false,
+        keyterms: Vec::new(),
+        callback: None,
+        duration_ms: None,
+    };
+    s.attach_recording(tid, m, upload).await.unwrap();
+    assert!(s.list_transcript_versions(tid, m).await.unwrap().is_empty(), "queued, not begun");
+    let refused = s.retranscribe_recording(tid, m, retranscription("base", "en")).await;
+    assert_eq!(rule(refused), "transcription_in_progress");
+
+    let first = transcribe_claimed(s, m, &["hello world", "see you friday"], false).await;
+    let versions = s.list_transcript_versions(tid, m).await.unwrap();
+    assert_eq!(version_states(&versions), vec![(first, "completed", true)]);
+    assert_eq!(
+        (versions[0].source, versions[0].model.as_deref(), versions[0].language.as_deref()),
+        (TranscriptSource::Recording, Some("tiny.en"), Some("en"))
+    );
+    assert_eq!(run_intelligence(s, m, "first").await, 1);
+    let before = s.get_meeting(tid, m).await.unwrap();
+    let old = s.get_transcript_version(tid, m, first).await.unwrap();
+    assert_eq!(old.text, before.transcript_text);
+    assert_eq!(old.segments.len(), 2);
+
+    // A re-transcription that fails leaves the meeting as it was.
+    let failed = s.retranscribe_recording(tid, m, retranscription("base", "en")).await.unwrap();
+    assert_eq!((failed.source, failed.model.as_deref()), (TranscriptSource::Retranscribe, Some("base")));
+    let listed = s.list_transcript_versions(tid, m).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(first, "completed", true), (failed.id, "queued", false)]);
+    assert_eq!(
+        rule(s.retranscribe_recording(tid, m, retranscription("base", "en")).await),
+        "transcription_in_progress"
+    );
+    assert_eq!(transcribe_claimed(s, m, &["half of it"], true).await, failed.id);
+    let listed = s.list_transcript_versions(tid, m).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(first, "completed", true), (failed.id, "failed", false)]);
+    let after_failure = s.get_meeting(tid, m).await.unwrap();
+    assert_eq!(
+        (after_failure.stt_status, &after_failure.transcript_text),
+        (SttStatus::Completed, &before.transcript_text)
+    );
+    assert!(s.get_transcript_version(tid, m, failed.id).await.unwrap().segments.is_empty());
+
+    // The next one replaces the failed one and completes: the meeting's transcript is its.
+    let second = s.retranscribe_recording(tid, m, retranscription("base", "ko")).await.unwrap();
+    assert_eq!(transcribe_claimed(s, m, &["안녕하세요", "금요일에 봬요", "네"], false).await, second.id);
+    let listed = s.list_transcript_versions(tid, m).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(first, "completed", false), (second.id, "completed", true)]);
+    let now_ = s.get_meeting(tid, m).await.unwrap();
+    assert_eq!(now_.transcript_text.as_deref(), Some("안녕하세요\n금요일에 봬요\n네"));
+    let kept = s.get_transcript_version(tid, m, first).await.unwrap();
+    assert_eq!((&kept.text, kept.segments.len()), (&before.transcript_text, 2), "the old version as it was");
+    assert_eq!(kept.segments, old.segments);
+    let current = s.get_transcript_version(tid, m, second.id).await.unwrap();
+    assert_eq!((current.text, current.segments.len()), (now_.transcript_text, 3));
+    // The minutes are written again from the new text, the AI task not made twice.
+    let jobs = s.list_jobs(tid, m).await.unwrap();
+    let intelligence = jobs.iter().find(|j| j.kind == Job::MEETING_INTELLIGENCE).unwrap();
+    assert_eq!(intelligence.status, JobStatus::Queued, "{jobs:?}");
+    assert_eq!(run_intelligence(s, m, "second").await, 0);
+    assert_eq!(s.get_meeting(tid, m).await.unwrap().ai_summary.as_deref(), Some("second"));
+    let tasks =
+        s.list_tasks(tid, &TaskFilter { meeting_id: Some(m), ..TaskFilter::default() }, None, 100).await.unwrap();
+    assert_eq!(tasks.items.len(), 1);
+
+    // Another tenant sees nothing; a version of another meeting is not found.
+    not_found(s.list_transcript_versions(other.tenant.id, m).await);
+    not_found(s.get_transcript_version(other.tenant.id, m, first).await);
+    not_found(s.retranscribe_recording(other.tenant.id, m, retranscription("base", "en")).await);
+    let elsewhere = s.create_meeting(tid, meeting(host, "Other")).await.unwrap().id;
+    not_found(s.get_transcript_version(tid, elsewhere, first).await);
+    // A recording whose first transcription failed has no transcript to redo.
+    let broken = s.create_meeting(tid, meeting(host, "Broken")).await.unwrap().id;
+    let upload = NewRecording { storage_key: format!("{tid}/broken.wav"), ..upload_of(tid) };
+    s.attach_recording(tid, broken, upload).await.unwrap();
+    transcribe_claimed(s, broken, &[], true).await;
+    assert_eq!(s.get_meeting(tid, broken).await.unwrap().stt_status, SttStatus::Failed);
+    assert_eq!(
+        rule(s.retranscribe_recording(tid, broken, retranscription("base", "en")).await),
+        "meeting_not_transcribed"
+    );
+}
+
+fn upload_of(tenant: Uuid) -> NewRecording {
+    NewRecording {
+        storage_key: format!("{tenant}/upload.wav"),
+        source_url: None,
+        format: "wav".into(),
+        bytes: 44,
+        language: None,
+        model: None,
+        diarize: false,
+        keyterms: Vec::new(),
+        callback: None,
+        duration_ms: None,
+    }
+}
+
+/// A live session's kept recording is transcribed again like an upload; a live session's
+/// version records its model. A re-transcription cancelled by deleting the recording goes with
+/// it and the meeting keeps its transcript; a live recording whose re-transcription failed is
+/// still purged by retention.
+async fn a_live_recording_is_retranscribed_and_a_cancelled_version_goes(db: TestDb) {
+    use ddalkkak::domain::TranscriptSource;
+    let s = &*db.store;
+    let t = tenant(s, "acme").await;
+    let (tid, host) = (t.tenant.id, t.owner.id);
+    let live = NewLiveSession {
+        host_id: host,
+        title: "Standup".into(),
+        socket_id: "live-socket".into(),
+        server_instance: "test".into(),
+        language: Some("en".into()),
+        model: Some("tiny.en".into()),
+    };
+    let (session, m) = s.start_live_session(tid, live).await.unwrap();
+    s.start_live_recording(tid, m.id, session.id, &format!("{tid}/standup.ogg"), "ogg", 47).await.unwrap();
+    let listed = s.list_transcript_versions(tid, m.id).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(session.id, "running", false)]);
+    assert_eq!(
+        rule(s.retranscribe_recording(tid, m.id, retranscription("base", "en")).await),
+        "transcription_in_progress",
+        "the session still streams"
+    );
+    let final_ = NewFinal {
+        session_id: session.id,
+        meeting_id: m.id,
+        seq: 0,
+        start_ms: 0,
+        end_ms: 1_000,
+        speaker: None,
+        text: "live words".into(),
+        words: Vec::new(),
+    };
+    s.append_final(tid, final_).await.unwrap();
+    s.finish_live_recording(tid, m.id, 3_000, 1_000).await.unwrap();
+    s.finalize_live_session(tid, session.id, Some(1.0), None, &Default::default()).await.unwrap();
+    let listed = s.list_transcript_versions(tid, m.id).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(session.id, "completed", true)]);
+    assert_eq!((listed[0].source, listed[0].model.as_deref()), (TranscriptSource::Live, Some("tiny.en")));
+
+    let again = s.retranscribe_recording(tid, m.id, retranscription("base", "en")).await.unwrap();
+    assert_eq!(transcribe_claimed(s, m.id, &["recorded words"], false).await, again.id);
+    let meeting_now = s.get_meeting(tid, m.id).await.unwrap();
+    assert_eq!(meeting_now.transcript_text.as_deref(), Some("recorded words"));
+    assert_eq!(s.get_transcript_version(tid, m.id, session.id).await.unwrap().text.as_deref(), Some("live words"));
+    let (recording, _) = s.get_recording(tid, m.id).await.unwrap().unwrap();
+    assert!(recording.live, "still the live session's audio");
+
+    // Cancelled: the recording deleted while its re-transcription is queued.
+    let cancelled = s.retranscribe_recording(tid, m.id, retranscription("base", "en")).await.unwrap();
+    s.delete_recording(tid, m.id).await.unwrap();
+    let listed = s.list_transcript_versions(tid, m.id).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(session.id, "completed", false), (again.id, "completed", true)]);
+    assert!(!listed.iter().any(|v| v.id == cancelled.id));
+    let kept = s.get_meeting(tid, m.id).await.unwrap();
+    assert_eq!((kept.stt_status, kept.transcript_text), (SttStatus::Completed, meeting_now.transcript_text));
+    let jobs = s.list_jobs(tid, m.id).await.unwrap();
+    let transcribe = jobs.iter().find(|j| j.kind == ddalkkak::domain::Job::TRANSCRIBE_RECORDING).unwrap();
+    assert_eq!(transcribe.status, ddalkkak::domain::JobStatus::Failed, "cancelled");
+
+    // A live recording whose re-transcription failed is purged when it expires.
+    let (other, other_session, key) = recorded_session(s, tid, host, "expiring", true).await;
+    s.retranscribe_recording(tid, other, retranscription("base", "en")).await.unwrap();
+    transcribe_claimed(s, other, &["a bit"], true).await;
+    assert_eq!(s.get_meeting(tid, other).await.unwrap().stt_status, SttStatus::Completed);
+    s.update_tenant(tid, retention_days(Some(30))).await.unwrap();
+    let retention = ddalkkak::jobs::Retention::default();
+    let purged = s.purge_expired(retention.cutoffs(now() + Duration::days(31))).await.unwrap().recordings;
+    assert_eq!(purged.keys, vec![key]);
+    let listed = s.list_transcript_versions(tid, other).await.unwrap();
+    assert_eq!(version_states(&listed), vec![(other_session, "completed", true)], "the failed version went with it");
 }

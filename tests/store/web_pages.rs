@@ -232,6 +232,7 @@ async fn transcripts_download_as_subtitles(db: TestDb) {
         socket_id: uuid::Uuid::new_v4().to_string(),
         server_instance: "test".into(),
         language: None,
+        model: None,
     };
     let (session, meeting) = store.start_live_session(t.tenant.id, live).await.unwrap();
     for (seq, (start_ms, end_ms, speaker, text)) in
