@@ -276,13 +276,15 @@ mod tests {
             line(1, "Let's go with the blue logo for the launch."),
             line(2, "We still don't know the printing budget."),
             line(3, "Okay, thanks everyone."),
+            line(4, "The launch moves to a new date next year."),
         ];
         let answer: ChunkAnswer = serde_json::from_str(
-            r#"{"summary": "s","decisions": [{"line": 3,"text": "Use the blue logo"}, {"line": 1,"text": "Hire a new chef"}],"open_questions": [{"line": 9,"text": "The printing budget"}]}"#,
+            r#"{"summary": "s","decisions": [{"line": 3,"text": "Use the blue logo"}, {"line": 1,"text": "Hire a new chef"}, {"line": 4,"text": "Buy new printing chairs this year"}],"open_questions": [{"line": 9,"text": "The printing budget"}]}"#,
         )
         .unwrap();
         let e = answer.ground(&[], &[], &chunk, 80);
-        // Moved to the line that says it; one nobody talked about is dropped.
+        // Moved to the line that says it; one nobody talked about is dropped, and so is one whose
+        // words are spread over the chunk but said on no line.
         assert_eq!(e.decisions, vec![MinutesNote { text: "Use the blue logo".into(), source_segments: vec![1] }]);
         assert_eq!(
             e.open_questions,

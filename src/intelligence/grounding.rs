@@ -35,9 +35,19 @@ pub(super) fn cite_lines(items: &mut Vec<ExtractedItem>, chunk: &[(TranscriptLin
     cite_lines_of(items, chunk, |i| (&i.title, &mut i.source_segments));
 }
 
-/// [`cite_lines`] for decisions and open questions, by their text.
+/// [`cite_lines`] for decisions and open questions, by their text, which must also be grounded in
+/// the one line they cite: a note is a sentence of the meeting, not a topic of it (a small model
+/// echoes the worked example's decisions with words the chunk happens to say somewhere).
 pub(super) fn cite_note_lines(notes: &mut Vec<MinutesNote>, chunk: &[(TranscriptLine, String)]) {
     cite_lines_of(notes, chunk, |n| (&n.text, &mut n.source_segments));
+    notes.retain(|n| {
+        let line = n.source_segments.first().and_then(|seq| chunk.iter().find(|(l, _)| l.seq == *seq));
+        let kept = line.is_some_and(|(l, _)| grounded(&topic_words(&n.text), &topic_words(&l.text)));
+        if !kept {
+            tracing::debug!(text = %n.text, "dropping a note its line does not say");
+        }
+        kept
+    });
 }
 
 fn cite_lines_of<T>(
