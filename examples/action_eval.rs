@@ -11,7 +11,7 @@
 //!     [--precision int8|fp32] [--set tests/fixtures/action_items[,DIR…]] [--models-dir models]
 //!     [--threads 2] [--long-minutes 30 | --no-long | --long-only] [--only NAME] [--verbose] [--dump FILE]
 //!     [--task-bias 0] [--min-confidence T] [--min-verified L] [--draft-tokens N] [--write-long FILE]
-//!     [--chunk-tokens 1000] [--long-only] [--no-scratch] [--live]
+//!     [--chunk-tokens 1000] [--notes 2] [--long-only] [--no-scratch] [--live]
 //! ```
 //! `--long-only` times the long meeting alone (no scoring); `--no-scratch` times only its live
 //! minutes. `--live` reads every scored meeting as the long one's live minutes are (drafted line
@@ -224,6 +224,9 @@ async fn main() -> anyhow::Result<()> {
     let min_verified = arg(&args, "--min-verified").map(|v| v.parse::<f32>()).transpose()?;
     if let Some(n) = arg(&args, "--draft-tokens") {
         extract.draft_tokens = n.parse()?;
+    }
+    if let Some(n) = arg(&args, "--notes") {
+        extract.notes = n.parse()?;
     }
     if let Some(n) = arg(&args, "--chunk-tokens") {
         extract.chunk_tokens = n.parse()?;

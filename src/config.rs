@@ -392,6 +392,10 @@ pub struct IntelligenceArgs {
     /// much after its end (plus the merge of the chunk summaries).
     #[arg(long, env = "DDALKKAK_LLM_CHUNK_TOKENS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=32_000))]
     pub llm_chunk_tokens: u32,
+    /// Most decisions, and most open questions, the LLM writes per chunk of the minutes; 0 writes
+    /// none. Each costs decoding time, some of it after a live meeting's end.
+    #[arg(long, env = "DDALKKAK_LLM_MINUTES_NOTES", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub llm_minutes_notes: u8,
 }
 
 impl IntelligenceArgs {
@@ -496,6 +500,7 @@ impl ServeArgs {
             slack_api_url: i.slack_api_url.clone(),
             live_minutes: i.live_minutes,
             chunk_tokens: i.llm_chunk_tokens as usize,
+            notes: i.llm_minutes_notes,
             runner: crate::jobs::RunnerConfig {
                 lease: Duration::from_secs(i.job_lease_secs.max(1)),
                 ..crate::jobs::RunnerConfig::default()

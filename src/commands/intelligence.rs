@@ -31,6 +31,8 @@ pub struct IntelligenceSetup {
     pub live_minutes: bool,
     /// Most transcript tokens the LLM reads at once ([`ExtractOptions::chunk_tokens`]).
     pub chunk_tokens: usize,
+    /// [`ExtractOptions::notes`].
+    pub notes: u8,
 }
 
 impl IntelligenceSetup {
@@ -69,7 +71,11 @@ pub async fn start_intelligence(
         let options = LlmWorkerOptions {
             intra_op_threads: threads,
             nice: setup.nice,
-            handler: ExtractOptions { chunk_tokens: setup.chunk_tokens, ..ExtractOptions::for_model(&name) },
+            handler: ExtractOptions {
+                chunk_tokens: setup.chunk_tokens,
+                notes: setup.notes,
+                ..ExtractOptions::for_model(&name)
+            },
             ..LlmWorkerOptions::default()
         };
         LlmWorker::start(&runtime, &paths.llm(&name), setup.precision, options)

@@ -35,14 +35,16 @@ pub(super) fn cite_lines(items: &mut Vec<ExtractedItem>, chunk: &[(TranscriptLin
     cite_lines_of(items, chunk, |i| (&i.title, &mut i.source_segments));
 }
 
-/// [`cite_lines`] for decisions and open questions, by their text, which must also be grounded in
-/// the one line they cite: a note is a sentence of the meeting, not a topic of it (a small model
-/// echoes the worked example's decisions with words the chunk happens to say somewhere).
+/// [`cite_lines`] for decisions and open questions, by their text, most of whose topic words must
+/// also be said by the one line they cite: a note is a sentence of the meeting, not a topic of it
+/// (a small model echoes the worked example's decisions with a word or two the chunk happens to
+/// say).
 pub(super) fn cite_note_lines(notes: &mut Vec<MinutesNote>, chunk: &[(TranscriptLine, String)]) {
     cite_lines_of(notes, chunk, |n| (&n.text, &mut n.source_segments));
     notes.retain(|n| {
         let line = n.source_segments.first().and_then(|seq| chunk.iter().find(|(l, _)| l.seq == *seq));
-        let kept = line.is_some_and(|(l, _)| grounded(&topic_words(&n.text), &topic_words(&l.text)));
+        let words = topic_words(&n.text);
+        let kept = line.is_some_and(|(l, _)| 2 * words.intersection(&topic_words(&l.text)).count() > words.len());
         if !kept {
             tracing::debug!(text = %n.text, "dropping a note its line does not say");
         }

@@ -46,7 +46,7 @@ pub struct ExtractOptions {
     pub title_chars: u16,
     /// Longest description: the quoted line an item comes from.
     pub description_chars: u16,
-    /// Most decisions, and most open questions, one chunk's answer may list.
+    /// Most decisions, and most open questions, one chunk's answer may list (0: none asked).
     pub notes: u8,
     /// Longest decision or open question.
     pub note_chars: u16,
@@ -92,7 +92,7 @@ impl Default for ExtractOptions {
             summary_chars: 300,
             title_chars: 80,
             description_chars: 160,
-            notes: 3,
+            notes: 2,
             note_chars: 120,
             max_new_tokens: 4000,
             sampler: SamplerConfig::default(),

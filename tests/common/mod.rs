@@ -333,6 +333,7 @@ impl TestApp {
             slack_api_url: slack_api_url.into(),
             live_minutes: true,
             chunk_tokens: 1000,
+            notes: 2,
             runner: RunnerConfig {
                 poll: std::time::Duration::from_millis(100),
                 backoff: std::time::Duration::from_millis(200),
@@ -378,6 +379,7 @@ impl TestApp {
             slack_api_url: "http://127.0.0.1:9".into(),
             live_minutes: true,
             chunk_tokens,
+            notes: 2,
             runner: RunnerConfig { poll: std::time::Duration::from_millis(100), ..RunnerConfig::default() },
         };
         Some(
