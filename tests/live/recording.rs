@@ -532,6 +532,8 @@ async fn a_recording_is_transcribed_again_as_a_new_version(db: common::TestDb) {
         let result = ddalkkak::store::MeetingIntelligence {
             summary: summary.into(),
             action_items: Vec::new(),
+            decisions: Vec::new(),
+            open_questions: Vec::new(),
             tasks: vec![task],
             speaker_labels: None,
         };

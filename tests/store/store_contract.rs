@@ -1003,6 +1003,8 @@ async fn run_intelligence(s: &dyn Store, meeting: Uuid, summary: &str) -> usize 
     let result = MeetingIntelligence {
         summary: summary.into(),
         action_items: Vec::new(),
+        decisions: Vec::new(),
+        open_questions: Vec::new(),
         tasks: vec![NewTask { meeting_id: Some(meeting), is_ai_generated: true, ..task("Send the notes") }],
         speaker_labels: None,
     };
