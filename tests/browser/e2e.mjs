@@ -353,7 +353,9 @@ try {
   await ko.locator("#meeting").waitFor({ state: "visible", timeout: 10000 });
   await ko.locator('#minutes[data-status="ready"], #minutes[data-status="failed"], #minutes[data-status="none"]').waitFor({ timeout: 10000 });
   summary.phoneMeeting = await ko.evaluate(() => ({
-    headings: Array.from(document.querySelectorAll("#meeting h4")).map((h) => h.textContent),
+    headings: Array.from(document.querySelectorAll("#meeting h4"))
+      .filter((h) => h.checkVisibility())
+      .map((h) => h.textContent),
     speakers: Array.from(document.querySelectorAll("#legend .chip")).map((e) => e.textContent),
     tasks: Array.from(document.querySelectorAll("#actions li")).map((li) => li.innerText),
   }));

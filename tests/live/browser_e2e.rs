@@ -264,7 +264,15 @@ async fn a_person_signs_in_speaks_and_sees_captions_on_the_page_and_the_overlay(
     assert!(phone["meetingsTop"].as_f64().unwrap() <= 844.0, "the meetings list starts on the first screen: {phone}");
     assert!(phone["scrollWidth"].as_f64().unwrap() <= 390.0, "{phone}");
     let pm = &s["phoneMeeting"];
-    assert_eq!(pm["headings"], serde_json::json!(["누가 언제 말했나", "요약", "할 일", "회의록"]), "{pm}");
+    // Decisions and open questions show only when the minutes have some.
+    let mut headings = vec!["누가 언제 말했나", "요약"];
+    for (list, heading) in [("decisions", "결정 사항"), ("questions", "미결 사항")] {
+        if !minutes[list].as_array().unwrap().is_empty() {
+            headings.push(heading);
+        }
+    }
+    headings.extend(["할 일", "회의록"]);
+    assert_eq!(pm["headings"], serde_json::json!(headings), "{pm}");
     // The speaker named on the desktop keeps the name here.
     assert!(pm["speakers"][0].as_str().unwrap().starts_with(&format!("{owner} · ")), "{pm}");
     assert!(pm["tasks"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains("담당: ")), "{pm}");
